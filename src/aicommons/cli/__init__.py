@@ -1,0 +1,54 @@
+"""The `aic` command line: a thin shell over the aicommons packages.
+
+Command functions parse arguments, call one package function and print; they never hold logic.
+Expected failures surface as `CliError` and print as one line with a non-zero exit status.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from aicommons import __version__
+from aicommons.cli._common import run_cli
+
+app = typer.Typer(
+    name="aic",
+    help="aicommons: publish AI models as public goods, get predictions anyone can verify.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"aic {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        help="Print the version and exit.",
+        callback=_print_version,
+        is_eager=True,
+    ),
+) -> None:
+    """aicommons command line."""
+
+
+@app.command()
+def up() -> None:
+    """Start a local network, publish the demo models, run and verify a sample prediction."""
+    typer.echo(
+        "aic up is not built yet. When it is, it will start a local devnet chain and a storage "
+        "node, deploy the contracts, publish the demo digits models (the MLP on-chain), run a "
+        "sample inference, verify its receipt, and keep the network running until Ctrl-C."
+    )
+
+
+def main() -> None:
+    """Console-script entry point."""
+    run_cli(app)
