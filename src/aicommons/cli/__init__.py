@@ -10,6 +10,7 @@ import typer
 
 from aicommons import __version__
 from aicommons.cli._common import run_cli
+from aicommons.cli.bench import bench_app
 
 app = typer.Typer(
     name="aic",
@@ -18,6 +19,10 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+# Sub-command groups; each lives in its own module next to this one.
+app.add_typer(bench_app, name="bench")
 
 
 def _print_version(value: bool) -> None:
