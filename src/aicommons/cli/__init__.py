@@ -10,6 +10,7 @@ import typer
 
 from aicommons import __version__
 from aicommons.cli._common import run_cli
+from aicommons.cli.account import account_app
 from aicommons.cli.bench import bench_app
 
 app = typer.Typer(
@@ -23,6 +24,7 @@ app = typer.Typer(
 
 # Sub-command groups; each lives in its own module next to this one.
 app.add_typer(bench_app, name="bench")
+app.add_typer(account_app, name="account")
 
 
 def _print_version(value: bool) -> None:

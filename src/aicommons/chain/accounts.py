@@ -1,0 +1,122 @@
+"""Named accounts in encrypted keystores under `$AIC_HOME/keystore` (eth-account, scrypt).
+
+A private key never touches disk in plaintext; the only plaintext keys are the devnet's published
+development keys, which are resolved by name (`dev0` … `dev9`) and never written anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_utils import to_checksum_address
+
+from aicommons.fsutil import atomic_write_bytes
+from aicommons.home import state_dir
+
+ACCOUNT_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+DEV_MNEMONIC = "test test test test test test test test test test test junk"
+"""The public development mnemonic (also hardhat's). Its keys are known to everyone."""
+DEV_ACCOUNT_COUNT = 10
+
+
+class KeystoreError(ValueError):
+    """A keystore operation that cannot succeed (bad name, duplicate, wrong password, bad key)."""
+
+
+@dataclass(frozen=True)
+class AccountInfo:
+    name: str
+    address: str
+    encrypted: bool
+
+
+def dev_private_keys() -> list[str]:
+    """The devnet's development keys, derived from `DEV_MNEMONIC` (m/44'/60'/0'/0/i)."""
+    Account.enable_unaudited_hdwallet_features()
+    return [
+        Account.from_mnemonic(DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}").key.hex()
+        for index in range(DEV_ACCOUNT_COUNT)
+    ]
+
+
+def _dev_account(name: str) -> LocalAccount | None:
+    match = re.fullmatch(r"dev(\d)", name)
+    if match is None:
+        return None
+    return Account.from_key(dev_private_keys()[int(match.group(1))])
+
+
+def keystore_dir() -> Path:
+    return state_dir("keystore")
+
+
+def _keystore_path(name: str) -> Path:
+    if not ACCOUNT_NAME.match(name):
+        raise KeystoreError(
+            f"invalid account name {name!r}: use 1-32 of a-z, 0-9, '-', '_' starting with a letter"
+        )
+    if re.fullmatch(r"dev\d", name):
+        raise KeystoreError(f"account name {name!r} is reserved for devnet development keys")
+    return keystore_dir() / f"{name}.json"
+
+
+def _save(name: str, private_key: bytes, password: str) -> AccountInfo:
+    if not password:
+        raise KeystoreError("an empty password is not allowed for an encrypted keystore")
+    path = _keystore_path(name)
+    if path.exists():
+        raise KeystoreError(f"account {name!r} already exists ({path})")
+    keystore = Account.encrypt(private_key, password, kdf="scrypt")
+    atomic_write_bytes(path, json.dumps(keystore).encode(), mode=0o600)
+    return AccountInfo(name, Account.from_key(private_key).address, True)
+
+
+def new_account(name: str, password: str) -> AccountInfo:
+    """Create a random key and store it encrypted under `name`."""
+    return _save(name, Account.create().key, password)
+
+
+def import_account(name: str, private_key_hex: str, password: str) -> AccountInfo:
+    """Store an existing private key (hex) encrypted under `name`."""
+    text = private_key_hex.strip().removeprefix("0x")
+    if not re.fullmatch(r"[0-9a-fA-F]{64}", text):
+        raise KeystoreError("a private key is 32 bytes written as 64 hex digits")
+    return _save(name, bytes.fromhex(text), password)
+
+
+def list_accounts() -> list[AccountInfo]:
+    """Every named keystore account, sorted by name."""
+    accounts = []
+    for path in sorted(keystore_dir().glob("*.json")):
+        try:
+            address = "0x" + json.loads(path.read_text())["address"].removeprefix("0x")
+        except (OSError, ValueError, KeyError) as exc:
+            raise KeystoreError(f"keystore file {path} is unreadable: {exc}") from exc
+        accounts.append(AccountInfo(path.stem, to_checksum_address(address), True))
+    return accounts
+
+
+def is_dev_account(name: str) -> bool:
+    return _dev_account(name) is not None
+
+
+def load_account(name: str, password: str | None) -> LocalAccount:
+    """Unlock `name`: a `devN` development account needs no password, a keystore account does."""
+    dev = _dev_account(name)
+    if dev is not None:
+        return dev
+    path = _keystore_path(name)
+    if not path.exists():
+        raise KeystoreError(f"no account named {name!r} (see `aic account list`)")
+    if password is None:
+        raise KeystoreError(f"account {name!r} is encrypted: give its password (AIC_PASSWORD)")
+    try:
+        private_key = Account.decrypt(json.loads(path.read_text()), password)
+    except ValueError as exc:
+        raise KeystoreError(f"wrong password for account {name!r}") from exc
+    return Account.from_key(private_key)
