@@ -1,0 +1,456 @@
+"""The devnet chain itself: a py-evm Prague chain that mines one block per transaction and
+commits each block durably (SQLite) before the transaction hash is handed back.
+
+It never serves a state that is not on disk and never keeps a rejected transaction.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from eth._utils.address import generate_contract_address
+from eth.abc import BlockAPI, BlockHeaderAPI, ReceiptAPI, SignedTransactionAPI
+from eth.chains.base import MiningChain
+from eth.db.atomic import AtomicDB
+from eth.exceptions import HeaderNotFound, Revert, TransactionNotFound, VMError
+from eth.vm.forks import PragueVM
+from eth.vm.spoof import SpoofTransaction
+from eth_account import Account
+from eth_utils import ValidationError as EthUtilsValidationError
+from eth_utils import to_canonical_address
+
+from aicommons.chain.devnet.accounts import DEV_ACCOUNT_BALANCE_WEI, DEV_ACCOUNTS
+from aicommons.chain.devnet.store import DevnetDataError, SqliteKeyValueStore
+
+CHAIN_ID = 1337
+BLOCK_GAS_LIMIT = 30_000_000
+# Same starting point as hardhat and geth --dev, so fee logic in clients behaves the same.
+GENESIS_BASE_FEE_WEI = 1_000_000_000
+DATABASE_FILE_NAME = "chain.sqlite3"
+ZERO_ADDRESS = b"\x00" * 20
+
+
+class DevnetError(ValueError):
+    """A request the chain refuses; `rpc_code` is the JSON-RPC error code it maps to."""
+
+    rpc_code = -32000
+
+    def __init__(self, message: str, data: str | None = None) -> None:
+        super().__init__(message)
+        self.data = data
+
+
+class InvalidTransaction(DevnetError):
+    """A transaction that cannot be included (bad nonce, funds, signature, chain id, fee)."""
+
+
+class InvalidParams(DevnetError):
+    """A request parameter that is malformed or names something that does not exist."""
+
+    rpc_code = -32602
+
+
+class ExecutionReverted(DevnetError):
+    """An eth_call or eth_estimateGas that reverted; `data` carries the revert bytes (hex)."""
+
+    rpc_code = 3
+
+    def __init__(self, revert_data: bytes) -> None:
+        super().__init__("execution reverted", "0x" + revert_data.hex())
+        self.revert_data = revert_data
+
+
+class _DevnetMiningChain(MiningChain):
+    vm_configuration = ((0, PragueVM),)
+    chain_id = CHAIN_ID
+
+    def create_header_from_parent(
+        self, parent_header: BlockHeaderAPI, **header_params: Any
+    ) -> BlockHeaderAPI:
+        # py-evm's default gas limit rule shrinks the limit after every near-empty block; a dev
+        # chain keeps a constant limit like hardhat does.
+        header_params.setdefault("gas_limit", parent_header.gas_limit)
+        return super().create_header_from_parent(parent_header, **header_params)
+
+
+@dataclass(frozen=True)
+class CallRequest:
+    """The fields of an eth_call / eth_estimateGas / eth_sendTransaction request, decoded."""
+
+    sender: bytes
+    to: bytes
+    data: bytes
+    value: int
+    gas: int | None
+    gas_price: int | None
+    max_fee_per_gas: int | None
+    max_priority_fee_per_gas: int | None
+    nonce: int | None
+
+
+@dataclass(frozen=True)
+class MinedTransaction:
+    """A transaction with everything needed to describe it and its receipt over JSON-RPC."""
+
+    transaction: SignedTransactionAPI
+    header: BlockHeaderAPI
+    index: int
+    receipt: ReceiptAPI
+    gas_used: int
+    first_log_index: int
+
+
+class DevnetChain:
+    """The persistent chain: open (or create) it in `data_dir`, then send and query.
+
+    All methods are safe to call from several threads; one lock serialises them, which is also
+    what makes "one block per transaction" well-defined.
+    """
+
+    def __init__(self, data_dir: Path, *, fsync_every_block: bool = False) -> None:
+        try:
+            data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DevnetDataError(f"cannot create devnet data dir {data_dir}: {exc}") from None
+        database_path = data_dir / DATABASE_FILE_NAME
+        if database_path.exists() and not _is_writable(database_path):
+            raise DevnetDataError(f"devnet database {database_path} is not writable")
+        if not _is_writable(data_dir):
+            raise DevnetDataError(f"devnet data dir {data_dir} is not writable")
+        self.data_dir = data_dir
+        self._store = SqliteKeyValueStore(database_path)
+        self._store.check_integrity()
+        self._store.set_durability(fsync_every_block)
+        self._lock = threading.RLock()
+        self._dev_keys = {
+            to_canonical_address(account.address): account.private_key for account in DEV_ACCOUNTS
+        }
+        self._chain = self._open_or_create_chain()
+
+    def _open_or_create_chain(self) -> _DevnetMiningChain:
+        stored_chain_id = self._store.read_meta("chain_id")
+        if stored_chain_id is not None and int(stored_chain_id) != CHAIN_ID:
+            raise DevnetDataError(
+                f"devnet data dir {self.data_dir} holds chain {stored_chain_id}, not {CHAIN_ID}"
+            )
+        base_db = AtomicDB(self._store)
+        if stored_chain_id is not None:
+            try:
+                return _DevnetMiningChain(base_db)
+            except (HeaderNotFound, KeyError) as exc:
+                raise DevnetDataError(
+                    f"devnet database in {self.data_dir} is incomplete: {exc!r}"
+                ) from None
+        genesis_state = {
+            to_canonical_address(account.address): {
+                "balance": DEV_ACCOUNT_BALANCE_WEI,
+                "nonce": 0,
+                "code": b"",
+                "storage": {},
+            }
+            for account in DEV_ACCOUNTS
+        }
+        genesis_params = {
+            "difficulty": 0,
+            "gas_limit": BLOCK_GAS_LIMIT,
+            "timestamp": int(time.time()),
+            "base_fee_per_gas": GENESIS_BASE_FEE_WEI,
+        }
+        chain = _DevnetMiningChain.from_genesis(base_db, genesis_params, genesis_state)
+        self._store.commit()
+        # Written last: a crash before this line leaves a directory that is simply re-created.
+        self._store.write_meta("chain_id", str(CHAIN_ID))
+        return chain
+
+    def close(self) -> None:
+        """Release the database file."""
+        with self._lock:
+            self._store.close()
+
+    # -- blocks ---------------------------------------------------------------------------------
+
+    def head(self) -> BlockHeaderAPI:
+        """The header of the latest mined block."""
+        with self._lock:
+            return self._chain.get_canonical_head()
+
+    def header_by_tag(self, tag: str | int) -> BlockHeaderAPI:
+        """Resolve a block number or tag (latest, pending, safe, finalized, earliest)."""
+        with self._lock:
+            if isinstance(tag, int):
+                try:
+                    return self._chain.get_canonical_block_header_by_number(tag)
+                except HeaderNotFound:
+                    raise InvalidParams(f"block {tag} not found") from None
+            if tag in ("latest", "pending", "safe", "finalized"):
+                # Automine: nothing is ever pending, and a single-node dev chain is final at once.
+                return self._chain.get_canonical_head()
+            if tag == "earliest":
+                return self._chain.get_canonical_block_header_by_number(0)
+            raise InvalidParams(f"unknown block tag {tag!r}")
+
+    def block_by_number(self, number: int) -> BlockAPI | None:
+        """The canonical block at `number`, or None past the head."""
+        with self._lock:
+            try:
+                return self._chain.get_canonical_block_by_number(number)
+            except HeaderNotFound:
+                return None
+
+    def block_by_hash(self, block_hash: bytes) -> BlockAPI | None:
+        """The block with `block_hash`, or None if unknown."""
+        with self._lock:
+            try:
+                return self._chain.get_block_by_hash(block_hash)
+            except (HeaderNotFound, KeyError):
+                return None
+
+    def receipts_of(self, block: BlockAPI) -> tuple[ReceiptAPI, ...]:
+        """Every receipt of `block`, in transaction order."""
+        with self._lock:
+            return block.get_receipts(self._chain.chaindb)
+
+    # -- accounts -------------------------------------------------------------------------------
+
+    def _state_at(self, header: BlockHeaderAPI) -> Any:
+        return self._chain.get_vm(header).state
+
+    def balance(self, address: bytes, header: BlockHeaderAPI) -> int:
+        """Balance in wei of `address` after block `header`."""
+        with self._lock:
+            return self._state_at(header).get_balance(address)
+
+    def nonce(self, address: bytes, header: BlockHeaderAPI) -> int:
+        """Transaction count of `address` after block `header`."""
+        with self._lock:
+            return self._state_at(header).get_nonce(address)
+
+    def code(self, address: bytes, header: BlockHeaderAPI) -> bytes:
+        """Deployed bytecode at `address` after block `header`."""
+        with self._lock:
+            return self._state_at(header).get_code(address)
+
+    def storage_at(self, address: bytes, slot: int, header: BlockHeaderAPI) -> int:
+        """Storage word `slot` of `address` after block `header`."""
+        with self._lock:
+            return self._state_at(header).get_storage(address, slot)
+
+    # -- transactions ---------------------------------------------------------------------------
+
+    def send_raw_transaction(self, raw_transaction: bytes) -> bytes:
+        """Validate, execute and mine `raw_transaction` in its own block; return its hash only
+        once that block is durable."""
+        with self._lock:
+            builder = self._chain.get_vm().get_transaction_builder()
+            try:
+                transaction = builder.decode(raw_transaction)
+            except Exception as exc:  # rlp/ssz decoders raise many unrelated types
+                raise InvalidTransaction(f"invalid transaction: cannot decode ({exc})") from None
+            if self._is_known(transaction.hash):
+                return transaction.hash
+            self._check_includable(transaction)
+            try:
+                self._chain.mine_all([transaction])
+            except (EthUtilsValidationError, VMError) as exc:
+                raise InvalidTransaction(f"invalid transaction: {exc}") from None
+            self._store.commit()
+            return transaction.hash
+
+    def send_transaction(self, request: CallRequest) -> bytes:
+        """Sign `request` with the sender's development key (dev accounts only) and send it."""
+        with self._lock:
+            private_key = self._dev_keys.get(request.sender)
+            if private_key is None:
+                raise InvalidTransaction(
+                    "unknown account: eth_sendTransaction only signs for the devnet's "
+                    "development accounts"
+                )
+            head = self._chain.get_canonical_head()
+            fields: dict[str, Any] = {
+                "chainId": CHAIN_ID,
+                "nonce": request.nonce
+                if request.nonce is not None
+                else self.nonce(request.sender, head),
+                "value": request.value,
+                "data": request.data,
+            }
+            if request.to != b"":
+                fields["to"] = request.to
+            if request.gas_price is not None:
+                fields["gasPrice"] = request.gas_price
+            else:
+                priority = request.max_priority_fee_per_gas
+                if priority is None:
+                    priority = suggested_priority_fee()
+                fields["maxPriorityFeePerGas"] = priority
+                fields["maxFeePerGas"] = (
+                    request.max_fee_per_gas
+                    if request.max_fee_per_gas is not None
+                    else 2 * self._chain.header.base_fee_per_gas + priority
+                )
+            fields["gas"] = request.gas if request.gas is not None else self.estimate_gas(request)
+            signed = Account.sign_transaction(fields, private_key)
+            return self.send_raw_transaction(bytes(signed.raw_transaction))
+
+    def _is_known(self, transaction_hash: bytes) -> bool:
+        try:
+            self._chain.chaindb.get_transaction_index(transaction_hash)
+        except TransactionNotFound:
+            return False
+        return True
+
+    def _check_includable(self, transaction: SignedTransactionAPI) -> None:
+        """The checks a node runs before accepting a transaction, with node-style messages."""
+        chain_id = getattr(transaction, "chain_id", None)
+        if chain_id is not None and chain_id != CHAIN_ID:
+            raise InvalidTransaction(f"invalid chain id {chain_id}: this chain is {CHAIN_ID}")
+        try:
+            transaction.check_signature_validity()
+            sender = transaction.sender
+        except Exception:  # eth-keys raises BadSignature, ValidationError or ValueError
+            raise InvalidTransaction("invalid transaction signature") from None
+        pending_header = self._chain.header
+        state = self._chain.get_vm(pending_header).state
+        expected_nonce = state.get_nonce(sender)
+        if transaction.nonce < expected_nonce:
+            raise InvalidTransaction(
+                f"nonce too low: account has nonce {expected_nonce}, tx has {transaction.nonce}"
+            )
+        if transaction.nonce > expected_nonce:
+            raise InvalidTransaction(
+                f"nonce too high: account has nonce {expected_nonce}, tx has {transaction.nonce}"
+                " (the devnet mines at once and keeps no queue)"
+            )
+        if transaction.gas > pending_header.gas_limit:
+            raise InvalidTransaction(
+                f"gas {transaction.gas} exceeds the block gas limit {pending_header.gas_limit}"
+            )
+        if transaction.gas < transaction.intrinsic_gas:
+            raise InvalidTransaction(
+                f"intrinsic gas too low: need {transaction.intrinsic_gas}, tx has {transaction.gas}"
+            )
+        max_fee = transaction.max_fee_per_gas
+        if max_fee < pending_header.base_fee_per_gas:
+            raise InvalidTransaction(
+                f"max fee per gas {max_fee} is below the block base fee "
+                f"{pending_header.base_fee_per_gas}"
+            )
+        cost = transaction.gas * max_fee + transaction.value
+        balance = state.get_balance(sender)
+        if balance < cost:
+            raise InvalidTransaction(
+                f"insufficient funds for gas * price + value: balance {balance}, need {cost}"
+            )
+
+    def mined_transaction(self, transaction_hash: bytes) -> MinedTransaction | None:
+        """The mined transaction with `transaction_hash` and its receipt, or None if unknown."""
+        with self._lock:
+            chaindb = self._chain.chaindb
+            try:
+                block_number, index = chaindb.get_transaction_index(transaction_hash)
+            except TransactionNotFound:
+                return None
+            block = self._chain.get_canonical_block_by_number(block_number)
+            receipts = block.get_receipts(chaindb)
+            return describe_mined_transaction(block, receipts, index)
+
+    # -- execution without mining ---------------------------------------------------------------
+
+    def _spoof(self, request: CallRequest, header: BlockHeaderAPI) -> SpoofTransaction:
+        vm = self._chain.get_vm(header)
+        nonce = request.nonce if request.nonce is not None else self.nonce(request.sender, header)
+        unsigned = vm.create_unsigned_transaction(
+            nonce=nonce,
+            gas_price=0,
+            gas=request.gas if request.gas is not None else header.gas_limit,
+            to=request.to,
+            value=request.value,
+            data=request.data,
+        )
+        return SpoofTransaction(unsigned, from_=request.sender)
+
+    def call(self, request: CallRequest, header: BlockHeaderAPI) -> bytes:
+        """Run `request` on the state after block `header` without mining; return its output."""
+        with self._lock:
+            transaction = self._spoof(request, header)
+            with self._chain.get_vm(header).in_costless_state() as state:
+                computation = state.costless_execute_transaction(transaction)
+            if computation.is_error:
+                _raise_execution_error(computation.error, computation.output)
+            return computation.output
+
+    def estimate_gas(self, request: CallRequest, header: BlockHeaderAPI | None = None) -> int:
+        """The smallest gas limit with which `request` succeeds (binary search, like geth)."""
+        with self._lock:
+            at_header = header if header is not None else self._chain.get_canonical_head()
+            transaction = self._spoof(request, at_header)
+            try:
+                return self._chain.estimate_gas(transaction, at_header)
+            except Revert as exc:
+                raise ExecutionReverted(bytes(exc.args[0]) if exc.args else b"") from None
+            except VMError as exc:
+                raise DevnetError(f"gas estimation failed: {exc!r}") from None
+
+    def pending_base_fee(self) -> int:
+        """The base fee the next block will charge."""
+        with self._lock:
+            return self._chain.header.base_fee_per_gas
+
+    def headers_between(self, first: int, last: int) -> Iterator[BlockHeaderAPI]:
+        """Canonical headers `first..last` inclusive (clamped to the head)."""
+        with self._lock:
+            head_number = self._chain.get_canonical_head().block_number
+            for number in range(max(first, 0), min(last, head_number) + 1):
+                yield self._chain.get_canonical_block_header_by_number(number)
+
+
+def suggested_priority_fee() -> int:
+    """The tip we suggest (eth_maxPriorityFeePerGas): 1 gwei, hardhat's default."""
+    return 1_000_000_000
+
+
+def describe_mined_transaction(
+    block: BlockAPI, receipts: tuple[ReceiptAPI, ...], index: int
+) -> MinedTransaction:
+    """Pair a block's `index`-th transaction with its receipt, own gas use and first log index."""
+    receipt = receipts[index]
+    previous_cumulative = receipts[index - 1].gas_used if index > 0 else 0
+    first_log_index = sum(len(r.logs) for r in receipts[:index])
+    return MinedTransaction(
+        transaction=block.transactions[index],
+        header=block.header,
+        index=index,
+        receipt=receipt,
+        gas_used=receipt.gas_used - previous_cumulative,
+        first_log_index=first_log_index,
+    )
+
+
+def created_contract_address(mined: MinedTransaction) -> bytes | None:
+    """The address a contract-creation transaction deployed to (None for calls)."""
+    if mined.transaction.to != b"":
+        return None
+    return generate_contract_address(mined.transaction.sender, mined.transaction.nonce)
+
+
+def effective_gas_price(transaction: SignedTransactionAPI, header: BlockHeaderAPI) -> int:
+    """What the sender paid per gas: min(max fee, base fee + tip) for EIP-1559, else gas price."""
+    base_fee = header.base_fee_per_gas
+    tip = min(transaction.max_priority_fee_per_gas, transaction.max_fee_per_gas - base_fee)
+    return base_fee + tip
+
+
+def _raise_execution_error(error: VMError, output: bytes) -> None:
+    if isinstance(error, Revert):
+        raise ExecutionReverted(bytes(output))
+    raise DevnetError(f"execution failed: {type(error).__name__} {error}")
+
+
+def _is_writable(path: Path) -> bool:
+    return os.access(path, os.W_OK)

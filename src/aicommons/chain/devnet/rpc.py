@@ -1,0 +1,423 @@
+"""The Ethereum JSON-RPC method table of the devnet: decodes requests, calls `DevnetChain`,
+encodes results, and turns every failure into a JSON-RPC error object.
+
+It must never let an exception escape as a transport error: a bad request gets an error reply.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from eth_account import Account
+
+from aicommons import __version__
+from aicommons.chain.devnet.accounts import DEV_ACCOUNTS
+from aicommons.chain.devnet.node import (
+    CHAIN_ID,
+    DevnetChain,
+    DevnetError,
+    InvalidParams,
+    describe_mined_transaction,
+    suggested_priority_fee,
+)
+from aicommons.chain.devnet.rpc_format import (
+    LogQuery,
+    address,
+    data,
+    format_block,
+    format_log,
+    format_receipt,
+    format_transaction,
+    parse_address,
+    parse_block_selector,
+    parse_call_request,
+    parse_data,
+    parse_hash,
+    parse_log_query,
+    parse_quantity,
+    quantity,
+)
+
+logger = logging.getLogger(__name__)
+
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+METHOD_NOT_FOUND = -32601
+INTERNAL_ERROR = -32603
+# eth_getLogs refuses wider ranges, like public nodes do, so one request cannot pin the chain.
+MAX_LOG_RANGE_BLOCKS = 100_000
+CLIENT_VERSION = f"aicommons-devnet/{__version__}/py-evm"
+
+
+@dataclass
+class _Filter:
+    """A polling filter: what it watches and the last block already reported."""
+
+    kind: str  # "logs", "blocks" or "pending"
+    last_reported_block: int
+    query: LogQuery | None = None
+
+
+@dataclass
+class FilterRegistry:
+    """Installed eth_newFilter / eth_newBlockFilter filters (in memory, like any node)."""
+
+    _filters: dict[int, _Filter] = field(default_factory=dict)
+    _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def install(self, installed: _Filter) -> str:
+        with self._lock:
+            filter_id = next(self._ids)
+            self._filters[filter_id] = installed
+            return quantity(filter_id)
+
+    def get(self, filter_id: Any) -> _Filter:
+        installed = self._filters.get(parse_quantity(filter_id, "filter id"))
+        if installed is None:
+            raise DevnetError("filter not found")
+        return installed
+
+    def remove(self, filter_id: Any) -> bool:
+        with self._lock:
+            return self._filters.pop(parse_quantity(filter_id, "filter id"), None) is not None
+
+
+class RpcDispatcher:
+    """Handles one decoded JSON-RPC payload (a request or a batch) against `chain`."""
+
+    def __init__(self, chain: DevnetChain) -> None:
+        self.chain = chain
+        self.filters = FilterRegistry()
+        self._methods: dict[str, Callable[..., Any]] = {
+            name[len("rpc_") :]: getattr(self, name)
+            for name in dir(self)
+            if name.startswith("rpc_")
+        }
+
+    # -- envelope -------------------------------------------------------------------------------
+
+    def handle_payload(self, payload: Any) -> Any:
+        """The reply to `payload`: a response object, a list of them, or None for notifications."""
+        if isinstance(payload, list):
+            if not payload:
+                return _error_response(None, INVALID_REQUEST, "empty batch")
+            replies = [self.handle_request(request) for request in payload]
+            return [reply for reply in replies if reply is not None]
+        return self.handle_request(payload)
+
+    def handle_request(self, request: Any) -> dict[str, Any] | None:
+        """The reply to one request object."""
+        if not isinstance(request, dict) or not isinstance(request.get("method"), str):
+            return _error_response(None, INVALID_REQUEST, "invalid request")
+        request_id = request.get("id")
+        method = self._methods.get(request["method"])
+        if method is None:
+            return _error_response(
+                request_id, METHOD_NOT_FOUND, f"method {request['method']!r} not supported"
+            )
+        params = request.get("params", [])
+        if params is None:
+            params = []
+        if not isinstance(params, list):
+            return _error_response(request_id, -32602, "params must be a list")
+        try:
+            result = method(*params)
+        except TypeError as exc:
+            # Wrong number of positional params for the method.
+            if "positional argument" in str(exc):
+                return _error_response(request_id, -32602, f"wrong number of params: {exc}")
+            logger.exception("internal error in %s", request["method"])
+            return _error_response(request_id, INTERNAL_ERROR, f"internal error: {exc!r}")
+        except DevnetError as exc:
+            return _error_response(request_id, exc.rpc_code, str(exc), exc.data)
+        except KeyError as exc:
+            return _error_response(request_id, -32602, f"missing field {exc}")
+        except Exception as exc:  # a bug: report it to the client, keep serving
+            logger.exception("internal error in %s", request["method"])
+            return _error_response(request_id, INTERNAL_ERROR, f"internal error: {exc!r}")
+        if "id" not in request:
+            return None
+        return {"jsonrpc": "2.0", "id": request_id, "result": result}
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def _header(self, block: Any) -> Any:
+        selector = parse_block_selector(block)
+        if selector.block_hash is not None:
+            found = self.chain.block_by_hash(selector.block_hash)
+            if found is None:
+                raise InvalidParams(f"block {data(selector.block_hash)} not found")
+            return found.header
+        return self.chain.header_by_tag(selector.tag)
+
+    def _logs(self, query: LogQuery, first: int | None = None) -> list[dict[str, Any]]:
+        if query.block_hash is not None:
+            block = self.chain.block_by_hash(query.block_hash)
+            if block is None:
+                raise InvalidParams(f"block {data(query.block_hash)} not found")
+            return self._block_logs(block, query)
+        start = first if first is not None else self._header(query.from_block.tag).block_number
+        end = self._header(query.to_block.tag).block_number
+        if end - start > MAX_LOG_RANGE_BLOCKS:
+            raise InvalidParams(f"block range too wide (max {MAX_LOG_RANGE_BLOCKS} blocks)")
+        logs: list[dict[str, Any]] = []
+        for header in self.chain.headers_between(start, end):
+            if not query.may_match_bloom(header.bloom):
+                continue
+            block = self.chain.block_by_number(header.block_number)
+            if block is not None:
+                logs.extend(self._block_logs(block, query))
+        return logs
+
+    def _block_logs(self, block: Any, query: LogQuery) -> list[dict[str, Any]]:
+        matched = []
+        log_index = 0
+        for transaction_index, receipt in enumerate(self.chain.receipts_of(block)):
+            mined_at = (block.header, transaction_index, block.transactions[transaction_index].hash)
+            for log in receipt.logs:
+                if query.matches(log):
+                    matched.append(format_log(log, log_index, mined_at))
+                log_index += 1
+        return matched
+
+    # -- identity -------------------------------------------------------------------------------
+
+    def rpc_web3_clientVersion(self) -> str:
+        return CLIENT_VERSION
+
+    def rpc_web3_sha3(self, value: Any) -> str:
+        from eth_utils import keccak
+
+        return data(keccak(parse_data(value)))
+
+    def rpc_net_version(self) -> str:
+        return str(CHAIN_ID)
+
+    def rpc_net_listening(self) -> bool:
+        return True
+
+    def rpc_net_peerCount(self) -> str:
+        return quantity(0)
+
+    def rpc_eth_chainId(self) -> str:
+        return quantity(CHAIN_ID)
+
+    def rpc_eth_syncing(self) -> bool:
+        return False
+
+    def rpc_eth_mining(self) -> bool:
+        return True
+
+    def rpc_eth_hashrate(self) -> str:
+        return quantity(0)
+
+    def rpc_eth_accounts(self) -> list[str]:
+        return [account.address for account in DEV_ACCOUNTS]
+
+    def rpc_eth_coinbase(self) -> str:
+        return address(b"\x00" * 20)
+
+    # -- fees -----------------------------------------------------------------------------------
+
+    def rpc_eth_gasPrice(self) -> str:
+        return quantity(self.chain.pending_base_fee() + suggested_priority_fee())
+
+    def rpc_eth_maxPriorityFeePerGas(self) -> str:
+        return quantity(suggested_priority_fee())
+
+    def rpc_eth_blobBaseFee(self) -> str:
+        return quantity(1)
+
+    def rpc_eth_feeHistory(
+        self, block_count: Any, newest_block: Any, reward_percentiles: Any = None
+    ) -> dict[str, Any]:
+        count = parse_quantity(block_count, "blockCount")
+        if count < 1 or count > 1024:
+            raise InvalidParams("blockCount must be between 1 and 1024")
+        newest = self._header(newest_block).block_number
+        oldest = max(0, newest - count + 1)
+        headers = list(self.chain.headers_between(oldest, newest))
+        percentiles = reward_percentiles or []
+        result: dict[str, Any] = {
+            "oldestBlock": quantity(oldest),
+            "baseFeePerGas": [quantity(h.base_fee_per_gas) for h in headers],
+            "gasUsedRatio": [h.gas_used / h.gas_limit for h in headers],
+        }
+        # The next block's base fee closes the list, as the spec asks.
+        next_base_fee = (
+            self.chain.pending_base_fee()
+            if newest == self.chain.head().block_number
+            else self.chain.header_by_tag(newest + 1).base_fee_per_gas
+        )
+        result["baseFeePerGas"].append(quantity(next_base_fee))
+        if percentiles:
+            # Every devnet transaction tips the suggested fee, so each percentile is that tip.
+            result["reward"] = [
+                [quantity(suggested_priority_fee()) for _ in percentiles] for _ in headers
+            ]
+        return result
+
+    # -- state ----------------------------------------------------------------------------------
+
+    def rpc_eth_blockNumber(self) -> str:
+        return quantity(self.chain.head().block_number)
+
+    def rpc_eth_getBalance(self, account: Any, block: Any = "latest") -> str:
+        return quantity(self.chain.balance(parse_address(account), self._header(block)))
+
+    def rpc_eth_getTransactionCount(self, account: Any, block: Any = "latest") -> str:
+        return quantity(self.chain.nonce(parse_address(account), self._header(block)))
+
+    def rpc_eth_getCode(self, account: Any, block: Any = "latest") -> str:
+        return data(self.chain.code(parse_address(account), self._header(block)))
+
+    def rpc_eth_getStorageAt(self, account: Any, slot: Any, block: Any = "latest") -> str:
+        word = self.chain.storage_at(
+            parse_address(account), parse_quantity(slot, "slot"), self._header(block)
+        )
+        return data(word.to_bytes(32, "big"))
+
+    # -- execution ------------------------------------------------------------------------------
+
+    def rpc_eth_call(self, request: Any, block: Any = "latest", *overrides: Any) -> str:
+        if overrides and overrides[0]:
+            raise InvalidParams("state overrides are not supported")
+        return data(self.chain.call(parse_call_request(request), self._header(block)))
+
+    def rpc_eth_estimateGas(self, request: Any, block: Any = "latest") -> str:
+        return quantity(self.chain.estimate_gas(parse_call_request(request), self._header(block)))
+
+    def rpc_eth_sendRawTransaction(self, raw: Any) -> str:
+        return data(self.chain.send_raw_transaction(parse_data(raw, "raw transaction")))
+
+    def rpc_eth_sendTransaction(self, request: Any) -> str:
+        return data(self.chain.send_transaction(parse_call_request(request)))
+
+    def rpc_eth_sign(self, account: Any, message: Any) -> str:
+        from eth_account.messages import encode_defunct
+
+        signer = parse_address(account)
+        for dev_account in DEV_ACCOUNTS:
+            if parse_address(dev_account.address) == signer:
+                signed = Account.sign_message(
+                    encode_defunct(parse_data(message, "message")), dev_account.private_key
+                )
+                return data(signed.signature)
+        raise DevnetError("unknown account: eth_sign only signs for development accounts")
+
+    # -- blocks and transactions ----------------------------------------------------------------
+
+    def rpc_eth_getBlockByNumber(self, block: Any, full_transactions: Any = False) -> Any:
+        selector = parse_block_selector(block)
+        if isinstance(selector.tag, int):
+            found = self.chain.block_by_number(selector.tag)
+        else:
+            found = self.chain.block_by_number(self.chain.header_by_tag(selector.tag).block_number)
+        if found is None:
+            return None
+        return format_block(found, self.chain.receipts_of(found), bool(full_transactions))
+
+    def rpc_eth_getBlockByHash(self, block_hash: Any, full_transactions: Any = False) -> Any:
+        found = self.chain.block_by_hash(parse_hash(block_hash, "block hash"))
+        if found is None:
+            return None
+        return format_block(found, self.chain.receipts_of(found), bool(full_transactions))
+
+    def rpc_eth_getBlockTransactionCountByNumber(self, block: Any) -> Any:
+        found = self.chain.block_by_number(self._header(block).block_number)
+        return None if found is None else quantity(len(found.transactions))
+
+    def rpc_eth_getBlockTransactionCountByHash(self, block_hash: Any) -> Any:
+        found = self.chain.block_by_hash(parse_hash(block_hash, "block hash"))
+        return None if found is None else quantity(len(found.transactions))
+
+    def rpc_eth_getTransactionByHash(self, transaction_hash: Any) -> Any:
+        mined = self.chain.mined_transaction(parse_hash(transaction_hash, "transaction hash"))
+        return None if mined is None else format_transaction(mined)
+
+    def rpc_eth_getTransactionByBlockNumberAndIndex(self, block: Any, index: Any) -> Any:
+        found = self.chain.block_by_number(self._header(block).block_number)
+        return self._transaction_in(found, parse_quantity(index, "index"))
+
+    def rpc_eth_getTransactionByBlockHashAndIndex(self, block_hash: Any, index: Any) -> Any:
+        found = self.chain.block_by_hash(parse_hash(block_hash, "block hash"))
+        return self._transaction_in(found, parse_quantity(index, "index"))
+
+    def _transaction_in(self, block: Any, index: int) -> Any:
+        if block is None or index >= len(block.transactions):
+            return None
+        receipts = self.chain.receipts_of(block)
+        return format_transaction(describe_mined_transaction(block, receipts, index))
+
+    def rpc_eth_getTransactionReceipt(self, transaction_hash: Any) -> Any:
+        mined = self.chain.mined_transaction(parse_hash(transaction_hash, "transaction hash"))
+        return None if mined is None else format_receipt(mined)
+
+    def rpc_eth_getUncleCountByBlockNumber(self, block: Any) -> str:
+        self._header(block)
+        return quantity(0)
+
+    # -- logs and filters -----------------------------------------------------------------------
+
+    def rpc_eth_getLogs(self, criteria: Any = None) -> list[dict[str, Any]]:
+        return self._logs(parse_log_query(criteria))
+
+    def rpc_eth_newFilter(self, criteria: Any = None) -> str:
+        query = parse_log_query(criteria)
+        if query.block_hash is not None:
+            raise InvalidParams("eth_newFilter does not take blockHash")
+        # Changes are reported from the filter's fromBlock (or the next block) onwards.
+        head = self.chain.head().block_number
+        from_tag = query.from_block.tag
+        start = head if from_tag in ("latest", "pending", "safe", "finalized") else None
+        if start is None:
+            start = self._header(from_tag).block_number - 1
+        return self.filters.install(_Filter("logs", start, query))
+
+    def rpc_eth_newBlockFilter(self) -> str:
+        return self.filters.install(_Filter("blocks", self.chain.head().block_number))
+
+    def rpc_eth_newPendingTransactionFilter(self) -> str:
+        return self.filters.install(_Filter("pending", self.chain.head().block_number))
+
+    def rpc_eth_uninstallFilter(self, filter_id: Any) -> bool:
+        return self.filters.remove(filter_id)
+
+    def rpc_eth_getFilterChanges(self, filter_id: Any) -> list[Any]:
+        installed = self.filters.get(filter_id)
+        head = self.chain.head().block_number
+        start = installed.last_reported_block + 1
+        installed.last_reported_block = max(installed.last_reported_block, head)
+        if installed.kind == "pending" or start > head:
+            # Automine: a transaction is never pending long enough to be reported.
+            return []
+        if installed.kind == "blocks":
+            return [data(header.hash) for header in self.chain.headers_between(start, head)]
+        assert installed.query is not None
+        query = installed.query
+        if isinstance(query.to_block.tag, int):
+            head = min(head, query.to_block.tag)
+        return [
+            log for log in self._logs(query, first=start) if int(log["blockNumber"], 16) <= head
+        ]
+
+    def rpc_eth_getFilterLogs(self, filter_id: Any) -> list[dict[str, Any]]:
+        installed = self.filters.get(filter_id)
+        if installed.query is None:
+            raise DevnetError("filter is not a log filter")
+        return self._logs(installed.query)
+
+
+def _error_response(
+    request_id: Any, code: int, message: str, error_data: str | None = None
+) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if error_data is not None:
+        error["data"] = error_data
+    return {"jsonrpc": "2.0", "id": request_id, "error": error}

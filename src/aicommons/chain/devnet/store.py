@@ -1,0 +1,141 @@
+"""A durable key-value store for py-evm: reads are served from memory, writes are staged and
+flushed to SQLite (WAL) in one transaction per mined block.
+
+It must never expose a half-written block: `commit` is the only path to disk, so after a crash
+the file holds exactly the blocks whose `commit` returned.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from eth.db.backends.base import BaseDB
+from lru import LRU
+
+# Trie nodes, headers and receipts read back while mining; big enough to keep the hot state.
+_READ_CACHE_ENTRIES = 200_000
+_SCHEMA_VERSION = "1"
+
+
+class DevnetDataError(ValueError):
+    """The devnet data directory cannot be used (unwritable, corrupt, or from another chain)."""
+
+
+class SqliteKeyValueStore(BaseDB):
+    """py-evm's database interface over one SQLite file, with a write buffer and a read cache.
+
+    Writes go to `_staged` until `commit`. Deletions are staged as `None`. Writes left over from
+    a rejected transaction are content-addressed trie nodes nothing points to; they are harmless
+    and simply flushed with the next block.
+    """
+
+    def __init__(self, path: Path) -> None:
+        try:
+            self._connection = sqlite3.connect(
+                str(path), isolation_level=None, check_same_thread=False
+            )
+            self._connection.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL mode: a committed block survives a process crash (kill -9) because the
+            # WAL write has reached the OS; `synchronous_full` adds an fsync for power loss.
+            self._connection.execute("PRAGMA synchronous=NORMAL")
+            self._connection.execute(
+                "CREATE TABLE IF NOT EXISTS kv (key BLOB PRIMARY KEY, value BLOB NOT NULL)"
+                " WITHOUT ROWID"
+            )
+            self._connection.execute(
+                "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)"
+            )
+        except sqlite3.DatabaseError as exc:
+            raise DevnetDataError(f"cannot open devnet database {path}: {exc}") from None
+        self._path = path
+        self._staged: dict[bytes, bytes | None] = {}
+        self._cache: LRU = LRU(_READ_CACHE_ENTRIES)
+
+    def set_durability(self, fsync_every_commit: bool) -> None:
+        """Choose whether each block commit also survives power loss (FULL) or only a crash."""
+        level = "FULL" if fsync_every_commit else "NORMAL"
+        self._connection.execute(f"PRAGMA synchronous={level}")
+
+    def __getitem__(self, key: bytes) -> bytes:
+        if key in self._staged:
+            value = self._staged[key]
+            if value is None:
+                raise KeyError(key)
+            return value
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        row = self._connection.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            raise KeyError(key)
+        value = bytes(row[0])
+        self._cache[key] = value
+        return value
+
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        self._staged[key] = value
+
+    def __delitem__(self, key: bytes) -> None:
+        if not self._exists(key):
+            raise KeyError(key)
+        self._staged[key] = None
+
+    def _exists(self, key: bytes) -> bool:
+        try:
+            self[key]
+        except KeyError:
+            return False
+        return True
+
+    def commit(self) -> None:
+        """Write every staged change in one SQLite transaction; afterwards they are durable."""
+        if not self._staged:
+            return
+        upserts = [(k, v) for k, v in self._staged.items() if v is not None]
+        deletions = [(k,) for k, v in self._staged.items() if v is None]
+        connection = self._connection
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            if upserts:
+                connection.executemany("INSERT OR REPLACE INTO kv VALUES (?, ?)", upserts)
+            if deletions:
+                connection.executemany("DELETE FROM kv WHERE key = ?", deletions)
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        for key, value in self._staged.items():
+            if value is None:
+                self._cache.pop(key, None)
+            else:
+                self._cache[key] = value
+        self._staged.clear()
+
+    def read_meta(self, name: str) -> str | None:
+        """A named setting stored next to the chain data (schema version, chain id)."""
+        row = self._connection.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def write_meta(self, name: str, value: str) -> None:
+        """Store a named setting durably."""
+        self._connection.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (name, value))
+
+    def check_integrity(self) -> None:
+        """Fail with a one-line error if the file is not a healthy SQLite database of ours."""
+        try:
+            self._connection.execute("SELECT count(*) FROM kv LIMIT 1").fetchone()
+            schema = self.read_meta("schema")
+        except sqlite3.DatabaseError as exc:
+            raise DevnetDataError(f"devnet database {self._path} is corrupt: {exc}") from None
+        if schema is not None and schema != _SCHEMA_VERSION:
+            raise DevnetDataError(
+                f"devnet database {self._path} has schema {schema}, expected {_SCHEMA_VERSION}"
+            )
+        if schema is None:
+            self.write_meta("schema", _SCHEMA_VERSION)
+
+    def close(self) -> None:
+        """Close the file; staged changes that were never committed are dropped."""
+        self._staged.clear()
+        self._connection.close()
