@@ -1,0 +1,27 @@
+"""Errors the runtime raises for bad packages, models, calibration data and inputs.
+
+All are `ValueError` subclasses with one-line messages naming what failed, so the CLI prints them
+as one line; nothing here may carry a traceback-only explanation.
+"""
+
+from __future__ import annotations
+
+
+class ModelError(ValueError):
+    """Base class of every expected runtime failure."""
+
+
+class PackageError(ModelError):
+    """A package file that is truncated, tampered with or violates the integer semantics."""
+
+
+class OnnxImportError(ModelError):
+    """An ONNX model that cannot be imported (unsupported op or structure)."""
+
+
+class CalibrationError(ModelError):
+    """Missing, empty or malformed calibration data."""
+
+
+class InputError(ModelError):
+    """An inference input with the wrong shape, dtype or non-finite values."""
