@@ -12,6 +12,7 @@ from aicommons import __version__
 from aicommons.cli._common import run_cli
 from aicommons.cli.account import account_app
 from aicommons.cli.bench import bench_app
+from aicommons.cli.storage import storage_app
 
 app = typer.Typer(
     name="aic",
@@ -25,6 +26,7 @@ app = typer.Typer(
 # Sub-command groups; each lives in its own module next to this one.
 app.add_typer(bench_app, name="bench")
 app.add_typer(account_app, name="account")
+app.add_typer(storage_app, name="storage")
 
 
 def _print_version(value: bool) -> None:

@@ -1,0 +1,276 @@
+"""Content-addressed local store: chunks named by CID, blob manifests named by blob id.
+
+Every write is temp file + fsync + rename (a crash never leaves a complete-looking bad file) and
+every read is verified against its name. Never holds a whole blob in memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from aicommons.commit import cid_of, cid_sha256_digest
+from aicommons.fsutil import fsync_directory
+from aicommons.storage.chunking import (
+    CHUNK_SIZE,
+    BlobManifest,
+    ChunkInfo,
+    ManifestError,
+    blob_id_of,
+    describe_chunk,
+    parse_manifest,
+)
+
+DEFAULT_WORKERS = max(2, min(8, os.cpu_count() or 2))
+STALE_TEMP_SECONDS = 3600
+
+
+class ChunkMissingError(FileNotFoundError):
+    """The store has no chunk with this CID."""
+
+
+class ChunkCorruptError(ValueError):
+    """Bytes that do not match the CID they are stored or served under."""
+
+
+class BlobMissingError(FileNotFoundError):
+    """The store has no complete blob with this id."""
+
+
+def check_cid(cid: str) -> str:
+    """Return `cid` if it is a raw sha2-256 CIDv1 in base32 (safe as a file name), else raise."""
+    cid_sha256_digest(cid)
+    if not cid.isalnum() or not cid.startswith("b"):
+        raise ValueError(f"CID {cid} is not in base32 text form")
+    return cid
+
+
+def check_blob_id(blob_id: str) -> str:
+    """Return `blob_id` if it is `0x` + 64 lower-case hex digits, else raise."""
+    body = blob_id.removeprefix("0x")
+    if len(blob_id) != 66 or body != body.lower() or not all(c in "0123456789abcdef" for c in body):
+        raise ValueError(f"blob id {blob_id!r} is not 0x + 64 lower-case hex digits")
+    return blob_id
+
+
+def verify_chunk_bytes(cid: str, data: bytes | memoryview) -> None:
+    """Raise `ChunkCorruptError` unless `data` hashes to `cid`."""
+    if cid_of(data) != cid:
+        raise ChunkCorruptError(f"chunk bytes do not match CID {cid}")
+
+
+class LocalStore:
+    """A directory of chunks (`chunks/xx/<cid>`), manifests (`blobs/<id>.json`) and root index."""
+
+    def __init__(self, directory: Path | str) -> None:
+        self.directory = Path(directory)
+        self._tmp = self.directory / "tmp"
+        for sub in ("chunks", "blobs", "roots", "pending"):
+            (self.directory / sub).mkdir(parents=True, exist_ok=True)
+        self._tmp.mkdir(parents=True, exist_ok=True)
+        # Temp files left by a crash are incomplete by definition and never read. Only old ones
+        # go: a node and a provider daemon may share the directory and be writing right now.
+        cutoff = time.time() - STALE_TEMP_SECONDS
+        for temp in self._tmp.glob("*.tmp"):
+            with contextlib.suppress(FileNotFoundError):
+                if temp.stat().st_mtime < cutoff:
+                    temp.unlink()
+
+    # -- paths -------------------------------------------------------------------------------
+
+    def chunk_path(self, cid: str) -> Path:
+        return self.directory / "chunks" / check_cid(cid)[-2:] / cid
+
+    def manifest_path(self, blob_id: str) -> Path:
+        return self.directory / "blobs" / f"{check_blob_id(blob_id)}.json"
+
+    def pending_path(self, blob_id: str) -> Path:
+        return self.directory / "pending" / f"{check_blob_id(blob_id)}.json"
+
+    def _write_atomic(self, target: Path, data: bytes | memoryview, sync_dir: bool = True) -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temp = self._tmp / f"{uuid.uuid4().hex}.tmp"
+        try:
+            with open(temp, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temp, target)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp)
+            raise
+        if sync_dir:
+            fsync_directory(target.parent)
+
+    # -- chunks ------------------------------------------------------------------------------
+
+    def has_chunk(self, cid: str) -> bool:
+        return self.chunk_path(cid).exists()
+
+    def put_chunk(self, cid: str, data: bytes | memoryview) -> None:
+        """Store `data` under `cid` after checking the CID (content-addressed: idempotent)."""
+        if not 0 < len(data) <= CHUNK_SIZE:
+            raise ChunkCorruptError(f"chunk {cid} has {len(data)} bytes, expected 1..{CHUNK_SIZE}")
+        verify_chunk_bytes(cid, data)
+        path = self.chunk_path(cid)
+        if not path.exists():
+            # The file itself is fsynced; its directory entry is made durable in bulk by
+            # `put_manifest`, before any manifest can point at it.
+            self._write_atomic(path, data, sync_dir=False)
+
+    def read_chunk(self, cid: str) -> bytes:
+        """The chunk's bytes, verified against `cid`."""
+        try:
+            data = self.chunk_path(cid).read_bytes()
+        except FileNotFoundError:
+            raise ChunkMissingError(f"chunk {cid} is not in the store") from None
+        verify_chunk_bytes(cid, data)
+        return data
+
+    def chunk_cids(self) -> Iterator[str]:
+        for path in (self.directory / "chunks").glob("*/*"):
+            yield path.name
+
+    # -- blobs -------------------------------------------------------------------------------
+
+    def missing_chunks(self, manifest: BlobManifest) -> list[str]:
+        return [chunk.cid for chunk in manifest.chunks if not self.has_chunk(chunk.cid)]
+
+    def put_manifest(self, manifest_bytes: bytes) -> BlobManifest:
+        """Record a complete blob; refused while any of its chunks is missing."""
+        manifest = parse_manifest(manifest_bytes)
+        missing = self.missing_chunks(manifest)
+        if missing:
+            raise BlobMissingError(f"blob is incomplete, missing chunks: {', '.join(missing)}")
+        blob_id = blob_id_of(manifest_bytes)
+        for directory in sorted({self.chunk_path(chunk.cid).parent for chunk in manifest.chunks}):
+            fsync_directory(directory)
+        self._write_atomic(self.manifest_path(blob_id), manifest_bytes)
+        self._write_atomic(self.directory / "roots" / manifest.root.hex(), blob_id.encode())
+        with contextlib.suppress(FileNotFoundError):
+            self.pending_path(blob_id).unlink()
+        return manifest
+
+    def has_blob(self, blob_id: str) -> bool:
+        return self.manifest_path(blob_id).exists()
+
+    def read_manifest_bytes(self, blob_id: str) -> bytes:
+        try:
+            data = self.manifest_path(blob_id).read_bytes()
+        except FileNotFoundError:
+            raise BlobMissingError(f"blob {blob_id} is not in the store") from None
+        if blob_id_of(data) != blob_id:
+            raise ManifestError(f"stored manifest of blob {blob_id} does not hash to its id")
+        return data
+
+    def read_manifest(self, blob_id: str) -> BlobManifest:
+        return parse_manifest(self.read_manifest_bytes(blob_id))
+
+    def blob_for_root(self, root: bytes) -> str:
+        """Id of a stored blob whose Merkle root is `root`."""
+        try:
+            blob_id = (self.directory / "roots" / root.hex()).read_text().strip()
+        except FileNotFoundError:
+            raise BlobMissingError(f"no stored blob has root 0x{root.hex()}") from None
+        return check_blob_id(blob_id)
+
+    def blob_ids(self) -> list[str]:
+        return sorted(path.stem for path in (self.directory / "blobs").glob("*.json"))
+
+    # -- pending uploads (storage node) ------------------------------------------------------
+
+    def put_pending(self, manifest_bytes: bytes) -> BlobManifest:
+        manifest = parse_manifest(manifest_bytes)
+        self._write_atomic(self.pending_path(blob_id_of(manifest_bytes)), manifest_bytes)
+        return manifest
+
+    def read_pending(self, blob_id: str) -> bytes:
+        try:
+            return self.pending_path(blob_id).read_bytes()
+        except FileNotFoundError:
+            raise BlobMissingError(f"no authorised upload for blob {blob_id}") from None
+
+    # -- whole files ---------------------------------------------------------------------------
+
+    def put_file(
+        self,
+        path: Path | str,
+        workers: int = DEFAULT_WORKERS,
+        on_chunk: Callable[[int], None] | None = None,
+    ) -> BlobManifest:
+        """Store a file as a blob: chunks first (in parallel), the manifest only once all are in."""
+
+        def store_one(chunk: bytes) -> ChunkInfo:
+            info = describe_chunk(chunk)
+            self.put_chunk(info.cid, chunk)
+            if on_chunk is not None:
+                on_chunk(info.size)
+            return info
+
+        manifest = map_file_chunks(path, store_one, workers)
+        self.put_manifest(manifest.encode())
+        return manifest
+
+    def verify_all(self) -> list[str]:
+        """Re-check every chunk and blob; return one line per problem (empty when all is sound)."""
+        problems = []
+        for path in sorted((self.directory / "chunks").glob("*/*")):
+            try:
+                verify_chunk_bytes(check_cid(path.name), path.read_bytes())
+            except ValueError as exc:
+                problems.append(f"chunk {path.name}: {exc}")
+        for blob_id in self.blob_ids():
+            try:
+                manifest = self.read_manifest(blob_id)
+            except ValueError as exc:
+                problems.append(f"blob {blob_id}: {exc}")
+                continue
+            missing = self.missing_chunks(manifest)
+            if missing:
+                problems.append(f"blob {blob_id}: missing chunks {', '.join(missing)}")
+        return problems
+
+
+def map_file_chunks(
+    path: Path | str, handle_chunk: Callable[[bytes], ChunkInfo], workers: int
+) -> BlobManifest:
+    """Run `handle_chunk` over the file's 1 MiB chunks on a thread pool; return the manifest.
+
+    Each worker reads its own chunk with `pread` (no shared file position, GIL released), so
+    reading, hashing and writing overlap across chunks.
+    """
+    with open(path, "rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        offsets = range(0, size, CHUNK_SIZE)
+
+        def read_and_handle(offset: int) -> ChunkInfo:
+            data = os.pread(handle.fileno(), min(CHUNK_SIZE, size - offset), offset)
+            if len(data) != min(CHUNK_SIZE, size - offset):
+                raise OSError(f"{path} changed size while it was being read")
+            return handle_chunk(data)
+
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            chunks = list(pool.map(read_and_handle, offsets))
+    return BlobManifest.from_chunks(chunks)
+
+
+def describe_file(
+    path: Path | str,
+    workers: int = DEFAULT_WORKERS,
+    on_chunk: Callable[[int], None] | None = None,
+) -> BlobManifest:
+    """The manifest of a file, computed without storing anything."""
+
+    def describe(chunk: bytes) -> ChunkInfo:
+        info = describe_chunk(chunk)
+        if on_chunk is not None:
+            on_chunk(info.size)
+        return info
+
+    return map_file_chunks(path, describe, workers)

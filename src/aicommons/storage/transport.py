@@ -1,0 +1,92 @@
+"""Minimal keep-alive HTTP/1.1 transport for the storage client, one connection per thread and node.
+
+The standard library's `http.client` reads a 1 MiB body in one buffered call, which measured about
+twice as fast as httpx for chunk transfers; only what the client needs, no redirects, no TLS config.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import threading
+from urllib.parse import urlsplit
+
+
+class TransportError(OSError):
+    """The node could not be reached or dropped the connection (treat the node as down)."""
+
+
+class StatusError(OSError):
+    """The node answered with a non-2xx status."""
+
+    def __init__(self, url: str, status: int, body: bytes) -> None:
+        self.status = status
+        detail = body[:200].decode("utf-8", "replace")
+        with contextlib.suppress(ValueError, AttributeError):
+            detail = str(json.loads(body).get("detail", detail))
+        super().__init__(f"HTTP {status} from {url}: {detail}")
+
+
+class NodeTransport:
+    """Thread-safe: each thread keeps its own persistent connection to each node."""
+
+    def __init__(self, timeout: float = 60.0) -> None:
+        self.timeout = timeout
+        self._local = threading.local()
+
+    def _connection(self, scheme: str, netloc: str, fresh: bool) -> http.client.HTTPConnection:
+        connections: dict[str, http.client.HTTPConnection] = self._local.__dict__.setdefault(
+            "connections", {}
+        )
+        key = f"{scheme}://{netloc}"
+        connection = connections.get(key)
+        if connection is not None and fresh:
+            connection.close()
+            connection = None
+        if connection is None:
+            if scheme == "https":
+                connection = http.client.HTTPSConnection(netloc, timeout=self.timeout)
+            else:
+                connection = http.client.HTTPConnection(netloc, timeout=self.timeout)
+            connections[key] = connection
+        return connection
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> bytes:
+        """Send one request; return the body of a 2xx answer, else raise."""
+        parts = urlsplit(url)
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        all_headers = {"Content-Type": "application/octet-stream", **(headers or {})}
+        # A kept-alive connection may have been closed by the server meanwhile: retry once fresh.
+        for attempt in range(2):
+            connection = self._connection(parts.scheme, parts.netloc, fresh=attempt > 0)
+            try:
+                connection.request(method, target, body=body, headers=all_headers)
+                response = connection.getresponse()
+                data = response.read()
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
+                connection.close()
+                if attempt == 0:
+                    continue
+                raise TransportError(f"{url}: {type(exc).__name__}: {exc}") from None
+            except (OSError, http.client.HTTPException) as exc:
+                connection.close()
+                raise TransportError(f"{url}: {type(exc).__name__}: {exc}") from None
+            if not 200 <= response.status < 300:
+                raise StatusError(url, response.status, data)
+            return data
+        raise TransportError(f"{url}: connection closed")  # unreachable: the loop returns or raises
+
+    def get(self, url: str) -> bytes:
+        return self.request("GET", url)
+
+    def post_json(self, url: str, payload: object, headers: dict[str, str] | None = None) -> object:
+        body = json.dumps(payload).encode()
+        merged = {"Content-Type": "application/json", **(headers or {})}
+        return json.loads(self.request("POST", url, body, merged))
