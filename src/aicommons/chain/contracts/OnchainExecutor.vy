@@ -1,0 +1,619 @@
+# pragma version ~=0.4.3
+"""
+@title OnchainExecutor: exact integer inference of registered models, inside the chain
+@notice One generic interpreter for the aicommons v1 integer semantics (dense layers with int8
+        weights, int32 bias, per-channel requantisation `clamp(rshift_round(acc * M, S), lo, hi)`,
+        ReLU as lo = 0, argmax). Models are data: a maintainer uploads a version's weights in
+        chunks and every row is checked against the weights root registered in ModelRegistry
+        before the version can run, so the weights on-chain provably are the registered ones.
+        `infer` charges the version's fee in CommonsToken, credits it to the attribution list
+        and the treasury (pull payments, `withdraw`), and logs an `Inference` receipt;
+        `predict` is the free view variant.
+@dev Gas: verified rows are repacked into "weight segment" contracts (code, not storage: reading
+     24 KB of code costs a few thousand gas, the same in storage millions). Each 256-bit word holds
+     several weights of one row in lanes; multiplying it by a word of lane-packed inputs leaves the
+     dot product of the whole word in the top lane (SWAR), so one MUL does up to 10 MACs.
+     Reverts use named reasons listed in docs/contracts.md.
+"""
+
+from ethereum.ercs import IERC20
+
+import merkle
+
+MAX_LAYERS: constant(uint256) = 8
+MAX_WIDTH: constant(uint256) = 1024
+MAX_TENSORS: constant(uint256) = 64
+MAX_ATTRIBUTION: constant(uint256) = 16
+MAX_CHUNKS: constant(uint256) = 256
+# Words a segment contract holds: 740 * 32 bytes + stub stays under the 24 576-byte code limit.
+SEGMENT_WORDS: constant(uint256) = 740
+MAX_CHUNK_ROWS: constant(uint256) = 256
+MAX_CHUNK_BYTES: constant(uint256) = 8192
+MAX_PACKED_INPUT_WORDS: constant(uint256) = 128
+BPS: constant(uint256) = 10_000
+MASK32: constant(uint256) = 2**32 - 1
+INT32_MIN: constant(int256) = -(2**31)
+INT32_MAX: constant(int256) = 2**31 - 1
+# Row header: bias-folded constant C (offset by 2**127) << 48 | multiplier << 8 | shift.
+HEADER_C_OFFSET: constant(int256) = 2**127
+# Lane offsets: weights are stored as u = w + 127 in [0, 254], inputs as x + 128 in [0, 255].
+WEIGHT_OFFSET: constant(int256) = 127
+INPUT_OFFSET: constant(int256) = 128
+
+
+interface Registry:
+    def inference_terms(version_id: bytes32) -> (bool, bool, uint256): view
+    def attribution(version_id: bytes32) -> DynArray[Attribution, MAX_ATTRIBUTION]: view
+    def weights_root(version_id: bytes32) -> bytes32: view
+    def can_maintain_version(version_id: bytes32, account: address) -> bool: view
+
+
+interface WeightSegment:
+    # A segment's code returns its ABI-encoded words for any call (see _segment_initcode).
+    def words() -> DynArray[uint256, SEGMENT_WORDS]: view
+
+
+struct Attribution:
+    account: address
+    role: uint8
+    share_bps: uint16
+
+
+struct LayerSpec:
+    weight_tensor: uint256  # index of W[out, in] (int8) among the version's tensors by name
+    bias_tensor: uint256  # index of bias[out] (int32)
+    in_dim: uint256
+    out_dim: uint256
+    lo: int256
+    hi: int256
+    chunk_height: uint256  # a chunk is an aligned block of 2**chunk_height rows
+    multipliers: DynArray[uint256, MAX_WIDTH]
+    shifts: DynArray[uint256, MAX_WIDTH]
+
+
+struct Layer:
+    in_dim: uint256
+    out_dim: uint256
+    lo: int256
+    hi: int256
+    chunk_height: uint256
+    chunk_count: uint256
+    lanes: uint256
+    lane_bits: uint256
+    weight_root: bytes32
+    bias_root: bytes32
+    quant_hash: bytes32
+    chunks_done: uint256  # bit i set once chunk i is verified and stored
+
+
+struct Upload:
+    layer_count: uint256
+    chunks_remaining: uint256
+    ready: bool
+    program_hash: bytes32
+    uploader: address
+
+
+event UploadStarted:
+    version_id: indexed(bytes32)
+    uploader: indexed(address)
+    program_hash: bytes32
+    layer_count: uint256
+    chunk_count: uint256
+
+
+event ChunkVerified:
+    version_id: indexed(bytes32)
+    layer: uint256
+    chunk: uint256
+    segment: address
+
+
+event ModelReady:
+    version_id: indexed(bytes32)
+
+
+event Inference:
+    version_id: indexed(bytes32)
+    caller: indexed(address)
+    input_hash: bytes32
+    output_hash: bytes32
+    label: uint256
+    fee: uint256
+    output: DynArray[int256, MAX_WIDTH]
+
+
+event FeeCredited:
+    version_id: indexed(bytes32)
+    account: indexed(address)
+    amount: uint256
+
+
+event Withdrawn:
+    account: indexed(address)
+    amount: uint256
+
+
+registry: public(immutable(Registry))
+token: public(immutable(IERC20))
+treasury: public(immutable(address))
+protocol_share_bps: public(immutable(uint256))
+
+uploads: public(HashMap[bytes32, Upload])
+layers: public(HashMap[bytes32, HashMap[uint256, Layer]])
+segments: public(HashMap[bytes32, HashMap[uint256, address]])  # key: layer * MAX_CHUNKS + chunk
+owed: public(HashMap[address, uint256])
+total_owed: public(uint256)
+
+
+@deploy
+def __init__(registry_: address, token_: address, treasury_: address, protocol_share_bps_: uint256):
+    """
+    @param protocol_share_bps_ Share of every fee (basis points) kept for the treasury before
+           the attribution split; the treasury also gets whatever attribution leaves unassigned.
+    """
+    assert registry_ != empty(address) and token_ != empty(address), "ZeroAddress"
+    assert treasury_ != empty(address), "ZeroAddress"
+    assert protocol_share_bps_ <= BPS, "InvalidProtocolShare"
+    registry = Registry(registry_)
+    token = IERC20(token_)
+    treasury = treasury_
+    protocol_share_bps = protocol_share_bps_
+
+
+# ---------------------------------------------------------------------------------------------
+# Upload: begin with the program and every tensor root, then one verified chunk per call.
+# ---------------------------------------------------------------------------------------------
+
+
+@external
+def begin_upload(
+    version_id: bytes32,
+    specs: DynArray[LayerSpec, MAX_LAYERS],
+    tensor_roots: DynArray[bytes32, MAX_TENSORS],
+):
+    """
+    @notice Start (or restart, while not ready) the upload of a registered version.
+    @dev `tensor_roots` are all of the version's tensor roots in tensor-name order; their Merkle
+         root must equal the registered weights root, which pins the W and bias roots of each
+         layer. The layer program (shapes, clamps, multipliers, shifts) is the maintainer's
+         statement of the manifest's graph; its hash is logged so anyone can compare it with
+         the manifest behind the version id.
+    """
+    assert staticcall registry.can_maintain_version(version_id, msg.sender), "NotMaintainer"
+    exists: bool = False
+    deprecated: bool = False
+    fee: uint256 = 0
+    exists, deprecated, fee = staticcall registry.inference_terms(version_id)
+    assert not deprecated, "VersionDeprecated"
+    assert not self.uploads[version_id].ready, "AlreadyReady"
+    count: uint256 = len(specs)
+    assert count > 0, "InvalidProgram"
+
+    digests: DynArray[bytes32, merkle.MAX_CHUNK_LEAVES] = []
+    for root: bytes32 in tensor_roots:
+        digests.append(merkle.leaf_hash_bytes32(root))
+    tensors_root: bytes32 = merkle.root_from_inner(
+        len(tensor_roots), merkle.subtree_root(digests, merkle.tree_depth(len(tensor_roots)))
+    )
+    assert tensors_root == staticcall registry.weights_root(version_id), "WeightsRootMismatch"
+
+    total_chunks: uint256 = 0
+    for i: uint256 in range(count, bound=MAX_LAYERS):
+        spec: LayerSpec = specs[i]
+        assert spec.in_dim > 0 and spec.in_dim <= MAX_WIDTH, "InvalidProgram"
+        assert spec.out_dim > 0 and spec.out_dim <= MAX_WIDTH, "InvalidProgram"
+        if i > 0:
+            assert spec.in_dim == specs[i - 1].out_dim, "InvalidProgram"
+        assert spec.lo <= spec.hi, "InvalidClamp"
+        if i + 1 < count:
+            # Hidden activations are int8: the next layer's lanes assume it.
+            assert spec.lo >= -128 and spec.hi <= 127, "InvalidClamp"
+        else:
+            assert spec.lo >= INT32_MIN and spec.hi <= INT32_MAX, "InvalidClamp"
+        assert len(spec.multipliers) == spec.out_dim, "InvalidQuantParams"
+        assert len(spec.shifts) == spec.out_dim, "InvalidQuantParams"
+        for c: uint256 in range(spec.out_dim, bound=MAX_WIDTH):
+            assert spec.multipliers[c] >= 1 and spec.multipliers[c] <= 2**31 - 1, "InvalidQuantParams"
+            assert spec.shifts[c] <= 62, "InvalidQuantParams"
+        assert spec.weight_tensor < len(tensor_roots), "InvalidProgram"
+        assert spec.bias_tensor < len(tensor_roots), "InvalidProgram"
+
+        lanes: uint256 = 0
+        lane_bits: uint256 = 0
+        lanes, lane_bits = self._lane_layout(spec.in_dim)
+        row_words: uint256 = (spec.in_dim + lanes - 1) // lanes + 1
+        chunk_rows: uint256 = 1 << spec.chunk_height
+        assert chunk_rows <= MAX_CHUNK_ROWS, "InvalidChunking"
+        assert chunk_rows * row_words <= SEGMENT_WORDS, "InvalidChunking"
+        assert chunk_rows * spec.in_dim <= MAX_CHUNK_BYTES, "InvalidChunking"
+        chunk_count: uint256 = (spec.out_dim + chunk_rows - 1) // chunk_rows
+        assert chunk_count <= MAX_CHUNKS, "InvalidChunking"
+        # A chunk must be a subtree of the row tree: no taller than the tree itself.
+        assert spec.chunk_height <= merkle.tree_depth(spec.out_dim) or chunk_count == 1, "InvalidChunking"
+        total_chunks += chunk_count
+
+        self.layers[version_id][i] = Layer(
+            in_dim=spec.in_dim,
+            out_dim=spec.out_dim,
+            lo=spec.lo,
+            hi=spec.hi,
+            chunk_height=min(spec.chunk_height, merkle.tree_depth(spec.out_dim)),
+            chunk_count=chunk_count,
+            lanes=lanes,
+            lane_bits=lane_bits,
+            weight_root=tensor_roots[spec.weight_tensor],
+            bias_root=tensor_roots[spec.bias_tensor],
+            quant_hash=keccak256(abi_encode(spec.multipliers, spec.shifts)),
+            chunks_done=0,
+        )
+
+    program_hash: bytes32 = keccak256(abi_encode(specs, tensor_roots))
+    self.uploads[version_id] = Upload(
+        layer_count=count,
+        chunks_remaining=total_chunks,
+        ready=False,
+        program_hash=program_hash,
+        uploader=msg.sender,
+    )
+    log UploadStarted(
+        version_id=version_id,
+        uploader=msg.sender,
+        program_hash=program_hash,
+        layer_count=count,
+        chunk_count=total_chunks,
+    )
+
+
+@external
+def upload_chunk(
+    version_id: bytes32,
+    layer_index: uint256,
+    chunk_index: uint256,
+    weight_rows: Bytes[MAX_CHUNK_BYTES],
+    weight_siblings: DynArray[bytes32, merkle.MAX_DEPTH],
+    bias_rows: Bytes[1024],
+    bias_siblings: DynArray[bytes32, merkle.MAX_DEPTH],
+    multipliers: DynArray[uint256, MAX_WIDTH],
+    shifts: DynArray[uint256, MAX_WIDTH],
+):
+    """
+    @notice Verify one chunk of a layer (rows [chunk * 2**h, ...) of W and of the bias) against
+            the layer's tensor roots and store it, repacked for inference, as a segment contract.
+    @param weight_rows The chunk's rows of W, each `in_dim` int8 bytes, concatenated.
+    @param weight_siblings Proof of the chunk's subtree node in W's row tree (from level h up).
+    @param bias_rows The chunk's bias entries, 4 bytes big-endian two's complement each.
+    @param multipliers The whole layer's multipliers, as given to begin_upload (hash-checked).
+    """
+    upload: Upload = self.uploads[version_id]
+    assert upload.layer_count > 0, "UploadNotStarted"
+    assert upload.uploader == msg.sender, "NotUploader"
+    assert not upload.ready, "AlreadyReady"
+    assert layer_index < upload.layer_count, "UnknownLayer"
+    layer: Layer = self.layers[version_id][layer_index]
+    assert chunk_index < layer.chunk_count, "UnknownChunk"
+    assert layer.chunks_done & (1 << chunk_index) == 0, "ChunkAlreadyUploaded"
+    assert keccak256(abi_encode(multipliers, shifts)) == layer.quant_hash, "QuantParamsMismatch"
+
+    first_row: uint256 = chunk_index << layer.chunk_height
+    rows: uint256 = min(1 << layer.chunk_height, layer.out_dim - first_row)
+    assert len(weight_rows) == rows * layer.in_dim, "ChunkSizeMismatch"
+    assert len(bias_rows) == rows * 4, "ChunkSizeMismatch"
+    depth: uint256 = merkle.tree_depth(layer.out_dim)
+    assert len(weight_siblings) == depth - layer.chunk_height, "WeightRowsMismatch"
+    assert len(bias_siblings) == depth - layer.chunk_height, "BiasRowsMismatch"
+
+    weight_digests: DynArray[bytes32, merkle.MAX_CHUNK_LEAVES] = []
+    bias_digests: DynArray[bytes32, merkle.MAX_CHUNK_LEAVES] = []
+    for r: uint256 in range(rows, bound=MAX_CHUNK_ROWS):
+        weight_digests.append(
+            keccak256(concat(b"\x00", slice(weight_rows, r * layer.in_dim, layer.in_dim)))
+        )
+        bias_digests.append(keccak256(concat(b"\x00", slice(bias_rows, r * 4, 4))))
+    weight_node: bytes32 = merkle.subtree_root(weight_digests, layer.chunk_height)
+    bias_node: bytes32 = merkle.subtree_root(bias_digests, layer.chunk_height)
+    assert (
+        merkle.root_from_inner(layer.out_dim, merkle.climb(weight_node, chunk_index, weight_siblings))
+        == layer.weight_root
+    ), "WeightRowsMismatch"
+    assert (
+        merkle.root_from_inner(layer.out_dim, merkle.climb(bias_node, chunk_index, bias_siblings))
+        == layer.bias_root
+    ), "BiasRowsMismatch"
+
+    words: DynArray[uint256, SEGMENT_WORDS] = self._pack_rows(
+        layer, first_row, rows, weight_rows, bias_rows, multipliers, shifts
+    )
+    segment: address = raw_create(self._segment_initcode(words))
+
+    key: uint256 = layer_index * MAX_CHUNKS + chunk_index
+    self.segments[version_id][key] = segment
+    self.layers[version_id][layer_index].chunks_done = layer.chunks_done | (1 << chunk_index)
+    self.uploads[version_id].chunks_remaining = upload.chunks_remaining - 1
+    log ChunkVerified(version_id=version_id, layer=layer_index, chunk=chunk_index, segment=segment)
+    if upload.chunks_remaining == 1:
+        self.uploads[version_id].ready = True
+        log ModelReady(version_id=version_id)
+
+
+# ---------------------------------------------------------------------------------------------
+# Inference
+# ---------------------------------------------------------------------------------------------
+
+
+@external
+def infer(version_id: bytes32, input: Bytes[MAX_WIDTH]) -> (DynArray[int256, MAX_WIDTH], uint256):
+    """
+    @notice Run the model on `input` (one int8 per byte, two's complement), pay its fee, and log
+            the `Inference` receipt. The caller must have approved the fee to this contract.
+    @return The final layer's outputs and their argmax (lowest index on ties).
+    """
+    fee: uint256 = self._check_version(version_id)
+    if fee > 0:
+        self._charge(version_id, fee)
+    output: DynArray[int256, MAX_WIDTH] = self._run(version_id, input)
+    label: uint256 = self._argmax(output)
+    log Inference(
+        version_id=version_id,
+        caller=msg.sender,
+        input_hash=keccak256(input),
+        output_hash=keccak256(abi_encode(output)),
+        label=label,
+        fee=fee,
+        output=output,
+    )
+    if fee > 0:
+        # The only interaction, after every effect; the token is fixed at deploy.
+        assert extcall token.transferFrom(msg.sender, self, fee, default_return_value=True), "FeeUnpaid"
+    return output, label
+
+
+@external
+@view
+def predict(version_id: bytes32, input: Bytes[MAX_WIDTH]) -> (DynArray[int256, MAX_WIDTH], uint256):
+    """
+    @notice The same computation as `infer`, free and without a receipt.
+    """
+    self._check_version(version_id)
+    output: DynArray[int256, MAX_WIDTH] = self._run(version_id, input)
+    return output, self._argmax(output)
+
+
+@external
+def withdraw() -> uint256:
+    """
+    @notice Pay out everything credited to the caller (attribution shares, treasury share).
+    """
+    amount: uint256 = self.owed[msg.sender]
+    assert amount > 0, "NothingToWithdraw"
+    self.owed[msg.sender] = 0
+    self.total_owed -= amount
+    log Withdrawn(account=msg.sender, amount=amount)
+    assert extcall token.transfer(msg.sender, amount, default_return_value=True), "TransferFailed"
+    return amount
+
+
+@external
+@view
+def is_ready(version_id: bytes32) -> bool:
+    return self.uploads[version_id].ready
+
+
+@external
+@view
+def input_size(version_id: bytes32) -> uint256:
+    return self.layers[version_id][0].in_dim
+
+
+# ---------------------------------------------------------------------------------------------
+# Internals
+# ---------------------------------------------------------------------------------------------
+
+
+@internal
+@view
+def _check_version(version_id: bytes32) -> uint256:
+    exists: bool = False
+    deprecated: bool = False
+    fee: uint256 = 0
+    exists, deprecated, fee = staticcall registry.inference_terms(version_id)
+    assert exists, "UnknownVersion"
+    assert not deprecated, "VersionDeprecated"
+    assert self.uploads[version_id].ready, "ModelNotReady"
+    return fee
+
+
+@internal
+def _charge(version_id: bytes32, fee: uint256):
+    """
+    @dev Credits first (effects); the caller pulls the fee in afterwards. Rounding dust and any
+         share the attribution list leaves unassigned go to the treasury, so credits sum to fee.
+    """
+    assert staticcall token.allowance(msg.sender, self) >= fee, "FeeUnpaid"
+    assert staticcall token.balanceOf(msg.sender) >= fee, "FeeUnpaid"
+    distributable: uint256 = fee - fee * protocol_share_bps // BPS
+    credited: uint256 = 0
+    for entry: Attribution in staticcall registry.attribution(version_id):
+        amount: uint256 = distributable * convert(entry.share_bps, uint256) // BPS
+        if amount > 0:
+            self.owed[entry.account] += amount
+            credited += amount
+            log FeeCredited(version_id=version_id, account=entry.account, amount=amount)
+    rest: uint256 = fee - credited
+    if rest > 0:
+        self.owed[treasury] += rest
+        log FeeCredited(version_id=version_id, account=treasury, amount=rest)
+    self.total_owed += fee
+
+
+@internal
+@pure
+def _lane_layout(in_dim: uint256) -> (uint256, uint256):
+    """
+    @dev (lanes, lane_bits) for a fan-in. Inputs sit in lanes 0..n-1 of one word, weights in
+         reverse order in another, so lane n-1 of their product is the dot product of the n
+         pairs; lanes >= n fall off the top (lanes * bits >= 256). The top lane keeps
+         256 - (n-1)*bits bits and must hold in_dim * 255 * 254; each lower lane must hold its
+         sum over all words of a row without carrying into the top lane.
+    """
+    if in_dim <= 64:
+        return 10, 26  # top lane 22 bits: 64 * 64770 < 2**22
+    if in_dim <= 258:
+        return 9, 29  # top lane 24 bits: 258 * 64770 < 2**24
+    return 8, 32  # top lane 32 bits
+
+
+@internal
+@pure
+def _pack_rows(
+    layer: Layer,
+    first_row: uint256,
+    rows: uint256,
+    weight_rows: Bytes[MAX_CHUNK_BYTES],
+    bias_rows: Bytes[1024],
+    multipliers: DynArray[uint256, MAX_WIDTH],
+    shifts: DynArray[uint256, MAX_WIDTH],
+) -> DynArray[uint256, SEGMENT_WORDS]:
+    """
+    @dev Per row: a header word (bias folded with the lane offsets, multiplier, shift), then
+         ceil(in_dim / lanes) weight words with u = w + 127 placed at lane (lanes - 1 - t).
+         With x' = x + 128: sum(w*x) = sum(u*x') - 128*sum(u) - 127*sum(x') + 127*128*in_dim,
+         so C = bias - 128*sum(u) + 16256*in_dim is a per-row constant.
+    """
+    words: DynArray[uint256, SEGMENT_WORDS] = []
+    padded: Bytes[MAX_CHUNK_BYTES + 32] = concat(weight_rows, empty(bytes32))
+    padded_bias: Bytes[1024 + 32] = concat(bias_rows, empty(bytes32))
+    n: uint256 = layer.lanes
+    b: uint256 = layer.lane_bits
+    row_words: uint256 = (layer.in_dim + n - 1) // n
+    for r: uint256 in range(rows, bound=MAX_CHUNK_ROWS):
+        c: uint256 = first_row + r
+        header_at: uint256 = len(words)
+        words.append(0)
+        u_sum: uint256 = 0
+        base: uint256 = r * layer.in_dim
+        for j: uint256 in range(row_words, bound=MAX_WIDTH):
+            word: uint256 = 0
+            for t: uint256 in range(n, bound=10):
+                k: uint256 = j * n + t
+                if k >= layer.in_dim:
+                    break
+                chunk32: uint256 = extract32(padded, base + k, output_type=uint256)
+                raw: uint256 = chunk32 >> 248
+                assert raw != 128, "WeightOutOfRange"
+                u: uint256 = (raw + 127) & 255
+                u_sum += u
+                word |= u << (b * (n - 1 - t))
+            words.append(word)
+        bias_word: uint256 = extract32(padded_bias, r * 4, output_type=uint256) >> 224
+        bias: int256 = convert(bias_word, int256)
+        if bias_word >= 2**31:
+            bias -= 2**32
+        constant_c: int256 = (
+            bias
+            - INPUT_OFFSET * convert(u_sum, int256)
+            + WEIGHT_OFFSET * INPUT_OFFSET * convert(layer.in_dim, int256)
+        )
+        words[header_at] = (
+            convert(constant_c + HEADER_C_OFFSET, uint256) << 48 | multipliers[c] << 8 | shifts[c]
+        )
+    return words
+
+
+@internal
+@pure
+def _segment_initcode(words: DynArray[uint256, SEGMENT_WORDS]) -> Bytes[24000]:
+    """
+    @dev Creation code of a segment: deploys `stub || abi_encode(words)` where the 12-byte stub
+         (CODECOPY the payload to memory 0, RETURN it) answers every call with the words.
+    """
+    payload: Bytes[23744] = abi_encode(words)
+    size: uint256 = len(payload)
+    runtime_size: uint256 = size + 12
+    stub: Bytes[12] = concat(
+        b"\x61", convert(convert(size, uint16), bytes2), b"\x60\x0c\x5f\x39\x61",
+        convert(convert(size, uint16), bytes2), b"\x5f\xf3",
+    )
+    # PUSH2 runtime_size DUP1 PUSH1 10 PUSH0 CODECOPY PUSH0 RETURN (10 bytes), then the runtime.
+    deployer: Bytes[10] = concat(
+        b"\x61", convert(convert(runtime_size, uint16), bytes2), b"\x80\x60\x0a\x5f\x39\x5f\xf3"
+    )
+    return concat(deployer, stub, payload)
+
+
+@internal
+@view
+def _run(version_id: bytes32, input: Bytes[MAX_WIDTH]) -> DynArray[int256, MAX_WIDTH]:
+    layer_count: uint256 = self.uploads[version_id].layer_count
+    in_dim: uint256 = self.layers[version_id][0].in_dim
+    assert len(input) == in_dim, "InputLengthMismatch"
+
+    # Activations as x' = x + 128 in [0, 255]; the input bytes are two's complement int8.
+    shifted: DynArray[uint256, MAX_WIDTH] = []
+    padded_input: Bytes[MAX_WIDTH + 32] = concat(input, empty(bytes32))
+    for k: uint256 in range(in_dim, bound=MAX_WIDTH):
+        shifted.append(((extract32(padded_input, k, output_type=uint256) >> 248) + 128) & 255)
+
+    output: DynArray[int256, MAX_WIDTH] = []
+    for l: uint256 in range(layer_count, bound=MAX_LAYERS):
+        layer: Layer = self.layers[version_id][l]
+        n: uint256 = layer.lanes
+        b: uint256 = layer.lane_bits
+        top_shift: uint256 = b * (n - 1)
+        row_words: uint256 = (layer.in_dim + n - 1) // n
+
+        # Pack the inputs: word j holds x'[j*n + t] at lane t.
+        packed: DynArray[uint256, MAX_PACKED_INPUT_WORDS] = []
+        input_sum: uint256 = 0
+        for j: uint256 in range(row_words, bound=MAX_PACKED_INPUT_WORDS):
+            word: uint256 = 0
+            for t: uint256 in range(n, bound=10):
+                k: uint256 = j * n + t
+                if k >= layer.in_dim:
+                    break
+                value: uint256 = shifted[k]
+                input_sum = unsafe_add(input_sum, value)
+                word |= value << (b * t)
+            packed.append(word)
+        input_term: int256 = WEIGHT_OFFSET * convert(input_sum, int256)
+
+        output = []
+        for chunk: uint256 in range(layer.chunk_count, bound=MAX_CHUNKS):
+            segment: address = self.segments[version_id][l * MAX_CHUNKS + chunk]
+            words: DynArray[uint256, SEGMENT_WORDS] = staticcall WeightSegment(segment).words()
+            position: uint256 = 0
+            rows_here: uint256 = len(words) // (row_words + 1)
+            for r: uint256 in range(rows_here, bound=SEGMENT_WORDS):
+                header: uint256 = words[position]
+                position = unsafe_add(position, 1)
+                dot: uint256 = 0
+                for j: uint256 in range(row_words, bound=MAX_PACKED_INPUT_WORDS):
+                    dot = unsafe_add(dot, unsafe_mul(words[position], packed[j]))
+                    position = unsafe_add(position, 1)
+                acc: int256 = (
+                    convert(dot >> top_shift, int256)
+                    + convert(header >> 48, int256)
+                    - HEADER_C_OFFSET
+                    - input_term
+                )
+                value: int256 = acc * convert((header >> 8) & MASK32, int256)
+                shift_bits: uint256 = header & 255
+                if shift_bits > 0:
+                    value = (value + (1 << (shift_bits - 1))) >> shift_bits
+                output.append(max(layer.lo, min(layer.hi, value)))
+
+        if l + 1 < layer_count:
+            shifted = []
+            for v: int256 in output:
+                shifted.append(convert(v + INPUT_OFFSET, uint256))
+    return output
+
+
+@internal
+@pure
+def _argmax(values: DynArray[int256, MAX_WIDTH]) -> uint256:
+    best: uint256 = 0
+    for i: uint256 in range(len(values), bound=MAX_WIDTH):
+        if values[i] > values[best]:
+            best = i
+    return best
