@@ -15,13 +15,11 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 
+from aicommons.chain.devnet.accounts import DEV_ACCOUNTS
 from aicommons.fsutil import atomic_write_bytes
 from aicommons.home import state_dir
 
 ACCOUNT_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
-DEV_MNEMONIC = "test test test test test test test test test test test junk"
-"""The public development mnemonic (also hardhat's). Its keys are known to everyone."""
-DEV_ACCOUNT_COUNT = 10
 
 
 class KeystoreError(ValueError):
@@ -35,20 +33,11 @@ class AccountInfo:
     encrypted: bool
 
 
-def dev_private_keys() -> list[str]:
-    """The devnet's development keys, derived from `DEV_MNEMONIC` (m/44'/60'/0'/0/i)."""
-    Account.enable_unaudited_hdwallet_features()
-    return [
-        Account.from_mnemonic(DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}").key.hex()
-        for index in range(DEV_ACCOUNT_COUNT)
-    ]
-
-
 def _dev_account(name: str) -> LocalAccount | None:
     match = re.fullmatch(r"dev(\d)", name)
     if match is None:
         return None
-    return Account.from_key(dev_private_keys()[int(match.group(1))])
+    return Account.from_key(DEV_ACCOUNTS[int(match.group(1))].private_key)
 
 
 def keystore_dir() -> Path:
