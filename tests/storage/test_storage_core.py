@@ -1,0 +1,123 @@
+"""Chunking, manifests, the local store and upload grants: formats and invariants, no network.
+
+Checks the protocol choices of docs/storage.md against aicommons.commit directly.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+
+from aicommons.commit import MerkleTree, cid_of, keccak256, leaf_hash, merkle_root, verify_proof
+from aicommons.storage.auth import UploadAuthError, UploadGrant, grant_signer, sign_grant
+from aicommons.storage.chunking import (
+    CHUNK_SIZE,
+    SEGMENT_SIZE,
+    BlobManifest,
+    ManifestError,
+    chunk_root,
+    describe_chunk,
+    parse_manifest,
+    storage_answer,
+)
+from aicommons.storage.store import ChunkCorruptError, LocalStore, describe_file
+
+
+def write_random(path: Path, size: int) -> bytes:
+    data = os.urandom(size)
+    path.write_bytes(data)
+    return data
+
+
+def test_chunk_root_is_merkle_root_over_16k_segments() -> None:
+    chunk = os.urandom(3 * SEGMENT_SIZE + 5)
+    segments = [chunk[i : i + SEGMENT_SIZE] for i in range(0, len(chunk), SEGMENT_SIZE)]
+    assert len(segments) == 4
+    assert chunk_root(chunk) == merkle_root(segments)
+    info = describe_chunk(chunk)
+    assert info.cid == cid_of(chunk) and info.cid.startswith("bafk")
+    assert info.size == len(chunk)
+
+
+@pytest.mark.parametrize("size", [0, 1, CHUNK_SIZE, CHUNK_SIZE + 1])
+def test_manifest_of_awkward_sizes(tmp_path: Path, size: int) -> None:
+    data = write_random(tmp_path / "blob", size)
+    manifest = describe_file(tmp_path / "blob", workers=2)
+    chunks = [data[i : i + CHUNK_SIZE] for i in range(0, size, CHUNK_SIZE)]
+    assert [c.cid for c in manifest.chunks] == [cid_of(c) for c in chunks]
+    assert manifest.size == size
+    assert manifest.root == merkle_root([chunk_root(c) for c in chunks])
+    encoded = manifest.encode()
+    assert parse_manifest(encoded) == manifest
+    assert manifest.blob_id == "0x" + keccak256(encoded).hex()
+
+
+def test_manifest_rejects_inconsistent_content(tmp_path: Path) -> None:
+    write_random(tmp_path / "blob", CHUNK_SIZE + 10)
+    manifest = describe_file(tmp_path / "blob")
+    lying_size = manifest.encode().replace(b'"size":1048586', b'"size":1048587')
+    with pytest.raises(ManifestError, match="sum of its chunk sizes"):
+        parse_manifest(lying_size)
+    other = BlobManifest(manifest.size, manifest.chunks, b"\x11" * 32)
+    with pytest.raises(ManifestError, match="Merkle root"):
+        parse_manifest(other.encode())
+    with pytest.raises(ManifestError, match="canonical"):
+        parse_manifest(manifest.encode().replace(b",", b", ", 1))
+
+
+def test_storage_answer_proves_the_seeded_segment_of_the_seeded_chunk(tmp_path: Path) -> None:
+    data = write_random(tmp_path / "blob", 2 * CHUNK_SIZE + 3 * SEGMENT_SIZE + 7)
+    manifest = describe_file(tmp_path / "blob")
+    seed = (5 << 128) | 2
+    chunk = data[2 * CHUNK_SIZE :]
+    answer = storage_answer(manifest, 2, chunk, seed)
+    assert answer.segment_proof.leaf_count == 4 and answer.segment_proof.index == 5 % 4
+    assert answer.segment == chunk[SEGMENT_SIZE : 2 * SEGMENT_SIZE]
+    assert verify_proof(answer.chunk_root, leaf_hash(answer.segment), answer.segment_proof)
+    assert verify_proof(manifest.root, leaf_hash(answer.chunk_root), answer.chunk_proof)
+    assert answer.chunk_proof.index == 2
+    assert MerkleTree.from_leaves([c.root for c in manifest.chunks]).root == manifest.root
+
+
+def test_store_put_get_and_verify_on_read(tmp_path: Path) -> None:
+    data = write_random(tmp_path / "blob", 2 * CHUNK_SIZE + 1)
+    store = LocalStore(tmp_path / "store")
+    manifest = store.put_file(tmp_path / "blob")
+    assert store.read_manifest(manifest.blob_id) == manifest
+    assert store.blob_for_root(manifest.root) == manifest.blob_id
+    assert b"".join(store.read_chunk(c.cid) for c in manifest.chunks) == data
+    assert store.verify_all() == []
+    victim = store.chunk_path(manifest.chunks[1].cid)
+    corrupted = bytearray(victim.read_bytes())
+    corrupted[1234] ^= 0x01
+    victim.write_bytes(bytes(corrupted))
+    with pytest.raises(ChunkCorruptError):
+        store.read_chunk(manifest.chunks[1].cid)
+    assert len(store.verify_all()) == 1
+
+
+def test_store_refuses_wrong_bytes_and_incomplete_blobs(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "store")
+    chunk = os.urandom(100)
+    with pytest.raises(ChunkCorruptError):
+        store.put_chunk(cid_of(b"other"), chunk)
+    write_random(tmp_path / "blob", 10)
+    manifest = describe_file(tmp_path / "blob")
+    with pytest.raises(FileNotFoundError, match=manifest.chunks[0].cid):
+        store.put_manifest(manifest.encode())
+    assert not store.has_blob(manifest.blob_id)
+
+
+def test_upload_grant_signature_expiry_and_tampering() -> None:
+    account = Account.create()
+    grant = sign_grant(account, 1000, now=1_000_000)
+    assert grant_signer(grant, now=1_000_010) == account.address
+    with pytest.raises(UploadAuthError, match="expired"):
+        grant_signer(grant, now=2_000_000)
+    inflated = UploadGrant(10**12, grant.nonce, grant.expires, grant.signature)
+    assert grant_signer(inflated, now=1_000_010) != account.address
+    with pytest.raises(UploadAuthError, match="more than"):
+        grant_signer(sign_grant(account, 1, now=1_000_000, ttl=10**6), now=1_000_000)

@@ -1,0 +1,211 @@
+"""Storage nodes over HTTP with the client: round trips, corrupt and dead nodes, missing chunks,
+resume, upload authorisation, and the CLI. Nodes listen on free 127.0.0.1 ports.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import httpx
+import pytest
+from eth_account import Account
+from typer.testing import CliRunner
+
+from aicommons.cli import app
+from aicommons.storage.auth import sign_grant
+from aicommons.storage.chunking import CHUNK_SIZE
+from aicommons.storage.client import (
+    BlobUnavailableError,
+    StorageClientError,
+    get_blob,
+    partial_path,
+    put_file,
+)
+from aicommons.storage.node import NodePolicy
+
+
+def random_file(path: Path, size: int) -> bytes:
+    data = os.urandom(size)
+    path.write_bytes(data)
+    return data
+
+
+@pytest.mark.parametrize("size", [0, 1, CHUNK_SIZE, CHUNK_SIZE + 1])
+def test_round_trip_awkward_sizes(tmp_path, thread_node, signer, size) -> None:
+    nodes = [thread_node("a")[0], thread_node("b")[0]]
+    data = random_file(tmp_path / "in", size)
+    put = put_file(tmp_path / "in", nodes, signer)
+    assert put.stored_on == nodes and not put.report.problems
+    got = get_blob(put.blob_id, tmp_path / "out", nodes)
+    assert (tmp_path / "out").read_bytes() == data
+    assert got.manifest == put.manifest and not got.report.problems
+    assert not partial_path(tmp_path / "out", put.blob_id).exists()
+
+
+def flip_chunk_bytes(app):
+    """ASGI wrapper: a node that serves every chunk with one byte flipped."""
+
+    async def wrapped(scope, receive, send):
+        if scope["type"] != "http" or not scope["path"].startswith("/chunks/"):
+            return await app(scope, receive, send)
+
+        async def corrupting_send(message):
+            if message["type"] == "http.response.body" and message.get("body"):
+                body = bytearray(message["body"])
+                body[len(body) // 2] ^= 0x40
+                message = {**message, "body": bytes(body)}
+            await send(message)
+
+        return await app(scope, receive, corrupting_send)
+
+    return wrapped
+
+
+def test_flipped_byte_detected_and_refetched(tmp_path, thread_node, signer) -> None:
+    bad_url, _ = thread_node("bad", wrap=flip_chunk_bytes)
+    good_url, _ = thread_node("good")
+    data = random_file(tmp_path / "in", 3 * CHUNK_SIZE + 17)
+    put = put_file(tmp_path / "in", [bad_url, good_url], signer)
+    got = get_blob(put.blob_id, tmp_path / "out", [bad_url, good_url])
+    assert (tmp_path / "out").read_bytes() == data
+    assert list(got.report.problems) == [bad_url]
+    assert "corrupt" in got.report.problems[bad_url][0]
+
+
+def test_node_refuses_to_serve_its_own_corrupt_chunk(tmp_path, thread_node, signer) -> None:
+    (url_a, store_a), (url_b, _) = thread_node("a"), thread_node("b")
+    data = random_file(tmp_path / "in", 2 * CHUNK_SIZE)
+    put = put_file(tmp_path / "in", [url_a, url_b], signer)
+    victim = store_a.chunk_path(put.manifest.chunks[0].cid)
+    damaged = bytearray(victim.read_bytes())
+    damaged[0] ^= 1
+    victim.write_bytes(bytes(damaged))
+    assert httpx.get(f"{url_a}/chunks/{put.manifest.chunks[0].cid}").status_code == 500
+    got = get_blob(put.blob_id, tmp_path / "out", [url_a, url_b])
+    assert (tmp_path / "out").read_bytes() == data
+    assert "HTTP 500" in got.report.problems[url_a][0]
+
+
+def test_chunk_missing_everywhere_names_cids_and_leaves_no_file(
+    tmp_path, thread_node, signer
+) -> None:
+    (url_a, store_a), (url_b, store_b) = thread_node("a"), thread_node("b")
+    random_file(tmp_path / "in", 3 * CHUNK_SIZE)
+    put = put_file(tmp_path / "in", [url_a, url_b], signer)
+    lost = put.manifest.chunks[1].cid
+    store_a.chunk_path(lost).unlink()
+    store_b.chunk_path(lost).unlink()
+    with pytest.raises(BlobUnavailableError, match=lost) as raised:
+        get_blob(put.blob_id, tmp_path / "out", [url_a, url_b])
+    assert raised.value.missing == [lost]
+    assert not (tmp_path / "out").exists()
+
+
+def test_interrupted_download_resumes_from_verified_chunks(tmp_path, thread_node, signer) -> None:
+    (url_a, store_a), (url_b, _) = thread_node("a"), thread_node("b")
+    data = random_file(tmp_path / "in", 4 * CHUNK_SIZE + 3)
+    put = put_file(tmp_path / "in", [url_a, url_b], signer)
+    store_a.chunk_path(put.manifest.chunks[2].cid).unlink()
+    with pytest.raises(BlobUnavailableError):
+        get_blob(put.blob_id, tmp_path / "out", [url_a])
+    assert not (tmp_path / "out").exists()
+    assert partial_path(tmp_path / "out", put.blob_id).exists()
+    fetched: list[int] = []
+    got = get_blob(put.blob_id, tmp_path / "out", [url_b], on_progress=fetched.append)
+    assert got.resumed_bytes == 4 * CHUNK_SIZE + 3 - CHUNK_SIZE
+    assert fetched[1:] == [CHUNK_SIZE]  # first call reports the resumed bytes, then one chunk
+    assert (tmp_path / "out").read_bytes() == data
+    assert not partial_path(tmp_path / "out", put.blob_id).exists()
+
+
+def test_uploads_need_an_allowed_signer_within_the_size_limit(
+    tmp_path, thread_node, signer
+) -> None:
+    policy = NodePolicy(
+        max_upload_bytes=2 * CHUNK_SIZE, allowed=frozenset({signer.address.lower()})
+    )
+    url, store = thread_node("guarded", policy=policy)
+    random_file(tmp_path / "small", 1000)
+    random_file(tmp_path / "big", 2 * CHUNK_SIZE + 1)
+    with pytest.raises(StorageClientError, match="allow-list"):
+        put_file(tmp_path / "small", [url], Account.create())
+    with pytest.raises(StorageClientError, match="exceeds this node's limit"):
+        put_file(tmp_path / "big", [url], signer)
+    anonymous = httpx.put(f"{url}/chunks/{'b' + 'a' * 58}", content=b"x")
+    assert anonymous.status_code == 403
+    grant = sign_grant(signer, 10)
+    assert httpx.post(f"{url}/uploads", json=grant.to_json()).status_code == 200
+    replay = httpx.post(f"{url}/uploads", json=grant.to_json())
+    assert replay.status_code == 403 and "replayed" in replay.text
+    put = put_file(tmp_path / "small", [url], signer)
+    assert store.has_blob(put.blob_id) and store.verify_all() == []
+
+
+def test_upload_budget_is_enforced_per_grant(tmp_path, thread_node, signer) -> None:
+    url, store = thread_node("n")
+    upload_id = httpx.post(f"{url}/uploads", json=sign_grant(signer, 150).to_json()).json()
+    headers = {"X-AIC-Upload": upload_id["upload_id"]}
+    first, second = os.urandom(100), os.urandom(100)
+    from aicommons.commit import cid_of
+
+    ok = httpx.put(f"{url}/chunks/{cid_of(first)}", content=first, headers=headers)
+    assert ok.status_code == 201
+    over = httpx.put(f"{url}/chunks/{cid_of(second)}", content=second, headers=headers)
+    assert over.status_code == 403 and "exhausted" in over.text
+    assert not store.has_chunk(cid_of(second))
+    lying = httpx.put(f"{url}/chunks/{cid_of(second)}", content=first, headers=headers)
+    assert lying.status_code in (403, 422) and not store.has_chunk(cid_of(second))
+
+
+def test_cli_put_and_get_with_keystore(tmp_path, thread_node, monkeypatch) -> None:
+    url, _ = thread_node("cli")
+    account = Account.create()
+    keystore = tmp_path / "key.json"
+    keystore.write_text(json.dumps(Account.encrypt(account.key, "pw", kdf="pbkdf2", iterations=2)))
+    data = random_file(tmp_path / "in", CHUNK_SIZE + 5)
+    monkeypatch.setenv("AIC_PASSWORD", "pw")
+    runner = CliRunner()
+    put = runner.invoke(
+        app, ["storage", "put", str(tmp_path / "in"), "--node", url, "--keystore", str(keystore)]
+    )
+    assert put.exit_code == 0, put.output
+    blob_id = put.stdout.strip().splitlines()[-1]
+    get = runner.invoke(
+        app, ["storage", "get", blob_id, "-o", str(tmp_path / "out"), "--node", url]
+    )
+    assert get.exit_code == 0, get.output
+    assert (tmp_path / "out").read_bytes() == data
+    monkeypatch.setenv("AIC_PASSWORD", "wrong")
+    refused = runner.invoke(
+        app, ["storage", "put", str(tmp_path / "in"), "--node", url, "--keystore", str(keystore)]
+    )
+    assert refused.exit_code != 0
+
+
+@pytest.mark.network
+def test_one_of_two_nodes_killed_mid_download(tmp_path, process_node, signer) -> None:
+    (url_a, process_a), (url_b, _) = process_node("a"), process_node("b")
+    data = random_file(tmp_path / "in", 8 * CHUNK_SIZE)
+    put = put_file(tmp_path / "in", [url_a, url_b], signer)
+    assert put.stored_on == [url_a, url_b]
+    done: list[int] = []
+
+    def kill_after_first(size: int) -> None:
+        done.append(size)
+        if len(done) == 1:
+            process_a.send_signal(signal.SIGKILL)
+            process_a.wait(timeout=10)
+
+    got = get_blob(
+        put.blob_id,
+        tmp_path / "out",
+        [url_a, url_b],
+        parallel=2,
+        on_progress=kill_after_first,
+    )
+    assert process_a.returncode == -signal.SIGKILL
+    assert (tmp_path / "out").read_bytes() == data
+    assert url_a in got.report.problems and url_b not in got.report.problems
