@@ -15,6 +15,7 @@ from aicommons.commit import (
     MerkleTree,
     canonical_json,
     cid_of,
+    cid_sha256_digest,
     keccak256,
     leaf_hash,
 )
@@ -24,6 +25,10 @@ CHUNK_SIZE = 1 << 20
 SEGMENT_SIZE = 1 << 14
 """Bytes per segment: the unit a provider sends on-chain to answer a storage challenge."""
 MANIFEST_FORMAT = "aicommons-blob/1"
+
+# multiformats loads its codec and multibase tables lazily and not thread-safely; the worker
+# threads that hash chunks would race on first use, so load them once, here, at import.
+cid_sha256_digest(cid_of(b""))
 
 
 class ManifestError(ValueError):
