@@ -7,9 +7,33 @@ from __future__ import annotations
 
 import typer
 
+from aicommons.cli._common import print_json
+
 bench_app = typer.Typer(
     help="Measure performance of each layer against its reference.", no_args_is_help=True
 )
+
+
+@bench_app.command("devnet")
+def bench_devnet(
+    transactions: int = typer.Option(
+        300, "--transactions", "-n", min=10, help="Timed txs per run."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print rows as JSON."),
+) -> None:
+    """Mined transactions per second: our devnet vs hardhat node, same web3.py client."""
+    from aicommons.chain.devnet.bench import rows_as_dicts, run_devnet_bench
+
+    rows = rows_as_dicts(run_devnet_bench(transactions=transactions))
+    if as_json:
+        print_json(rows)
+        return
+    typer.echo(f"{'workload':<16} {'ours tx/s':>10} {'hardhat tx/s':>13} {'ratio':>7}")
+    for row in rows:
+        typer.echo(
+            f"{row['workload']:<16} {row['ours_tx_s']:>10.1f} {row['hardhat_tx_s']:>13.1f}"
+            f" {row['ratio']:>7.3f}"
+        )
 
 
 @bench_app.command("storage")
@@ -28,3 +52,34 @@ def storage_bench(
     for key, value in figures.items():
         typer.echo(f"{key:>16}  {value}")
     typer.echo("target: put_ratio >= 0.5 and get_ratio >= 0.5")
+
+
+@bench_app.command("runtime")
+def bench_runtime(
+    rounds: int = typer.Option(3, "--rounds", min=1, help="Interleaved timing rounds (best kept)."),
+    as_json: bool = typer.Option(False, "--json", help="Print rows as JSON."),
+) -> None:
+    """Integer runtime vs onnxruntime fp32 and int8 (2 threads each), batch 1 and 256."""
+    from aicommons.demo import DEMO_DIR
+    from aicommons.runtime.bench import run_runtime_bench
+
+    rows = [row.to_json() for row in run_runtime_bench(DEMO_DIR, rounds=rounds)]
+    if as_json:
+        print_json(rows)
+        return
+
+    def fmt(value: float | None) -> str:
+        return "-" if value is None else f"{value:.4f}"
+
+    typer.echo(
+        f"{'model':<20} {'batch':>5} {'ours ms':>9} {'ort fp32':>9} {'ort int8':>9}"
+        f" {'/fp32':>6} {'/int8':>6} {'acc fp':>7} {'acc i8':>7} {'agree':>7}"
+    )
+    for row in rows:
+        typer.echo(
+            f"{row['model']:<20} {row['batch']:>5} {row['ours_ms']:>9.4f}"
+            f" {row['ort_fp32_ms']:>9.4f} {row['ort_int8_ms']:>9.4f}"
+            f" {row['ratio_vs_ort_fp32']:>6.2f} {row['ratio_vs_ort_int8']:>6.2f}"
+            f" {fmt(row['acc_float']):>7} {fmt(row['acc_int8']):>7} {fmt(row['top1_agreement']):>7}"
+        )
+    typer.echo("targets: ours/ORT fp32 <= 1.5 at batch 256 and <= 5 at batch 1; agreement >= 0.99")

@@ -34,10 +34,17 @@ def default_matmul_path() -> str:
     return path
 
 
-class ExactMatmul:
-    """x [..., R, K] (int8 values) @ W^T for a fixed int8 W [..., C, K], returned exactly as int64.
+FLOAT_REQUANT_PRODUCT_BOUND = 2**52
+"""The float requantisation path needs every |acc * M| below this (then each step is exact)."""
+FLOAT_REQUANT_MAX_SHIFT = 44
+"""...and S at most this, so acc*M + 2^(S-1) + 128*2^S stays below 2^53."""
 
-    The float copies of W are made once at load so a call costs one conversion and BLAS.
+
+class ExactMatmul:
+    """x [..., R, K] (int8 values) @ W^T for a fixed int8 W [..., C, K], exact, as float.
+
+    The float copies of W are made once at load so a call costs one conversion and BLAS. Each
+    fan-in block's float32 sum is exact; blocks are added in float64 (exact below 2^53).
     """
 
     def __init__(self, weight: np.ndarray, path: str) -> None:
@@ -56,22 +63,24 @@ class ExactMatmul:
             self.blocks.append((start, stop, weight_block))
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        x_float = x.astype(self.dtype)
+        x_float = x if x.dtype == self.dtype else x.astype(self.dtype)
         if len(self.blocks) == 1:
-            return np.matmul(x_float, self.blocks[0][2]).astype(np.int64)
-        acc = None
+            return np.matmul(x_float, self.blocks[0][2])
+        total = None
         for start, stop, weight_block in self.blocks:
-            # Each block's sum is exact on its own; the blocks are then added in int64.
-            part = np.matmul(x_float[..., start:stop], weight_block).astype(np.int64)
-            acc = part if acc is None else acc + part
-        return acc
+            part = np.matmul(x_float[..., start:stop], weight_block)
+            total = part.astype(np.float64) if total is None else np.add(total, part, out=total)
+        return total
 
 
 class Requantizer:
-    """y = clamp(rshift_round(acc*M + ...), lo, hi) per channel (channel on the last axis).
+    """y = clamp(rshift_round((dot + bias) * M, S), lo, hi) per channel (channel = last axis).
 
-    `(acc + bias)*M + 2^(S-1)` is computed as `acc*M + (bias*M + 2^(S-1))` with the second term
-    precomputed: every partial value is bounded by the fan-in bound, so int64 never overflows.
+    Two exact paths. Float: when every |acc * M| < 2^52 and S <= 44 (true for packages made by
+    `aic model quantize`), t = dot * (M / 2^S) + ((bias*M + 2^(S-1)) / 2^S + 128) is exact in
+    float64, so clamping to [lo+128, hi+128] and truncating (= floor, t >= 0) gives y + 128.
+    Int64: `acc*M + (bias*M + 2^(S-1))` then an arithmetic shift; int64 never overflows
+    because of the fan-in bound.
     """
 
     def __init__(
@@ -82,35 +91,59 @@ class Requantizer:
         lo: int,
         hi: int,
         out_dtype: str,
+        fan_in: int,
     ) -> None:
-        multiplier64 = multiplier.astype(np.int64)
-        shift64 = shift.astype(np.int64)
-        rounding = np.where(shift64 > 0, np.left_shift(1, np.maximum(shift64 - 1, 0)), 0)
-        self.multiplier = multiplier64
-        self.offset = bias.astype(np.int64) * multiplier64 + rounding
-        self.shift = shift64
+        bias_list = [int(v) for v in bias]
+        multipliers = [int(v) for v in multiplier]
+        shifts = [int(v) for v in shift]
+        rounding = [(1 << (s - 1)) if s > 0 else 0 for s in shifts]
         self.lo, self.hi = lo, hi
         self.out_dtype = np.dtype(out_dtype)
+        worst_products = [
+            (abs(b) + fan_in * 128 * 127) * m for b, m in zip(bias_list, multipliers, strict=True)
+        ]
+        self.float_path = (
+            self.out_dtype == np.int8
+            and max(worst_products, default=0) < FLOAT_REQUANT_PRODUCT_BOUND
+            and max(shifts, default=0) <= FLOAT_REQUANT_MAX_SHIFT
+        )
+        if self.float_path:
+            # Both vectors are exact: integers below 2^53 times a power of two.
+            self.scale = np.array([m / 2**s for m, s in zip(multipliers, shifts, strict=True)])
+            self.offset = np.array(
+                [
+                    (b * m + r + (128 << s)) / 2**s
+                    for b, m, r, s in zip(bias_list, multipliers, rounding, shifts, strict=True)
+                ]
+            )
+            self.float_lo, self.float_hi = float(lo + 128), float(hi + 128)
+        self.multiplier = np.array(multipliers, dtype=np.int64)
+        self.int_offset = np.array(
+            [b * m + r for b, m, r in zip(bias_list, multipliers, rounding, strict=True)],
+            dtype=np.int64,
+        )
+        self.shift = np.array(shifts, dtype=np.int64)
 
-    def __call__(self, acc: np.ndarray) -> np.ndarray:
-        np.multiply(acc, self.multiplier, out=acc)
-        np.add(acc, self.offset, out=acc)
-        np.right_shift(acc, self.shift, out=acc)
-        np.clip(acc, self.lo, self.hi, out=acc)
+    def __call__(self, dot: np.ndarray) -> np.ndarray:
+        if self.float_path:
+            t = np.multiply(dot, self.scale)
+            t += self.offset
+            np.maximum(t, self.float_lo, out=t)
+            np.minimum(t, self.float_hi, out=t)
+            shifted = t.astype(np.uint8)
+            # y + 128 in [0, 255] -> y: flipping the top bit is subtracting 128 in two's complement.
+            np.bitwise_xor(shifted, 0x80, out=shifted)
+            return shifted.view(np.int8)
+        acc = dot.astype(np.int64)
+        acc *= self.multiplier
+        acc += self.int_offset
+        acc >>= self.shift
+        np.maximum(acc, self.lo, out=acc)
+        np.minimum(acc, self.hi, out=acc)
         return acc.astype(self.out_dtype)
 
 
-def dense_kernel(layer: Layer, tensors: Mapping[str, np.ndarray], path: str) -> Kernel:
-    matmul = ExactMatmul(tensors[layer.tensors["weight"]], path)
-    requantize = _requantizer(layer, tensors)
-
-    def run(x: np.ndarray) -> np.ndarray:
-        return requantize(matmul(x))
-
-    return run
-
-
-def _requantizer(layer: Layer, tensors: Mapping[str, np.ndarray]) -> Requantizer:
+def _requantizer(layer: Layer, tensors: Mapping[str, np.ndarray], fan_in: int) -> Requantizer:
     return Requantizer(
         tensors[layer.tensors["bias"]],
         tensors[layer.tensors["multiplier"]],
@@ -118,11 +151,12 @@ def _requantizer(layer: Layer, tensors: Mapping[str, np.ndarray]) -> Requantizer
         int(layer.attrs["lo"]),
         int(layer.attrs["hi"]),
         layer.out_dtype,
+        fan_in,
     )
 
 
 def window_indices(
-    in_shape: Sequence[int],
+    in_hw: Sequence[int],
     kernel: Sequence[int],
     strides: Sequence[int],
     pads: Sequence[int],
@@ -132,19 +166,11 @@ def window_indices(
 
     Returns the indices, the in-bounds count of each window, and the output (H, W).
     """
-    height, width = in_shape[-2], in_shape[-1]
+    height, width = in_hw[-2], in_hw[-1]
     out_h = ref.conv_output_size(height, kernel[0], strides[0], pads[0], pads[2], dilations[0])
     out_w = ref.conv_output_size(width, kernel[1], strides[1], pads[1], pads[3], dilations[1])
-    rows = (
-        np.arange(out_h)[:, None] * strides[0]
-        - pads[0]
-        + np.arange(kernel[0])[None, :] * dilations[0]
-    )
-    cols = (
-        np.arange(out_w)[:, None] * strides[1]
-        - pads[1]
-        + np.arange(kernel[1])[None, :] * dilations[1]
-    )
+    rows = np.arange(out_h)[:, None] * strides[0] - pads[0] + np.arange(kernel[0]) * dilations[0]
+    cols = np.arange(out_w)[:, None] * strides[1] - pads[1] + np.arange(kernel[1]) * dilations[1]
     iy = rows[:, None, :, None]  # [oh, 1, kh, 1]
     ix = cols[None, :, None, :]  # [1, ow, 1, kw]
     inside = (iy >= 0) & (iy < height) & (ix >= 0) & (ix < width)
@@ -152,6 +178,66 @@ def window_indices(
     indices = flat.reshape(out_h * out_w, kernel[0] * kernel[1])
     counts = inside.reshape(out_h * out_w, -1).sum(axis=1)
     return indices.astype(np.intp), counts.astype(np.int64), (out_h, out_w)
+
+
+# Internal layout: per-sample [C, H, W] values are kept as NHWC arrays between kernels, so
+# im2col slices and the conv matmul output need no transposes; `to_external` restores NCHW.
+
+
+def to_internal(x: np.ndarray) -> np.ndarray:
+    return x.transpose(0, 2, 3, 1) if x.ndim == 4 else x
+
+
+def to_external(x: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2)) if x.ndim == 4 else x
+
+
+def dense_kernel(layer: Layer, tensors: Mapping[str, np.ndarray], path: str) -> Kernel:
+    weight = tensors[layer.tensors["weight"]]
+    matmul = ExactMatmul(weight, path)
+    requantize = _requantizer(layer, tensors, weight.shape[1])
+
+    def run(x: np.ndarray) -> np.ndarray:
+        return requantize(matmul(x))
+
+    return run
+
+
+def _window_slices(
+    kernel: Sequence[int], strides: Sequence[int], dilations: Sequence[int], out_hw: tuple[int, int]
+) -> list[tuple[slice, slice]]:
+    """For each kernel offset (ky, kx) in row-major order: the rows/cols of the padded input."""
+    return [
+        (
+            slice(
+                ky * dilations[0], ky * dilations[0] + strides[0] * (out_hw[0] - 1) + 1, strides[0]
+            ),
+            slice(
+                kx * dilations[1], kx * dilations[1] + strides[1] * (out_hw[1] - 1) + 1, strides[1]
+            ),
+        )
+        for ky in range(kernel[0])
+        for kx in range(kernel[1])
+    ]
+
+
+def _padder(
+    in_shape: Sequence[int], pads: Sequence[int], fill: int
+) -> Callable[[np.ndarray], np.ndarray]:
+    """NHWC int8 input -> the zero/fill-padded copy (or the input itself when there is no pad)."""
+    channels, height, width = in_shape
+    top, left, bottom, right = pads
+    if not any(pads):
+        return lambda x: x
+
+    def pad(x: np.ndarray) -> np.ndarray:
+        padded = np.full(
+            (x.shape[0], height + top + bottom, width + left + right, channels), fill, dtype=x.dtype
+        )
+        padded[:, top : top + height, left : left + width, :] = x
+        return padded
+
+    return pad
 
 
 def conv2d_kernel(
@@ -162,63 +248,71 @@ def conv2d_kernel(
     channels, group_in, kernel_h, kernel_w = weight.shape
     groups = int(a["groups"])
     group_out = channels // groups
-    in_channels, height, width = in_shape
-    plane_idx, _, (out_h, out_w) = window_indices(
-        in_shape, (kernel_h, kernel_w), a["strides"], a["pads"], a["dilations"]
+    in_channels = in_shape[0]
+    out_h, out_w = layer.out_shape[1], layer.out_shape[2]
+    offsets = _window_slices((kernel_h, kernel_w), a["strides"], a["dilations"], (out_h, out_w))
+    pad = _padder(in_shape, a["pads"], 0)
+    fan_in = group_in * kernel_h * kernel_w
+    # Column order (ky, kx, ci) to match NHWC slices; weights reordered once to the same order.
+    grouped = weight.reshape(groups, group_out, group_in, kernel_h, kernel_w).transpose(
+        0, 1, 3, 4, 2
     )
-    positions = out_h * out_w
-    plane = height * width + 1
-    # Index into x flattened as [C * (H*W + 1)]: channel c's plane starts at c * plane; the
-    # slot at the end of each plane is the zero pad.
-    channel_offsets = (np.arange(in_channels) * plane).reshape(groups, group_in)
-    # [G, P, group_in * kh * kw], in the same (ci, ky, kx) order as the weight rows.
-    gather = (channel_offsets[:, None, :, None] + plane_idx[None, :, None, :]).reshape(
-        groups, positions, -1
-    )
-    matmul = ExactMatmul(weight.reshape(groups, group_out, -1), path)
-    requantize = _requantizer(layer, tensors)
+    grouped = grouped.reshape(groups, group_out, fan_in)
+    matmul = ExactMatmul(grouped[0] if groups == 1 else grouped, path)
+    requantize = _requantizer(layer, tensors, fan_in)
 
     def run(x: np.ndarray) -> np.ndarray:
         batch = x.shape[0]
-        padded = np.zeros((batch, in_channels, plane), dtype=np.int8)
-        padded[:, :, :-1] = x.reshape(batch, in_channels, height * width)
-        columns = padded.reshape(batch, -1)[:, gather]  # [N, G, P, Kg]
-        columns = columns.transpose(1, 0, 2, 3).reshape(groups, batch * positions, -1)
-        acc = matmul(columns)  # [G, N*P, Cg]
-        acc = acc.transpose(1, 0, 2).reshape(batch * positions, channels)
-        out = requantize(np.ascontiguousarray(acc))
-        return np.ascontiguousarray(
-            out.reshape(batch, out_h, out_w, channels).transpose(0, 3, 1, 2)
+        padded = pad(x)
+        columns = np.empty(
+            (batch, out_h, out_w, kernel_h * kernel_w, in_channels), dtype=matmul.dtype
         )
+        for offset, (rows, cols) in enumerate(offsets):
+            columns[:, :, :, offset, :] = padded[:, rows, cols, :]
+        positions = batch * out_h * out_w
+        if groups == 1:
+            dot = matmul(columns.reshape(positions, fan_in))
+        else:
+            per_group = columns.reshape(positions, kernel_h * kernel_w, groups, group_in).transpose(
+                2, 0, 1, 3
+            )
+            dot = (
+                matmul(per_group.reshape(groups, positions, fan_in))
+                .transpose(1, 0, 2)
+                .reshape(positions, channels)
+            )
+        return requantize(dot).reshape(batch, out_h, out_w, channels)
 
     return run
 
 
 def pool_kernel(layer: Layer, in_shape: Sequence[int]) -> Kernel:
     a = layer.attrs
-    channels, height, width = in_shape
     is_max = layer.op == "maxpool"
+    out_h, out_w = layer.out_shape[1], layer.out_shape[2]
     dilations = a["dilations"] if is_max else (1, 1)
-    indices, counts, (out_h, out_w) = window_indices(
-        in_shape, a["kernel"], a["strides"], a["pads"], dilations
-    )
-    # maxpool ignores padding: the pad slot holds -128, which never beats a real int8 value.
-    pad_value = ref.INT8_MIN if is_max else 0
+    offsets = _window_slices(a["kernel"], a["strides"], dilations, (out_h, out_w))
+    # maxpool ignores padding: a pad of -128 never beats a real int8 value.
+    pad = _padder(in_shape, a["pads"], ref.INT8_MIN if is_max else 0)
+    _, counts, _ = window_indices(in_shape[1:], a["kernel"], a["strides"], a["pads"], dilations)
     if not is_max and int(a["count_include_pad"]):
         counts = np.full_like(counts, int(a["kernel"][0]) * int(a["kernel"][1]))
+    counts = counts.reshape(out_h, out_w, 1)
     doubled_counts = 2 * counts
 
     def run(x: np.ndarray) -> np.ndarray:
-        batch = x.shape[0]
-        padded = np.full((batch, channels, height * width + 1), pad_value, dtype=np.int8)
-        padded[:, :, :-1] = x.reshape(batch, channels, height * width)
-        windows = padded[:, :, indices]  # [N, C, P, kk]
+        padded = pad(x)
         if is_max:
-            out = windows.max(axis=-1)
-        else:
-            totals = windows.sum(axis=-1, dtype=np.int64)
-            out = np.floor_divide(2 * totals + counts, doubled_counts).astype(np.int8)
-        return out.reshape(batch, channels, out_h, out_w)
+            out = padded[:, offsets[0][0], offsets[0][1], :].copy()
+            for rows, cols in offsets[1:]:
+                np.maximum(out, padded[:, rows, cols, :], out=out)
+            return out
+        total = padded[:, offsets[0][0], offsets[0][1], :].astype(np.int64)
+        for rows, cols in offsets[1:]:
+            total += padded[:, rows, cols, :]
+        total *= 2
+        total += counts
+        return np.floor_divide(total, doubled_counts).astype(np.int8)
 
     return run
 
@@ -235,19 +329,28 @@ def add_kernel(layer: Layer, tensors: Mapping[str, np.ndarray]) -> Kernel:
         total += b.astype(np.int64) * multiplier[1]
         total += rounding
         total >>= shift
-        return np.clip(total, lo, hi, out=total).astype(out_dtype)
+        np.maximum(total, lo, out=total)
+        np.minimum(total, hi, out=total)
+        return total.astype(out_dtype)
 
     return run
 
 
 def clamp_kernel(layer: Layer) -> Kernel:
-    lo, hi = int(layer.attrs["lo"]), int(layer.attrs["hi"])
-    return lambda x: np.clip(x, lo, hi)
+    lo, hi = np.int8(layer.attrs["lo"]), np.int8(layer.attrs["hi"])
+    return lambda x: np.minimum(np.maximum(x, lo), hi)
 
 
 def reshape_kernel(layer: Layer) -> Kernel:
+    """Reshape in NCHW (the semantics) order: leave the internal layout around it."""
     shape = tuple(int(v) for v in layer.attrs["shape"])
-    return lambda x: x.reshape((x.shape[0], *shape))
+
+    def run(x: np.ndarray) -> np.ndarray:
+        external = x.transpose(0, 3, 1, 2) if x.ndim == 4 else x
+        out = external.reshape((x.shape[0], *shape))
+        return to_internal(out)
+
+    return run
 
 
 def compile_layer(

@@ -25,7 +25,13 @@ from aicommons.commit import canonical_json, keccak256
 from aicommons.runtime.commitment import COMMITTED_DTYPES, tensor_root, trace_root, weights_root
 from aicommons.runtime.errors import InputError, PackageError
 from aicommons.runtime.graph import Layer, run_reference, validate_graph
-from aicommons.runtime.kernels import Kernel, compile_layer, default_matmul_path
+from aicommons.runtime.kernels import (
+    Kernel,
+    compile_layer,
+    default_matmul_path,
+    to_external,
+    to_internal,
+)
 
 FORMAT = "aicommons-model/1"
 SEMANTICS = "aicommons-int/1"
@@ -192,7 +198,8 @@ class ModelPackage:
         return x
 
     def _values(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        values = {self.input_name: x}
+        """Every value in the kernels' internal layout (NHWC for planes)."""
+        values = {self.input_name: to_internal(x)}
         for layer, kernel in self._kernels:
             values[layer.output] = kernel(*[values[name] for name in layer.inputs])
         return values
@@ -200,22 +207,22 @@ class ModelPackage:
     def run_all(self, x_int8: np.ndarray) -> list[np.ndarray]:
         """Every graph output (int8 or int32 arrays, batch first)."""
         values = self._values(self.check_input(x_int8))
-        return [values[name] for name in self.output_names]
+        return [to_external(values[name]) for name in self.output_names]
 
     def run(self, x_int8: np.ndarray) -> np.ndarray:
         """The first graph output for a batch of int8 inputs."""
         x = self.check_input(x_int8)
-        values = {self.input_name: x}
+        values = {self.input_name: to_internal(x)}
         for layer, kernel in self._kernels:
             values[layer.output] = kernel(*[values[name] for name in layer.inputs])
-        return values[self.output_names[0]]
+        return to_external(values[self.output_names[0]])
 
     def trace(self, x_int8: np.ndarray) -> Trace:
         """Every layer's integer output and each sample's trace root."""
         x = self.check_input(x_int8)
         values = self._values(x)
         names = (self.input_name, *(layer.output for layer in self.layers))
-        ordered = tuple(values[name] for name in names)
+        ordered = tuple(to_external(values[name]) for name in names)
         roots = tuple(trace_root([value[i] for value in ordered]) for i in range(x.shape[0]))
         return Trace(names, ordered, roots)
 

@@ -17,6 +17,7 @@ from aicommons.commit import keccak256
 from aicommons.runtime import reference as ref
 from aicommons.runtime.errors import CalibrationError, OnnxImportError
 from aicommons.runtime.graph import Layer
+from aicommons.runtime.kernels import FLOAT_REQUANT_MAX_SHIFT, FLOAT_REQUANT_PRODUCT_BOUND
 from aicommons.runtime.onnx_import import FloatGraph, FloatLayer, import_onnx, load_onnx
 from aicommons.runtime.package import ModelPackage, scale_text
 
@@ -24,25 +25,34 @@ WIDE_OUTPUT_STEPS = 2**16
 """An int32 graph output gives its calibrated absolute maximum this many steps (int8 gives 127)."""
 
 
-def quantize_multiplier(real: float) -> tuple[int, int]:
-    """(M, S) with M * 2^-S ~ real, M in [1, 2^31 - 1] (normalised to >= 2^30 where possible)."""
+def quantize_multiplier(
+    real: float, max_multiplier: int = ref.MULTIPLIER_MAX, max_shift: int = ref.SHIFT_MAX
+) -> tuple[int, int]:
+    """(M, S) with M * 2^-S ~ real: the largest S <= max_shift with M = round(real * 2^S) fitting.
+
+    M is at least 1; a real multiplier too small for max_shift becomes 1 * 2^-max_shift.
+    """
     if not math.isfinite(real) or real <= 0:
         raise OnnxImportError(f"cannot represent requantisation multiplier {real!r}")
-    mantissa, exponent = math.frexp(real)  # real = mantissa * 2^exponent, mantissa in [0.5, 1)
-    multiplier = round(mantissa * 2**31)
-    shift = 31 - exponent
-    if multiplier == 2**31:
-        multiplier //= 2
+    if round(real) > max_multiplier:
+        raise OnnxImportError(f"requantisation multiplier {real!r} exceeds {max_multiplier}")
+    # real = mantissa * 2^exponent with mantissa in [0.5, 1): M ~ 2^(exponent + S).
+    _, exponent = math.frexp(real)
+    shift = max(0, min(max_shift, max_multiplier.bit_length() - exponent))
+    while shift > 0 and round(real * 2**shift) > max_multiplier:
         shift -= 1
-    if shift < 0:
-        multiplier <<= -shift
-        shift = 0
-        if multiplier > ref.MULTIPLIER_MAX:
-            raise OnnxImportError(f"requantisation multiplier {real!r} exceeds 2^31 - 1")
-    if shift > ref.SHIFT_MAX:
-        multiplier = max(1, round(multiplier / 2 ** (shift - ref.SHIFT_MAX)))
-        shift = ref.SHIFT_MAX
-    return multiplier, shift
+    return max(1, round(real * 2**shift)), shift
+
+
+def layer_multiplier(real: float, worst_abs_acc: int) -> tuple[int, int]:
+    """Prefer (M, S) inside the fast kernels' float requantisation bounds, else any valid pair.
+
+    Float path: |acc| * M < 2^52 and S <= 44 (see runtime/kernels.py); still >= 20 bits of M.
+    """
+    fast_limit = min(ref.MULTIPLIER_MAX, (FLOAT_REQUANT_PRODUCT_BOUND - 1) // max(worst_abs_acc, 1))
+    if real * 2**FLOAT_REQUANT_MAX_SHIFT >= 2**10 and round(real) <= fast_limit:
+        return quantize_multiplier(real, fast_limit, FLOAT_REQUANT_MAX_SHIFT)
+    return quantize_multiplier(real)
 
 
 def check_calibration(calibration: np.ndarray | None, input_shape: tuple[int, ...]) -> np.ndarray:
@@ -175,7 +185,11 @@ class _Quantizer:
             np.rint(weight / weight_scales.reshape(shape)), ref.WEIGHT_MIN, ref.WEIGHT_MAX
         )
         bias_q = np.clip(np.rint(bias / (in_scale * weight_scales)), -bias_limit, bias_limit)
-        pairs = [quantize_multiplier(in_scale * s / out_scale) for s in weight_scales]
+        worst = np.abs(bias_q) + fan_in * 128 * 127
+        pairs = [
+            layer_multiplier(in_scale * s / out_scale, int(w))
+            for s, w in zip(weight_scales, worst, strict=True)
+        ]
         names = {role: f"{layer.name}.{role}" for role in ("weight", "bias", "multiplier", "shift")}
         self.tensors[names["weight"]] = weight_q.astype(np.int8)
         self.tensors[names["bias"]] = bias_q.astype(np.int32)
