@@ -35,11 +35,26 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 def run_cli(app: typer.Typer) -> None:
     """Run `app`, turning every expected error class into a one-line message and exit status 1.
 
-    Packages raise `ValueError` subclasses (and `OSError`) for bad input; those are user errors
-    here. Anything else is a bug and keeps its traceback.
+    Packages raise `ValueError` subclasses (and `OSError`) for bad input, and a remote node's
+    refusal arrives as a web3 or HTTP-client exception; those are user errors here. Anything
+    else is a bug and keeps its traceback.
     """
     try:
         app(standalone_mode=True)
     except (CliError, ValueError, OSError) as exc:
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise SystemExit(fail(message).exit_code) from None
+        raise SystemExit(fail(_one_line(exc)).exit_code) from None
+    except Exception as exc:
+        if not _is_remote_error(exc):
+            raise
+        raise SystemExit(fail(f"{type(exc).__name__}: {_one_line(exc)}").exit_code) from None
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _is_remote_error(exc: Exception) -> bool:
+    """True for errors raised by web3/JSON-RPC and HTTP clients (a node said no, or is down)."""
+    root = type(exc).__module__.split(".")[0]
+    return root in {"web3", "requests", "httpx", "urllib3", "eth_utils", "eth_abi"}

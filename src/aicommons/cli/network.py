@@ -1,0 +1,289 @@
+"""Chain-facing commands: deploy, publish, models, infer, verify, transfer, up, down.
+
+Each parses options, builds an `aicommons.Client` and calls one SDK function. `--rpc` defaults to
+the running `aic up` network (else 127.0.0.1:8545); `--account` defaults to `dev0` on a devnet.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import typer
+from rich.table import Table
+
+from aicommons.cli._common import CliError, console, print_json
+
+DEFAULT_RPC = "http://127.0.0.1:8545"
+DEV_CHAIN_IDS = (1337, 31337)
+"""Chains whose first account is a published development key (our devnet; hardhat)."""
+
+RpcOption = typer.Option(None, "--rpc", help="JSON-RPC URL (default: the running local network).")
+AccountOption = typer.Option(
+    None, "--account", help="Account name (default on a devnet: dev0). Password: AIC_PASSWORD."
+)
+NodeOption = typer.Option(None, "--node", help="Storage node URL (repeat for several).")
+
+
+def _client(rpc: str | None, account: str | None, nodes: list[str] | None, signer: bool = True):
+    from aicommons.chain.accounts import is_dev_account, load_account
+    from aicommons.cli.account import ask_password
+    from aicommons.sdk.client import Client
+    from aicommons.sdk.network import running_network
+
+    local = running_network()
+    rpc_url = rpc or (local.rpc_url if local else DEFAULT_RPC)
+    storage = list(nodes or ([local.storage_url] if local else []))
+    client = Client(rpc_url, None, storage)
+    if signer:
+        if account is None:
+            if client.chain_id not in DEV_CHAIN_IDS:
+                raise CliError(f"chain {client.chain_id} is not a devnet: give --account NAME")
+            account = "dev0"
+        password = None if is_dev_account(account) else ask_password(confirm=False)
+        client.account = load_account(account, password)
+    return client
+
+
+def deploy(rpc: str | None = RpcOption, account: str | None = AccountOption) -> None:
+    """Deploy the contract suite (no-op if this chain already has a live deployment)."""
+    from aicommons.sdk.deployment import deploy_suite, deployment_path
+
+    client = _client(rpc, account, None)
+    deployment, created = deploy_suite(client.w3, client.account)
+    verb = "deployed" if created else "already deployed"
+    for name, address in deployment.contracts.items():
+        console.print(f"{verb} {name:16} {address}")
+    console.print(
+        f"deployment file: {deployment_path(deployment.chain_id, deployment.genesis_hash)}"
+    )
+
+
+def _attribution(values: list[str] | None, role: str):
+    from aicommons.sdk.client import Attribution
+
+    entries = []
+    for value in values or []:
+        address, sep, bps = value.rpartition(":")
+        if not sep or not bps.isdigit():
+            raise CliError(f"--{role.replace('_', '-')} takes ADDRESS:BPS, got {value!r}")
+        entries.append(Attribution(address, role, int(bps)))
+    return entries
+
+
+def publish(
+    package: Path = typer.Argument(..., metavar="PKG", help="Model package (.aicm)."),
+    model: str = typer.Option(..., "--model", help="Model name (slug), registered if new."),
+    licence: str = typer.Option("MIT", "--license", help="SPDX licence identifier."),
+    author: list[str] | None = typer.Option(None, "--author", help="ADDRESS:BPS (repeat)."),
+    data_provider: list[str] | None = typer.Option(
+        None, "--data-provider", help="ADDRESS:BPS (repeat)."
+    ),
+    fee: int = typer.Option(0, "--fee", min=0, help="Fee per inference in token units."),
+    onchain: bool = typer.Option(False, "--onchain", help="Upload to the on-chain executor."),
+    rpc: str | None = RpcOption,
+    account: str | None = AccountOption,
+    node: list[str] | None = NodeOption,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Publish a model version: storage, registry, and (with --onchain) the executor."""
+    client = _client(rpc, account, node)
+    attribution = _attribution(author, "author") + _attribution(data_provider, "data_provider")
+    result = client.publish(package, model, licence, attribution, fee, onchain)
+    if as_json:
+        print_json(result.__dict__)
+        return
+    console.print(f"published [bold]{result.model}[/] version {result.version_id}")
+    console.print(f"  weights root {result.weights_root}")
+    console.print(f"  stored as blob {result.blob_id} on {', '.join(result.stored_on)}")
+    if result.onchain_upload_gas is not None:
+        console.print(f"  uploaded on-chain ({result.onchain_upload_gas:,} gas)")
+
+
+def models(
+    rpc: str | None = RpcOption, as_json: bool = typer.Option(False, "--json", help="Print JSON.")
+) -> None:
+    """List registered models and their versions."""
+    client = _client(rpc, None, None, signer=False)
+    found = client.models()
+    if as_json:
+        print_json([m.to_json() for m in found])
+        return
+    table = Table("model", "versions", "canonical / latest", "on-chain")
+    for info in found:
+        latest = info.versions[-1] if info.versions else None
+        table.add_row(
+            info.name,
+            str(len(info.versions)),
+            latest.version_id[:18] + "…" if latest else "-",
+            "yes" if latest and latest.onchain_ready else "no",
+        )
+    console.print(table if found else "no models registered yet")
+
+
+def show(
+    reference: str = typer.Argument(..., metavar="NAME[@VERSION]"),
+    rpc: str | None = RpcOption,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Show a registered model and its versions (or one version)."""
+    client = _client(rpc, None, None, signer=False)
+    name, _, version = reference.partition("@")
+    info = client.resolve(reference) if version else client.model(name)
+    payload = info.to_json()
+    if as_json:
+        print_json(payload)
+        return
+    console.print_json(json.dumps(payload))
+
+
+def _load_input(path: Path) -> np.ndarray:
+    from aicommons.runtime.files import load_array
+
+    if path.suffix == ".json":
+        try:
+            values = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise CliError(f"cannot read input {path}: {exc}") from None
+        try:
+            return np.asarray(values, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise CliError(f"input {path} is not a numeric JSON array") from None
+    return load_array(path, "input", npz_key="x_test")
+
+
+def infer(
+    reference: str = typer.Argument(..., metavar="NAME[@VERSION]"),
+    input_path: Path = typer.Option(..., "--input", help="One sample: X.npy or X.json."),
+    receipt_path: Path | None = typer.Option(None, "--receipt", help="Save the receipt here."),
+    rpc: str | None = RpcOption,
+    account: str | None = AccountOption,
+    node: list[str] | None = NodeOption,
+    as_json: bool = typer.Option(False, "--json", help="Print the receipt as JSON."),
+) -> None:
+    """Run a model on-chain; the Inference event is the receipt."""
+    client = _client(rpc, account, node)
+    receipt = client.infer(reference, _load_input(input_path))
+    if receipt_path is not None:
+        receipt.save(receipt_path)
+    if as_json:
+        print_json(receipt.to_json())
+        return
+    console.print(f"label [bold]{receipt.label}[/]  output {receipt.output}")
+    console.print(f"tx {receipt.tx_hash} in block {receipt.block_number}")
+    if receipt_path is not None:
+        console.print(f"receipt saved to {receipt_path}")
+
+
+def verify(
+    receipt_path: Path = typer.Argument(..., metavar="RECEIPT.json"),
+    rpc: str | None = RpcOption,
+    node: list[str] | None = NodeOption,
+    as_json: bool = typer.Option(False, "--json", help="Print the checks as JSON."),
+) -> None:
+    """Check a receipt: chain, event, registry, storage and bit-exact re-execution."""
+    from aicommons.sdk.receipt import Receipt
+
+    receipt = Receipt.load(receipt_path)
+    client = _client(rpc, None, node, signer=False)
+    report = client.verify(receipt)
+    if as_json:
+        print_json(report.to_json())
+    else:
+        for check in report.checks:
+            mark = "[green]pass[/]" if check.ok else "[red]FAIL[/]"
+            console.print(f"{mark}  {check.name:12} {check.detail}", highlight=False)
+        console.print("receipt verified" if report.ok else f"failed: {', '.join(report.failed())}")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def transfer(
+    to: str = typer.Argument(..., help="Recipient address."),
+    eth: float = typer.Option(0.0, "--eth", min=0.0, help="Ether to send."),
+    tokens: float = typer.Option(0.0, "--tokens", min=0.0, help="CommonsToken (AIC) to send."),
+    rpc: str | None = RpcOption,
+    account: str | None = AccountOption,
+) -> None:
+    """Send ether and/or AIC tokens (e.g. to fund a new account on a devnet)."""
+    client = _client(rpc, account, None)
+    hashes = client.transfer(to, int(round(eth * 10**18)), int(round(tokens * 10**18)))
+    if not hashes:
+        raise CliError("nothing to send: give --eth and/or --tokens")
+    for tx_hash in hashes:
+        console.print(f"sent in tx {tx_hash}")
+
+
+def up(
+    detach: bool = typer.Option(False, "--detach", help="Leave the network running and return."),
+    port: int | None = typer.Option(None, "--port", help="Devnet port (default: a free one)."),
+) -> None:
+    """Start the local network, deploy, publish the demo models, infer and verify a sample."""
+    from aicommons.chain.accounts import load_account
+    from aicommons.sdk.client import Client
+    from aicommons.sdk.demo import run_demo
+    from aicommons.sdk.deployment import deploy_suite
+    from aicommons.sdk.network import start_network, stop_network
+
+    state, reused = start_network(port)
+    try:
+        console.print(
+            f"{'reusing' if reused else 'started'} devnet {state.rpc_url} "
+            f"and storage node {state.storage_url}"
+        )
+        console.print(
+            "[bold yellow]dev0..dev9 are DEVELOPMENT KEYS ONLY — never use them on a real "
+            "network.[/]"
+        )
+        client = Client(state.rpc_url, load_account("dev0", None), [state.storage_url])
+        deployment, created = deploy_suite(client.w3, client.account)
+        console.print(f"{'deployed' if created else 'found'} contracts: {deployment.contracts}")
+        demo = run_demo(client)
+        for result in demo.published:
+            console.print(f"published {result.model} {result.version_id}")
+        console.print(
+            f"on-chain inference of digits-mlp on a held-out digit (true label "
+            f"{demo.expected_label}): label {demo.receipt.label}, tx {demo.receipt.tx_hash}"
+        )
+        for check in demo.report.checks:
+            console.print(f"  {'pass' if check.ok else 'FAIL'} {check.name}: {check.detail}")
+        if not demo.report.ok:
+            raise CliError(f"the sample receipt failed verification: {demo.report.failed()}")
+        console.print(f"receipt: {demo.receipt_path}")
+        console.print(
+            "\nnext: aic models | aic model show digits-mlp | "
+            f"aic verify {demo.receipt_path} | aic infer digits-mlp --input X.json --receipt r.json"
+        )
+    except BaseException:
+        if not reused and not detach:
+            stop_network()
+        raise
+    if detach:
+        console.print("network left running; stop it with `aic down`")
+        return
+    console.print("network running; press Ctrl-C to stop")
+    try:
+        while True:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop_network()
+        console.print("network stopped")
+
+
+def down() -> None:
+    """Stop a network started with `aic up --detach`."""
+    from aicommons.sdk.network import stop_network
+
+    state = stop_network()
+    console.print("stopped the local network" if state else "no local network is running")
+
+
+def register(app: typer.Typer, model_app: typer.Typer) -> None:
+    """Add these commands to the root `aic` app (and `show` to the `aic model` group)."""
+    for command in (deploy, publish, models, infer, verify, transfer, up, down):
+        app.command(command.__name__)(command)
+    model_app.command("show")(show)

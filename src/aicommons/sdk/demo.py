@@ -1,0 +1,62 @@
+"""The demo that `aic up` runs: publish the shipped digits models, infer, verify.
+
+It only composes public SDK calls, so it doubles as a worked example of the SDK. Packages are
+quantised once and cached under `$AIC_HOME/demo`; nothing here is special-cased by the layers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from aicommons.demo import DIGITS_CNN, DIGITS_DATA, DIGITS_MLP
+from aicommons.home import state_dir
+from aicommons.sdk.client import Attribution, Client, PublishResult
+from aicommons.sdk.receipt import Receipt, VerificationReport
+
+DEMO_FEE = 10**16
+"""Fee per on-chain inference of the demo MLP: 0.01 AIC."""
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    published: list[PublishResult]
+    receipt: Receipt
+    receipt_path: Path
+    report: VerificationReport
+    expected_label: int
+
+
+def demo_package(onnx_path: Path) -> Path:
+    """Quantise a shipped ONNX model with the shipped calibration set (cached by file name)."""
+    from aicommons.runtime.quantize import quantize_onnx
+
+    target = state_dir("demo") / (onnx_path.stem + ".aicm")
+    if not target.is_file():
+        with np.load(DIGITS_DATA) as data:
+            calibration = data["x_calib"]
+        quantize_onnx(onnx_path, calibration).save(target)
+    return target
+
+
+def publish_demo_models(client: Client) -> list[PublishResult]:
+    """The digits MLP on-chain (exact mode) and the digits CNN off-chain, authored by the caller."""
+    author = [Attribution(client.account.address, "author", 7000)]
+    return [
+        client.publish(demo_package(DIGITS_MLP), "digits-mlp", "MIT", author, DEMO_FEE, True),
+        client.publish(demo_package(DIGITS_CNN), "digits-cnn", "MIT", author, 0, False),
+    ]
+
+
+def run_demo(client: Client, sample: int = 0) -> DemoRun:
+    """Publish, infer one held-out digit on-chain, save the receipt and verify it."""
+    published = publish_demo_models(client)
+    with np.load(DIGITS_DATA) as data:
+        x = data["x_test"][sample]
+        expected = int(data["y_test"][sample])
+    receipt = client.infer("digits-mlp", x)
+    receipt_path = state_dir("receipts") / f"{receipt.tx_hash}.json"
+    receipt.save(receipt_path)
+    return DemoRun(published, receipt, receipt_path, client.verify(receipt), expected)

@@ -1,0 +1,127 @@
+"""Deploy the contract suite to any EVM JSON-RPC endpoint and remember where it went.
+
+A deployment file per chain (keyed by chain id and genesis hash, so two devnets never mix) lives
+under `$AIC_HOME/deployments`. Deploying again where a live deployment exists is a no-op.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from aicommons.chain.compile import compile_contract, deploy_web3
+from aicommons.fsutil import atomic_write_bytes
+from aicommons.home import state_dir
+
+TOKEN_SUPPLY = 1_000_000_000 * 10**18
+"""Fixed CommonsToken supply minted to the treasury at deployment (18 decimals)."""
+PROTOCOL_SHARE_BPS = 500
+"""Share of every inference fee that goes to the treasury (5%)."""
+SUITE = ("CommonsToken", "ModelRegistry", "OnchainExecutor")
+
+
+class DeploymentError(ValueError):
+    """No usable deployment on this chain, or one whose contracts have vanished."""
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """Where the suite lives on one chain."""
+
+    chain_id: int
+    genesis_hash: str
+    block: int
+    deployer: str
+    treasury: str
+    contracts: dict[str, str]
+
+    def address(self, name: str) -> str:
+        try:
+            return self.contracts[name]
+        except KeyError:
+            raise DeploymentError(f"deployment has no {name} contract") from None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def chain_key(w3: Any) -> tuple[int, str]:
+    """(chain id, genesis block hash): what identifies a chain, not just its id."""
+    genesis = w3.eth.get_block(0)
+    return int(w3.eth.chain_id), "0x" + bytes(genesis["hash"]).hex()
+
+
+def deployment_path(chain_id: int, genesis_hash: str) -> Path:
+    return state_dir("deployments") / f"{chain_id}-{genesis_hash.removeprefix('0x')[:16]}.json"
+
+
+def load_deployment(w3: Any) -> Deployment:
+    """The live deployment on `w3`'s chain; `DeploymentError` if none (run `aic deploy`)."""
+    chain_id, genesis_hash = chain_key(w3)
+    path = deployment_path(chain_id, genesis_hash)
+    if not path.is_file():
+        raise DeploymentError(f"no aicommons deployment on chain {chain_id}: run `aic deploy`")
+    try:
+        data = json.loads(path.read_text())
+        deployment = Deployment(**data)
+    except (ValueError, TypeError) as exc:
+        raise DeploymentError(f"deployment file {path} is unreadable: {exc}") from exc
+    for name, address in deployment.contracts.items():
+        if not w3.eth.get_code(address):
+            raise DeploymentError(
+                f"{name} at {address} has no code on chain {chain_id}: the chain was reset; "
+                f"remove {path} and run `aic deploy`"
+            )
+    return deployment
+
+
+def deploy_suite(w3: Any, account: Any) -> tuple[Deployment, bool]:
+    """Deploy token, registry and executor unless a live deployment exists.
+
+    Returns the deployment and whether anything was deployed. The file is written only after
+    every contract is deployed, so a failure midway leaves no deployment that looks complete.
+    """
+    try:
+        return load_deployment(w3), False
+    except DeploymentError as exc:
+        if "has no code" in str(exc):
+            raise
+    chain_id, genesis_hash = chain_key(w3)
+    deployer = account.address
+    token = deploy_web3(
+        w3, compile_contract("CommonsToken"), deployer, TOKEN_SUPPLY, account=account
+    )
+    registry = deploy_web3(w3, compile_contract("ModelRegistry"), account=account)
+    executor = deploy_web3(
+        w3,
+        compile_contract("OnchainExecutor"),
+        registry.address,
+        token.address,
+        deployer,
+        PROTOCOL_SHARE_BPS,
+        account=account,
+    )
+    deployment = Deployment(
+        chain_id=chain_id,
+        genesis_hash=genesis_hash,
+        block=int(w3.eth.block_number),
+        deployer=deployer,
+        treasury=deployer,
+        contracts={
+            "CommonsToken": token.address,
+            "ModelRegistry": registry.address,
+            "OnchainExecutor": executor.address,
+        },
+    )
+    atomic_write_bytes(
+        deployment_path(chain_id, genesis_hash),
+        (json.dumps(deployment.to_json(), indent=2) + "\n").encode(),
+    )
+    return deployment, True
+
+
+def contract(w3: Any, deployment: Deployment, name: str) -> Any:
+    """A web3 contract object for suite member `name` (ABI from the compile cache)."""
+    return w3.eth.contract(address=deployment.address(name), abi=compile_contract(name).abi)
