@@ -178,13 +178,13 @@ class Client:
 
     def model_names(self) -> list[str]:
         registry = self._contract("ModelRegistry")
-        events = registry.events.ModelRegistered().get_logs(from_block=max(self.deployment.block - 5, 0))
+        events = registry.events.ModelRegistered().get_logs(from_block=self.deployment.block)
         return sorted({str(event["args"]["slug"]) for event in events})
 
     def _version_ids(self, name: str) -> list[bytes]:
         registry = self._contract("ModelRegistry")
         events = registry.events.VersionPublished().get_logs(
-            from_block=max(self.deployment.block - 5, 0),
+            from_block=self.deployment.block,
             argument_filters={"model_id": model_id_of(name)},
         )
         return [bytes(event["args"]["version_id"]) for event in events]
