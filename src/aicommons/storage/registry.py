@@ -1,0 +1,221 @@
+"""Client for the StorageRegistry contract and the provider daemon that answers its challenges.
+
+Answers are built from the local store (pure given the store); chain access goes through web3
+JSON-RPC, so it works with `aic devnet` or any EVM node. Never answers from anything but real bytes.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+
+from aicommons.storage.chunking import (
+    StorageAnswer,
+    challenge_chunk_index,
+    chunk_root,
+    storage_answer,
+)
+from aicommons.storage.store import LocalStore
+
+CHALLENGE_OPEN = 1
+CHALLENGE_PASSED = 2
+CHALLENGE_SLASHED = 3
+
+
+class RegistryError(ValueError):
+    """A registry transaction that reverted or a blob the provider cannot prove."""
+
+
+def answer_from_store(store: LocalStore, root: bytes, seed: int) -> StorageAnswer:
+    """The answer to a challenge with `seed` against the stored blob whose root is `root`."""
+    manifest = store.read_manifest(store.blob_for_root(root))
+    index = challenge_chunk_index(seed, len(manifest.chunks))
+    chunk = store.read_chunk(manifest.chunks[index].cid)
+    return storage_answer(manifest, index, chunk, seed)
+
+
+def answer_arguments(challenge_id: int, answer: StorageAnswer) -> tuple[Any, ...]:
+    """Arguments of `StorageRegistry.answer` in ABI order."""
+    return (
+        challenge_id,
+        answer.chunk_root,
+        list(answer.chunk_proof.siblings),
+        answer.segment,
+        answer.segment_proof.leaf_count,
+        list(answer.segment_proof.siblings),
+    )
+
+
+def check_blob_provable(store: LocalStore, blob_id: str) -> tuple[bytes, int]:
+    """Re-derive every chunk's segment root from the stored bytes; return (root, chunk count).
+
+    A provider must run this before committing: a manifest whose segment roots do not match its
+    chunks would make every challenge fail.
+    """
+    manifest = store.read_manifest(blob_id)
+    if not manifest.chunks:
+        raise RegistryError(f"blob {blob_id} is empty; an empty blob cannot be committed")
+    for index, chunk in enumerate(manifest.chunks):
+        if chunk_root(store.read_chunk(chunk.cid)) != chunk.root:
+            raise RegistryError(f"blob {blob_id}: chunk {index} does not match its segment root")
+    return manifest.root, len(manifest.chunks)
+
+
+@dataclass(frozen=True)
+class OpenChallenge:
+    challenge_id: int
+    root: bytes
+    reveal_block: int
+    deadline: int
+
+
+class RegistryClient:
+    """A StorageRegistry at `address` on a web3 connection, acting as `account`."""
+
+    def __init__(self, w3: Any, address: str, account: LocalAccount) -> None:
+        from aicommons.chain.compile import compile_contract
+
+        self.w3 = w3
+        self.account = account
+        self.contract = w3.eth.contract(
+            address=w3.to_checksum_address(address), abi=compile_contract("StorageRegistry").abi
+        )
+
+    def transact(self, function: Any) -> Any:
+        """Sign and send a contract call as `account`; return the receipt, raise if reverted."""
+        tx = function.build_transaction(
+            {
+                "from": self.account.address,
+                "nonce": self.w3.eth.get_transaction_count(self.account.address, "pending"),
+                "chainId": self.w3.eth.chain_id,
+            }
+        )
+        signed = self.account.sign_transaction(tx)
+        receipt = self.w3.eth.wait_for_transaction_receipt(
+            self.w3.eth.send_raw_transaction(signed.raw_transaction)
+        )
+        if receipt["status"] != 1:
+            raise RegistryError(f"transaction {receipt['transactionHash'].hex()} reverted")
+        return receipt
+
+    def commit(self, root: bytes, leaf_count: int) -> Any:
+        return self.transact(self.contract.functions.commit(root, leaf_count))
+
+    def is_committed(self, root: bytes) -> bool:
+        key = self.contract.functions.commitment_key(self.account.address, root).call()
+        return self.contract.functions.commitments(key).call()[0] == self.account.address
+
+    def challenge_state(self, challenge_id: int) -> int:
+        return int(self.contract.functions.challenges(challenge_id).call()[5])
+
+    def challenges_since(self, from_block: int, to_block: int) -> list[OpenChallenge]:
+        """ChallengeOpened events against this provider mined in [from_block, to_block]."""
+        logs = self.contract.events.ChallengeOpened.get_logs(
+            from_block=from_block,
+            to_block=to_block,
+            argument_filters={"provider": self.account.address},
+        )
+        return [
+            OpenChallenge(
+                int(log["args"]["challenge_id"]),
+                bytes(log["args"]["root"]),
+                int(log["args"]["reveal_block"]),
+                int(log["args"]["deadline"]),
+            )
+            for log in logs
+        ]
+
+    def answer(self, challenge: OpenChallenge, store: LocalStore) -> bool:
+        """Answer one challenge from the store; True if the registry accepted it."""
+        seed = int(self.contract.functions.challenge_seed(challenge.challenge_id).call())
+        answer = answer_from_store(store, challenge.root, seed)
+        self.transact(
+            self.contract.functions.answer(*answer_arguments(challenge.challenge_id, answer))
+        )
+        return self.challenge_state(challenge.challenge_id) == CHALLENGE_PASSED
+
+
+class ProviderDaemon:
+    """Watches the registry for challenges against this provider and answers each in time."""
+
+    def __init__(
+        self,
+        client: RegistryClient,
+        store: LocalStore,
+        from_block: int = 0,
+        report: Callable[[str], None] = lambda line: None,
+    ) -> None:
+        self.client = client
+        self.store = store
+        self.next_block = from_block
+        self.pending: dict[int, OpenChallenge] = {}
+        self.report = report
+
+    def commit_stored(self) -> list[str]:
+        """Commit every stored, provable blob not committed yet; return their ids."""
+        committed = []
+        for blob_id in self.store.blob_ids():
+            manifest = self.store.read_manifest(blob_id)
+            if not manifest.chunks or self.client.is_committed(manifest.root):
+                continue
+            root, leaf_count = check_blob_provable(self.store, blob_id)
+            self.client.commit(root, leaf_count)
+            self.report(f"committed blob {blob_id} (root 0x{root.hex()}, {leaf_count} chunks)")
+            committed.append(blob_id)
+        return committed
+
+    def poll_once(self) -> dict[int, bool]:
+        """Pick up new challenges and answer those whose reveal block is mined.
+
+        Returns challenge id -> accepted for every answer sent in this round.
+        """
+        head = int(self.client.w3.eth.block_number)
+        if head >= self.next_block:
+            for challenge in self.client.challenges_since(self.next_block, head):
+                self.pending[challenge.challenge_id] = challenge
+            self.next_block = head + 1
+        results: dict[int, bool] = {}
+        for challenge_id, challenge in sorted(self.pending.items()):
+            # The answer lands in a block after `head`, so it is past the reveal block once the
+            # reveal block itself is mined.
+            if head < challenge.reveal_block:
+                continue
+            del self.pending[challenge_id]
+            if head >= challenge.deadline:
+                self.report(f"challenge {challenge_id}: deadline passed unanswered")
+                continue
+            if self.client.challenge_state(challenge_id) != CHALLENGE_OPEN:
+                continue
+            try:
+                results[challenge_id] = self.client.answer(challenge, self.store)
+            except (OSError, ValueError) as exc:
+                self.report(f"challenge {challenge_id}: could not answer: {exc}")
+                results[challenge_id] = False
+                continue
+            verdict = "passed" if results[challenge_id] else "FAILED (slashed)"
+            self.report(f"challenge {challenge_id} on root 0x{challenge.root.hex()}: {verdict}")
+        return results
+
+    def run(self, stop: threading.Event, interval: float = 2.0) -> None:
+        """Poll until `stop` is set."""
+        while not stop.is_set():
+            self.poll_once()
+            stop.wait(interval)
+
+
+def wait_for_rpc(w3: Any, timeout: float = 30.0) -> None:
+    """Block until the JSON-RPC endpoint answers, or raise OSError."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if w3.is_connected():
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise OSError("JSON-RPC endpoint did not answer")
