@@ -259,9 +259,18 @@ def run_reference_layer(
         return ref.dense(x, t["weight"], t["bias"], t["multiplier"], t["shift"], a["lo"], a["hi"])
     if layer.op == "conv2d":
         return ref.conv2d(
-            x, t["weight"], t["bias"], t["multiplier"], t["shift"],
-            a["strides"], a["pads"], a["dilations"], a["groups"], a["lo"], a["hi"],
-        )  # fmt: skip
+            x,
+            t["weight"],
+            t["bias"],
+            t["multiplier"],
+            t["shift"],
+            a["strides"],
+            a["pads"],
+            a["dilations"],
+            a["groups"],
+            a["lo"],
+            a["hi"],
+        )
     if layer.op == "maxpool":
         return ref.maxpool(x, a["kernel"], a["strides"], a["pads"], a["dilations"])
     if layer.op == "avgpool":

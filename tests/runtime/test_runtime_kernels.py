@@ -1,0 +1,326 @@
+"""Every fast kernel equals the pure-int reference: random shapes, values, params, extremes, ties.
+
+Both matmul paths (float32 blocked, float64) and both requantisation paths (float, int64) are
+exercised; a kernel that rounds, overflows or mis-indexes a window fails here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from aicommons.runtime import reference as ref
+from aicommons.runtime.graph import Layer, infer_out_shape, run_reference_layer
+from aicommons.runtime.kernels import (
+    FLOAT32_MAX_FAN_IN,
+    Requantizer,
+    compile_layer,
+    to_external,
+    to_internal,
+)
+
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PATHS = ("float32", "float64")
+
+int8_extremes = st.sampled_from([-128, -127, -1, 0, 1, 126, 127])
+weight_extremes = st.sampled_from([-127, -1, 0, 1, 127])
+
+
+def int8_array(draw: st.DrawFn, shape: tuple[int, ...], low: int = -128) -> np.ndarray:
+    """Random int8 values, sometimes all at an extreme (worst-case accumulators)."""
+    mode = draw(st.sampled_from(["random", "extreme", "mixed"]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    if mode == "extreme":
+        return np.full(shape, draw(st.sampled_from([low, 127])), dtype=np.int8)
+    values = rng.integers(low, 128, size=shape)
+    if mode == "mixed":
+        values = np.where(rng.random(shape) < 0.5, rng.choice([low, 127], size=shape), values)
+    return values.astype(np.int8)
+
+
+@st.composite
+def requant_params(draw: st.DrawFn, channels: int, fan_in: int, wide: bool = False) -> dict:
+    """Bias, M, S, lo, hi inside the semantics' bounds; sometimes small M/S so ties happen."""
+    bias_limit = ref.INT32_MAX - fan_in * 128 * 127
+    style = draw(st.sampled_from(["any", "ties", "float-friendly"]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    if style == "ties":
+        multiplier = rng.choice([1, 2, 3, 2**30], size=channels)
+        shift = rng.integers(0, 6, size=channels)
+        bias = rng.integers(-1000, 1001, size=channels)
+    elif style == "float-friendly":
+        bias = rng.integers(-(2**20), 2**20, size=channels)
+        worst = np.abs(bias) + fan_in * 128 * 127
+        multiplier = np.array(
+            [rng.integers(1, min(2**31 - 1, (2**52 - 1) // w) + 1) for w in worst]
+        )
+        shift = rng.integers(0, 45, size=channels)
+    else:
+        multiplier = rng.integers(1, 2**31, size=channels)
+        shift = rng.integers(0, 63, size=channels)
+        bias = rng.integers(-bias_limit, bias_limit + 1, size=channels)
+        if draw(st.booleans()):
+            bias[:] = draw(st.sampled_from([-bias_limit, bias_limit]))
+            multiplier[:] = 2**31 - 1
+    limits = (ref.INT32_MIN, ref.INT32_MAX) if wide else (ref.INT8_MIN, ref.INT8_MAX)
+    lo = draw(st.sampled_from([limits[0], 0, -5]))
+    hi = draw(st.sampled_from([limits[1], 6, 100]))
+    return {
+        "bias": bias.astype(np.int32),
+        "multiplier": multiplier.astype(np.int32),
+        "shift": shift.astype(np.int32),
+        "lo": lo,
+        "hi": max(lo, hi),
+    }
+
+
+def run_fast(layer: Layer, tensors: dict, inputs: list[np.ndarray], path: str) -> np.ndarray:
+    in_shape = tuple(inputs[0].shape[1:])
+    kernel = compile_layer(layer, tensors, in_shape, path)
+    return to_external(kernel(*[to_internal(x) for x in inputs]))
+
+
+def weighted_layer(
+    op: str, params: dict, weight: np.ndarray, attrs: dict, out_shape: tuple, wide: bool
+) -> tuple[Layer, dict]:
+    tensors = {
+        "w": weight,
+        "b": params["bias"],
+        "m": params["multiplier"],
+        "s": params["shift"],
+    }
+    layer = Layer(
+        "l",
+        op,
+        ("x",),
+        "y",
+        out_shape,
+        out_dtype="int32" if wide else "int8",
+        tensors={"weight": "w", "bias": "b", "multiplier": "m", "shift": "s"},
+        attrs={"channels": weight.shape[0], "lo": params["lo"], "hi": params["hi"], **attrs},
+    )
+    return layer, tensors
+
+
+def check_equal(
+    layer: Layer, tensors: dict, inputs: list[np.ndarray], is_output: bool = False
+) -> None:
+    out_shape = infer_out_shape(layer, [tuple(x.shape[1:]) for x in inputs], tensors, is_output)
+    assert out_shape == layer.out_shape
+    expected = run_reference_layer(layer, inputs, tensors).astype(np.int64)
+    for path in PATHS:
+        got = run_fast(layer, tensors, inputs, path)
+        assert got.dtype == np.dtype(layer.out_dtype)
+        np.testing.assert_array_equal(got.astype(np.int64), expected, err_msg=f"path {path}")
+
+
+@SETTINGS
+@given(data=st.data())
+def test_dense_matches_reference(data: st.DataObject) -> None:
+    batch = data.draw(st.integers(1, 3))
+    fan_in = data.draw(st.integers(1, 40))
+    channels = data.draw(st.integers(1, 6))
+    wide = data.draw(st.booleans())
+    params = data.draw(requant_params(channels, fan_in, wide))
+    weight = int8_array(data.draw, (channels, fan_in), low=-127)
+    x = int8_array(data.draw, (batch, fan_in))
+    layer, tensors = weighted_layer("dense", params, weight, {}, (channels,), wide)
+    check_equal(layer, tensors, [x], is_output=wide)
+
+
+def test_dense_large_fan_in_uses_exact_float32_blocks() -> None:
+    """Fan-in 2500 > 1032 needs three float32 blocks; all-extreme values make sums maximal."""
+    fan_in = 2 * FLOAT32_MAX_FAN_IN + 436
+    rng = np.random.default_rng(5)
+    weight = np.full((3, fan_in), 127, dtype=np.int8)
+    weight[1] = -127
+    weight[2] = rng.integers(-127, 128, fan_in)
+    x = np.full((2, fan_in), -128, dtype=np.int8)
+    x[1] = rng.integers(-128, 128, fan_in)
+    params = {
+        "bias": np.array([7, -7, 0], np.int32),
+        "multiplier": np.array([2**31 - 1, 12345, 1], np.int32),
+        "shift": np.array([62, 40, 0], np.int32),
+        "lo": ref.INT32_MIN,
+        "hi": ref.INT32_MAX,
+    }
+    layer, tensors = weighted_layer("dense", params, weight, {}, (3,), True)
+    check_equal(layer, tensors, [x], is_output=True)
+
+
+@st.composite
+def conv_case(draw: st.DrawFn) -> tuple[Layer, dict, np.ndarray]:
+    groups = draw(st.integers(1, 3))
+    group_in = draw(st.integers(1, 2))
+    group_out = draw(st.integers(1, 2))
+    kernel = [draw(st.integers(1, 3)), draw(st.integers(1, 3))]
+    strides = [draw(st.integers(1, 3)), draw(st.integers(1, 2))]
+    dilations = [draw(st.integers(1, 2)), draw(st.integers(1, 2))]
+    pads = [draw(st.integers(0, 2)) for _ in range(4)]
+    height = draw(st.integers(max(1, (kernel[0] - 1) * dilations[0] + 1 - pads[0] - pads[2]), 7))
+    width = draw(st.integers(max(1, (kernel[1] - 1) * dilations[1] + 1 - pads[1] - pads[3]), 7))
+    in_channels, channels = groups * group_in, groups * group_out
+    fan_in = group_in * kernel[0] * kernel[1]
+    params = draw(requant_params(channels, fan_in))
+    weight = int8_array(draw, (channels, group_in, *kernel), low=-127)
+    x = int8_array(draw, (draw(st.integers(1, 2)), in_channels, height, width))
+    out_h = ref.conv_output_size(height, kernel[0], strides[0], pads[0], pads[2], dilations[0])
+    out_w = ref.conv_output_size(width, kernel[1], strides[1], pads[1], pads[3], dilations[1])
+    attrs = {
+        "kernel": kernel,
+        "strides": strides,
+        "pads": pads,
+        "dilations": dilations,
+        "groups": groups,
+    }
+    layer, tensors = weighted_layer(
+        "conv2d", params, weight, attrs, (channels, out_h, out_w), False
+    )
+    return layer, tensors, x
+
+
+@SETTINGS
+@given(case=conv_case())
+def test_conv2d_matches_reference(case: tuple[Layer, dict, np.ndarray]) -> None:
+    layer, tensors, x = case
+    check_equal(layer, tensors, [x])
+
+
+@st.composite
+def pool_case(draw: st.DrawFn) -> tuple[Layer, np.ndarray]:
+    op = draw(st.sampled_from(["maxpool", "avgpool"]))
+    kernel = [draw(st.integers(1, 3)), draw(st.integers(1, 3))]
+    strides = [draw(st.integers(1, 3)), draw(st.integers(1, 3))]
+    dilations = [draw(st.integers(1, 2)), draw(st.integers(1, 2))] if op == "maxpool" else [1, 1]
+    pads = [draw(st.integers(0, (kernel[i % 2] - 1) * dilations[i % 2])) for i in range(4)]
+    height = draw(st.integers((kernel[0] - 1) * dilations[0] + 1, 7))
+    width = draw(st.integers((kernel[1] - 1) * dilations[1] + 1, 7))
+    x = int8_array(draw, (draw(st.integers(1, 2)), draw(st.integers(1, 3)), height, width))
+    out_h = ref.conv_output_size(height, kernel[0], strides[0], pads[0], pads[2], dilations[0])
+    out_w = ref.conv_output_size(width, kernel[1], strides[1], pads[1], pads[3], dilations[1])
+    attrs = {"kernel": kernel, "strides": strides, "pads": pads, "dilations": dilations}
+    if op == "avgpool":
+        attrs["count_include_pad"] = draw(st.integers(0, 1))
+    return Layer("p", op, ("x",), "y", (x.shape[1], out_h, out_w), attrs=attrs), x
+
+
+@SETTINGS
+@given(case=pool_case())
+def test_pools_match_reference(case: tuple[Layer, np.ndarray]) -> None:
+    layer, x = case
+    check_equal(layer, {}, [x])
+
+
+@SETTINGS
+@given(data=st.data())
+def test_add_matches_reference(data: st.DataObject) -> None:
+    shape = data.draw(st.sampled_from([(5,), (2, 3, 3)]))
+    batch = data.draw(st.integers(1, 3))
+    a = int8_array(data.draw, (batch, *shape))
+    b = int8_array(data.draw, (batch, *shape))
+    wide = data.draw(st.booleans())
+    multipliers = data.draw(
+        st.lists(
+            st.sampled_from([0, 1, 3, 2**30, 2**31 - 1]) | st.integers(0, 2**31 - 1),
+            min_size=2,
+            max_size=2,
+        )
+    )
+    shift = data.draw(st.integers(0, 62) | st.sampled_from([0, 1, 2]))
+    limits = (ref.INT32_MIN, ref.INT32_MAX) if wide else (ref.INT8_MIN, ref.INT8_MAX)
+    lo = data.draw(st.sampled_from([limits[0], 0]))
+    tensors = {"m": np.array(multipliers, np.int32), "s": np.array([shift], np.int32)}
+    layer = Layer(
+        "a",
+        "add",
+        ("x", "z"),
+        "y",
+        shape,
+        out_dtype="int32" if wide else "int8",
+        tensors={"multiplier": "m", "shift": "s"},
+        attrs={"lo": lo, "hi": limits[1]},
+    )
+    check_equal(layer, tensors, [a, b], is_output=wide)
+
+
+@SETTINGS
+@given(data=st.data())
+def test_clamp_and_reshape_match_reference(data: st.DataObject) -> None:
+    x = int8_array(data.draw, (2, 2, 3, 2))
+    lo = data.draw(st.integers(-128, 127))
+    hi = data.draw(st.integers(lo, 127))
+    check_equal(Layer("c", "clamp", ("x",), "y", (2, 3, 2), attrs={"lo": lo, "hi": hi}), {}, [x])
+    target = data.draw(st.sampled_from([(12,), (3, 2, 2), (1, 6, 2)]))
+    check_equal(Layer("r", "reshape", ("x",), "y", target, attrs={"shape": list(target)}), {}, [x])
+
+
+@SETTINGS
+@given(data=st.data())
+def test_requantizer_paths_agree_with_reference_at_the_bounds(data: st.DataObject) -> None:
+    """Accumulators at +-(|bias| + K*128*127) and everything between, on both requant paths."""
+    fan_in = data.draw(st.integers(1, 2000))
+    params = data.draw(requant_params(4, fan_in))
+    worst = np.abs(params["bias"].astype(np.int64)) + fan_in * 128 * 127
+    dots = np.stack([worst - params["bias"], -worst - params["bias"], np.zeros(4, np.int64)])
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    dots = np.concatenate([dots, rng.integers(-fan_in * 16256, fan_in * 16256 + 1, (5, 4))])
+    requantize = Requantizer(
+        params["bias"],
+        params["multiplier"],
+        params["shift"],
+        params["lo"],
+        params["hi"],
+        "int8",
+        fan_in,
+    )
+    got = requantize(dots.astype(np.float64))
+    for row, dot_row in zip(got, dots, strict=True):
+        expected = [
+            ref.requantize(int(d) + int(b), int(m), int(s), params["lo"], params["hi"])
+            for d, b, m, s in zip(
+                dot_row, params["bias"], params["multiplier"], params["shift"], strict=True
+            )
+        ]
+        assert row.tolist() == expected
+
+
+def test_float_requant_path_is_taken_for_friendly_parameters() -> None:
+    requantize = Requantizer(
+        np.array([100], np.int32),
+        np.array([2**20], np.int32),
+        np.array([30], np.int32),
+        -128,
+        127,
+        "int8",
+        64,
+    )
+    assert requantize.float_path
+    unfriendly = Requantizer(
+        np.array([100], np.int32),
+        np.array([2**31 - 1], np.int32),
+        np.array([62], np.int32),
+        -128,
+        127,
+        "int8",
+        64,
+    )
+    assert not unfriendly.float_path
+
+
+def test_rounding_is_half_up_and_ties_go_up() -> None:
+    assert [ref.rshift_round(v, 1) for v in (-3, -2, -1, 1, 3)] == [-1, -1, 0, 1, 2]
+    assert ref.rshift_round(-(2**61), 62) == 0
+    assert ref.rshift_round(7, 0) == 7
+    assert [ref.div_round(t, 4) for t in (-6, -2, 2, 6, 5)] == [-1, 0, 1, 2, 1]
+    assert ref.argmax([3, 7, 7, 1]) == 1
+    assert ref.requantize(1000, 2**31 - 1, 31, -128, 127) == 127
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_unknown_matmul_path_is_refused(path: str) -> None:
+    layer = Layer("c", "clamp", ("x",), "y", (1,), attrs={"lo": 0, "hi": 1})
+    compile_layer(layer, {}, (1,), path)
+    with pytest.raises(ValueError, match="matmul path"):
+        compile_layer(layer, {}, (1,), "float16")
