@@ -21,6 +21,7 @@ from eth.db.atomic import AtomicDB
 from eth.exceptions import HeaderNotFound, Revert, TransactionNotFound, VMError
 from eth.vm.forks import PragueVM
 from eth.vm.spoof import SpoofTransaction
+from eth_abi import decode as abi_decode
 from eth_account import Account
 from eth_utils import ValidationError as EthUtilsValidationError
 from eth_utils import to_canonical_address
@@ -62,8 +63,24 @@ class ExecutionReverted(DevnetError):
     rpc_code = 3
 
     def __init__(self, revert_data: bytes) -> None:
-        super().__init__("execution reverted", "0x" + revert_data.hex())
+        reason = revert_reason(revert_data)
+        message = "execution reverted" if reason is None else f"execution reverted: {reason}"
+        super().__init__(message, "0x" + revert_data.hex())
         self.revert_data = revert_data
+
+
+_ERROR_STRING_SELECTOR = bytes.fromhex("08c379a0")  # Error(string), what `assert x, "msg"` emits
+
+
+def revert_reason(revert_data: bytes) -> str | None:
+    """The message of an Error(string) revert (geth puts it in the error message), else None."""
+    if not revert_data.startswith(_ERROR_STRING_SELECTOR):
+        return None
+    try:
+        (reason,) = abi_decode(["string"], revert_data[4:])
+    except Exception:  # malformed payloads are just reported as raw data
+        return None
+    return str(reason)
 
 
 class _DevnetMiningChain(MiningChain):
@@ -379,8 +396,11 @@ class DevnetChain:
         """Run `request` on the state after block `header` without mining; return its output."""
         with self._lock:
             transaction = self._spoof(request, header)
-            with self._chain.get_vm(header).in_costless_state() as state:
-                computation = state.costless_execute_transaction(transaction)
+            try:
+                with self._chain.get_vm(header).in_costless_state() as state:
+                    computation = state.costless_execute_transaction(transaction)
+            except EthUtilsValidationError as exc:
+                raise DevnetError(f"call rejected: {exc}") from None
             if computation.is_error:
                 _raise_execution_error(computation.error, computation.output)
             return computation.output
@@ -394,8 +414,8 @@ class DevnetChain:
                 return self._chain.estimate_gas(transaction, at_header)
             except Revert as exc:
                 raise ExecutionReverted(bytes(exc.args[0]) if exc.args else b"") from None
-            except VMError as exc:
-                raise DevnetError(f"gas estimation failed: {exc!r}") from None
+            except (VMError, EthUtilsValidationError) as exc:
+                raise DevnetError(f"gas estimation failed: {exc}") from None
 
     def pending_base_fee(self) -> int:
         """The base fee the next block will charge."""

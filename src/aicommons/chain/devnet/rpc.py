@@ -372,12 +372,15 @@ class RpcDispatcher:
         query = parse_log_query(criteria)
         if query.block_hash is not None:
             raise InvalidParams("eth_newFilter does not take blockHash")
-        # Changes are reported from the filter's fromBlock (or the next block) onwards.
-        head = self.chain.head().block_number
+        # Changes are reported from the filter's fromBlock (which may lie in the future), or
+        # from the next block for tags.
         from_tag = query.from_block.tag
-        start = head if from_tag in ("latest", "pending", "safe", "finalized") else None
-        if start is None:
-            start = self._header(from_tag).block_number - 1
+        if isinstance(from_tag, int):
+            start = from_tag - 1
+        elif from_tag == "earliest":
+            start = -1
+        else:
+            start = self.chain.head().block_number
         return self.filters.install(_Filter("logs", start, query))
 
     def rpc_eth_newBlockFilter(self) -> str:

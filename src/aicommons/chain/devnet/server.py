@@ -6,14 +6,16 @@ It binds 127.0.0.1 unless told otherwise and never answers a request with a trac
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +125,26 @@ async def _respond(send: AsgiSend, status: int, body: bytes) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+class _GracefulServer(uvicorn.Server):
+    """uvicorn re-raises SIGINT/SIGTERM after its graceful shutdown, so the process would die
+    by the signal before our cleanup runs; a clean stop should exit with status 0 instead."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {
+            handled: signal.signal(handled, self.handle_exit)
+            for handled in (signal.SIGINT, signal.SIGTERM)
+        }
+        try:
+            yield
+        finally:
+            for handled, handler in previous.items():
+                signal.signal(handled, handler)
+
+
 class DevnetServer:
     """The devnet chain in `data_dir` served on http://host:port.
 
@@ -153,7 +175,7 @@ class DevnetServer:
             lifespan="off",
             timeout_keep_alive=30,
         )
-        self._server = uvicorn.Server(config)
+        self._server = _GracefulServer(config)
         self._thread: threading.Thread | None = None
 
     @property

@@ -1,0 +1,208 @@
+"""`aic bench devnet`: mined transactions per second on our devnet and on hardhat node, driven by
+the same web3.py client code (signed EIP-1559 raw transactions from a development key).
+
+A workload is `(web3, account) -> TransactionFactory`: setup (e.g. deploying a token) happens
+in the call and is not timed; the factory returns the fields of the n-th timed transaction.
+It measures and reports; it never asserts a target.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import vyper
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from vyper.compiler.input_bundle import FilesystemInputBundle
+from web3 import Web3
+
+from aicommons.chain.devnet.accounts import DEV_ACCOUNTS
+from aicommons.chain.devnet.hardhat_node import launch_hardhat_node
+from aicommons.chain.devnet.server import launch_devnet_process
+
+TransactionFactory = Callable[[int], dict[str, Any]]
+Workload = Callable[[Web3, LocalAccount], TransactionFactory]
+
+PRIORITY_FEE_WEI = 1_000_000_000
+_RECIPIENT = DEV_ACCOUNTS[1].address
+
+# The smallest ERC-20 worth measuring: snekmate's audited module, 10^30 units minted to the
+# deployer. Compiled at bench time so the bench needs no build step.
+BENCH_TOKEN_SOURCE = """\
+# pragma version ~=0.4.3
+from snekmate.auth import ownable
+from snekmate.tokens import erc20
+
+initializes: ownable
+initializes: erc20[ownable := ownable]
+
+exports: erc20.__interface__
+
+
+@deploy
+def __init__():
+    ownable.__init__()
+    erc20.__init__("Bench Token", "BENCH", 18, "Bench Token", "1")
+    erc20._mint(msg.sender, 10**30)
+"""
+
+
+@dataclass(frozen=True)
+class BenchRow:
+    """One workload's throughput on both nodes; ratio = ours / hardhat."""
+
+    workload: str
+    ours_tx_s: float
+    hardhat_tx_s: float
+    ratio: float
+    transactions: int
+
+
+def eth_transfer_workload(web3: Web3, account: LocalAccount) -> TransactionFactory:
+    """Plain 1-wei ether transfers to the second development account."""
+    del web3, account  # nothing to set up
+
+    def transfer(_index: int) -> dict[str, Any]:
+        return {"to": _RECIPIENT, "value": 1, "gas": 21_000, "data": b""}
+
+    return transfer
+
+
+def compile_bench_token() -> tuple[list[dict[str, Any]], bytes]:
+    """ABI and deploy bytecode of the bench ERC-20 (snekmate from site-packages)."""
+    import snekmate
+
+    snekmate_root = Path(next(iter(snekmate.__path__))).resolve().parent
+    bundle = FilesystemInputBundle([snekmate_root])
+    output = vyper.compile_code(
+        BENCH_TOKEN_SOURCE, output_formats=["abi", "bytecode"], input_bundle=bundle
+    )
+    return output["abi"], bytes.fromhex(output["bytecode"].removeprefix("0x"))
+
+
+def erc20_transfer_workload(web3: Web3, account: LocalAccount) -> TransactionFactory:
+    """ERC-20 `transfer(recipient, 1)` calls on a freshly deployed snekmate token."""
+    abi, bytecode = compile_bench_token()
+    deploy = {"to": None, "value": 0, "data": bytecode, "gas": 3_000_000}
+    receipt = send_and_wait(web3, account, deploy, web3.eth.get_transaction_count(account.address))
+    if receipt["status"] != 1 or receipt["contractAddress"] is None:
+        raise RuntimeError("bench token deployment failed")
+    token = web3.eth.contract(address=receipt["contractAddress"], abi=abi)
+    calldata = bytes.fromhex(token.encode_abi("transfer", args=[_RECIPIENT, 1])[2:])
+    # Later transfers to an already-funded recipient cost the same, so one estimate holds.
+    gas = int(
+        web3.eth.estimate_gas({"from": account.address, "to": token.address, "data": calldata})
+        * 1.2
+    )
+
+    def transfer(_index: int) -> dict[str, Any]:
+        return {"to": token.address, "value": 0, "gas": gas, "data": calldata}
+
+    return transfer
+
+
+WORKLOADS: dict[str, Workload] = {
+    "eth-transfer": eth_transfer_workload,
+    "erc20-transfer": erc20_transfer_workload,
+}
+
+
+def send_and_wait(
+    web3: Web3, account: LocalAccount, fields: dict[str, Any], nonce: int
+) -> dict[str, Any]:
+    """Sign `fields` as an EIP-1559 transaction, send it raw, and return its mined receipt."""
+    max_fee = 2 * web3.eth.get_block("latest")["baseFeePerGas"] + PRIORITY_FEE_WEI
+    transaction = {
+        **fields,
+        "nonce": nonce,
+        "chainId": web3.eth.chain_id,
+        "maxFeePerGas": max_fee,
+        "maxPriorityFeePerGas": PRIORITY_FEE_WEI,
+        "type": 2,
+    }
+    if transaction.get("to") is None:
+        transaction.pop("to", None)
+    signed = account.sign_transaction(transaction)
+    transaction_hash = web3.eth.send_raw_transaction(signed.raw_transaction)
+    return dict(web3.eth.wait_for_transaction_receipt(transaction_hash, timeout=60))
+
+
+def measure_throughput(url: str, workload: Workload, transactions: int, warmup: int = 5) -> float:
+    """Mined transactions per second: each one sent, acknowledged and its receipt fetched
+    before the next, like a client waiting for confirmation would."""
+    web3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 60}))
+    account = Account.from_key(DEV_ACCOUNTS[0].private_key)
+    next_transaction = workload(web3, account)
+    nonce = web3.eth.get_transaction_count(account.address)
+    chain_id = web3.eth.chain_id
+    # Fees fixed once: the base fee only falls on a chain of near-empty blocks.
+    max_fee = 2 * web3.eth.get_block("latest")["baseFeePerGas"] + PRIORITY_FEE_WEI
+    started = 0.0
+    for index in range(warmup + transactions):
+        if index == warmup:
+            started = time.perf_counter()
+        fields = next_transaction(index)
+        transaction = {
+            **fields,
+            "nonce": nonce + index,
+            "chainId": chain_id,
+            "maxFeePerGas": max_fee,
+            "maxPriorityFeePerGas": PRIORITY_FEE_WEI,
+            "type": 2,
+        }
+        signed = account.sign_transaction(transaction)
+        transaction_hash = web3.eth.send_raw_transaction(signed.raw_transaction)
+        receipt = web3.eth.wait_for_transaction_receipt(transaction_hash, timeout=60)
+        if receipt["status"] != 1:
+            raise RuntimeError(f"bench transaction {index} reverted")
+    return transactions / (time.perf_counter() - started)
+
+
+def run_devnet_bench(
+    workloads: dict[str, Workload] | None = None, transactions: int = 300
+) -> list[BenchRow]:
+    """Run each workload on a fresh devnet (temp data dir) and a fresh hardhat node."""
+    selected = workloads if workloads is not None else WORKLOADS
+    data_dir = Path(tempfile.mkdtemp(prefix="aic-bench-devnet-"))
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        devnet_process, devnet_url = launch_devnet_process(data_dir / "chain")
+        processes.append(devnet_process)
+        hardhat_process, hardhat_url = launch_hardhat_node()
+        processes.append(hardhat_process)
+        rows = []
+        for name, workload in selected.items():
+            ours = measure_throughput(devnet_url, workload, transactions)
+            theirs = measure_throughput(hardhat_url, workload, transactions)
+            rows.append(
+                BenchRow(
+                    workload=name,
+                    ours_tx_s=round(ours, 1),
+                    hardhat_tx_s=round(theirs, 1),
+                    ratio=round(ours / theirs, 3),
+                    transactions=transactions,
+                )
+            )
+        return rows
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def rows_as_dicts(rows: list[BenchRow]) -> list[dict[str, Any]]:
+    """Rows as plain dicts (for --json)."""
+    return [asdict(row) for row in rows]
