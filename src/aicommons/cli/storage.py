@@ -171,3 +171,47 @@ def verify(
     if problems:
         raise CliError(f"{len(problems)} problem(s) in {store.directory}")
     typer.echo(f"ok: {len(store.blob_ids())} blob(s), every chunk verified")
+
+
+@storage_app.command()
+def provide(
+    rpc: str = typer.Option("http://127.0.0.1:8545", "--rpc", help="Ethereum JSON-RPC URL."),
+    registry: str = typer.Option(..., "--registry", help="StorageRegistry address."),
+    directory: Path | None = typer.Option(None, "--dir", help="Store directory."),
+    keystore: Path | None = typer.Option(None, "--keystore", help="eth-account keystore JSON."),
+    account: str | None = typer.Option(None, "--account", help="Named account (aic account)."),
+    commit_stored: bool = typer.Option(
+        False, "--commit-stored", help="First commit every stored blob not yet committed."
+    ),
+    from_block: int | None = typer.Option(
+        None, "--from-block", help="First block to scan for challenges (default: head)."
+    ),
+    interval: float = typer.Option(2.0, "--interval", help="Seconds between polls."),
+) -> None:
+    """Answer StorageRegistry challenges from the local store until Ctrl-C."""
+    import threading
+
+    from web3 import Web3
+
+    from aicommons.storage.registry import ProviderDaemon, RegistryClient, wait_for_rpc
+    from aicommons.storage.store import LocalStore
+
+    signer = load_signer(keystore, account)
+    w3 = Web3(Web3.HTTPProvider(rpc))
+    wait_for_rpc(w3)
+    client = RegistryClient(w3, registry, signer)
+    start = w3.eth.block_number if from_block is None else from_block
+    daemon = ProviderDaemon(
+        client,
+        LocalStore(directory or _default_dir()),
+        start,
+        report=lambda line: err_console.print(line, highlight=False),
+    )
+    if commit_stored:
+        daemon.commit_stored()
+    err_console.print(f"provider {signer.address} watching {registry} from block {start}")
+    stop = threading.Event()
+    try:
+        daemon.run(stop, interval)
+    except KeyboardInterrupt:
+        stop.set()

@@ -1,0 +1,176 @@
+"""The provider daemon over real JSON-RPC: `aic devnet` in a subprocess, StorageRegistry deployed
+with web3, challenges answered by the in-process daemon and by `aic storage provide`.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from eth_abi import encode
+from web3 import Web3
+
+from aicommons.chain.accounts import load_account
+from aicommons.chain.compile import deploy_web3
+from aicommons.commit import keccak256
+from aicommons.storage.registry import (
+    CHALLENGE_PASSED,
+    ProviderDaemon,
+    RegistryClient,
+    wait_for_rpc,
+)
+from aicommons.storage.store import LocalStore
+
+STAKE = 10**18
+BOND = 10**16
+
+pytestmark = pytest.mark.network
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def devnet(tmp_path: Path):
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "aicommons.chain.devnet",
+            "--data",
+            str(tmp_path / "chain"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    w3 = Web3(Web3.HTTPProvider(f"http://127.0.0.1:{port}"))
+    try:
+        wait_for_rpc(w3, timeout=60)
+        yield w3, f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def send(w3: Web3, account, function) -> None:
+    tx = function.build_transaction(
+        {
+            "from": account.address,
+            "nonce": w3.eth.get_transaction_count(account.address, "pending"),
+            "chainId": w3.eth.chain_id,
+        }
+    )
+    receipt = w3.eth.wait_for_transaction_receipt(
+        w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction)
+    )
+    assert receipt["status"] == 1
+
+
+def mine_one_block(w3: Web3, account) -> None:
+    tx = {
+        "to": account.address,
+        "value": 0,
+        "gas": 21000,
+        "nonce": w3.eth.get_transaction_count(account.address, "pending"),
+        "chainId": w3.eth.chain_id,
+        "maxFeePerGas": 2 * w3.eth.get_block("latest")["baseFeePerGas"] + 10**9,
+        "maxPriorityFeePerGas": 10**9,
+    }
+    w3.eth.wait_for_transaction_receipt(
+        w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction)
+    )
+
+
+def test_provider_daemon_and_cli_answer_challenges_on_devnet(tmp_path: Path, devnet) -> None:
+    w3, rpc = devnet
+    deployer, provider, challenger = (load_account(f"dev{i}", None) for i in range(3))
+    token = deploy_web3(w3, "CommonsToken", deployer.address, 10**24, account=deployer)
+    registry = deploy_web3(
+        w3,
+        "StorageRegistry",
+        token.address,
+        deployer.address,
+        STAKE,
+        BOND,
+        5000,
+        4000,
+        30,
+        account=deployer,
+    )
+    for who in (provider, challenger):
+        send(w3, deployer, token.functions.transfer(who.address, 100 * STAKE))
+        send(w3, who, token.functions.approve(registry.address, 2**256 - 1))
+    send(w3, provider, registry.functions.stake(2 * STAKE))
+
+    source = tmp_path / "weights.bin"
+    source.write_bytes(os.urandom(3 * (1 << 20) + 12345))
+    store = LocalStore(tmp_path / "store")
+    manifest = store.put_file(source)
+    client = RegistryClient(w3, registry.address, provider)
+    daemon = ProviderDaemon(client, store, from_block=w3.eth.block_number)
+    assert daemon.commit_stored() == [manifest.blob_id]
+    assert client.is_committed(manifest.root)
+
+    send(w3, challenger, registry.functions.open_challenge(provider.address, manifest.root))
+    assert daemon.poll_once() == {}  # the reveal block is not mined yet
+    mine_one_block(w3, challenger)
+    assert daemon.poll_once() == {1: True}
+    # The seed is the keccak of the reveal block's real hash, the provider, the root and the id.
+    reveal_block = registry.functions.challenges(1).call()[3]
+    block_hash = bytes(w3.eth.get_block(reveal_block)["hash"])
+    expected = keccak256(
+        encode(
+            ["bytes32", "address", "bytes32", "uint256"],
+            [block_hash, provider.address, manifest.root, 1],
+        )
+    )
+    assert registry.functions.challenge_seed(1).call() == int.from_bytes(expected, "big")
+    assert registry.functions.withdrawable(provider.address).call() == BOND
+
+    # The same, through `aic storage provide` with the devnet's dev1 key.
+    command = [sys.executable, "-c", "from aicommons.cli import main; main()", "storage"]
+    daemon_process = subprocess.Popen(
+        [
+            *command,
+            "provide",
+            "--rpc",
+            rpc,
+            "--registry",
+            registry.address,
+            "--dir",
+            str(tmp_path / "store"),
+            "--account",
+            "dev1",
+            "--interval",
+            "0.2",
+            "--from-block",
+            str(w3.eth.block_number + 1),
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        send(w3, challenger, registry.functions.open_challenge(provider.address, manifest.root))
+        mine_one_block(w3, challenger)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and daemon_process.poll() is None:
+            if registry.functions.challenges(2).call()[5] == CHALLENGE_PASSED:
+                break
+            time.sleep(0.2)
+    finally:
+        daemon_process.terminate()
+        _, errors = daemon_process.communicate(timeout=20)
+    assert registry.functions.challenges(2).call()[5] == CHALLENGE_PASSED, errors
+    assert registry.functions.withdrawable(provider.address).call() == 2 * BOND
