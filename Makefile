@@ -27,7 +27,14 @@ lint: $(STAMP_TEST)
 	$(VENV)/bin/ruff check src tests scripts
 	$(VENV)/bin/ruff format --check src tests scripts
 
-test: lint
+# hardhat node (npm, pinned in package-lock.json): the third-party EVM node the integration tests
+# and `aic bench devnet` compare against. CI mode: no prompts, no telemetry.
+STAMP_NPM := node_modules/.stamp-npm
+$(STAMP_NPM): package.json package-lock.json
+	CI=true HARDHAT_DISABLE_TELEMETRY_PROMPT=true npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+test: lint $(STAMP_NPM)
 	$(VENV)/bin/pytest
 
 clean:

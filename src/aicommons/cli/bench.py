@@ -7,9 +7,33 @@ from __future__ import annotations
 
 import typer
 
+from aicommons.cli._common import print_json
+
 bench_app = typer.Typer(
     help="Measure performance of each layer against its reference.", no_args_is_help=True
 )
+
+
+@bench_app.command("devnet")
+def bench_devnet(
+    transactions: int = typer.Option(
+        300, "--transactions", "-n", min=10, help="Timed txs per run."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print rows as JSON."),
+) -> None:
+    """Mined transactions per second: our devnet vs hardhat node, same web3.py client."""
+    from aicommons.chain.devnet.bench import rows_as_dicts, run_devnet_bench
+
+    rows = rows_as_dicts(run_devnet_bench(transactions=transactions))
+    if as_json:
+        print_json(rows)
+        return
+    typer.echo(f"{'workload':<16} {'ours tx/s':>10} {'hardhat tx/s':>13} {'ratio':>7}")
+    for row in rows:
+        typer.echo(
+            f"{row['workload']:<16} {row['ours_tx_s']:>10.1f} {row['hardhat_tx_s']:>13.1f}"
+            f" {row['ratio']:>7.3f}"
+        )
 
 
 @bench_app.command("storage")
