@@ -18,8 +18,9 @@ from aicommons.commit.merkle import tree_depth
 # Limits mirrored from OnchainExecutor.vy; the contract enforces them too.
 MAX_LAYERS = 8
 MAX_WIDTH = 1024
-SEGMENT_WORDS = 740
-MAX_CHUNK_ROWS = 256
+SEGMENT_WORDS = 360
+BLOCK = 8
+MAX_CHUNK_ROWS = 64
 MAX_CHUNK_BYTES = 8192
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
@@ -104,10 +105,16 @@ def lane_layout(in_dim: int) -> tuple[int, int]:
     return 8, 32
 
 
+def padded_row_words(in_dim: int) -> int:
+    """Weight words per row: ceil(in_dim / lanes) rounded up to the loop's block of 8 words."""
+    lanes, _ = lane_layout(in_dim)
+    words = (in_dim + lanes - 1) // lanes
+    return (words + BLOCK - 1) // BLOCK * BLOCK
+
+
 def chunk_height(layer: DenseLayer) -> int:
     """Tallest aligned row block that fits one segment contract and one upload call."""
-    lanes, _ = lane_layout(layer.in_dim)
-    row_words = -(-layer.in_dim // lanes) + 1
+    row_words = padded_row_words(layer.in_dim) + 1
     height = 0
     max_height = tree_depth(layer.out_dim)
     while (

@@ -12,7 +12,7 @@
      InvalidSlug, ModelExists, UnknownModel, TooManyMaintainers, AlreadyMaintainer,
      LastMaintainer, InvalidVersionId, InvalidWeightsRoot, VersionExists, UnknownVersion,
      InvalidLicence, InvalidLocator, InvalidAttribution, InvalidRole, SharesExceedTotal,
-     InvalidModes, VersionDeprecated, VersionIsCanonical, WrongModel, ZeroAddress.
+     InvalidModes, InvalidFee, VersionDeprecated, VersionIsCanonical, WrongModel, ZeroAddress.
 """
 
 from snekmate.auth import ownable
@@ -107,6 +107,8 @@ event VersionDeprecated:
 
 
 models: public(HashMap[bytes32, Model])
+# fee << 2 | deprecated << 1 | exists: what an executor reads on every call, in one slot.
+_terms: HashMap[bytes32, uint256]
 versions: public(HashMap[bytes32, Version])
 is_maintainer: public(HashMap[bytes32, HashMap[address, bool]])
 
@@ -212,6 +214,7 @@ def publish_version(
         total_bps += convert(entry.share_bps, uint256)
     assert total_bps <= BPS, "SharesExceedTotal"
     assert modes != 0 and modes & ~ALL_MODES == 0, "InvalidModes"
+    assert fee < 2**254, "InvalidFee"
 
     self.versions[version_id] = Version(
         model_id=model_id,
@@ -226,6 +229,7 @@ def publish_version(
         deprecated=False,
     )
     self.models[model_id].version_count += 1
+    self._terms[version_id] = fee << 2 | 1
     log VersionPublished(
         model_id=model_id,
         version_id=version_id,
@@ -266,6 +270,7 @@ def deprecate_version(version_id: bytes32):
     assert not self.versions[version_id].deprecated, "VersionDeprecated"
     assert self.models[model_id].canonical != version_id, "VersionIsCanonical"
     self.versions[version_id].deprecated = True
+    self._terms[version_id] = self._terms[version_id] | 2
     log VersionDeprecated(model_id=model_id, version_id=version_id, by=msg.sender)
 
 
@@ -281,10 +286,8 @@ def inference_terms(version_id: bytes32) -> (bool, bool, uint256):
     """
     @notice What an executor needs per call: (exists, deprecated, fee).
     """
-    version_model: bytes32 = self.versions[version_id].model_id
-    return version_model != empty(bytes32), self.versions[version_id].deprecated, self.versions[
-        version_id
-    ].fee
+    terms: uint256 = self._terms[version_id]
+    return terms & 1 == 1, terms & 2 == 2, terms >> 2
 
 
 @external

@@ -25,11 +25,20 @@ MAX_WIDTH: constant(uint256) = 1024
 MAX_TENSORS: constant(uint256) = 64
 MAX_ATTRIBUTION: constant(uint256) = 16
 MAX_CHUNKS: constant(uint256) = 256
-# Words a segment contract holds: 740 * 32 bytes + stub stays under the 24 576-byte code limit.
-SEGMENT_WORDS: constant(uint256) = 740
-MAX_CHUNK_ROWS: constant(uint256) = 256
+# Words per segment contract (at most 766 fit the 24 576-byte code limit). Smaller segments cost
+# one more account access each, larger ones more memory per call; 360 measured best here.
+SEGMENT_WORDS: constant(uint256) = 360
+MAX_CHUNK_ROWS: constant(uint256) = 64
 MAX_CHUNK_BYTES: constant(uint256) = 8192
 MAX_PACKED_INPUT_WORDS: constant(uint256) = 128
+MAX_OUTPUT: constant(uint256) = 128
+MAX_SEGMENTS: constant(uint256) = 128
+# The program contract: layer count, then per layer a config word and its segment addresses.
+PROGRAM_WORDS: constant(uint256) = 1 + MAX_LAYERS + MAX_SEGMENTS
+# The dot-product loop takes a block of eight input words per pass (held in locals) and runs it
+# over every row of a segment; rows are padded with zero words to whole blocks.
+BLOCK: constant(uint256) = 8
+MAX_BLOCKS: constant(uint256) = MAX_PACKED_INPUT_WORDS // BLOCK
 BPS: constant(uint256) = 10_000
 MASK32: constant(uint256) = 2**32 - 1
 INT32_MIN: constant(int256) = -(2**31)
@@ -51,6 +60,11 @@ interface Registry:
 interface WeightSegment:
     # A segment's code returns its ABI-encoded words for any call (see _segment_initcode).
     def words() -> DynArray[uint256, SEGMENT_WORDS]: view
+
+
+interface ProgramData:
+    # The same code shape as a segment, holding the (short) inference program.
+    def words() -> DynArray[uint256, PROGRAM_WORDS]: view
 
 
 struct Attribution:
@@ -92,6 +106,7 @@ struct Upload:
     ready: bool
     program_hash: bytes32
     uploader: address
+    program: address  # set when the last chunk is verified; inference reads only this
 
 
 event UploadStarted:
@@ -120,7 +135,7 @@ event Inference:
     output_hash: bytes32
     label: uint256
     fee: uint256
-    output: DynArray[int256, MAX_WIDTH]
+    output: DynArray[int256, MAX_OUTPUT]
 
 
 event FeeCredited:
@@ -211,6 +226,7 @@ def begin_upload(
             assert spec.lo >= -128 and spec.hi <= 127, "InvalidClamp"
         else:
             assert spec.lo >= INT32_MIN and spec.hi <= INT32_MAX, "InvalidClamp"
+            assert spec.out_dim <= MAX_OUTPUT, "InvalidProgram"
         assert len(spec.multipliers) == spec.out_dim, "InvalidQuantParams"
         assert len(spec.shifts) == spec.out_dim, "InvalidQuantParams"
         for c: uint256 in range(spec.out_dim, bound=MAX_WIDTH):
@@ -222,7 +238,7 @@ def begin_upload(
         lanes: uint256 = 0
         lane_bits: uint256 = 0
         lanes, lane_bits = self._lane_layout(spec.in_dim)
-        row_words: uint256 = (spec.in_dim + lanes - 1) // lanes + 1
+        row_words: uint256 = self._row_words(spec.in_dim, lanes) + 1
         chunk_rows: uint256 = 1 << spec.chunk_height
         assert chunk_rows <= MAX_CHUNK_ROWS, "InvalidChunking"
         assert chunk_rows * row_words <= SEGMENT_WORDS, "InvalidChunking"
@@ -232,6 +248,7 @@ def begin_upload(
         # A chunk must be a subtree of the row tree: no taller than the tree itself.
         assert spec.chunk_height <= merkle.tree_depth(spec.out_dim) or chunk_count == 1, "InvalidChunking"
         total_chunks += chunk_count
+        assert total_chunks <= MAX_SEGMENTS, "InvalidChunking"
 
         self.layers[version_id][i] = Layer(
             in_dim=spec.in_dim,
@@ -255,6 +272,7 @@ def begin_upload(
         ready=False,
         program_hash=program_hash,
         uploader=msg.sender,
+        program=empty(address),
     )
     log UploadStarted(
         version_id=version_id,
@@ -332,6 +350,9 @@ def upload_chunk(
     self.uploads[version_id].chunks_remaining = upload.chunks_remaining - 1
     log ChunkVerified(version_id=version_id, layer=layer_index, chunk=chunk_index, segment=segment)
     if upload.chunks_remaining == 1:
+        self.uploads[version_id].program = raw_create(
+            self._segment_initcode(self._program_words(version_id, upload.layer_count))
+        )
         self.uploads[version_id].ready = True
         log ModelReady(version_id=version_id)
 
@@ -342,16 +363,18 @@ def upload_chunk(
 
 
 @external
-def infer(version_id: bytes32, input: Bytes[MAX_WIDTH]) -> (DynArray[int256, MAX_WIDTH], uint256):
+def infer(version_id: bytes32, input: Bytes[MAX_WIDTH]) -> (DynArray[int256, MAX_OUTPUT], uint256):
     """
     @notice Run the model on `input` (one int8 per byte, two's complement), pay its fee, and log
             the `Inference` receipt. The caller must have approved the fee to this contract.
     @return The final layer's outputs and their argmax (lowest index on ties).
     """
-    fee: uint256 = self._check_version(version_id)
+    fee: uint256 = 0
+    program: address = empty(address)
+    fee, program = self._check_version(version_id)
     if fee > 0:
         self._charge(version_id, fee)
-    output: DynArray[int256, MAX_WIDTH] = self._run(version_id, input)
+    output: DynArray[int256, MAX_OUTPUT] = self._run(program, input)
     label: uint256 = self._argmax(output)
     log Inference(
         version_id=version_id,
@@ -370,12 +393,14 @@ def infer(version_id: bytes32, input: Bytes[MAX_WIDTH]) -> (DynArray[int256, MAX
 
 @external
 @view
-def predict(version_id: bytes32, input: Bytes[MAX_WIDTH]) -> (DynArray[int256, MAX_WIDTH], uint256):
+def predict(version_id: bytes32, input: Bytes[MAX_WIDTH]) -> (DynArray[int256, MAX_OUTPUT], uint256):
     """
     @notice The same computation as `infer`, free and without a receipt.
     """
-    self._check_version(version_id)
-    output: DynArray[int256, MAX_WIDTH] = self._run(version_id, input)
+    fee: uint256 = 0
+    program: address = empty(address)
+    fee, program = self._check_version(version_id)
+    output: DynArray[int256, MAX_OUTPUT] = self._run(program, input)
     return output, self._argmax(output)
 
 
@@ -405,6 +430,17 @@ def input_size(version_id: bytes32) -> uint256:
     return self.layers[version_id][0].in_dim
 
 
+@external
+@view
+def program_words(version_id: bytes32) -> DynArray[uint256, PROGRAM_WORDS]:
+    """
+    @notice The inference program of a ready version (see docs/contracts.md for the layout).
+    """
+    program: address = self.uploads[version_id].program
+    assert program != empty(address), "ModelNotReady"
+    return staticcall ProgramData(program).words()
+
+
 # ---------------------------------------------------------------------------------------------
 # Internals
 # ---------------------------------------------------------------------------------------------
@@ -412,15 +448,16 @@ def input_size(version_id: bytes32) -> uint256:
 
 @internal
 @view
-def _check_version(version_id: bytes32) -> uint256:
+def _check_version(version_id: bytes32) -> (uint256, address):
     exists: bool = False
     deprecated: bool = False
     fee: uint256 = 0
     exists, deprecated, fee = staticcall registry.inference_terms(version_id)
     assert exists, "UnknownVersion"
     assert not deprecated, "VersionDeprecated"
-    assert self.uploads[version_id].ready, "ModelNotReady"
-    return fee
+    program: address = self.uploads[version_id].program
+    assert program != empty(address), "ModelNotReady"
+    return fee, program
 
 
 @internal
@@ -475,36 +512,39 @@ def _pack_rows(
     shifts: DynArray[uint256, MAX_WIDTH],
 ) -> DynArray[uint256, SEGMENT_WORDS]:
     """
-    @dev Per row: a header word (bias folded with the lane offsets, multiplier, shift), then
-         ceil(in_dim / lanes) weight words with u = w + 127 placed at lane (lanes - 1 - t).
+    @dev Segment layout: the rows' header words (bias folded with the lane offsets, multiplier,
+         shift), then block-major weight words: for each block q, for each row, the row's words
+         8q .. 8q+7, where lane (lanes - 1 - t) of a word holds u = w + 127 for input t of it.
          With x' = x + 128: sum(w*x) = sum(u*x') - 128*sum(u) - 127*sum(x') + 127*128*in_dim,
          so C = bias - 128*sum(u) + 16256*in_dim is a per-row constant.
     """
+    row_major: DynArray[uint256, SEGMENT_WORDS] = []
     words: DynArray[uint256, SEGMENT_WORDS] = []
     padded: Bytes[MAX_CHUNK_BYTES + 32] = concat(weight_rows, empty(bytes32))
     padded_bias: Bytes[1024 + 32] = concat(bias_rows, empty(bytes32))
     n: uint256 = layer.lanes
     b: uint256 = layer.lane_bits
-    row_words: uint256 = (layer.in_dim + n - 1) // n
+    row_words: uint256 = self._row_words(layer.in_dim, n)
     for r: uint256 in range(rows, bound=MAX_CHUNK_ROWS):
         c: uint256 = first_row + r
-        header_at: uint256 = len(words)
-        words.append(0)
         u_sum: uint256 = 0
         base: uint256 = r * layer.in_dim
-        for j: uint256 in range(row_words, bound=MAX_WIDTH):
+        row_block: uint256 = 0
+        k: uint256 = 0
+        for j: uint256 in range(row_words, bound=MAX_PACKED_INPUT_WORDS):
             word: uint256 = 0
             for t: uint256 in range(n, bound=10):
-                k: uint256 = j * n + t
                 if k >= layer.in_dim:
                     break
-                chunk32: uint256 = extract32(padded, base + k, output_type=uint256)
-                raw: uint256 = chunk32 >> 248
+                if k % 32 == 0:
+                    row_block = extract32(padded, base + k, output_type=uint256)
+                raw: uint256 = (row_block >> (248 - 8 * (k % 32))) & 255
                 assert raw != 128, "WeightOutOfRange"
                 u: uint256 = (raw + 127) & 255
                 u_sum += u
                 word |= u << (b * (n - 1 - t))
-            words.append(word)
+                k += 1
+            row_major.append(word)
         bias_word: uint256 = extract32(padded_bias, r * 4, output_type=uint256) >> 224
         bias: int256 = convert(bias_word, int256)
         if bias_word >= 2**31:
@@ -514,20 +554,24 @@ def _pack_rows(
             - INPUT_OFFSET * convert(u_sum, int256)
             + WEIGHT_OFFSET * INPUT_OFFSET * convert(layer.in_dim, int256)
         )
-        words[header_at] = (
+        words.append(
             convert(constant_c + HEADER_C_OFFSET, uint256) << 48 | multipliers[c] << 8 | shifts[c]
         )
+    for q: uint256 in range(row_words // BLOCK, bound=MAX_BLOCKS):
+        for r: uint256 in range(rows, bound=MAX_CHUNK_ROWS):
+            for t: uint256 in range(BLOCK):
+                words.append(row_major[r * row_words + q * BLOCK + t])
     return words
 
 
 @internal
 @pure
-def _segment_initcode(words: DynArray[uint256, SEGMENT_WORDS]) -> Bytes[24000]:
+def _segment_initcode(words: DynArray[uint256, SEGMENT_WORDS]) -> Bytes[SEGMENT_WORDS * 32 + 86]:
     """
     @dev Creation code of a segment: deploys `stub || abi_encode(words)` where the 12-byte stub
          (CODECOPY the payload to memory 0, RETURN it) answers every call with the words.
     """
-    payload: Bytes[23744] = abi_encode(words)
+    payload: Bytes[SEGMENT_WORDS * 32 + 64] = abi_encode(words)
     size: uint256 = len(payload)
     runtime_size: uint256 = size + 12
     stub: Bytes[12] = concat(
@@ -542,76 +586,183 @@ def _segment_initcode(words: DynArray[uint256, SEGMENT_WORDS]) -> Bytes[24000]:
 
 
 @internal
+@pure
+def _row_words(in_dim: uint256, lanes: uint256) -> uint256:
+    """
+    @dev Weight words per row: ceil(in_dim / lanes), rounded up to a multiple of BLOCK.
+    """
+    words: uint256 = (in_dim + lanes - 1) // lanes
+    return (words + BLOCK - 1) // BLOCK * BLOCK
+
+
+@internal
 @view
-def _run(version_id: bytes32, input: Bytes[MAX_WIDTH]) -> DynArray[int256, MAX_WIDTH]:
-    layer_count: uint256 = self.uploads[version_id].layer_count
-    in_dim: uint256 = self.layers[version_id][0].in_dim
-    assert len(input) == in_dim, "InputLengthMismatch"
-
-    # Activations as x' = x + 128 in [0, 255]; the input bytes are two's complement int8.
-    shifted: DynArray[uint256, MAX_WIDTH] = []
-    padded_input: Bytes[MAX_WIDTH + 32] = concat(input, empty(bytes32))
-    for k: uint256 in range(in_dim, bound=MAX_WIDTH):
-        shifted.append(((extract32(padded_input, k, output_type=uint256) >> 248) + 128) & 255)
-
-    output: DynArray[int256, MAX_WIDTH] = []
+def _program_words(version_id: bytes32, layer_count: uint256) -> DynArray[uint256, SEGMENT_WORDS]:
+    """
+    @dev [layer_count, then per layer: config, segment address per chunk]. The config packs
+         in_dim | out_dim << 16 | lanes << 32 | lane_bits << 40 | chunk_count << 48 |
+         (lo + 2**32) << 64 | (hi + 2**32) << 128, so inference reads one word per layer.
+    """
+    words: DynArray[uint256, SEGMENT_WORDS] = [layer_count]
     for l: uint256 in range(layer_count, bound=MAX_LAYERS):
         layer: Layer = self.layers[version_id][l]
-        n: uint256 = layer.lanes
-        b: uint256 = layer.lane_bits
+        words.append(
+            layer.in_dim
+            | layer.out_dim << 16
+            | layer.lanes << 32
+            | layer.lane_bits << 40
+            | layer.chunk_count << 48
+            | convert(layer.lo + 2**32, uint256) << 64
+            | convert(layer.hi + 2**32, uint256) << 128
+        )
+        for chunk: uint256 in range(layer.chunk_count, bound=MAX_SEGMENTS):
+            words.append(convert(self.segments[version_id][l * MAX_CHUNKS + chunk], uint256))
+    return words
+
+
+@internal
+@view
+def _run(program: address, input: Bytes[MAX_WIDTH]) -> DynArray[int256, MAX_OUTPUT]:
+    """
+    @dev Activations never exist as an array: each layer writes its outputs, offset to
+         x' = y + 128, straight into the lane-packed words the next layer multiplies with.
+    """
+    prog: DynArray[uint256, PROGRAM_WORDS] = staticcall ProgramData(program).words()
+    layer_count: uint256 = prog[0]
+    config: uint256 = prog[1]
+    in_dim: uint256 = config & 65535
+    assert len(input) == in_dim, "InputLengthMismatch"
+
+    # Layer 0's inputs: bytes are two's complement int8; lane t of word j holds x'[j*n + t].
+    n: uint256 = (config >> 32) & 255
+    b: uint256 = (config >> 40) & 255
+    packed: uint256[MAX_PACKED_INPUT_WORDS] = empty(uint256[MAX_PACKED_INPUT_WORDS])
+    input_sum: uint256 = 0
+    padded_input: Bytes[MAX_WIDTH + 32] = concat(input, empty(bytes32))
+    input_block: uint256 = 0
+    word_index: uint256 = 0
+    lane: uint256 = 0
+    lane_shift: uint256 = 0
+    for k: uint256 in range(in_dim, bound=MAX_WIDTH):
+        if k & 31 == 0:
+            input_block = extract32(padded_input, k, output_type=uint256)
+        value: uint256 = unsafe_add(input_block >> 248, 128) & 255
+        input_block = input_block << 8
+        input_sum = unsafe_add(input_sum, value)
+        packed[word_index] = packed[word_index] | (value << lane_shift)
+        lane = unsafe_add(lane, 1)
+        lane_shift = unsafe_add(lane_shift, b)
+        if lane == n:
+            lane = 0
+            lane_shift = 0
+            word_index = unsafe_add(word_index, 1)
+
+    output: DynArray[int256, MAX_OUTPUT] = []
+    cursor: uint256 = 1
+    for l: uint256 in range(layer_count, bound=MAX_LAYERS):
+        config = prog[cursor]
+        in_dim = config & 65535
+        n = (config >> 32) & 255
+        b = (config >> 40) & 255
+        chunk_count: uint256 = (config >> 48) & 65535
+        lo: int256 = convert((config >> 64) & (2**64 - 1), int256) - 2**32
+        hi: int256 = convert(config >> 128, int256) - 2**32
         top_shift: uint256 = b * (n - 1)
-        row_words: uint256 = (layer.in_dim + n - 1) // n
+        blocks: uint256 = self._row_words(in_dim, n) // BLOCK
+        row_length: uint256 = blocks * BLOCK + 1
+        # C - 127 * sum(x') is what each row adds to its lane sum, minus the header offset.
+        input_term: int256 = WEIGHT_OFFSET * convert(input_sum, int256) + HEADER_C_OFFSET
+        last: bool = l + 1 == layer_count
 
-        # Pack the inputs: word j holds x'[j*n + t] at lane t.
-        packed: DynArray[uint256, MAX_PACKED_INPUT_WORDS] = []
-        input_sum: uint256 = 0
-        for j: uint256 in range(row_words, bound=MAX_PACKED_INPUT_WORDS):
-            word: uint256 = 0
-            for t: uint256 in range(n, bound=10):
-                k: uint256 = j * n + t
-                if k >= layer.in_dim:
-                    break
-                value: uint256 = shifted[k]
-                input_sum = unsafe_add(input_sum, value)
-                word |= value << (b * t)
-            packed.append(word)
-        input_term: int256 = WEIGHT_OFFSET * convert(input_sum, int256)
+        # Lane layout of the next layer, which this layer's outputs are packed for.
+        next_n: uint256 = 1
+        next_b: uint256 = 0
+        if not last:
+            next_config: uint256 = prog[cursor + 1 + chunk_count]
+            next_n = (next_config >> 32) & 255
+            next_b = (next_config >> 40) & 255
+        next_packed: uint256[MAX_PACKED_INPUT_WORDS] = empty(uint256[MAX_PACKED_INPUT_WORDS])
+        next_sum: uint256 = 0
+        word_index = 0
+        lane = 0
+        lane_shift = 0
 
-        output = []
-        for chunk: uint256 in range(layer.chunk_count, bound=MAX_CHUNKS):
-            segment: address = self.segments[version_id][l * MAX_CHUNKS + chunk]
+        for chunk: uint256 in range(chunk_count, bound=MAX_SEGMENTS):
+            segment: address = convert(convert(prog[cursor + 1 + chunk], uint160), address)
             words: DynArray[uint256, SEGMENT_WORDS] = staticcall WeightSegment(segment).words()
-            position: uint256 = 0
-            rows_here: uint256 = len(words) // (row_words + 1)
-            for r: uint256 in range(rows_here, bound=SEGMENT_WORDS):
-                header: uint256 = words[position]
-                position = unsafe_add(position, 1)
-                dot: uint256 = 0
-                for j: uint256 in range(row_words, bound=MAX_PACKED_INPUT_WORDS):
-                    dot = unsafe_add(dot, unsafe_mul(words[position], packed[j]))
-                    position = unsafe_add(position, 1)
-                acc: int256 = (
-                    convert(dot >> top_shift, int256)
-                    + convert(header >> 48, int256)
-                    - HEADER_C_OFFSET
-                    - input_term
-                )
-                value: int256 = acc * convert((header >> 8) & MASK32, int256)
-                shift_bits: uint256 = header & 255
-                if shift_bits > 0:
-                    value = (value + (1 << (shift_bits - 1))) >> shift_bits
-                output.append(max(layer.lo, min(layer.hi, value)))
+            rows_here: uint256 = len(words) // row_length
+            dots: uint256[MAX_CHUNK_ROWS] = empty(uint256[MAX_CHUNK_ROWS])
+            position: uint256 = rows_here
+            for q: uint256 in range(blocks, bound=MAX_BLOCKS):
+                j: uint256 = unsafe_mul(q, BLOCK)
+                p0: uint256 = packed[j]
+                p1: uint256 = packed[unsafe_add(j, 1)]
+                p2: uint256 = packed[unsafe_add(j, 2)]
+                p3: uint256 = packed[unsafe_add(j, 3)]
+                p4: uint256 = packed[unsafe_add(j, 4)]
+                p5: uint256 = packed[unsafe_add(j, 5)]
+                p6: uint256 = packed[unsafe_add(j, 6)]
+                p7: uint256 = packed[unsafe_add(j, 7)]
+                for r: uint256 in range(rows_here, bound=MAX_CHUNK_ROWS):
+                    dots[r] = unsafe_add(
+                        dots[r],
+                        unsafe_add(
+                            unsafe_add(
+                                unsafe_add(
+                                    unsafe_mul(words[position], p0),
+                                    unsafe_mul(words[unsafe_add(position, 1)], p1),
+                                ),
+                                unsafe_add(
+                                    unsafe_mul(words[unsafe_add(position, 2)], p2),
+                                    unsafe_mul(words[unsafe_add(position, 3)], p3),
+                                ),
+                            ),
+                            unsafe_add(
+                                unsafe_add(
+                                    unsafe_mul(words[unsafe_add(position, 4)], p4),
+                                    unsafe_mul(words[unsafe_add(position, 5)], p5),
+                                ),
+                                unsafe_add(
+                                    unsafe_mul(words[unsafe_add(position, 6)], p6),
+                                    unsafe_mul(words[unsafe_add(position, 7)], p7),
+                                ),
+                            ),
+                        ),
+                    )
+                    position = unsafe_add(position, BLOCK)
 
-        if l + 1 < layer_count:
-            shifted = []
-            for v: int256 in output:
-                shifted.append(convert(v + INPUT_OFFSET, uint256))
+            for r: uint256 in range(rows_here, bound=MAX_CHUNK_ROWS):
+                header: uint256 = words[r]
+                # |acc| < 2**40 and multiplier < 2**31, so none of this can overflow int256.
+                acc: int256 = unsafe_sub(
+                    convert(unsafe_add(dots[r] >> top_shift, header >> 48), int256), input_term
+                )
+                value: int256 = unsafe_mul(acc, convert((header >> 8) & MASK32, int256))
+                shift_bits: uint256 = header & 255
+                if shift_bits != 0:
+                    value = unsafe_add(value, 1 << unsafe_sub(shift_bits, 1)) >> shift_bits
+                value = max(lo, min(hi, value))
+                if last:
+                    output.append(value)
+                else:
+                    shifted: uint256 = convert(unsafe_add(value, INPUT_OFFSET), uint256)
+                    next_sum = unsafe_add(next_sum, shifted)
+                    next_packed[word_index] = next_packed[word_index] | (shifted << lane_shift)
+                    lane = unsafe_add(lane, 1)
+                    lane_shift = unsafe_add(lane_shift, next_b)
+                    if lane == next_n:
+                        lane = 0
+                        lane_shift = 0
+                        word_index = unsafe_add(word_index, 1)
+        cursor = cursor + 1 + chunk_count
+        packed = next_packed
+        input_sum = next_sum
     return output
 
 
 @internal
 @pure
-def _argmax(values: DynArray[int256, MAX_WIDTH]) -> uint256:
+def _argmax(values: DynArray[int256, MAX_OUTPUT]) -> uint256:
     best: uint256 = 0
     for i: uint256 in range(len(values), bound=MAX_WIDTH):
         if values[i] > values[best]:
