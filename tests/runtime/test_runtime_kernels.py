@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from aicommons.runtime import kernels
 from aicommons.runtime import reference as ref
 from aicommons.runtime.graph import Layer, infer_out_shape, run_reference_layer
 from aicommons.runtime.kernels import (
@@ -76,10 +77,21 @@ def requant_params(draw: st.DrawFn, channels: int, fan_in: int, wide: bool = Fal
     }
 
 
-def run_fast(layer: Layer, tensors: dict, inputs: list[np.ndarray], path: str) -> np.ndarray:
-    in_shape = tuple(inputs[0].shape[1:])
-    kernel = compile_layer(layer, tensors, in_shape, path)
-    return to_external(kernel(*[to_internal(x) for x in inputs]))
+def run_fast(
+    layer: Layer, tensors: dict, inputs: list[np.ndarray], path: str, prescale: bool, in_dtype: type
+) -> np.ndarray:
+    """The fast kernel's output, checked to be exact integers in range before the dtype cast."""
+    saved = kernels.PRESCALED_MAX_FAN_IN
+    kernels.PRESCALED_MAX_FAN_IN = 10**9 if prescale else 0
+    try:
+        kernel = compile_layer(layer, tensors, tuple(inputs[0].shape[1:]), path)
+    finally:
+        kernels.PRESCALED_MAX_FAN_IN = saved
+    # Kernels receive int8, or exact float32 from a preceding float-requantisation layer.
+    raw = kernel(*[to_internal(x.astype(in_dtype)) for x in inputs])
+    info = np.iinfo(np.dtype(layer.out_dtype))
+    assert np.all(raw == np.round(raw)) and raw.min() >= info.min and raw.max() <= info.max
+    return to_external(raw, layer.out_dtype)
 
 
 def weighted_layer(
@@ -110,10 +122,11 @@ def check_equal(
     out_shape = infer_out_shape(layer, [tuple(x.shape[1:]) for x in inputs], tensors, is_output)
     assert out_shape == layer.out_shape
     expected = run_reference_layer(layer, inputs, tensors).astype(np.int64)
-    for path in PATHS:
-        got = run_fast(layer, tensors, inputs, path)
-        assert got.dtype == np.dtype(layer.out_dtype)
-        np.testing.assert_array_equal(got.astype(np.int64), expected, err_msg=f"path {path}")
+    variants = [(p, s, d) for p in PATHS for s in (False, True) for d in (np.int8, np.float32)]
+    for path, prescale, in_dtype in variants:
+        got = run_fast(layer, tensors, inputs, path, prescale, in_dtype)
+        message = f"path {path}, prescale {prescale}, input {in_dtype.__name__}"
+        np.testing.assert_array_equal(got.astype(np.int64), expected, err_msg=message)
 
 
 @SETTINGS
@@ -148,6 +161,29 @@ def test_dense_large_fan_in_uses_exact_float32_blocks() -> None:
     }
     layer, tensors = weighted_layer("dense", params, weight, {}, (3,), True)
     check_equal(layer, tensors, [x], is_output=True)
+
+
+def test_large_fan_in_float_requantisation_without_prescaling() -> None:
+    """Fan-in 1100 on the float32 path: blocked float32 dot, then the float64 requantisation."""
+    fan_in = 1100
+    rng = np.random.default_rng(9)
+    weight = rng.integers(-127, 128, (4, fan_in)).astype(np.int8)
+    weight[0] = 127
+    x = rng.integers(-128, 128, (3, fan_in)).astype(np.int8)
+    x[0] = 127
+    worst = fan_in * 128 * 127 + 1000
+    params = {
+        "bias": np.array([1000, -1000, 0, 5], np.int32),
+        "multiplier": np.array([(2**52 - 1) // worst, 1, 3, 2**20], np.int32),
+        "shift": np.array([44, 1, 2, 30], np.int32),
+        "lo": -128,
+        "hi": 127,
+    }
+    layer, tensors = weighted_layer("dense", params, weight, {}, (4,), False)
+    linear = compile_layer(layer, tensors, (fan_in,), "float32")
+    assert linear.requantize.float_path and not linear.prescaled
+    assert len(linear.matmul.blocks) == 2
+    check_equal(layer, tensors, [x])
 
 
 @st.composite

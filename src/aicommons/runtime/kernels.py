@@ -73,14 +73,19 @@ class ExactMatmul:
         return total
 
 
+PRESCALED_MAX_FAN_IN = 256
+"""Below this fan-in the matmul is cheap, so it runs in float64 on W * (M / 2^S) (still exact)."""
+
+
 class Requantizer:
     """y = clamp(rshift_round((dot + bias) * M, S), lo, hi) per channel (channel = last axis).
 
-    Two exact paths. Float: when every |acc * M| < 2^52 and S <= 44 (true for packages made by
-    `aic model quantize`), t = dot * (M / 2^S) + ((bias*M + 2^(S-1)) / 2^S + 128) is exact in
-    float64, so clamping to [lo+128, hi+128] and truncating (= floor, t >= 0) gives y + 128.
-    Int64: `acc*M + (bias*M + 2^(S-1))` then an arithmetic shift; int64 never overflows
-    because of the fan-in bound.
+    Two exact paths. Float, for int8 outputs when every |acc * M| < 2^52 and S <= 44 (packages
+    from `aic model quantize` are made so): t = dot * (M / 2^S) + (bias*M + 2^(S-1)) / 2^S holds
+    (acc*M + 2^(S-1)) / 2^S exactly in float64 (an integer below 2^53 times a power of two),
+    so clamping to [lo, hi] and flooring gives y, returned as float32 (exact for int8 values,
+    and what the next matmul consumes). Int64: `acc*M + (bias*M + 2^(S-1))` then an arithmetic
+    shift; the fan-in bound keeps it inside int64.
     """
 
     def __init__(
@@ -99,41 +104,41 @@ class Requantizer:
         rounding = [(1 << (s - 1)) if s > 0 else 0 for s in shifts]
         self.lo, self.hi = lo, hi
         self.out_dtype = np.dtype(out_dtype)
-        worst_products = [
+        worst = [
             (abs(b) + fan_in * 128 * 127) * m for b, m in zip(bias_list, multipliers, strict=True)
         ]
         self.float_path = (
             self.out_dtype == np.int8
-            and max(worst_products, default=0) < FLOAT_REQUANT_PRODUCT_BOUND
+            and max(worst, default=0) < FLOAT_REQUANT_PRODUCT_BOUND
             and max(shifts, default=0) <= FLOAT_REQUANT_MAX_SHIFT
         )
-        if self.float_path:
-            # Both vectors are exact: integers below 2^53 times a power of two.
-            self.scale = np.array([m / 2**s for m, s in zip(multipliers, shifts, strict=True)])
-            self.offset = np.array(
-                [
-                    (b * m + r + (128 << s)) / 2**s
-                    for b, m, r, s in zip(bias_list, multipliers, rounding, shifts, strict=True)
-                ]
-            )
-            self.float_lo, self.float_hi = float(lo + 128), float(hi + 128)
-        self.multiplier = np.array(multipliers, dtype=np.int64)
-        self.int_offset = np.array(
-            [b * m + r for b, m, r in zip(bias_list, multipliers, rounding, strict=True)],
-            dtype=np.int64,
+        triples = zip(multipliers, shifts, rounding, strict=True)
+        # Exact: integers below 2^53 times a power of two.
+        self.scale = np.array([m / 2**s for m, s in zip(multipliers, shifts, strict=True)])
+        self.offset = np.array(
+            [(b * m + r) / 2**s for b, (m, s, r) in zip(bias_list, triples, strict=True)]
         )
+        self.float_lo, self.float_hi = float(lo), float(hi)
+        self.multiplier = np.array(multipliers, dtype=np.int64)
+        int_offsets = [b * m + r for b, m, r in zip(bias_list, multipliers, rounding, strict=True)]
+        self.int_offset = np.array(int_offsets, dtype=np.int64)
         self.shift = np.array(shifts, dtype=np.int64)
+
+    def finish_scaled(self, t: np.ndarray) -> np.ndarray:
+        """t = dot * M / 2^S (float64, exact) -> y as float32; float path only."""
+        t += self.offset
+        if t.size > 2048:
+            np.clip(t, self.float_lo, self.float_hi, out=t)
+        else:
+            np.maximum(t, self.float_lo, out=t)
+            np.minimum(t, self.float_hi, out=t)
+        out = np.empty(t.shape, dtype=np.float32)
+        np.floor(t, out=out)
+        return out
 
     def __call__(self, dot: np.ndarray) -> np.ndarray:
         if self.float_path:
-            t = np.multiply(dot, self.scale)
-            t += self.offset
-            np.maximum(t, self.float_lo, out=t)
-            np.minimum(t, self.float_hi, out=t)
-            shifted = t.astype(np.uint8)
-            # y + 128 in [0, 255] -> y: flipping the top bit is subtracting 128 in two's complement.
-            np.bitwise_xor(shifted, 0x80, out=shifted)
-            return shifted.view(np.int8)
+            return self.finish_scaled(np.multiply(dot, self.scale))
         acc = dot.astype(np.int64)
         acc *= self.multiplier
         acc += self.int_offset
@@ -141,6 +146,41 @@ class Requantizer:
         np.maximum(acc, self.lo, out=acc)
         np.minimum(acc, self.hi, out=acc)
         return acc.astype(self.out_dtype)
+
+
+class LinearRequant:
+    """Exact x @ W^T then requantisation, for dense and conv layers.
+
+    `weight` is [C, K], or [G, C/G, K] for grouped convolution (then x is [G, R, K]); the result
+    is always [R, C]. Small fan-ins on the float path multiply by W * (M / 2^S) in float64,
+    which is exact because every partial sum is a multiple of 2^-S below 2^52 in magnitude.
+    """
+
+    def __init__(self, weight: np.ndarray, requantize: Requantizer, path: str) -> None:
+        self.requantize = requantize
+        self.grouped = weight.ndim == 3
+        self.channels = weight.shape[0] * weight.shape[1] if self.grouped else weight.shape[0]
+        fan_in = weight.shape[-1]
+        self.prescaled = requantize.float_path and (
+            path == "float64" or fan_in < PRESCALED_MAX_FAN_IN
+        )
+        if self.prescaled:
+            scale = requantize.scale.reshape(weight.shape[:-1])[..., None]
+            self.scaled_weight = np.ascontiguousarray(np.swapaxes(weight * scale, -1, -2))
+            self.input_dtype: type = np.float64
+        else:
+            self.matmul = ExactMatmul(weight, path)
+            self.input_dtype = self.matmul.dtype
+
+    def _merge_groups(self, out: np.ndarray) -> np.ndarray:
+        return out.transpose(1, 0, 2).reshape(out.shape[1], self.channels) if self.grouped else out
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        if self.prescaled:
+            x_float = x if x.dtype == np.float64 else x.astype(np.float64)
+            scaled = self._merge_groups(np.matmul(x_float, self.scaled_weight))
+            return self.requantize.finish_scaled(np.ascontiguousarray(scaled))
+        return self.requantize(np.ascontiguousarray(self._merge_groups(self.matmul(x))))
 
 
 def _requantizer(layer: Layer, tensors: Mapping[str, np.ndarray], fan_in: int) -> Requantizer:
@@ -188,19 +228,15 @@ def to_internal(x: np.ndarray) -> np.ndarray:
     return x.transpose(0, 2, 3, 1) if x.ndim == 4 else x
 
 
-def to_external(x: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(x.transpose(0, 3, 1, 2)) if x.ndim == 4 else x
+def to_external(x: np.ndarray, dtype: str = "int8") -> np.ndarray:
+    """NCHW and the declared integer dtype (kernels may hand over exact integers as float32)."""
+    external = x.transpose(0, 3, 1, 2) if x.ndim == 4 else x
+    return np.ascontiguousarray(external, dtype=np.dtype(dtype))
 
 
 def dense_kernel(layer: Layer, tensors: Mapping[str, np.ndarray], path: str) -> Kernel:
     weight = tensors[layer.tensors["weight"]]
-    matmul = ExactMatmul(weight, path)
-    requantize = _requantizer(layer, tensors, weight.shape[1])
-
-    def run(x: np.ndarray) -> np.ndarray:
-        return requantize(matmul(x))
-
-    return run
+    return LinearRequant(weight, _requantizer(layer, tensors, weight.shape[1]), path)
 
 
 def _window_slices(
@@ -258,30 +294,27 @@ def conv2d_kernel(
         0, 1, 3, 4, 2
     )
     grouped = grouped.reshape(groups, group_out, fan_in)
-    matmul = ExactMatmul(grouped[0] if groups == 1 else grouped, path)
-    requantize = _requantizer(layer, tensors, fan_in)
+    linear = LinearRequant(
+        grouped[0] if groups == 1 else grouped, _requantizer(layer, tensors, fan_in), path
+    )
 
     def run(x: np.ndarray) -> np.ndarray:
         batch = x.shape[0]
         padded = pad(x)
         columns = np.empty(
-            (batch, out_h, out_w, kernel_h * kernel_w, in_channels), dtype=matmul.dtype
+            (batch, out_h, out_w, kernel_h * kernel_w, in_channels), dtype=linear.input_dtype
         )
         for offset, (rows, cols) in enumerate(offsets):
             columns[:, :, :, offset, :] = padded[:, rows, cols, :]
         positions = batch * out_h * out_w
         if groups == 1:
-            dot = matmul(columns.reshape(positions, fan_in))
+            columns = columns.reshape(positions, fan_in)
         else:
             per_group = columns.reshape(positions, kernel_h * kernel_w, groups, group_in).transpose(
                 2, 0, 1, 3
             )
-            dot = (
-                matmul(per_group.reshape(groups, positions, fan_in))
-                .transpose(1, 0, 2)
-                .reshape(positions, channels)
-            )
-        return requantize(dot).reshape(batch, out_h, out_w, channels)
+            columns = per_group.reshape(groups, positions, fan_in)
+        return linear(columns).reshape(batch, out_h, out_w, channels)
 
     return run
 
@@ -301,7 +334,8 @@ def pool_kernel(layer: Layer, in_shape: Sequence[int]) -> Kernel:
     doubled_counts = 2 * counts
 
     def run(x: np.ndarray) -> np.ndarray:
-        padded = pad(x)
+        # Sums are taken in integers; inputs may arrive as exact float32 from a float-path layer.
+        padded = pad(x if is_max else x.astype(np.int32))
         if is_max:
             out = padded[:, offsets[0][0], offsets[0][1], :].copy()
             for rows, cols in offsets[1:]:

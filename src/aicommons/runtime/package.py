@@ -207,7 +207,7 @@ class ModelPackage:
     def run_all(self, x_int8: np.ndarray) -> list[np.ndarray]:
         """Every graph output (int8 or int32 arrays, batch first)."""
         values = self._values(self.check_input(x_int8))
-        return [to_external(values[name]) for name in self.output_names]
+        return [to_external(values[layer.output], layer.out_dtype) for layer in self.output_layers]
 
     def run(self, x_int8: np.ndarray) -> np.ndarray:
         """The first graph output for a batch of int8 inputs."""
@@ -215,14 +215,16 @@ class ModelPackage:
         values = {self.input_name: to_internal(x)}
         for layer, kernel in self._kernels:
             values[layer.output] = kernel(*[values[name] for name in layer.inputs])
-        return to_external(values[self.output_names[0]])
+        first = self.output_layers[0]
+        return to_external(values[first.output], first.out_dtype)
 
     def trace(self, x_int8: np.ndarray) -> Trace:
         """Every layer's integer output and each sample's trace root."""
         x = self.check_input(x_int8)
         values = self._values(x)
         names = (self.input_name, *(layer.output for layer in self.layers))
-        ordered = tuple(to_external(values[name]) for name in names)
+        dtypes = ("int8", *(layer.out_dtype for layer in self.layers))
+        ordered = tuple(to_external(values[n], d) for n, d in zip(names, dtypes, strict=True))
         roots = tuple(trace_root([value[i] for value in ordered]) for i in range(x.shape[0]))
         return Trace(names, ordered, roots)
 
