@@ -263,6 +263,8 @@ def test_logs_and_filters(web3: Web3, counter: object) -> None:
 def test_invalid_transactions_are_rejected_without_state_change(
     web3: Web3, overrides: dict, message: str
 ) -> None:
+    if web3.eth.get_transaction_count(SENDER.address) == 0:
+        _send_signed(web3, _transfer(web3))  # so that nonce 0 is "too low"
     block_before = web3.eth.block_number
     nonce_before = web3.eth.get_transaction_count(SENDER.address)
     signed = SENDER.sign_transaction(_transfer(web3, **overrides))

@@ -2,7 +2,8 @@
 the same web3.py client code (signed EIP-1559 raw transactions from a development key).
 
 A workload is `(web3, account) -> TransactionFactory`: setup (e.g. deploying a token) happens
-in the call and is not timed; the factory returns the fields of the n-th timed transaction.
+in the call and is not timed; the factory maps a nonce to the fields (to, value, gas, data)
+of the transaction to send with it.
 It measures and reports; it never asserts a target.
 """
 
@@ -119,50 +120,76 @@ def send_and_wait(
 ) -> dict[str, Any]:
     """Sign `fields` as an EIP-1559 transaction, send it raw, and return its mined receipt."""
     max_fee = 2 * web3.eth.get_block("latest")["baseFeePerGas"] + PRIORITY_FEE_WEI
+    signed = sign_eip1559(account, fields, nonce, web3.eth.chain_id, max_fee)
+    transaction_hash = web3.eth.send_raw_transaction(signed)
+    return dict(web3.eth.wait_for_transaction_receipt(transaction_hash, timeout=60))
+
+
+def sign_eip1559(
+    account: LocalAccount, fields: dict[str, Any], nonce: int, chain_id: int, max_fee: int
+) -> bytes:
+    """A signed type-2 transaction with a 1 gwei tip (what a wallet would send)."""
     transaction = {
         **fields,
         "nonce": nonce,
-        "chainId": web3.eth.chain_id,
+        "chainId": chain_id,
         "maxFeePerGas": max_fee,
         "maxPriorityFeePerGas": PRIORITY_FEE_WEI,
         "type": 2,
     }
     if transaction.get("to") is None:
         transaction.pop("to", None)
-    signed = account.sign_transaction(transaction)
-    transaction_hash = web3.eth.send_raw_transaction(signed.raw_transaction)
-    return dict(web3.eth.wait_for_transaction_receipt(transaction_hash, timeout=60))
+    return bytes(account.sign_transaction(transaction).raw_transaction)
 
 
-def measure_throughput(url: str, workload: Workload, transactions: int, warmup: int = 5) -> float:
-    """Mined transactions per second: each one sent, acknowledged and its receipt fetched
-    before the next, like a client waiting for confirmation would."""
-    web3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 60}))
-    account = Account.from_key(DEV_ACCOUNTS[0].private_key)
-    next_transaction = workload(web3, account)
-    nonce = web3.eth.get_transaction_count(account.address)
-    chain_id = web3.eth.chain_id
-    # Fees fixed once: the base fee only falls on a chain of near-empty blocks.
-    max_fee = 2 * web3.eth.get_block("latest")["baseFeePerGas"] + PRIORITY_FEE_WEI
-    started = 0.0
-    for index in range(warmup + transactions):
-        if index == warmup:
-            started = time.perf_counter()
-        fields = next_transaction(index)
-        transaction = {
-            **fields,
-            "nonce": nonce + index,
-            "chainId": chain_id,
-            "maxFeePerGas": max_fee,
-            "maxPriorityFeePerGas": PRIORITY_FEE_WEI,
-            "type": 2,
-        }
-        signed = account.sign_transaction(transaction)
-        transaction_hash = web3.eth.send_raw_transaction(signed.raw_transaction)
-        receipt = web3.eth.wait_for_transaction_receipt(transaction_hash, timeout=60)
-        if receipt["status"] != 1:
-            raise RuntimeError(f"bench transaction {index} reverted")
-    return transactions / (time.perf_counter() - started)
+class ThroughputRun:
+    """One workload against one node: set up once, then timed batches that add up."""
+
+    def __init__(self, url: str, workload: Workload) -> None:
+        self.web3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 60}))
+        self.account = Account.from_key(DEV_ACCOUNTS[0].private_key)
+        self.next_transaction = workload(self.web3, self.account)
+        self.nonce = self.web3.eth.get_transaction_count(self.account.address)
+        self.chain_id = self.web3.eth.chain_id
+        # Fees fixed once: the base fee only falls on a chain of near-empty blocks.
+        self.max_fee = 2 * self.web3.eth.get_block("latest")["baseFeePerGas"] + PRIORITY_FEE_WEI
+        self.timed_transactions = 0
+        self.timed_seconds = 0.0
+
+    def run_batch(self, count: int, timed: bool = True) -> None:
+        """Send `count` transactions one after another, each waited for until mined."""
+        started = time.perf_counter()
+        for _ in range(count):
+            fields = self.next_transaction(self.nonce)
+            raw = sign_eip1559(self.account, fields, self.nonce, self.chain_id, self.max_fee)
+            transaction_hash = self.web3.eth.send_raw_transaction(raw)
+            receipt = self.web3.eth.wait_for_transaction_receipt(transaction_hash, timeout=60)
+            if receipt["status"] != 1:
+                raise RuntimeError(f"bench transaction with nonce {self.nonce} reverted")
+            self.nonce += 1
+        if timed:
+            self.timed_seconds += time.perf_counter() - started
+            self.timed_transactions += count
+
+    @property
+    def transactions_per_second(self) -> float:
+        return self.timed_transactions / self.timed_seconds
+
+
+def compare_throughput(
+    ours_url: str, hardhat_url: str, workload: Workload, transactions: int, batches: int = 6
+) -> tuple[float, float]:
+    """(ours, hardhat) tx/s. Batches alternate between the nodes, so a busy machine (other
+    processes competing for the CPU) slows both sides alike instead of skewing the ratio."""
+    ours = ThroughputRun(ours_url, workload)
+    theirs = ThroughputRun(hardhat_url, workload)
+    for run in (ours, theirs):
+        run.run_batch(5, timed=False)  # warm-up: connection, caches, JIT on the node side
+    batch_size = max(1, transactions // batches)
+    for _ in range(batches):
+        ours.run_batch(batch_size)
+        theirs.run_batch(batch_size)
+    return ours.transactions_per_second, theirs.transactions_per_second
 
 
 def run_devnet_bench(
@@ -179,8 +206,7 @@ def run_devnet_bench(
         processes.append(hardhat_process)
         rows = []
         for name, workload in selected.items():
-            ours = measure_throughput(devnet_url, workload, transactions)
-            theirs = measure_throughput(hardhat_url, workload, transactions)
+            ours, theirs = compare_throughput(devnet_url, hardhat_url, workload, transactions)
             rows.append(
                 BenchRow(
                     workload=name,

@@ -7,6 +7,7 @@ It never serves a state that is not on disk and never keeps a rejected transacti
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ from eth_abi import decode as abi_decode
 from eth_account import Account
 from eth_utils import ValidationError as EthUtilsValidationError
 from eth_utils import to_canonical_address
+from lru import LRU
 
 from aicommons.chain.devnet.accounts import DEV_ACCOUNT_BALANCE_WEI, DEV_ACCOUNTS
 from aicommons.chain.devnet.store import DevnetDataError, SqliteKeyValueStore
@@ -35,6 +37,7 @@ BLOCK_GAS_LIMIT = 30_000_000
 GENESIS_BASE_FEE_WEI = 1_000_000_000
 DATABASE_FILE_NAME = "chain.sqlite3"
 ZERO_ADDRESS = b"\x00" * 20
+_RECENT_BLOCKS_CACHED = 2048
 
 
 class DevnetError(ValueError):
@@ -145,6 +148,11 @@ class DevnetChain:
         self._store.check_integrity()
         self._store.set_durability(fsync_every_block)
         self._lock = threading.RLock()
+        # Mined blocks never change (no reorgs on a one-node chain), so decoded blocks and
+        # receipts can be cached; clients ask for the block and receipt they just produced.
+        self._recent_blocks: LRU = LRU(_RECENT_BLOCKS_CACHED)
+        self._recent_receipts: LRU = LRU(_RECENT_BLOCKS_CACHED)
+        self._recent_transactions: LRU = LRU(_RECENT_BLOCKS_CACHED)
         self._dev_keys = {
             to_canonical_address(account.address): account.private_key for account in DEV_ACCOUNTS
         }
@@ -215,23 +223,34 @@ class DevnetChain:
     def block_by_number(self, number: int) -> BlockAPI | None:
         """The canonical block at `number`, or None past the head."""
         with self._lock:
+            cached = self._recent_blocks.get(number)
+            if cached is not None:
+                return cached
             try:
-                return self._chain.get_canonical_block_by_number(number)
+                block = self._chain.get_canonical_block_by_number(number)
             except HeaderNotFound:
                 return None
+            self._recent_blocks[number] = block
+            return block
 
     def block_by_hash(self, block_hash: bytes) -> BlockAPI | None:
-        """The block with `block_hash`, or None if unknown."""
+        """The canonical block with `block_hash`, or None if unknown."""
         with self._lock:
             try:
-                return self._chain.get_block_by_hash(block_hash)
+                header = self._chain.get_block_header_by_hash(block_hash)
             except (HeaderNotFound, KeyError):
                 return None
+            block = self.block_by_number(header.block_number)
+            return block if block is not None and block.hash == block_hash else None
 
     def receipts_of(self, block: BlockAPI) -> tuple[ReceiptAPI, ...]:
         """Every receipt of `block`, in transaction order."""
         with self._lock:
-            return block.get_receipts(self._chain.chaindb)
+            cached = self._recent_receipts.get(block.hash)
+            if cached is None:
+                cached = block.get_receipts(self._chain.chaindb)
+                self._recent_receipts[block.hash] = cached
+            return cached
 
     # -- accounts -------------------------------------------------------------------------------
 
@@ -264,7 +283,7 @@ class DevnetChain:
         """Validate, execute and mine `raw_transaction` in its own block; return its hash only
         once that block is durable."""
         with self._lock:
-            builder = self._chain.get_vm().get_transaction_builder()
+            builder = self._chain.get_vm_class(self._chain.header).get_transaction_builder()
             try:
                 transaction = builder.decode(raw_transaction)
             except Exception as exc:  # rlp/ssz decoders raise many unrelated types
@@ -273,10 +292,16 @@ class DevnetChain:
                 return transaction.hash
             self._check_includable(transaction)
             try:
-                self._chain.mine_all([transaction])
+                import_result, receipts, _ = self._chain.mine_all([transaction])
             except (EthUtilsValidationError, VMError) as exc:
-                raise InvalidTransaction(f"invalid transaction: {exc}") from None
+                raise _node_style_rejection(str(exc)) from None
             self._store.commit()
+            block = import_result.imported_block
+            self._recent_blocks[block.number] = block
+            self._recent_receipts[block.hash] = tuple(receipts)
+            self._recent_transactions[transaction.hash] = describe_mined_transaction(
+                block, tuple(receipts), 0
+            )
             return transaction.hash
 
     def send_transaction(self, request: CallRequest) -> bytes:
@@ -329,21 +354,14 @@ class DevnetChain:
             raise InvalidTransaction(f"invalid chain id {chain_id}: this chain is {CHAIN_ID}")
         try:
             transaction.check_signature_validity()
-            sender = transaction.sender
+            signer_recovered = len(transaction.sender) == 20
         except Exception:  # eth-keys raises BadSignature, ValidationError or ValueError
-            raise InvalidTransaction("invalid transaction signature") from None
+            signer_recovered = False
+        if not signer_recovered:
+            raise InvalidTransaction("invalid transaction signature")
+        # Nonce and balance need the account state; py-evm checks them while mining the block
+        # (reading the state once), and `_node_style_rejection` words its errors like geth.
         pending_header = self._chain.header
-        state = self._chain.get_vm(pending_header).state
-        expected_nonce = state.get_nonce(sender)
-        if transaction.nonce < expected_nonce:
-            raise InvalidTransaction(
-                f"nonce too low: account has nonce {expected_nonce}, tx has {transaction.nonce}"
-            )
-        if transaction.nonce > expected_nonce:
-            raise InvalidTransaction(
-                f"nonce too high: account has nonce {expected_nonce}, tx has {transaction.nonce}"
-                " (the devnet mines at once and keeps no queue)"
-            )
         if transaction.gas > pending_header.gas_limit:
             raise InvalidTransaction(
                 f"gas {transaction.gas} exceeds the block gas limit {pending_header.gas_limit}"
@@ -358,24 +376,23 @@ class DevnetChain:
                 f"max fee per gas {max_fee} is below the block base fee "
                 f"{pending_header.base_fee_per_gas}"
             )
-        cost = transaction.gas * max_fee + transaction.value
-        balance = state.get_balance(sender)
-        if balance < cost:
-            raise InvalidTransaction(
-                f"insufficient funds for gas * price + value: balance {balance}, need {cost}"
-            )
 
     def mined_transaction(self, transaction_hash: bytes) -> MinedTransaction | None:
         """The mined transaction with `transaction_hash` and its receipt, or None if unknown."""
         with self._lock:
-            chaindb = self._chain.chaindb
+            cached = self._recent_transactions.get(transaction_hash)
+            if cached is not None:
+                return cached
             try:
-                block_number, index = chaindb.get_transaction_index(transaction_hash)
+                block_number, index = self._chain.chaindb.get_transaction_index(transaction_hash)
             except TransactionNotFound:
                 return None
-            block = self._chain.get_canonical_block_by_number(block_number)
-            receipts = block.get_receipts(chaindb)
-            return describe_mined_transaction(block, receipts, index)
+            block = self.block_by_number(block_number)
+            if block is None:
+                return None
+            mined = describe_mined_transaction(block, self.receipts_of(block), index)
+            self._recent_transactions[transaction_hash] = mined
+            return mined
 
     # -- execution without mining ---------------------------------------------------------------
 
@@ -464,6 +481,30 @@ def effective_gas_price(transaction: SignedTransactionAPI, header: BlockHeaderAP
     base_fee = header.base_fee_per_gas
     tip = min(transaction.max_priority_fee_per_gas, transaction.max_fee_per_gas - base_fee)
     return base_fee + tip
+
+
+_NONCE_MISMATCH = re.compile(r"Invalid transaction nonce: Expected (\d+), but got (\d+)")
+_BALANCE_SHORT = re.compile(r"enough balance .*\(has (\d+), needs (\d+)\)")
+
+
+def _node_style_rejection(py_evm_message: str) -> InvalidTransaction:
+    """py-evm's validation message reworded the way geth and hardhat say it."""
+    nonce = _NONCE_MISMATCH.search(py_evm_message)
+    if nonce is not None:
+        expected, got = int(nonce.group(1)), int(nonce.group(2))
+        if got < expected:
+            return InvalidTransaction(f"nonce too low: account has nonce {expected}, tx has {got}")
+        return InvalidTransaction(
+            f"nonce too high: account has nonce {expected}, tx has {got}"
+            " (the devnet mines at once and keeps no queue)"
+        )
+    balance = _BALANCE_SHORT.search(py_evm_message)
+    if balance is not None:
+        return InvalidTransaction(
+            "insufficient funds for gas * price + value: "
+            f"balance {balance.group(1)}, need {balance.group(2)}"
+        )
+    return InvalidTransaction(f"invalid transaction: {py_evm_message}")
 
 
 def _raise_execution_error(error: VMError, output: bytes) -> None:
