@@ -81,12 +81,14 @@ def run_fast(
     layer: Layer, tensors: dict, inputs: list[np.ndarray], path: str, prescale: bool, in_dtype: type
 ) -> np.ndarray:
     """The fast kernel's output, checked to be exact integers in range before the dtype cast."""
-    saved = kernels.PRESCALED_MAX_FAN_IN
+    saved = kernels.PRESCALED_MAX_FAN_IN, kernels.GATHER_MAX_ELEMENTS
+    # Alternate the im2col strategy with the prescaling so both are compared to the reference.
     kernels.PRESCALED_MAX_FAN_IN = 10**9 if prescale else 0
+    kernels.GATHER_MAX_ELEMENTS = 10**9 if prescale == (in_dtype is np.int8) else 0
     try:
         kernel = compile_layer(layer, tensors, tuple(inputs[0].shape[1:]), path)
     finally:
-        kernels.PRESCALED_MAX_FAN_IN = saved
+        kernels.PRESCALED_MAX_FAN_IN, kernels.GATHER_MAX_ELEMENTS = saved
     # Kernels receive int8, or exact float32 from a preceding float-requantisation layer.
     raw = kernel(*[to_internal(x.astype(in_dtype)) for x in inputs])
     info = np.iinfo(np.dtype(layer.out_dtype))
