@@ -16,6 +16,18 @@ from aicommons.runtime.errors import (
 from aicommons.runtime.graph import Layer
 from aicommons.runtime.package import ModelPackage, Trace, load_package, package_from_bytes
 
+
+def __getattr__(name: str) -> object:
+    """ONNX import and quantisation load lazily: most callers only load and run packages."""
+    if name in ("quantize_onnx", "import_onnx"):
+        from aicommons.runtime import onnx_import, quantize
+
+        return {"quantize_onnx": quantize.quantize_onnx, "import_onnx": onnx_import.import_onnx}[
+            name
+        ]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "CalibrationError",
     "InputError",
@@ -25,8 +37,10 @@ __all__ = [
     "OnnxImportError",
     "PackageError",
     "Trace",
+    "import_onnx",
     "load_package",
     "package_from_bytes",
+    "quantize_onnx",
     "reference",
     "tensor_root",
     "tensor_rows",

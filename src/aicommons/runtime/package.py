@@ -72,7 +72,11 @@ class ModelPackage:
     ) -> None:
         self.manifest: dict[str, Any] = json.loads(canonical_json(dict(manifest)))
         self.tensors: dict[str, np.ndarray] = dict(tensors)
-        self._verify()
+        try:
+            self._verify()
+        except (KeyError, TypeError, AttributeError, IndexError) as exc:
+            # A manifest of the wrong structure (a list where an object belongs, ...).
+            raise PackageError(f"malformed manifest: {type(exc).__name__}: {exc}") from None
         self.version_id: bytes = keccak256(canonical_json(self.manifest))
         self.weights_root: bytes = bytes.fromhex(self.manifest["weights_root"].removeprefix("0x"))
         self.matmul_path = matmul_path or default_matmul_path()
