@@ -24,6 +24,7 @@ from eth.vm.forks import PragueVM
 from eth.vm.spoof import SpoofTransaction
 from eth_abi import decode as abi_decode
 from eth_account import Account
+from eth_hash.auto import keccak as auto_keccak
 from eth_utils import ValidationError as EthUtilsValidationError
 from eth_utils import to_canonical_address
 from lru import LRU
@@ -38,6 +39,18 @@ GENESIS_BASE_FEE_WEI = 1_000_000_000
 DATABASE_FILE_NAME = "chain.sqlite3"
 ZERO_ADDRESS = b"\x00" * 20
 _RECENT_BLOCKS_CACHED = 2048
+
+
+def prefer_native_keccak() -> None:
+    """Make eth-hash use the C keccak (safe-pysha3, ~8x faster per call than pycryptodome's
+    ctypes binding) for this process. Hashing trie nodes is a tenth of the devnet's mining time.
+    Both backends compute the same function, so this changes speed only."""
+    try:
+        from eth_hash.backends.pysha3 import backend as native_backend
+    except ImportError:
+        return
+    auto_keccak.hasher = native_backend.keccak256
+    auto_keccak.preimage = native_backend.preimage
 
 
 class DevnetError(ValueError):
@@ -144,6 +157,7 @@ class DevnetChain:
         if not _is_writable(data_dir):
             raise DevnetDataError(f"devnet data dir {data_dir} is not writable")
         self.data_dir = data_dir
+        prefer_native_keccak()
         self._store = SqliteKeyValueStore(database_path)
         self._store.check_integrity()
         self._store.set_durability(fsync_every_block)
