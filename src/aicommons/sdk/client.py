@@ -115,7 +115,7 @@ class Client:
         rpc_url: str,
         account: Any | None = None,
         storage_nodes: Sequence[str] = (),
-        timeout: float = 30.0,
+        timeout: float = 300.0,
     ) -> None:
         from web3 import Web3
         from web3.providers.rpc import HTTPProvider
@@ -292,7 +292,7 @@ class Client:
         Everything that can be checked is checked before the first transaction: the package
         verifies, the model fits the executor (when `onchain`), storage accepts the bytes.
         """
-        from aicommons.chain.executor import executor_model, validate_model
+        from aicommons.chain.executor import model_from_package, validate_model
         from aicommons.storage.client import put_file
 
         account = self._require_account()
@@ -309,7 +309,7 @@ class Client:
                 raise ClientError(f"unknown attribution role {entry.role!r}")
         program = None
         if onchain:
-            program = executor_model(package)
+            program = model_from_package(package)
             validate_model(program)
         if not self.storage_nodes:
             raise ClientError("no storage node given: the package must be stored to be published")
