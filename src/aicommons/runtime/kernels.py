@@ -40,6 +40,29 @@ FLOAT_REQUANT_MAX_SHIFT = 44
 """...and S at most this, so acc*M + 2^(S-1) + 128*2^S stays below 2^53."""
 
 
+BLAS_SINGLE_THREAD_MACS = 65536 * 4
+"""OpenBLAS computes a product of at most m*n*k = 2^18 on the calling thread alone."""
+SPLIT_MAX_MACS = 1 << 23
+"""Mid-sized products (up to 8M MACs) are cut into single-thread row blocks: waking BLAS
+threads costs more than it saves there, and on a busy machine a sleeping worker thread can
+stall a call for a whole scheduler slice. Larger products keep BLAS threading."""
+
+
+def blas_matmul(x: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """x [R, K] @ weight [K, C] (or stacked [G, ...]); exact whenever its inputs allow it,
+    since splitting rows never changes any output element's sum."""
+    rows, fan_in = x.shape[-2], x.shape[-1]
+    per_row = fan_in * weight.shape[-1]
+    macs = rows * per_row * (x.shape[0] if x.ndim == 3 else 1)
+    if x.ndim != 2 or macs <= BLAS_SINGLE_THREAD_MACS or macs > SPLIT_MAX_MACS:
+        return np.matmul(x, weight)
+    step = max(1, BLAS_SINGLE_THREAD_MACS // per_row)
+    out = np.empty((rows, weight.shape[-1]), dtype=np.result_type(x, weight))
+    for start in range(0, rows, step):
+        np.matmul(x[start : start + step], weight, out=out[start : start + step])
+    return out
+
+
 class ExactMatmul:
     """x [..., R, K] (int8 values) @ W^T for a fixed int8 W [..., C, K], exact, as float.
 
@@ -65,10 +88,10 @@ class ExactMatmul:
     def __call__(self, x: np.ndarray) -> np.ndarray:
         x_float = x if x.dtype == self.dtype else x.astype(self.dtype)
         if len(self.blocks) == 1:
-            return np.matmul(x_float, self.blocks[0][2])
+            return blas_matmul(x_float, self.blocks[0][2])
         total = None
         for start, stop, weight_block in self.blocks:
-            part = np.matmul(x_float[..., start:stop], weight_block)
+            part = blas_matmul(x_float[..., start:stop], weight_block)
             total = part.astype(np.float64) if total is None else np.add(total, part, out=total)
         return total
 
@@ -181,7 +204,7 @@ class LinearRequant:
     def __call__(self, x: np.ndarray) -> np.ndarray:
         if self.prescaled:
             x_float = x if x.dtype == np.float64 else x.astype(np.float64)
-            scaled = self._merge_groups(np.matmul(x_float, self.scaled_weight))
+            scaled = self._merge_groups(blas_matmul(x_float, self.scaled_weight))
             return self.requantize.finish_scaled(np.ascontiguousarray(scaled))
         return self.requantize(np.ascontiguousarray(self._merge_groups(self.matmul(x))))
 
