@@ -7,6 +7,9 @@ The client side is plain web3.py; the project only starts and stops the server p
 from __future__ import annotations
 
 import signal
+import subprocess
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -72,14 +75,21 @@ def test_acknowledged_transactions_survive_kill_9(tmp_path: Path) -> None:
     head_hash_before = web3.eth.get_block("latest")["hash"]
     sender_balance_before = web3.eth.get_balance(sender.address)
 
-    process.send_signal(signal.SIGKILL)
-    process.wait(timeout=10)
+    # Then a second account streams transfers and the node is killed in mid-stream: every hash
+    # it got back must survive, whichever request the kill interrupted.
+    streamed = _stream_until_killed(url, process)
 
     restarted, restarted_url = launch_devnet_process(data_dir)
     try:
         web3 = Web3(Web3.HTTPProvider(restarted_url))
-        assert web3.eth.block_number == head_before
-        assert web3.eth.get_block("latest")["hash"] == head_hash_before
+        streamer = DEV_ACCOUNTS[4].address
+        mined_stream = web3.eth.get_transaction_count(streamer)
+        assert mined_stream >= len(streamed) >= 10
+        for transaction_hash in streamed:
+            assert web3.eth.get_transaction_receipt(transaction_hash)["status"] == 1
+        assert web3.eth.block_number == head_before + mined_stream
+        assert web3.eth.get_block(head_before)["hash"] == head_hash_before
+
         assert web3.eth.get_balance(recipient) == sum(1000 + i for i in range(TRANSFERS))
         assert web3.eth.get_balance(sender.address) == sender_balance_before
         assert web3.eth.get_transaction_count(sender.address) == 1 + TRANSFERS + PINGS
@@ -95,7 +105,44 @@ def test_acknowledged_transactions_survive_kill_9(tmp_path: Path) -> None:
 
         # The restarted chain keeps going from where it was.
         follow_up = _send(web3, sender, {"to": recipient, "value": 1, "gas": 21_000})
-        assert web3.eth.wait_for_transaction_receipt(follow_up)["blockNumber"] == head_before + 1
+        follow_up_block = web3.eth.wait_for_transaction_receipt(follow_up)["blockNumber"]
+        assert follow_up_block == head_before + mined_stream + 1
     finally:
         restarted.terminate()
         assert restarted.wait(timeout=15) == 0
+
+
+def _stream_until_killed(url: str, process: subprocess.Popen[bytes]) -> list[bytes]:
+    """Send 1-wei transfers from a thread; SIGKILL the node once some are acknowledged.
+    Returns the hashes the node acknowledged."""
+    sender = Account.from_key(DEV_ACCOUNTS[4].private_key)
+    recipient = Account.create().address
+    acknowledged: list[bytes] = []
+
+    def send_until_killed() -> None:
+        web3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 5}))
+        for nonce in range(10_000):
+            transaction = {
+                "to": recipient,
+                "value": 1,
+                "gas": 21_000,
+                "nonce": nonce,
+                "chainId": 1337,
+                "maxFeePerGas": 10**10,
+                "maxPriorityFeePerGas": 10**9,
+            }
+            raw = sender.sign_transaction(transaction).raw_transaction
+            try:
+                acknowledged.append(bytes(web3.eth.send_raw_transaction(raw)))
+            except Exception:  # the node died mid-request: that one was never acknowledged
+                return
+
+    sending = threading.Thread(target=send_until_killed)
+    sending.start()
+    deadline = time.monotonic() + 30
+    while len(acknowledged) < 10 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=10)
+    sending.join(timeout=15)
+    return list(acknowledged)
