@@ -81,16 +81,16 @@ def run_fast(
     layer: Layer, tensors: dict, inputs: list[np.ndarray], path: str, prescale: bool, in_dtype: type
 ) -> np.ndarray:
     """The fast kernel's output, checked to be exact integers in range before the dtype cast."""
-    saved = kernels.PRESCALED_MAX_FAN_IN, kernels.GATHER_MAX_ELEMENTS
+    saved = kernels.PRESCALED_MAX_MACS, kernels.GATHER_MAX_ELEMENTS
     # Alternate the im2col strategy with the prescaling so both are compared to the reference.
-    kernels.PRESCALED_MAX_FAN_IN = 10**9 if prescale else 0
+    kernels.PRESCALED_MAX_MACS = 10**18 if prescale else 0
     kernels.GATHER_MAX_ELEMENTS = 10**9 if prescale == (in_dtype is np.int8) else 0
     try:
         kernel = compile_layer(layer, tensors, tuple(inputs[0].shape[1:]), path)
+        # Kernels receive int8, or exact float32 from a preceding float-requantisation layer.
+        raw = kernel(*[to_internal(x.astype(in_dtype)) for x in inputs])
     finally:
-        kernels.PRESCALED_MAX_FAN_IN, kernels.GATHER_MAX_ELEMENTS = saved
-    # Kernels receive int8, or exact float32 from a preceding float-requantisation layer.
-    raw = kernel(*[to_internal(x.astype(in_dtype)) for x in inputs])
+        kernels.PRESCALED_MAX_MACS, kernels.GATHER_MAX_ELEMENTS = saved
     info = np.iinfo(np.dtype(layer.out_dtype))
     assert np.all(raw == np.round(raw)) and raw.min() >= info.min and raw.max() <= info.max
     return to_external(raw, layer.out_dtype)
@@ -171,7 +171,7 @@ def test_large_fan_in_float_requantisation_without_prescaling() -> None:
     rng = np.random.default_rng(9)
     weight = rng.integers(-127, 128, (4, fan_in)).astype(np.int8)
     weight[0] = 127
-    x = rng.integers(-128, 128, (3, fan_in)).astype(np.int8)
+    x = rng.integers(-128, 128, (12, fan_in)).astype(np.int8)
     x[0] = 127
     worst = fan_in * 128 * 127 + 1000
     params = {
@@ -183,7 +183,7 @@ def test_large_fan_in_float_requantisation_without_prescaling() -> None:
     }
     layer, tensors = weighted_layer("dense", params, weight, {}, (4,), False)
     linear = compile_layer(layer, tensors, (fan_in,), "float32")
-    assert linear.requantize.float_path and not linear.prescaled
+    assert linear.requantize.float_path and not linear.prescaled(12)
     assert len(linear.matmul.blocks) == 2
     check_equal(layer, tensors, [x])
 

@@ -99,19 +99,19 @@ class ExactMatmul:
 GATHER_MAX_ELEMENTS = 1 << 14
 """Conv inputs whose im2col matrix is at most this big are gathered with one fancy index."""
 
-PRESCALED_MAX_FAN_IN = 256
-"""Below this fan-in the matmul is cheap, so it runs in float64 on W * (M / 2^S) (still exact)."""
+PRESCALED_MAX_MACS = 1 << 15
+"""Products up to this many MACs run in float64 on W * (M / 2^S): exact, and fewer numpy calls."""
 
 
 class Requantizer:
     """y = clamp(rshift_round((dot + bias) * M, S), lo, hi) per channel (channel = last axis).
 
-    Two exact paths. Float, for int8 outputs when every |acc * M| < 2^52 and S <= 44 (packages
+    Two exact paths. Float, when every |acc * M| < 2^52 and S <= 44 (packages
     from `aic model quantize` are made so): t = dot * (M / 2^S) + (bias*M + 2^(S-1)) / 2^S holds
     (acc*M + 2^(S-1)) / 2^S exactly in float64 (an integer below 2^53 times a power of two),
-    so clamping to [lo, hi] and flooring gives y, returned as float32 (exact for int8 values,
-    and what the next matmul consumes). Int64: `acc*M + (bias*M + 2^(S-1))` then an arithmetic
-    shift; the fan-in bound keeps it inside int64.
+    so clamping to [lo, hi] and flooring gives y, returned as float32 for int8 outputs (exact,
+    and what the next matmul consumes) or float64 for int32 graph outputs. Int64:
+    `acc*M + (bias*M + 2^(S-1))` then an arithmetic shift; the fan-in bound keeps it in int64.
     """
 
     def __init__(
@@ -134,8 +134,7 @@ class Requantizer:
             (abs(b) + fan_in * 128 * 127) * m for b, m in zip(bias_list, multipliers, strict=True)
         ]
         self.float_path = (
-            self.out_dtype == np.int8
-            and max(worst, default=0) < FLOAT_REQUANT_PRODUCT_BOUND
+            max(worst, default=0) < FLOAT_REQUANT_PRODUCT_BOUND
             and max(shifts, default=0) <= FLOAT_REQUANT_MAX_SHIFT
         )
         triples = zip(multipliers, shifts, rounding, strict=True)
@@ -158,6 +157,8 @@ class Requantizer:
         else:
             np.maximum(t, self.float_lo, out=t)
             np.minimum(t, self.float_hi, out=t)
+        if self.out_dtype != np.int8:
+            return np.floor(t, out=t)  # int32 results stay exact float64 until the output cast
         out = np.empty(t.shape, dtype=np.float32)
         np.floor(t, out=out)
         return out
@@ -178,31 +179,36 @@ class LinearRequant:
     """Exact x @ W^T then requantisation, for dense and conv layers.
 
     `weight` is [C, K], or [G, C/G, K] for grouped convolution (then x is [G, R, K]); the result
-    is always [R, C]. Small fan-ins on the float path multiply by W * (M / 2^S) in float64,
-    which is exact because every partial sum is a multiple of 2^-S below 2^52 in magnitude.
+    is always [R, C]. Small products on the float path multiply by W * (M / 2^S) in float64,
+    exact because every partial sum is a multiple of 2^-S below 2^52 in magnitude; that saves
+    numpy calls. Larger ones use the float32 product (half the BLAS work) and then scale.
     """
 
     def __init__(self, weight: np.ndarray, requantize: Requantizer, path: str) -> None:
         self.requantize = requantize
         self.grouped = weight.ndim == 3
         self.channels = weight.shape[0] * weight.shape[1] if self.grouped else weight.shape[0]
-        fan_in = weight.shape[-1]
-        self.prescaled = requantize.float_path and (
-            path == "float64" or fan_in < PRESCALED_MAX_FAN_IN
-        )
-        if self.prescaled:
+        self.macs_per_row = weight.shape[-1] * self.channels
+        self.always_prescaled = requantize.float_path and path == "float64"
+        if requantize.float_path:
             scale = requantize.scale.reshape(weight.shape[:-1])[..., None]
             self.scaled_weight = np.ascontiguousarray(np.swapaxes(weight * scale, -1, -2))
-            self.input_dtype: type = np.float64
-        else:
-            self.matmul = ExactMatmul(weight, path)
-            self.input_dtype = self.matmul.dtype
+        self.matmul = ExactMatmul(weight, path)
+
+    def prescaled(self, rows: int) -> bool:
+        """Whether a call with `rows` rows multiplies by the prescaled float64 weights."""
+        if self.always_prescaled:
+            return True
+        return self.requantize.float_path and rows * self.macs_per_row <= PRESCALED_MAX_MACS
+
+    def input_dtype(self, rows: int) -> type:
+        return np.float64 if self.prescaled(rows) else self.matmul.dtype
 
     def _merge_groups(self, out: np.ndarray) -> np.ndarray:
         return out.transpose(1, 0, 2).reshape(out.shape[1], self.channels) if self.grouped else out
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        if self.prescaled:
+        if self.prescaled(x.shape[-2]):
             x_float = x if x.dtype == np.float64 else x.astype(np.float64)
             scaled = self._merge_groups(blas_matmul(x_float, self.scaled_weight))
             return self.requantize.finish_scaled(np.ascontiguousarray(scaled))
@@ -341,12 +347,16 @@ def conv2d_kernel(
     def build_columns(x: np.ndarray) -> np.ndarray:
         batch = x.shape[0]
         if batch <= gather_limit:
-            flat = np.zeros((batch, plane_size * in_channels + 1), dtype=linear.input_dtype)
+            flat = np.zeros(
+                (batch, plane_size * in_channels + 1),
+                dtype=linear.input_dtype(batch * out_h * out_w),
+            )
             flat[:, :-1] = x.reshape(batch, -1)
             return flat[:, gather]
         padded = pad(x)
         columns = np.empty(
-            (batch, out_h, out_w, kernel_h * kernel_w, in_channels), dtype=linear.input_dtype
+            (batch, out_h, out_w, kernel_h * kernel_w, in_channels),
+            dtype=linear.input_dtype(batch * out_h * out_w),
         )
         for offset, (rows, cols) in enumerate(offsets):
             columns[:, :, :, offset, :] = padded[:, rows, cols, :]
