@@ -1,7 +1,7 @@
-"""Shared helpers for the chain tests: deploy the suite in boa, random dense models, reference.
+"""Shared helpers for the chain tests: the suite deployed in boa, random runtime packages.
 
-The pure-int reference here follows docs/integer-semantics.md literally (Python ints, no numpy
-arithmetic), so it is an independent oracle for the executor.
+Random models are real `aicommons.runtime` packages (manifest, tensor roots, version id), so the
+executor is always compared with the runtime's own kernels and pure-int reference.
 """
 
 from __future__ import annotations
@@ -13,17 +13,13 @@ import boa
 import numpy as np
 
 from aicommons.chain.compile import load_boa
-from aicommons.chain.executor import (
-    DenseLayer,
-    ExecutorModel,
-    send_boa,
-    upload_calls,
-    weights_root,
-)
+from aicommons.chain.executor import model_from_package, send_boa, upload_calls
 from aicommons.commit import keccak256
+from aicommons.runtime import Layer, ModelPackage
 
 SUPPLY = 10**9 * 10**18
 PROTOCOL_BPS = 500
+LOCATOR = "ipfs://bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
 
 
 @dataclass
@@ -38,60 +34,68 @@ class Suite:
 def deploy_suite(protocol_bps: int = PROTOCOL_BPS) -> Suite:
     governance = boa.env.generate_address("governance")
     treasury = boa.env.generate_address("treasury")
-    with boa.env.prank(governance):
-        token = load_boa("CommonsToken", treasury, SUPPLY, sender=governance)
-        registry = load_boa("ModelRegistry", sender=governance)
-        executor = load_boa(
-            "OnchainExecutor",
-            registry.address,
-            token.address,
-            treasury,
-            protocol_bps,
-            sender=governance,
-        )
+    token = load_boa("CommonsToken", treasury, SUPPLY, sender=governance)
+    registry = load_boa("ModelRegistry", sender=governance)
+    executor = load_boa(
+        "OnchainExecutor",
+        registry.address,
+        token.address,
+        treasury,
+        protocol_bps,
+        sender=governance,
+    )
     return Suite(token, registry, executor, governance, treasury)
 
 
-def rshift_round(value: int, shift: int) -> int:
-    return value if shift == 0 else (value + (1 << (shift - 1))) >> shift
-
-
-def reference_forward(model: ExecutorModel, x: list[int]) -> list[int]:
-    """Pure-int dense + requantise + clamp, layer by layer."""
-    values = [int(v) for v in x]
-    for layer in model.layers:
-        weight = layer.weight.tolist()
-        out = []
-        for c in range(layer.out_dim):
-            acc = int(layer.bias[c]) + sum(a * b for a, b in zip(values, weight[c], strict=True))
-            y = rshift_round(acc * int(layer.multiplier[c]), int(layer.shift[c]))
-            out.append(max(layer.lo, min(layer.hi, y)))
-        values = out
-    return values
-
-
-def random_model(
+def dense_package(
     rng: np.random.Generator,
     widths: list[int],
-    output_range: tuple[int, int] = (-(2**31), 2**31 - 1),
-) -> ExecutorModel:
+    *,
+    weight_values: tuple[int, int] = (-127, 127),
+    hidden_lo: int | None = None,
+) -> ModelPackage:
+    """A random dense chain `widths[0] -> ... -> widths[-1]` with an int32 output layer."""
     layers = []
     tensors: dict[str, np.ndarray] = {}
+    previous = "input"
     for index, (fan_in, fan_out) in enumerate(zip(widths, widths[1:], strict=False)):
         last = index == len(widths) - 2
-        weight = rng.integers(-127, 128, size=(fan_out, fan_in), dtype=np.int8)
-        bias = rng.integers(-(2**20), 2**20, size=fan_out).astype(np.int32)
-        # Multipliers around 2**30 with shifts that bring int32 accumulators back to int8 scale.
-        multiplier = rng.integers(1, 2**31, size=fan_out)
-        shift = rng.integers(0, 63, size=fan_out) if last else rng.integers(38, 47, size=fan_out)
-        lo, hi = output_range if last else (int(rng.choice([-128, 0])), 127)
-        name = f"layer{index}"
-        tensors[f"{name}.weight"] = weight
-        tensors[f"{name}.bias"] = bias
+        name = f"dense{index}"
+        low, high = weight_values
+        tensors[f"{name}.weight"] = rng.integers(low, high + 1, (fan_out, fan_in)).astype(np.int8)
+        bias_bound = min(2**20, 2**31 - 1 - fan_in * 16256)
+        tensors[f"{name}.bias"] = rng.integers(-bias_bound, bias_bound, fan_out).astype(np.int32)
+        tensors[f"{name}.multiplier"] = rng.integers(1, 2**31, fan_out).astype(np.int32)
+        # Shifts that bring products back near int8 for hidden layers, anything for the output.
+        shifts = rng.integers(0, 63, fan_out) if last else rng.integers(36, 48, fan_out)
+        tensors[f"{name}.shift"] = shifts.astype(np.int32)
+        if last:
+            lo, hi, dtype = -(2**31), 2**31 - 1, "int32"
+        else:
+            lo = hidden_lo if hidden_lo is not None else int(rng.choice([-128, 0]))
+            hi, dtype = 127, "int8"
+        output = "logits" if last else f"act{index}"
         layers.append(
-            DenseLayer(f"{name}.weight", f"{name}.bias", weight, bias, multiplier, shift, lo, hi)
+            Layer(
+                name=name,
+                op="dense",
+                inputs=(previous,),
+                output=output,
+                out_shape=(fan_out,),
+                out_dtype=dtype,
+                tensors={
+                    role: f"{name}.{role}" for role in ("weight", "bias", "multiplier", "shift")
+                },
+                attrs={"channels": fan_out, "lo": lo, "hi": hi},
+            )
         )
-    return ExecutorModel(tuple(layers), tensors)
+        previous = output
+    return ModelPackage.build(
+        {"name": "input", "shape": [widths[0]], "scale": "1"},
+        layers,
+        [{"name": "logits", "dtype": "int32", "scale": "1"}],
+        tensors,
+    )
 
 
 def slug_id(slug: str) -> bytes:
@@ -100,32 +104,31 @@ def slug_id(slug: str) -> bytes:
 
 def publish(
     suite: Suite,
-    model: ExecutorModel,
+    package: ModelPackage,
     maintainer: str,
     slug: str,
-    version_seed: int,
     fee: int = 0,
-    attribution: tuple[tuple[str, int, int], ...] = (),
+    attribution: list[tuple[str, int, int]] | None = None,
 ) -> bytes:
-    """Register `slug` if new and publish a version of `model`; returns its version id."""
+    """Register `slug` if new and publish `package` as a version of it; returns the version id."""
     model_id = slug_id(slug)
-    version_id = keccak256(b"version" + version_seed.to_bytes(8, "big"))
     with boa.env.prank(maintainer):
         if suite.registry.models(model_id)[1] == 0:
             suite.registry.register_model(slug, [])
         suite.registry.publish_version(
             model_id,
-            version_id,
-            weights_root(model.tensors),
-            ["ipfs://bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"],
+            package.version_id,
+            package.weights_root,
+            [LOCATOR],
             "MIT",
-            list(attribution),
+            attribution or [],
             1,
             fee,
         )
-    return version_id
+    return package.version_id
 
 
-def upload(suite: Suite, model: ExecutorModel, version_id: bytes, maintainer: str) -> int:
-    """Upload every chunk of `model`; returns the total gas."""
-    return send_boa(suite.executor, upload_calls(version_id, model), sender=maintainer)
+def upload(suite: Suite, package: ModelPackage, maintainer: str) -> int:
+    """Upload every chunk of `package`; returns the total gas of the upload transactions."""
+    calls = upload_calls(package.version_id, model_from_package(package))
+    return send_boa(suite.executor, calls, sender=maintainer)

@@ -19,6 +19,8 @@ from aicommons.commit.merkle import tree_depth
 MAX_LAYERS = 8
 MAX_WIDTH = 1024
 SEGMENT_WORDS = 360
+MAX_OUTPUT = 128
+MAX_SEGMENTS = 128
 BLOCK = 8
 MAX_CHUNK_ROWS = 64
 MAX_CHUNK_BYTES = 8192
@@ -35,14 +37,12 @@ class InputOutOfRange(ExecutorError):
 
 @dataclass(frozen=True)
 class DenseLayer:
-    """One dense layer in the v1 integer semantics; tensors are named as in the model package."""
+    """One dense layer in the v1 integer semantics, by the names of its tensors in the package."""
 
-    weight_name: str
-    bias_name: str
-    weight: np.ndarray  # int8 [out, in], values in [-127, 127]
-    bias: np.ndarray  # int32 [out]
-    multiplier: np.ndarray  # [out], 1 .. 2**31 - 1
-    shift: np.ndarray  # [out], 0 .. 62
+    weight_name: str  # int8 [out, in], values in [-127, 127]
+    bias_name: str  # int32 [out]
+    multiplier_name: str  # int32 [out], 1 .. 2**31 - 1
+    shift_name: str  # int32 [out], 0 .. 62
     lo: int
     hi: int
 
@@ -64,6 +64,49 @@ class ExecutorModel:
 
     def tensor_names(self) -> list[str]:
         return sorted(self.tensors)
+
+    def weight(self, layer: DenseLayer) -> np.ndarray:
+        return self.tensors[layer.weight_name]
+
+    def in_dim(self, layer: DenseLayer) -> int:
+        return int(self.weight(layer).shape[1])
+
+    def out_dim(self, layer: DenseLayer) -> int:
+        return int(self.weight(layer).shape[0])
+
+    def macs(self) -> int:
+        return sum(self.in_dim(layer) * self.out_dim(layer) for layer in self.layers)
+
+
+def model_from_package(package: Any) -> ExecutorModel:
+    """The executor's view of a runtime `ModelPackage`: its dense layers and all its tensors.
+
+    Raises ExecutorError for any graph the executor cannot run (conv, pooling, add, branches).
+    """
+    layers = []
+    previous = package.manifest["input"]["name"]
+    for entry in package.manifest["layers"]:
+        if entry["op"] != "dense":
+            raise ExecutorError(
+                f"layer {entry['name']!r} is {entry['op']}; on-chain runs dense only"
+            )
+        if list(entry["inputs"]) != [previous]:
+            raise ExecutorError(f"layer {entry['name']!r} does not read the previous layer")
+        roles = entry["tensors"]
+        layers.append(
+            DenseLayer(
+                roles["weight"],
+                roles["bias"],
+                roles["multiplier"],
+                roles["shift"],
+                int(entry["attrs"]["lo"]),
+                int(entry["attrs"]["hi"]),
+            )
+        )
+        previous = entry["output"]
+    if len(package.manifest["input"]["shape"]) != 1:
+        raise ExecutorError("the on-chain executor takes a flat (1-D) input")
+    return ExecutorModel(tuple(layers), dict(package.tensors))
 
 
 @dataclass(frozen=True)
@@ -112,20 +155,20 @@ def padded_row_words(in_dim: int) -> int:
     return (words + BLOCK - 1) // BLOCK * BLOCK
 
 
-def chunk_height(layer: DenseLayer) -> int:
+def chunk_height(in_dim: int, out_dim: int) -> int:
     """Tallest aligned row block that fits one segment contract and one upload call."""
-    row_words = padded_row_words(layer.in_dim) + 1
+    row_words = padded_row_words(in_dim) + 1
     height = 0
-    max_height = tree_depth(layer.out_dim)
+    max_height = tree_depth(out_dim)
     while (
         height < max_height
         and (2 << height) * row_words <= SEGMENT_WORDS
-        and (2 << height) * layer.in_dim <= MAX_CHUNK_BYTES
+        and (2 << height) * in_dim <= MAX_CHUNK_BYTES
         and (2 << height) <= MAX_CHUNK_ROWS
     ):
         height += 1
-    if (1 << height) * row_words > SEGMENT_WORDS or (1 << height) * layer.in_dim > MAX_CHUNK_BYTES:
-        raise ExecutorError(f"a row of fan-in {layer.in_dim} does not fit one segment")
+    if (1 << height) * row_words > SEGMENT_WORDS or (1 << height) * in_dim > MAX_CHUNK_BYTES:
+        raise ExecutorError(f"a row of fan-in {in_dim} does not fit one segment")
     return height
 
 
@@ -133,92 +176,92 @@ def validate_model(model: ExecutorModel) -> None:
     """Raise ExecutorError for anything the contract would reject."""
     if not 1 <= len(model.layers) <= MAX_LAYERS:
         raise ExecutorError(f"{len(model.layers)} layers; the executor takes 1 to {MAX_LAYERS}")
+    total_chunks = 0
     for index, layer in enumerate(model.layers):
         where = f"layer {index}"
-        if layer.weight.dtype != np.int8 or layer.weight.ndim != 2:
+        for name in (layer.weight_name, layer.bias_name, layer.multiplier_name, layer.shift_name):
+            if name not in model.tensors:
+                raise ExecutorError(f"{where}: tensor {name!r} is not among the version's tensors")
+        weight = model.weight(layer)
+        if weight.dtype != np.int8 or weight.ndim != 2:
             raise ExecutorError(f"{where}: weight must be a 2-D int8 tensor")
-        if not 1 <= layer.in_dim <= MAX_WIDTH or not 1 <= layer.out_dim <= MAX_WIDTH:
+        in_dim, out_dim = model.in_dim(layer), model.out_dim(layer)
+        if not 1 <= in_dim <= MAX_WIDTH or not 1 <= out_dim <= MAX_WIDTH:
             raise ExecutorError(f"{where}: width outside 1..{MAX_WIDTH}")
-        if int(layer.weight.min()) < -127:
+        if int(weight.min()) < -127:
             raise ExecutorError(f"{where}: weight -128 is outside the symmetric range")
-        if index and layer.in_dim != model.layers[index - 1].out_dim:
+        if index and in_dim != model.out_dim(model.layers[index - 1]):
             raise ExecutorError(f"{where}: fan-in does not match the previous layer")
         last = index == len(model.layers) - 1
+        if last and out_dim > MAX_OUTPUT:
+            raise ExecutorError(
+                f"{where}: {out_dim} outputs; the executor returns at most {MAX_OUTPUT}"
+            )
         low, high = (INT32_MIN, INT32_MAX) if last else (-128, 127)
         if not low <= layer.lo <= layer.hi <= high:
             raise ExecutorError(f"{where}: clamp [{layer.lo}, {layer.hi}] outside [{low}, {high}]")
-        if layer.bias.shape != (layer.out_dim,) or layer.bias.dtype != np.int32:
-            raise ExecutorError(f"{where}: bias must be int32 [{layer.out_dim}]")
-        multiplier = np.asarray(layer.multiplier, dtype=np.int64)
-        shift = np.asarray(layer.shift, dtype=np.int64)
-        if multiplier.shape != (layer.out_dim,) or shift.shape != (layer.out_dim,):
-            raise ExecutorError(f"{where}: one multiplier and shift per output channel")
-        if (
-            multiplier.min() < 1
-            or multiplier.max() > INT32_MAX
-            or shift.min() < 0
-            or shift.max() > 62
-        ):
+        for name in (layer.bias_name, layer.multiplier_name, layer.shift_name):
+            tensor = model.tensors[name]
+            if tensor.shape != (out_dim,) or tensor.dtype != np.int32:
+                raise ExecutorError(f"{where}: {name} must be int32 [{out_dim}]")
+        multiplier = model.tensors[layer.multiplier_name].astype(np.int64)
+        shift = model.tensors[layer.shift_name].astype(np.int64)
+        if multiplier.min() < 1 or shift.min() < 0 or shift.max() > 62:
             raise ExecutorError(f"{where}: multiplier or shift out of range")
-        for name in (layer.weight_name, layer.bias_name):
-            if name not in model.tensors:
-                raise ExecutorError(f"{where}: tensor {name!r} is not among the version's tensors")
-        chunk_height(layer)
+        total_chunks += -(-out_dim // (1 << chunk_height(in_dim, out_dim)))
+    if total_chunks > MAX_SEGMENTS:
+        raise ExecutorError(f"{total_chunks} weight segments; the executor takes {MAX_SEGMENTS}")
 
 
-def _layer_spec(layer: DenseLayer, names: list[str]) -> tuple[Any, ...]:
+def _layer_spec(model: ExecutorModel, layer: DenseLayer, names: list[str]) -> tuple[Any, ...]:
+    in_dim, out_dim = model.in_dim(layer), model.out_dim(layer)
     return (
         names.index(layer.weight_name),
         names.index(layer.bias_name),
-        layer.in_dim,
-        layer.out_dim,
+        names.index(layer.multiplier_name),
+        names.index(layer.shift_name),
+        in_dim,
+        out_dim,
         layer.lo,
         layer.hi,
-        chunk_height(layer),
-        [int(m) for m in layer.multiplier],
-        [int(s) for s in layer.shift],
+        chunk_height(in_dim, out_dim),
     )
 
 
 def upload_calls(version_id: bytes, model: ExecutorModel) -> list[ContractCall]:
-    """Every transaction that uploads `model` for `version_id`: begin_upload, then the chunks."""
+    """Every transaction that uploads `model` for `version_id`: begin_upload, then the chunks.
+
+    Each chunk carries its rows of W, bias, multiplier and shift, each with the Merkle siblings
+    that lift the chunk's subtree to the tensor root (docs/contracts.md, "Upload protocol").
+    """
     validate_model(model)
     names = model.tensor_names()
     roots = [tensor_root(model.tensors[name]) for name in names]
-    calls = [
-        ContractCall(
-            "begin_upload",
-            (version_id, [_layer_spec(layer, names) for layer in model.layers], roots),
-        )
-    ]
+    specs = [_layer_spec(model, layer, names) for layer in model.layers]
+    calls = [ContractCall("begin_upload", (version_id, specs, roots))]
     for index, layer in enumerate(model.layers):
-        height = chunk_height(layer)
+        out_dim = model.out_dim(layer)
+        height = chunk_height(model.in_dim(layer), out_dim)
         size = 1 << height
-        weight_leaves = tensor_leaves(layer.weight)
-        bias_leaves = tensor_leaves(layer.bias)
-        weight_tree = MerkleTree.from_leaves(weight_leaves)
-        bias_tree = MerkleTree.from_leaves(bias_leaves)
-        multipliers = [int(m) for m in layer.multiplier]
-        shifts = [int(s) for s in layer.shift]
-        for chunk in range(-(-layer.out_dim // size)):
-            first = chunk * size
-            rows = slice(first, min(first + size, layer.out_dim))
-            calls.append(
-                ContractCall(
-                    "upload_chunk",
-                    (
-                        version_id,
-                        index,
-                        chunk,
-                        b"".join(weight_leaves[rows]),
-                        list(weight_tree.prove(first).siblings[height:]),
-                        b"".join(bias_leaves[rows]),
-                        list(bias_tree.prove(first).siblings[height:]),
-                        multipliers,
-                        shifts,
-                    ),
-                )
+        tensors = [
+            model.tensors[name]
+            for name in (
+                layer.weight_name,
+                layer.bias_name,
+                layer.multiplier_name,
+                layer.shift_name,
             )
+        ]
+        leaves = [tensor_leaves(tensor) for tensor in tensors]
+        trees = [MerkleTree.from_leaves(rows) for rows in leaves]
+        for chunk in range(-(-out_dim // size)):
+            first = chunk * size
+            rows = slice(first, min(first + size, out_dim))
+            args: list[Any] = [version_id, index, chunk]
+            for tensor_leaves_, tree in zip(leaves, trees, strict=True):
+                args.append(b"".join(tensor_leaves_[rows]))
+                args.append(list(tree.prove(first).siblings[height:]))
+            calls.append(ContractCall("upload_chunk", tuple(args)))
     return calls
 
 

@@ -30,6 +30,7 @@ MAX_CHUNKS: constant(uint256) = 256
 SEGMENT_WORDS: constant(uint256) = 360
 MAX_CHUNK_ROWS: constant(uint256) = 64
 MAX_CHUNK_BYTES: constant(uint256) = 8192
+CHANNEL_BYTES: constant(uint256) = MAX_CHUNK_ROWS * 4  # one int32 per output channel of a chunk
 MAX_PACKED_INPUT_WORDS: constant(uint256) = 128
 MAX_OUTPUT: constant(uint256) = 128
 MAX_SEGMENTS: constant(uint256) = 128
@@ -74,15 +75,16 @@ struct Attribution:
 
 
 struct LayerSpec:
-    weight_tensor: uint256  # index of W[out, in] (int8) among the version's tensors by name
-    bias_tensor: uint256  # index of bias[out] (int32)
+    # Indices among the version's tensors sorted by name (the leaves of its weights root).
+    weight_tensor: uint256  # W[out, in], int8
+    bias_tensor: uint256  # bias[out], int32
+    multiplier_tensor: uint256  # M[out], int32
+    shift_tensor: uint256  # S[out], int32
     in_dim: uint256
     out_dim: uint256
     lo: int256
     hi: int256
     chunk_height: uint256  # a chunk is an aligned block of 2**chunk_height rows
-    multipliers: DynArray[uint256, MAX_WIDTH]
-    shifts: DynArray[uint256, MAX_WIDTH]
 
 
 struct Layer:
@@ -96,7 +98,8 @@ struct Layer:
     lane_bits: uint256
     weight_root: bytes32
     bias_root: bytes32
-    quant_hash: bytes32
+    multiplier_root: bytes32
+    shift_root: bytes32
     chunks_done: uint256  # bit i set once chunk i is verified and stored
 
 
@@ -191,9 +194,10 @@ def begin_upload(
     @notice Start (or restart, while not ready) the upload of a registered version.
     @dev `tensor_roots` are all of the version's tensor roots in tensor-name order; their Merkle
          root must equal the registered weights root, which pins the W and bias roots of each
-         layer. The layer program (shapes, clamps, multipliers, shifts) is the maintainer's
-         statement of the manifest's graph; its hash is logged so anyone can compare it with
-         the manifest behind the version id.
+         layer's W, bias, multiplier and shift roots, so every number the executor later uses
+         is proven. What the roots cannot say — layer order, which tensor plays which role and
+         the clamp bounds lo/hi — is the maintainer's statement of the manifest's graph; its hash
+         is logged so anyone can compare it with the manifest behind the version id.
     """
     assert staticcall registry.can_maintain_version(version_id, msg.sender), "NotMaintainer"
     exists: bool = False
@@ -227,13 +231,10 @@ def begin_upload(
         else:
             assert spec.lo >= INT32_MIN and spec.hi <= INT32_MAX, "InvalidClamp"
             assert spec.out_dim <= MAX_OUTPUT, "InvalidProgram"
-        assert len(spec.multipliers) == spec.out_dim, "InvalidQuantParams"
-        assert len(spec.shifts) == spec.out_dim, "InvalidQuantParams"
-        for c: uint256 in range(spec.out_dim, bound=MAX_WIDTH):
-            assert spec.multipliers[c] >= 1 and spec.multipliers[c] <= 2**31 - 1, "InvalidQuantParams"
-            assert spec.shifts[c] <= 62, "InvalidQuantParams"
         assert spec.weight_tensor < len(tensor_roots), "InvalidProgram"
         assert spec.bias_tensor < len(tensor_roots), "InvalidProgram"
+        assert spec.multiplier_tensor < len(tensor_roots), "InvalidProgram"
+        assert spec.shift_tensor < len(tensor_roots), "InvalidProgram"
 
         lanes: uint256 = 0
         lane_bits: uint256 = 0
@@ -261,7 +262,8 @@ def begin_upload(
             lane_bits=lane_bits,
             weight_root=tensor_roots[spec.weight_tensor],
             bias_root=tensor_roots[spec.bias_tensor],
-            quant_hash=keccak256(abi_encode(spec.multipliers, spec.shifts)),
+            multiplier_root=tensor_roots[spec.multiplier_tensor],
+            shift_root=tensor_roots[spec.shift_tensor],
             chunks_done=0,
         )
 
@@ -290,18 +292,21 @@ def upload_chunk(
     chunk_index: uint256,
     weight_rows: Bytes[MAX_CHUNK_BYTES],
     weight_siblings: DynArray[bytes32, merkle.MAX_DEPTH],
-    bias_rows: Bytes[1024],
+    bias_rows: Bytes[CHANNEL_BYTES],
     bias_siblings: DynArray[bytes32, merkle.MAX_DEPTH],
-    multipliers: DynArray[uint256, MAX_WIDTH],
-    shifts: DynArray[uint256, MAX_WIDTH],
+    multiplier_rows: Bytes[CHANNEL_BYTES],
+    multiplier_siblings: DynArray[bytes32, merkle.MAX_DEPTH],
+    shift_rows: Bytes[CHANNEL_BYTES],
+    shift_siblings: DynArray[bytes32, merkle.MAX_DEPTH],
 ):
     """
-    @notice Verify one chunk of a layer (rows [chunk * 2**h, ...) of W and of the bias) against
-            the layer's tensor roots and store it, repacked for inference, as a segment contract.
+    @notice Verify one chunk of a layer — output channels [chunk * 2**h, (chunk + 1) * 2**h) of
+            W, bias, multiplier and shift — against the layer's four tensor roots and store it,
+            repacked for inference, as a segment contract. Chunks may come in any order.
     @param weight_rows The chunk's rows of W, each `in_dim` int8 bytes, concatenated.
     @param weight_siblings Proof of the chunk's subtree node in W's row tree (from level h up).
-    @param bias_rows The chunk's bias entries, 4 bytes big-endian two's complement each.
-    @param multipliers The whole layer's multipliers, as given to begin_upload (hash-checked).
+    @param bias_rows The chunk's bias entries, 4 bytes big-endian two's complement each; the
+           multiplier and shift rows likewise.
     """
     upload: Upload = self.uploads[version_id]
     assert upload.layer_count > 0, "UploadNotStarted"
@@ -311,36 +316,28 @@ def upload_chunk(
     layer: Layer = self.layers[version_id][layer_index]
     assert chunk_index < layer.chunk_count, "UnknownChunk"
     assert layer.chunks_done & (1 << chunk_index) == 0, "ChunkAlreadyUploaded"
-    assert keccak256(abi_encode(multipliers, shifts)) == layer.quant_hash, "QuantParamsMismatch"
 
     first_row: uint256 = chunk_index << layer.chunk_height
     rows: uint256 = min(1 << layer.chunk_height, layer.out_dim - first_row)
     assert len(weight_rows) == rows * layer.in_dim, "ChunkSizeMismatch"
     assert len(bias_rows) == rows * 4, "ChunkSizeMismatch"
-    depth: uint256 = merkle.tree_depth(layer.out_dim)
-    assert len(weight_siblings) == depth - layer.chunk_height, "WeightRowsMismatch"
-    assert len(bias_siblings) == depth - layer.chunk_height, "BiasRowsMismatch"
-
-    weight_digests: DynArray[bytes32, merkle.MAX_CHUNK_LEAVES] = []
-    bias_digests: DynArray[bytes32, merkle.MAX_CHUNK_LEAVES] = []
-    for r: uint256 in range(rows, bound=MAX_CHUNK_ROWS):
-        weight_digests.append(
-            keccak256(concat(b"\x00", slice(weight_rows, r * layer.in_dim, layer.in_dim)))
-        )
-        bias_digests.append(keccak256(concat(b"\x00", slice(bias_rows, r * 4, 4))))
-    weight_node: bytes32 = merkle.subtree_root(weight_digests, layer.chunk_height)
-    bias_node: bytes32 = merkle.subtree_root(bias_digests, layer.chunk_height)
-    assert (
-        merkle.root_from_inner(layer.out_dim, merkle.climb(weight_node, chunk_index, weight_siblings))
-        == layer.weight_root
+    assert len(multiplier_rows) == rows * 4, "ChunkSizeMismatch"
+    assert len(shift_rows) == rows * 4, "ChunkSizeMismatch"
+    assert self._rows_match(
+        weight_rows, layer.in_dim, rows, layer, chunk_index, weight_siblings, layer.weight_root
     ), "WeightRowsMismatch"
-    assert (
-        merkle.root_from_inner(layer.out_dim, merkle.climb(bias_node, chunk_index, bias_siblings))
-        == layer.bias_root
+    assert self._rows_match(
+        bias_rows, 4, rows, layer, chunk_index, bias_siblings, layer.bias_root
     ), "BiasRowsMismatch"
+    assert self._rows_match(
+        multiplier_rows, 4, rows, layer, chunk_index, multiplier_siblings, layer.multiplier_root
+    ), "MultiplierRowsMismatch"
+    assert self._rows_match(
+        shift_rows, 4, rows, layer, chunk_index, shift_siblings, layer.shift_root
+    ), "ShiftRowsMismatch"
 
     words: DynArray[uint256, SEGMENT_WORDS] = self._pack_rows(
-        layer, first_row, rows, weight_rows, bias_rows, multipliers, shifts
+        layer, rows, weight_rows, bias_rows, multiplier_rows, shift_rows
     )
     segment: address = raw_create(self._segment_initcode(words))
 
@@ -502,14 +499,46 @@ def _lane_layout(in_dim: uint256) -> (uint256, uint256):
 
 @internal
 @pure
+def _rows_match(
+    rows_bytes: Bytes[MAX_CHUNK_BYTES],
+    row_bytes: uint256,
+    rows: uint256,
+    layer: Layer,
+    chunk_index: uint256,
+    siblings: DynArray[bytes32, merkle.MAX_DEPTH],
+    root: bytes32,
+) -> bool:
+    """
+    @dev True iff `rows` rows of `row_bytes` bytes are the leaves of chunk `chunk_index` (an
+         aligned subtree of height chunk_height) of the out_dim-leaf tree under `root`.
+    """
+    if len(siblings) != merkle.tree_depth(layer.out_dim) - layer.chunk_height:
+        return False
+    digests: DynArray[bytes32, merkle.MAX_CHUNK_LEAVES] = []
+    for r: uint256 in range(rows, bound=MAX_CHUNK_ROWS):
+        digests.append(keccak256(concat(b"\x00", slice(rows_bytes, r * row_bytes, row_bytes))))
+    node: bytes32 = merkle.subtree_root(digests, layer.chunk_height)
+    return merkle.root_from_inner(layer.out_dim, merkle.climb(node, chunk_index, siblings)) == root
+
+
+@internal
+@pure
+def _int32_at(padded: Bytes[CHANNEL_BYTES + 32], row: uint256) -> uint256:
+    """
+    @dev The raw 32-bit word of entry `row` (4 bytes big-endian) of a zero-padded channel buffer.
+    """
+    return extract32(padded, row * 4, output_type=uint256) >> 224
+
+
+@internal
+@pure
 def _pack_rows(
     layer: Layer,
-    first_row: uint256,
     rows: uint256,
     weight_rows: Bytes[MAX_CHUNK_BYTES],
-    bias_rows: Bytes[1024],
-    multipliers: DynArray[uint256, MAX_WIDTH],
-    shifts: DynArray[uint256, MAX_WIDTH],
+    bias_rows: Bytes[CHANNEL_BYTES],
+    multiplier_rows: Bytes[CHANNEL_BYTES],
+    shift_rows: Bytes[CHANNEL_BYTES],
 ) -> DynArray[uint256, SEGMENT_WORDS]:
     """
     @dev Segment layout: the rows' header words (bias folded with the lane offsets, multiplier,
@@ -521,12 +550,18 @@ def _pack_rows(
     row_major: DynArray[uint256, SEGMENT_WORDS] = []
     words: DynArray[uint256, SEGMENT_WORDS] = []
     padded: Bytes[MAX_CHUNK_BYTES + 32] = concat(weight_rows, empty(bytes32))
-    padded_bias: Bytes[1024 + 32] = concat(bias_rows, empty(bytes32))
+    padded_bias: Bytes[CHANNEL_BYTES + 32] = concat(bias_rows, empty(bytes32))
+    padded_multipliers: Bytes[CHANNEL_BYTES + 32] = concat(multiplier_rows, empty(bytes32))
+    padded_shifts: Bytes[CHANNEL_BYTES + 32] = concat(shift_rows, empty(bytes32))
     n: uint256 = layer.lanes
     b: uint256 = layer.lane_bits
     row_words: uint256 = self._row_words(layer.in_dim, n)
     for r: uint256 in range(rows, bound=MAX_CHUNK_ROWS):
-        c: uint256 = first_row + r
+        # int32 entries as raw 32-bit words: a negative multiplier or shift reads as >= 2**31.
+        multiplier: uint256 = self._int32_at(padded_multipliers, r)
+        shift_bits: uint256 = self._int32_at(padded_shifts, r)
+        assert multiplier >= 1 and multiplier <= 2**31 - 1, "InvalidQuantParams"
+        assert shift_bits <= 62, "InvalidQuantParams"
         u_sum: uint256 = 0
         base: uint256 = r * layer.in_dim
         row_block: uint256 = 0
@@ -545,7 +580,7 @@ def _pack_rows(
                 word |= u << (b * (n - 1 - t))
                 k += 1
             row_major.append(word)
-        bias_word: uint256 = extract32(padded_bias, r * 4, output_type=uint256) >> 224
+        bias_word: uint256 = self._int32_at(padded_bias, r)
         bias: int256 = convert(bias_word, int256)
         if bias_word >= 2**31:
             bias -= 2**32
@@ -555,7 +590,7 @@ def _pack_rows(
             + WEIGHT_OFFSET * INPUT_OFFSET * convert(layer.in_dim, int256)
         )
         words.append(
-            convert(constant_c + HEADER_C_OFFSET, uint256) << 48 | multipliers[c] << 8 | shifts[c]
+            convert(constant_c + HEADER_C_OFFSET, uint256) << 48 | multiplier << 8 | shift_bits
         )
     for q: uint256 in range(row_words // BLOCK, bound=MAX_BLOCKS):
         for r: uint256 in range(rows, bound=MAX_CHUNK_ROWS):
@@ -640,6 +675,7 @@ def _run(program: address, input: Bytes[MAX_WIDTH]) -> DynArray[int256, MAX_OUTP
     input_sum: uint256 = 0
     padded_input: Bytes[MAX_WIDTH + 32] = concat(input, empty(bytes32))
     input_block: uint256 = 0
+    word: uint256 = 0
     word_index: uint256 = 0
     lane: uint256 = 0
     lane_shift: uint256 = 0
@@ -649,13 +685,17 @@ def _run(program: address, input: Bytes[MAX_WIDTH]) -> DynArray[int256, MAX_OUTP
         value: uint256 = unsafe_add(input_block >> 248, 128) & 255
         input_block = input_block << 8
         input_sum = unsafe_add(input_sum, value)
-        packed[word_index] = packed[word_index] | (value << lane_shift)
+        word = word | (value << lane_shift)
         lane = unsafe_add(lane, 1)
         lane_shift = unsafe_add(lane_shift, b)
         if lane == n:
+            packed[word_index] = word
+            word = 0
             lane = 0
             lane_shift = 0
             word_index = unsafe_add(word_index, 1)
+    if lane != 0:
+        packed[word_index] = word
 
     output: DynArray[int256, MAX_OUTPUT] = []
     cursor: uint256 = 1
@@ -683,6 +723,7 @@ def _run(program: address, input: Bytes[MAX_WIDTH]) -> DynArray[int256, MAX_OUTP
             next_b = (next_config >> 40) & 255
         next_packed: uint256[MAX_PACKED_INPUT_WORDS] = empty(uint256[MAX_PACKED_INPUT_WORDS])
         next_sum: uint256 = 0
+        next_word: uint256 = 0  # the word being filled; stored once it is full
         word_index = 0
         lane = 0
         lane_shift = 0
@@ -747,13 +788,17 @@ def _run(program: address, input: Bytes[MAX_WIDTH]) -> DynArray[int256, MAX_OUTP
                 else:
                     shifted: uint256 = convert(unsafe_add(value, INPUT_OFFSET), uint256)
                     next_sum = unsafe_add(next_sum, shifted)
-                    next_packed[word_index] = next_packed[word_index] | (shifted << lane_shift)
+                    next_word = next_word | (shifted << lane_shift)
                     lane = unsafe_add(lane, 1)
                     lane_shift = unsafe_add(lane_shift, next_b)
                     if lane == next_n:
+                        next_packed[word_index] = next_word
+                        next_word = 0
                         lane = 0
                         lane_shift = 0
                         word_index = unsafe_add(word_index, 1)
+        if lane != 0:
+            next_packed[word_index] = next_word
         cursor = cursor + 1 + chunk_count
         packed = next_packed
         input_sum = next_sum
