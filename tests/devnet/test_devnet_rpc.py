@@ -19,7 +19,12 @@ from eth_account import Account
 from web3 import Web3
 from web3.exceptions import ContractLogicError, Web3RPCError
 
-from aicommons.chain.devnet import DEV_ACCOUNTS, launch_devnet_process
+from aicommons.chain.devnet import (
+    DEV_ACCOUNTS,
+    DevnetDataError,
+    DevnetServer,
+    launch_devnet_process,
+)
 
 pytestmark = pytest.mark.network
 
@@ -333,24 +338,30 @@ def test_devnet_binds_localhost_only(devnet_url: str) -> None:
     assert devnet_url.startswith("http://127.0.0.1:")
 
 
-def test_cli_rejects_bad_input_with_one_line(tmp_path: Path, devnet_url: str) -> None:
+def test_cli_rejects_a_taken_port_with_one_line(tmp_path: Path, devnet_url: str) -> None:
+    aic = Path(sys.executable).with_name("aic")
     port = devnet_url.rsplit(":", 1)[1]
+    result = subprocess.run(
+        [str(aic), "devnet", "--data", str(tmp_path / "fresh"), "--port", port],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_unusable_data_dirs_are_one_line_value_errors(tmp_path: Path) -> None:
     corrupt_dir = tmp_path / "corrupt"
     corrupt_dir.mkdir()
     (corrupt_dir / "chain.sqlite3").write_bytes(b"this is not a database" * 100)
     a_file = tmp_path / "plain-file"
     a_file.write_text("x")
-    cases = [
-        (["--data", str(tmp_path / "fresh"), "--port", port], "cannot listen"),
-        (["--data", str(corrupt_dir), "--port", "0"], "not a database"),
-        (["--data", str(a_file / "sub"), "--port", "0"], "cannot create devnet data dir"),
-    ]
-    aic = Path(sys.executable).with_name("aic")
-    for arguments, message in cases:
-        result = subprocess.run(
-            [str(aic), "devnet", *arguments], capture_output=True, text=True, timeout=60
-        )
-        assert result.returncode == 1, result
-        assert message in result.stderr
-        assert "Traceback" not in result.stderr
-        assert len(result.stderr.strip().splitlines()) == 1
+    cases = [(corrupt_dir, "not a database"), (a_file / "sub", "cannot create devnet data dir")]
+    for data_dir, message in cases:
+        with pytest.raises(DevnetDataError, match=message) as raised:
+            DevnetServer(data_dir, port=0)
+        assert isinstance(raised.value, ValueError)  # the CLI prints these as one line
+        assert "\n" not in str(raised.value)
