@@ -11,7 +11,15 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 
-from aicommons.commit import MerkleTree, cid_of, keccak256, leaf_hash, merkle_root, verify_proof
+from aicommons.commit import (
+    MerkleTree,
+    cid_of,
+    cid_sha256_digest,
+    keccak256,
+    leaf_hash,
+    merkle_root,
+    verify_proof,
+)
 from aicommons.storage.auth import UploadAuthError, UploadGrant, grant_signer, sign_grant
 from aicommons.storage.chunking import (
     CHUNK_SIZE,
@@ -23,6 +31,7 @@ from aicommons.storage.chunking import (
     parse_manifest,
     storage_answer,
 )
+from aicommons.storage.cids import bytes_match_cid, fast_cid, sha256_of_cid
 from aicommons.storage.store import ChunkCorruptError, LocalStore, describe_file
 
 
@@ -121,3 +130,15 @@ def test_upload_grant_signature_expiry_and_tampering() -> None:
     assert grant_signer(inflated, now=1_000_010) != account.address
     with pytest.raises(UploadAuthError, match="more than"):
         grant_signer(sign_grant(account, 1, now=1_000_000, ttl=10**6), now=1_000_000)
+
+
+def test_fast_cid_path_agrees_with_multiformats() -> None:
+    for size in (0, 1, 31, 1000, CHUNK_SIZE):
+        data = os.urandom(size)
+        cid = cid_of(data)
+        assert fast_cid(data) == cid
+        assert sha256_of_cid(cid) == cid_sha256_digest(cid)
+        assert bytes_match_cid(cid, data) and not bytes_match_cid(cid, data + b"x")
+    for bad in ("", "b", "bafk!", cid_of(b"x").upper(), "Q" + cid_of(b"x")[1:], cid_of(b"x")[:-1]):
+        with pytest.raises(ValueError):
+            sha256_of_cid(bad)

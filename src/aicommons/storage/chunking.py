@@ -14,21 +14,16 @@ from aicommons.commit import (
     MerkleProof,
     MerkleTree,
     canonical_json,
-    cid_of,
-    cid_sha256_digest,
     keccak256,
     leaf_hash,
 )
+from aicommons.storage.cids import fast_cid, sha256_of_cid
 
 CHUNK_SIZE = 1 << 20
 """Bytes per chunk (the last chunk of a blob may be shorter; a chunk is never empty)."""
 SEGMENT_SIZE = 1 << 14
 """Bytes per segment: the unit a provider sends on-chain to answer a storage challenge."""
 MANIFEST_FORMAT = "aicommons-blob/1"
-
-# multiformats loads its codec and multibase tables lazily and not thread-safely; the worker
-# threads that hash chunks would race on first use, so load them once, here, at import.
-cid_sha256_digest(cid_of(b""))
 
 
 class ManifestError(ValueError):
@@ -72,7 +67,7 @@ def describe_chunk(chunk: bytes | memoryview) -> ChunkInfo:
     """CID, size and segment root of one chunk (hashlib and keccak both release the GIL)."""
     if len(chunk) == 0 or len(chunk) > CHUNK_SIZE:
         raise ManifestError(f"a chunk is 1..{CHUNK_SIZE} bytes, got {len(chunk)}")
-    return ChunkInfo(cid_of(chunk), len(chunk), chunk_root(chunk))
+    return ChunkInfo(fast_cid(chunk), len(chunk), chunk_root(chunk))
 
 
 @dataclass(frozen=True)
@@ -152,7 +147,9 @@ def parse_manifest(manifest_bytes: bytes) -> BlobManifest:
     for index, raw in enumerate(raw_chunks):
         if not isinstance(raw, dict) or not isinstance(raw.get("size"), int):
             raise ManifestError(f"manifest chunk {index} is malformed")
-        chunks.append(ChunkInfo(str(raw.get("cid")), raw["size"], _hex32(raw.get("root"), "root")))
+        cid = str(raw.get("cid"))
+        sha256_of_cid(cid)
+        chunks.append(ChunkInfo(cid, raw["size"], _hex32(raw.get("root"), "root")))
     for index, chunk in enumerate(chunks):
         expected = CHUNK_SIZE if index < len(chunks) - 1 else chunk.size
         if chunk.size != expected or not 0 < chunk.size <= CHUNK_SIZE:

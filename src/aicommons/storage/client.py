@@ -16,7 +16,6 @@ from pathlib import Path
 
 from eth_account.signers.local import LocalAccount
 
-from aicommons.commit import cid_of
 from aicommons.fsutil import fsync_directory
 from aicommons.storage.auth import sign_grant
 from aicommons.storage.chunking import (
@@ -27,6 +26,7 @@ from aicommons.storage.chunking import (
     describe_chunk,
     parse_manifest,
 )
+from aicommons.storage.cids import fast_cid
 from aicommons.storage.node import UPLOAD_HEADER
 from aicommons.storage.store import check_blob_id, map_file_chunks
 from aicommons.storage.transport import NodeTransport, StatusError, TransportError
@@ -179,7 +179,7 @@ def _resume_state(partial: Path, manifest: BlobManifest) -> list[bool]:
     with open(partial, "rb") as handle:
         for index, chunk in enumerate(manifest.chunks):
             data = os.pread(handle.fileno(), chunk.size, index * CHUNK_SIZE)
-            done[index] = len(data) == chunk.size and cid_of(data) == chunk.cid
+            done[index] = len(data) == chunk.size and fast_cid(data) == chunk.cid
     return done
 
 
@@ -247,7 +247,7 @@ def get_blob(
             except StatusError as exc:
                 report.add(node, f"chunk {chunk.cid}: {exc}")
                 continue
-            if len(data) != chunk.size or cid_of(data) != chunk.cid:
+            if len(data) != chunk.size or fast_cid(data) != chunk.cid:
                 report.add(node, f"served corrupt bytes for chunk {chunk.cid}")
                 continue
             os.pwrite(fd, data, index * CHUNK_SIZE)
