@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from aicommons.runtime.errors import CalibrationError, InputError, ModelError
+from aicommons.runtime.errors import CalibrationError, InputError
 from aicommons.runtime.package import ModelPackage, write_atomic
 
 
@@ -76,6 +76,3 @@ def describe(package: ModelPackage) -> dict[str, Any]:
         "tensors": manifest["tensors"],
         "metadata": manifest["metadata"],
     }
-
-
-__all__ = ["ModelError", "describe", "load_array", "prepare_input", "save_array"]

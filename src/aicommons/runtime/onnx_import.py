@@ -80,10 +80,10 @@ class FloatGraph:
 
 
 def _gather_windows(
-    x: np.ndarray, layer: FloatLayer, pad_value: float
+    x: np.ndarray, a: dict[str, Any], pad_value: float
 ) -> tuple[np.ndarray, np.ndarray]:
+    """x [N, C, H, W] -> every window's values [N, C, P, kh*kw] and its in-bounds count."""
     batch, channels, height, width = x.shape
-    a = layer.attrs
     kernel = a["kernel"]
     dilations = a.get("dilations", (1, 1))
     indices, counts, _ = window_indices((height, width), kernel, a["strides"], a["pads"], dilations)
@@ -105,8 +105,7 @@ def run_float_layer(layer: FloatLayer, inputs: Sequence[np.ndarray]) -> np.ndarr
         for g in range(groups):
             group_in = in_channels // groups
             group_out = channels // groups
-            sub = FloatLayer(layer.name, "window", [], "", (), attrs=layer.attrs)
-            windows, _ = _gather_windows(x[:, g * group_in : (g + 1) * group_in], sub, 0.0)
+            windows, _ = _gather_windows(x[:, g * group_in : (g + 1) * group_in], layer.attrs, 0.0)
             # [N, Cin_g, P, kk] -> [N, P, Cin_g * kk] in (ci, ky, kx) order
             cols = windows.transpose(0, 2, 1, 3).reshape(batch, windows.shape[2], -1)
             w = layer.weight[g * group_out : (g + 1) * group_out].reshape(group_out, -1)
@@ -114,10 +113,10 @@ def run_float_layer(layer: FloatLayer, inputs: Sequence[np.ndarray]) -> np.ndarr
         out = np.concatenate(parts, axis=-1) + layer.bias  # [N, P, C]
         out = out.transpose(0, 2, 1).reshape(batch, *layer.out_shape)
     elif layer.op == "maxpool":
-        windows, _ = _gather_windows(x, layer, -math.inf)
+        windows, _ = _gather_windows(x, layer.attrs, -math.inf)
         out = windows.max(axis=-1).reshape(batch, *layer.out_shape)
     elif layer.op == "avgpool":
-        windows, counts = _gather_windows(x, layer, 0.0)
+        windows, counts = _gather_windows(x, layer.attrs, 0.0)
         if layer.attrs["count_include_pad"]:
             counts = np.full_like(counts, layer.attrs["kernel"][0] * layer.attrs["kernel"][1])
         out = (windows.sum(axis=-1) / counts).reshape(batch, *layer.out_shape)
