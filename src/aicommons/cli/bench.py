@@ -84,3 +84,23 @@ def bench_runtime(
             f" {fmt(row['acc_float']):>7} {fmt(row['acc_int8']):>7} {fmt(row['top1_agreement']):>7}"
         )
     typer.echo("targets: ours/ORT fp32 <= 1.5 at batch 256 and <= 5 at batch 1; agreement >= 0.99")
+
+
+@bench_app.command("gas")
+def bench_gas(as_json: bool = typer.Option(False, "--json", help="Print rows as JSON.")) -> None:
+    """On-chain executor: gas per inference and per MAC, and upload gas (in-process EVM)."""
+    from aicommons.chain.gasbench import run_gas_bench
+
+    rows = [row.to_json() for row in run_gas_bench()]
+    if as_json:
+        print_json(rows)
+        return
+    typer.echo(
+        f"{'model':<20} {'macs':>7} {'infer gas':>10} {'gas/MAC':>8} {'upload gas':>11} {'txs':>4}"
+    )
+    for row in rows:
+        typer.echo(
+            f"{row['model']:<20} {row['macs']:>7} {row['infer_gas']:>10} {row['gas_per_mac']:>8.2f}"
+            f" {row['upload_gas']:>11} {row['upload_txs']:>4}"
+        )
+    typer.echo("target: gas/MAC <= 60 on the digits MLP (stretch <= 20)")
