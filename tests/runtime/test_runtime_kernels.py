@@ -22,7 +22,7 @@ from aicommons.runtime.kernels import (
     to_internal,
 )
 
-SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 PATHS = ("float32", "float64")
 
 int8_extremes = st.sampled_from([-128, -127, -1, 0, 1, 126, 127])
