@@ -15,6 +15,7 @@ from eth_account import Account
 from typer.testing import CliRunner
 
 from aicommons.cli import app
+from aicommons.commit import MerkleProof, leaf_hash, verify_proof
 from aicommons.storage.auth import sign_grant
 from aicommons.storage.chunking import CHUNK_SIZE
 from aicommons.storage.client import (
@@ -25,6 +26,7 @@ from aicommons.storage.client import (
     put_file,
 )
 from aicommons.storage.node import NodePolicy
+from aicommons.storage.store import LocalStore
 
 
 def random_file(path: Path, size: int) -> bytes:
@@ -209,3 +211,30 @@ def test_one_of_two_nodes_killed_mid_download(tmp_path, process_node, signer) ->
     assert process_a.returncode == -signal.SIGKILL
     assert (tmp_path / "out").read_bytes() == data
     assert url_a in got.report.problems and url_b not in got.report.problems
+
+
+def test_node_serves_chunk_proofs_under_the_blob_root(tmp_path, thread_node, signer) -> None:
+    url, _ = thread_node("proofs")
+    random_file(tmp_path / "in", 3 * CHUNK_SIZE + 1)
+    put = put_file(tmp_path / "in", [url], signer)
+    root_hex = "0x" + put.manifest.root.hex()
+    for index, chunk in enumerate(put.manifest.chunks):
+        answer = httpx.get(f"{url}/roots/{root_hex}/proofs/{index}").json()
+        assert answer["cid"] == chunk.cid and answer["chunk_root"] == "0x" + chunk.root.hex()
+        proof = MerkleProof.from_json(answer["proof"])
+        assert verify_proof(put.manifest.root, leaf_hash(chunk.root), proof)
+        assert proof.index == index and proof.leaf_count == 4
+    assert httpx.get(f"{url}/roots/0x{'00' * 32}/proofs/0").status_code == 404
+    assert httpx.get(f"{url}/roots/{root_hex}/proofs/4").status_code == 400
+
+
+def test_cli_verify_reports_a_damaged_store(tmp_path) -> None:
+    random_file(tmp_path / "in", CHUNK_SIZE + 3)
+    store = LocalStore(tmp_path / "store")
+    manifest = store.put_file(tmp_path / "in")
+    runner = CliRunner()
+    ok = runner.invoke(app, ["storage", "verify", "--dir", str(tmp_path / "store")])
+    assert ok.exit_code == 0 and "1 blob(s)" in ok.stdout
+    store.chunk_path(manifest.chunks[1].cid).write_bytes(b"not the chunk")
+    bad = runner.invoke(app, ["storage", "verify", "--dir", str(tmp_path / "store")])
+    assert bad.exit_code != 0
