@@ -28,11 +28,11 @@ def bench_devnet(
     if as_json:
         print_json(rows)
         return
-    typer.echo(f"{'workload':<16} {'ours tx/s':>10} {'hardhat tx/s':>13} {'ratio':>7}")
+    typer.echo(f"{'workload':<16} {'ours tx/s':>10} {'hardhat tx/s':>13} {'ratio':>7} {'load':>6}")
     for row in rows:
         typer.echo(
             f"{row['workload']:<16} {row['ours_tx_s']:>10.1f} {row['hardhat_tx_s']:>13.1f}"
-            f" {row['ratio']:>7.3f}"
+            f" {row['ratio']:>7.3f} {row['load_1min']:>6.2f}"
         )
 
 

@@ -9,6 +9,7 @@ It measures and reports; it never asserts a target.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import tempfile
@@ -64,6 +65,8 @@ class BenchRow:
     hardhat_tx_s: float
     ratio: float
     transactions: int
+    # The 1-minute load average at the end of the row: on a shared machine it explains a lot.
+    load_1min: float
 
 
 def eth_transfer_workload(web3: Web3, account: LocalAccount) -> TransactionFactory:
@@ -214,6 +217,7 @@ def run_devnet_bench(
                     hardhat_tx_s=round(theirs, 1),
                     ratio=round(ours / theirs, 3),
                     transactions=transactions,
+                    load_1min=round(os.getloadavg()[0], 2),
                 )
             )
         return rows
