@@ -238,3 +238,20 @@ def test_cli_verify_reports_a_damaged_store(tmp_path) -> None:
     store.chunk_path(manifest.chunks[1].cid).write_bytes(b"not the chunk")
     bad = runner.invoke(app, ["storage", "verify", "--dir", str(tmp_path / "store")])
     assert bad.exit_code != 0
+
+
+def test_putting_a_stored_blob_again_costs_no_budget(tmp_path, thread_node, signer) -> None:
+    url, store = thread_node("dedupe")
+    random_file(tmp_path / "in", 3 * CHUNK_SIZE)
+    first = put_file(tmp_path / "in", [url], signer)
+    second = put_file(tmp_path / "in", [url], signer)
+    assert second.blob_id == first.blob_id and not second.report.problems
+    assert sorted(store.chunk_cids()) == sorted(c.cid for c in first.manifest.chunks)
+    # A grant of 0 bytes is enough when every chunk is already there.
+    grant = httpx.post(f"{url}/uploads", json=sign_grant(signer, 0).to_json()).json()
+    headers = {"X-AIC-Upload": grant["upload_id"]}
+    chunk = (tmp_path / "in").read_bytes()[:CHUNK_SIZE]
+    again = httpx.put(
+        f"{url}/chunks/{first.manifest.chunks[0].cid}", content=chunk, headers=headers
+    )
+    assert again.status_code == 200 and again.json()["stored"] is False

@@ -222,6 +222,9 @@ def _with_chunk_routes(app: ASGIApp, store: LocalStore, policy: NodePolicy) -> A
         except ValueError as exc:
             return await _respond_json(send, _chunk_status(exc), {"detail": str(exc)})
         if store.has_chunk(cid):
+            # Read the body anyway, so the client's connection stays usable for the next chunk.
+            while (await receive()).get("more_body", False):
+                pass
             return await _respond_json(send, 200, {"cid": cid, "stored": False})
         if not 0 < declared <= CHUNK_SIZE:
             detail = f"a chunk is 1..{CHUNK_SIZE} bytes with a Content-Length"
