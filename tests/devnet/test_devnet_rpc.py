@@ -244,6 +244,9 @@ def test_logs_and_filters(web3: Web3, counter: object) -> None:
         {"address": counter.address, "fromBlock": first_block, "toBlock": "latest"}
     )
     assert len(raw_logs) == 3
+    beyond_head = {"address": counter.address, "fromBlock": first_block, "toBlock": 10**6}
+    assert web3.eth.get_logs(beyond_head) == raw_logs
+    assert web3.eth.get_logs({"fromBlock": 10**6, "toBlock": 10**6 + 5}) == []
     assert web3.eth.get_logs({"blockHash": raw_logs[1]["blockHash"]})[0]["logIndex"] == 0
     assert web3.eth.get_logs({"address": RECIPIENT, "fromBlock": 0}) == []
     receipt_logs = web3.eth.get_transaction_receipt(raw_logs[2]["transactionHash"])["logs"]

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eth_account import Account
+from eth_account.messages import encode_defunct
+from eth_utils import keccak
 
 from aicommons import __version__
 from aicommons.chain.devnet.accounts import DEV_ACCOUNTS
@@ -156,14 +158,22 @@ class RpcDispatcher:
             return found.header
         return self.chain.header_by_tag(selector.tag)
 
+    def _block_number(self, tag: str | int, head: int) -> int:
+        # Log ranges may name blocks past the head (a filter waiting for future blocks); like
+        # geth, such a range simply ends at the head instead of failing.
+        if isinstance(tag, int):
+            return min(tag, head + 1)
+        return self.chain.header_by_tag(tag).block_number
+
     def _logs(self, query: LogQuery, first: int | None = None) -> list[dict[str, Any]]:
         if query.block_hash is not None:
             block = self.chain.block_by_hash(query.block_hash)
             if block is None:
                 raise InvalidParams(f"block {data(query.block_hash)} not found")
             return self._block_logs(block, query)
-        start = first if first is not None else self._header(query.from_block.tag).block_number
-        end = self._header(query.to_block.tag).block_number
+        head = self.chain.head().block_number
+        start = first if first is not None else self._block_number(query.from_block.tag, head)
+        end = self._block_number(query.to_block.tag, head)
         if end - start > MAX_LOG_RANGE_BLOCKS:
             raise InvalidParams(f"block range too wide (max {MAX_LOG_RANGE_BLOCKS} blocks)")
         logs: list[dict[str, Any]] = []
@@ -192,8 +202,6 @@ class RpcDispatcher:
         return CLIENT_VERSION
 
     def rpc_web3_sha3(self, value: Any) -> str:
-        from eth_utils import keccak
-
         return data(keccak(parse_data(value)))
 
     def rpc_net_version(self) -> str:
@@ -300,8 +308,6 @@ class RpcDispatcher:
         return data(self.chain.send_transaction(parse_call_request(request)))
 
     def rpc_eth_sign(self, account: Any, message: Any) -> str:
-        from eth_account.messages import encode_defunct
-
         signer = parse_address(account)
         for dev_account in DEV_ACCOUNTS:
             if parse_address(dev_account.address) == signer:

@@ -19,6 +19,7 @@ from aicommons.chain.devnet.node import (
     InvalidParams,
     MinedTransaction,
     created_contract_address,
+    describe_mined_transaction,
     effective_gas_price,
 )
 
@@ -176,8 +177,6 @@ def format_block(
     block: BlockAPI, receipts: tuple[ReceiptAPI, ...], full_transactions: bool
 ) -> dict[str, Any]:
     """A block object as eth_getBlockByNumber returns it."""
-    from aicommons.chain.devnet.node import describe_mined_transaction
-
     formatted = format_header(block.header)
     formatted["size"] = quantity(len(rlp.encode(block)))
     formatted["uncles"] = []
