@@ -77,11 +77,19 @@ def thread_node(tmp_path: Path) -> Iterator[NodeFactory]:
 
 
 @pytest.fixture
-def process_node(tmp_path: Path) -> Iterator[Callable[[str], tuple[str, subprocess.Popen]]]:
-    """Start `aic storage serve` subprocesses (killable); all are stopped at teardown."""
+def process_nodes(
+    tmp_path: Path,
+) -> Iterator[Callable[..., list[tuple[str, subprocess.Popen]]]]:
+    """Start `aic storage serve` subprocesses (killable) side by side; stopped at teardown."""
     processes: list[subprocess.Popen] = []
 
-    def start(name: str) -> tuple[str, subprocess.Popen]:
+    def start_all(*names: str) -> list[tuple[str, subprocess.Popen]]:
+        started = [spawn(name) for name in names]
+        for url, _ in started:
+            wait_healthy(url)
+        return started
+
+    def spawn(name: str) -> tuple[str, subprocess.Popen]:
         port = free_port()
         process = subprocess.Popen(
             [
@@ -98,11 +106,9 @@ def process_node(tmp_path: Path) -> Iterator[Callable[[str], tuple[str, subproce
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         processes.append(process)
-        url = f"http://127.0.0.1:{port}"
-        wait_healthy(url)
-        return url, process
+        return f"http://127.0.0.1:{port}", process
 
-    yield start
+    yield start_all
     for process in processes:
         if process.poll() is None:
             process.kill()

@@ -188,8 +188,8 @@ def test_cli_put_and_get_with_keystore(tmp_path, thread_node, monkeypatch) -> No
 
 
 @pytest.mark.network
-def test_one_of_two_nodes_killed_mid_download(tmp_path, process_node, signer) -> None:
-    (url_a, process_a), (url_b, _) = process_node("a"), process_node("b")
+def test_one_of_two_nodes_killed_mid_download(tmp_path, process_nodes, signer) -> None:
+    (url_a, process_a), (url_b, _) = process_nodes("a", "b")
     data = random_file(tmp_path / "in", 8 * CHUNK_SIZE)
     put = put_file(tmp_path / "in", [url_a, url_b], signer)
     assert put.stored_on == [url_a, url_b]

@@ -29,7 +29,21 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _start_node(directory: Path) -> tuple[str, subprocess.Popen[bytes]]:
+def _start_nodes(*directories: Path) -> list[tuple[str, subprocess.Popen[bytes]]]:
+    """Start one node per directory side by side (start-up is mostly imports), then wait."""
+    nodes = [_spawn_node(directory) for directory in directories]
+    try:
+        for url, process in nodes:
+            _wait_until_up(url, process)
+    except OSError:
+        for _, process in nodes:
+            process.kill()
+            process.wait(timeout=10)
+        raise
+    return nodes
+
+
+def _spawn_node(directory: Path) -> tuple[str, subprocess.Popen[bytes]]:
     port = _free_port()
     command = [sys.executable, "-c", "from aicommons.cli import main; main()"]
     process = subprocess.Popen(
@@ -37,16 +51,18 @@ def _start_node(directory: Path) -> tuple[str, subprocess.Popen[bytes]]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    url = f"http://127.0.0.1:{port}"
+    return f"http://127.0.0.1:{port}", process
+
+
+def _wait_until_up(url: str, process: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and process.poll() is None:
         try:
             if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return url, process
+                return
         except httpx.HTTPError:
             time.sleep(0.05)
-    process.kill()
-    raise OSError(f"benchmark storage node on port {port} did not start")
+    raise OSError(f"benchmark storage node {url} did not start")
 
 
 def hashing_limit_mb_s(data: bytes) -> float:
@@ -67,8 +83,9 @@ def run_storage_bench(size_mib: int = 256, parallel: int = 8) -> dict[str, float
         source.write_bytes(data)
         hash_limit_before = hashing_limit_mb_s(data)
         signer = Account.create()
-        nodes = [_start_node(root / "node-a"), _start_node(root / "node-b")]
+        nodes = []
         try:
+            nodes = _start_nodes(root / "node-a", root / "node-b")
             urls = [url for url, _ in nodes]
             start = time.perf_counter()
             result = put_file(source, urls[:1], signer, parallel)
