@@ -40,15 +40,19 @@ def launch_hardhat_node(
     """Start `hardhat node` and wait until it answers; the caller terminates the process."""
     binary = find_hardhat_binary()
     chosen_port = port if port is not None else free_port(host)
-    scratch = tempfile.mkdtemp(prefix="aic-hardhat-")
+    # One scratch dir for every node: with nothing to compile hardhat leaves only its empty
+    # cache there, so sharing it keeps /tmp from filling with a directory per test run.
+    scratch = Path(tempfile.gettempdir()) / "aicommons-hardhat-scratch"
+    scratch.mkdir(exist_ok=True)
     environment = {
         **os.environ,
         "CI": "true",
         "HARDHAT_DISABLE_TELEMETRY_PROMPT": "true",
         "DO_NOT_TRACK": "1",
-        "AIC_HARDHAT_SCRATCH": scratch,
+        "AIC_HARDHAT_SCRATCH": str(scratch),
     }
-    log_file = open(Path(scratch) / "hardhat-node.log", "ab")  # noqa: SIM115 (owned by the child)
+    log_path = scratch / f"hardhat-node-{chosen_port}.log"
+    log_file = open(log_path, "wb")  # noqa: SIM115 (owned by the child)
     process = subprocess.Popen(
         [str(binary), "node", "--hostname", host, "--port", str(chosen_port)],
         cwd=_CONFIG_DIR,
