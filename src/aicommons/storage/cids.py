@@ -1,8 +1,7 @@
 """Fast path for the one CID kind storage uses (CIDv1, raw, sha2-256, base32) on hot loops.
 
-multiformats validates types on every call (~2-3 ms per chunk, GIL held), so per-chunk naming and
-checking use hashlib + stdlib base32 with the binary prefix taken from multiformats itself; the
-result is checked against `aicommons.commit.cid_of` at import and in the tests.
+multiformats type-checks every call (~2-3 ms of GIL per chunk): hashlib + stdlib base32 with the
+prefix taken from multiformats instead, checked against `commit.cid_of` at import and in tests.
 """
 
 from __future__ import annotations

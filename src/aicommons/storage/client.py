@@ -1,8 +1,7 @@
 """Storage client: put a file on several nodes, get a blob back from any of them, verified.
 
-Chunks move in parallel; every downloaded chunk is checked against its CID, and a node that is
-down or serves bad bytes is reported and skipped. A download only appears under its final name
-when it is complete (atomic rename); partial state stays beside it and a re-run resumes it.
+Chunks move in parallel, every chunk is checked against its CID, bad or dead nodes are reported
+and skipped; a download appears only complete (atomic rename) and a re-run resumes it.
 """
 
 from __future__ import annotations

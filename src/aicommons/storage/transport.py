@@ -63,25 +63,42 @@ class NodeTransport:
         parts = urlsplit(url)
         target = parts.path + (f"?{parts.query}" if parts.query else "")
         all_headers = {"Content-Type": "application/octet-stream", **(headers or {})}
-        # A kept-alive connection may have been closed by the server meanwhile: retry once fresh.
-        for attempt in range(2):
-            connection = self._connection(parts.scheme, parts.netloc, fresh=attempt > 0)
+        try:
+            response, data = self._exchange(
+                parts.scheme, parts.netloc, False, method, target, body, all_headers
+            )
+        except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+            # A kept-alive connection may have been closed by the server meanwhile: retry once.
             try:
-                connection.request(method, target, body=body, headers=all_headers)
-                response = connection.getresponse()
-                data = response.read()
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
-                connection.close()
-                if attempt == 0:
-                    continue
-                raise TransportError(f"{url}: {type(exc).__name__}: {exc}") from None
+                response, data = self._exchange(
+                    parts.scheme, parts.netloc, True, method, target, body, all_headers
+                )
             except (OSError, http.client.HTTPException) as exc:
-                connection.close()
                 raise TransportError(f"{url}: {type(exc).__name__}: {exc}") from None
-            if not 200 <= response.status < 300:
-                raise StatusError(url, response.status, data)
-            return data
-        raise TransportError(f"{url}: connection closed")  # unreachable: the loop returns or raises
+        except (OSError, http.client.HTTPException) as exc:
+            raise TransportError(f"{url}: {type(exc).__name__}: {exc}") from None
+        if not 200 <= response.status < 300:
+            raise StatusError(url, response.status, data)
+        return data
+
+    def _exchange(
+        self,
+        scheme: str,
+        netloc: str,
+        fresh: bool,
+        method: str,
+        target: str,
+        body: bytes | None,
+        headers: dict[str, str],
+    ) -> tuple[http.client.HTTPResponse, bytes]:
+        connection = self._connection(scheme, netloc, fresh)
+        try:
+            connection.request(method, target, body=body, headers=headers)
+            response = connection.getresponse()
+            return response, response.read()
+        except BaseException:
+            connection.close()
+            raise
 
     def get(self, url: str) -> bytes:
         return self.request("GET", url)
