@@ -732,22 +732,61 @@ def _run(program: address, input: Bytes[MAX_WIDTH]) -> DynArray[int256, MAX_OUTP
             segment: address = convert(convert(prog[cursor + 1 + chunk], uint160), address)
             words: DynArray[uint256, SEGMENT_WORDS] = staticcall WeightSegment(segment).words()
             rows_here: uint256 = len(words) // row_length
-            dots: uint256[MAX_CHUNK_ROWS] = empty(uint256[MAX_CHUNK_ROWS])
             position: uint256 = rows_here
-            for q: uint256 in range(blocks, bound=MAX_BLOCKS):
-                j: uint256 = unsafe_mul(q, BLOCK)
-                p0: uint256 = packed[j]
-                p1: uint256 = packed[unsafe_add(j, 1)]
-                p2: uint256 = packed[unsafe_add(j, 2)]
-                p3: uint256 = packed[unsafe_add(j, 3)]
-                p4: uint256 = packed[unsafe_add(j, 4)]
-                p5: uint256 = packed[unsafe_add(j, 5)]
-                p6: uint256 = packed[unsafe_add(j, 6)]
-                p7: uint256 = packed[unsafe_add(j, 7)]
-                for r: uint256 in range(rows_here, bound=MAX_CHUNK_ROWS):
-                    dots[r] = unsafe_add(
-                        dots[r],
-                        unsafe_add(
+            p0: uint256 = packed[0]
+            p1: uint256 = packed[1]
+            p2: uint256 = packed[2]
+            p3: uint256 = packed[3]
+            p4: uint256 = packed[4]
+            p5: uint256 = packed[5]
+            p6: uint256 = packed[6]
+            p7: uint256 = packed[7]
+            # Fan-in of more than one block: accumulate every row's dot product block by block.
+            # With a single block (fan-in <= 80) the row loop below does it inline.
+            dots: uint256[MAX_CHUNK_ROWS] = empty(uint256[MAX_CHUNK_ROWS])
+            if blocks > 1:
+                for q: uint256 in range(blocks, bound=MAX_BLOCKS):
+                    j: uint256 = unsafe_mul(q, BLOCK)
+                    p0 = packed[j]
+                    p1 = packed[unsafe_add(j, 1)]
+                    p2 = packed[unsafe_add(j, 2)]
+                    p3 = packed[unsafe_add(j, 3)]
+                    p4 = packed[unsafe_add(j, 4)]
+                    p5 = packed[unsafe_add(j, 5)]
+                    p6 = packed[unsafe_add(j, 6)]
+                    p7 = packed[unsafe_add(j, 7)]
+                    for r: uint256 in range(rows_here, bound=MAX_CHUNK_ROWS):
+                        dots[r] = unsafe_add(
+                            dots[r],
+                            unsafe_add(
+                                unsafe_add(
+                                    unsafe_add(
+                                        unsafe_mul(words[position], p0),
+                                        unsafe_mul(words[unsafe_add(position, 1)], p1),
+                                    ),
+                                    unsafe_add(
+                                        unsafe_mul(words[unsafe_add(position, 2)], p2),
+                                        unsafe_mul(words[unsafe_add(position, 3)], p3),
+                                    ),
+                                ),
+                                unsafe_add(
+                                    unsafe_add(
+                                        unsafe_mul(words[unsafe_add(position, 4)], p4),
+                                        unsafe_mul(words[unsafe_add(position, 5)], p5),
+                                    ),
+                                    unsafe_add(
+                                        unsafe_mul(words[unsafe_add(position, 6)], p6),
+                                        unsafe_mul(words[unsafe_add(position, 7)], p7),
+                                    ),
+                                ),
+                            ),
+                        )
+                        position = unsafe_add(position, BLOCK)
+
+            for r: uint256 in range(rows_here, bound=MAX_CHUNK_ROWS):
+                dot: uint256 = 0
+                if blocks == 1:
+                    dot = unsafe_add(
                             unsafe_add(
                                 unsafe_add(
                                     unsafe_mul(words[position], p0),
@@ -768,21 +807,23 @@ def _run(program: address, input: Bytes[MAX_WIDTH]) -> DynArray[int256, MAX_OUTP
                                     unsafe_mul(words[unsafe_add(position, 7)], p7),
                                 ),
                             ),
-                        ),
-                    )
+                        )
                     position = unsafe_add(position, BLOCK)
-
-            for r: uint256 in range(rows_here, bound=MAX_CHUNK_ROWS):
+                else:
+                    dot = dots[r]
                 header: uint256 = words[r]
                 # |acc| < 2**40 and multiplier < 2**31, so none of this can overflow int256.
                 acc: int256 = unsafe_sub(
-                    convert(unsafe_add(dots[r] >> top_shift, header >> 48), int256), input_term
+                    convert(unsafe_add(dot >> top_shift, header >> 48), int256), input_term
                 )
                 value: int256 = unsafe_mul(acc, convert((header >> 8) & MASK32, int256))
                 shift_bits: uint256 = header & 255
                 if shift_bits != 0:
                     value = unsafe_add(value, 1 << unsafe_sub(shift_bits, 1)) >> shift_bits
-                value = max(lo, min(hi, value))
+                if value < lo:
+                    value = lo
+                elif value > hi:
+                    value = hi
                 if last:
                     output.append(value)
                 else:
