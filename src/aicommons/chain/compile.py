@@ -88,7 +88,13 @@ def _source_hash(contract_path: Path) -> str:
 
 
 def default_cache_dir() -> Path:
-    """`$AIC_HOME/cache/vyper`, created on first use."""
+    """`$AIC_CACHE/vyper` if set (artifacts are keyed by source hash, so one cache can serve many
+    `$AIC_HOME`s, e.g. a test session), else `$AIC_HOME/cache/vyper`; created on first use."""
+    shared = os.environ.get("AIC_CACHE")
+    if shared:
+        path = Path(shared).expanduser() / "vyper"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
     return state_dir("cache", "vyper")
 
 

@@ -29,6 +29,10 @@ class DemoRun:
     expected_label: int
 
 
+DEMO_INPUT_SHAPES = {DIGITS_MLP: (64,), DIGITS_CNN: (1, 8, 8)}
+"""Per-sample input shape of each demo model; the shipped data holds flat 64-pixel samples."""
+
+
 def demo_package(onnx_path: Path) -> Path:
     """Quantise a shipped ONNX model with the shipped calibration set (cached by file name)."""
     from aicommons.runtime.quantize import quantize_onnx
@@ -37,7 +41,8 @@ def demo_package(onnx_path: Path) -> Path:
     if not target.is_file():
         with np.load(DIGITS_DATA) as data:
             calibration = data["x_calib"]
-        quantize_onnx(onnx_path, calibration).save(target)
+        shape = DEMO_INPUT_SHAPES[onnx_path]
+        quantize_onnx(onnx_path, calibration.reshape((len(calibration), *shape))).save(target)
     return target
 
 

@@ -1,0 +1,84 @@
+"""`aic up` (the main job behind `make run`): starts a devnet and a storage node, deploys,
+publishes the demo models and proves a sample inference; a second `aic up` reuses the running
+network; Ctrl-C stops every process it started.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.network, pytest.mark.slow]
+
+AIC = str(Path(sys.executable).parent / "aic")
+
+
+def _alive(*pids: int) -> list[int]:
+    alive = []
+    for pid in pids:
+        try:
+            os.kill(pid, 0)
+            alive.append(pid)
+        except ProcessLookupError:
+            pass
+    return alive
+
+
+def _wait_gone(*pids: int, timeout_s: float = 30.0) -> list[int]:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and _alive(*pids):
+        time.sleep(0.2)
+    return _alive(*pids)
+
+
+def test_up_reuse_and_ctrl_c(tmp_path: Path) -> None:
+    env = {**os.environ, "AIC_HOME": str(tmp_path / "home")}
+
+    def aic(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [AIC, *args], env=env, capture_output=True, text=True, timeout=900, check=False
+        )
+
+    process = subprocess.Popen(
+        [AIC, "up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    assert process.stdout is not None
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if "press Ctrl-C" in line:
+            break
+    output = "".join(lines)
+    assert "press Ctrl-C" in output, output
+    assert "DEVELOPMENT KEYS ONLY" in output
+    assert "pass reexecution" in output
+    state = json.loads((tmp_path / "home/network/network.json").read_text())
+    try:
+        listed = {m["name"]: m for m in json.loads(aic("models", "--json").stdout)}
+        assert listed["digits-mlp"]["versions"][0]["onchain_ready"] is True
+        assert listed["digits-cnn"]["versions"][0]["onchain_ready"] is False
+        receipts = list((tmp_path / "home/receipts").glob("*.json"))
+        assert len(receipts) == 1
+        verdict = aic("verify", str(receipts[0]), "--json")
+        assert verdict.returncode == 0 and json.loads(verdict.stdout)["ok"] is True
+
+        # A second `aic up` reuses the running network and deployment instead of starting more.
+        second = aic("up", "--detach")
+        assert second.returncode == 0, second.stdout + second.stderr
+        assert "reusing devnet" in second.stdout
+        assert "found contracts" in second.stdout
+    finally:
+        process.send_signal(signal.SIGINT)
+        rest, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, output + rest
+    assert "network stopped" in rest
+    assert _wait_gone(state["devnet_pid"], state["storage_pid"]) == []
+    assert not (tmp_path / "home/network/network.json").exists()
+    assert "no local network is running" in aic("down").stdout
