@@ -14,6 +14,7 @@ from aicommons.cli.account import account_app
 from aicommons.cli.bench import bench_app
 from aicommons.cli.devnet import devnet_command
 from aicommons.cli.model import model_app
+from aicommons.cli.network import register as register_network_commands
 from aicommons.cli.storage import storage_app
 
 app = typer.Typer(
@@ -31,6 +32,7 @@ app.add_typer(account_app, name="account")
 app.add_typer(model_app, name="model")
 app.command("devnet")(devnet_command)
 app.add_typer(storage_app, name="storage")
+register_network_commands(app, model_app)
 
 
 def _print_version(value: bool) -> None:
@@ -50,16 +52,6 @@ def _root(
     ),
 ) -> None:
     """aicommons command line."""
-
-
-@app.command()
-def up() -> None:
-    """Start a local network, publish the demo models, run and verify a sample prediction."""
-    typer.echo(
-        "aic up is not built yet. When it is, it will start a local devnet chain and a storage "
-        "node, deploy the contracts, publish the demo digits models (the MLP on-chain), run a "
-        "sample inference, verify its receipt, and keep the network running until Ctrl-C."
-    )
 
 
 def main() -> None:
