@@ -160,7 +160,31 @@ def test_quantize_errors_are_one_line_and_write_nothing(
         str(out),
     )
     assert_one_line_error(code, err, "unsupported ONNX ops: Sigmoid ('gate'), Erf ('erf')")
+    short_calib = tmp_path / "short.npy"
+    np.save(short_calib, np.zeros((5, 63), np.float32))
     code, _, err = invoke(
+        monkeypatch,
+        capsys,
+        "model",
+        "quantize",
+        str(DIGITS_CNN),
+        "--calib",
+        str(short_calib),
+        "-o",
+        str(out),
+    )
+    assert_one_line_error(
+        code, err, "calibration data shape [5, 63] does not match [N, 1, 8, 8] (or samples of 64"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.onnx", "short.npy"]
+
+
+def test_flat_samples_are_reshaped_for_calibration_and_run(
+    monkeypatch, capsys, tmp_path, files
+) -> None:
+    """The digits CNN takes [N, 1, 8, 8]; flat [N, 64] rows (C order) work for both commands."""
+    out = tmp_path / "cnn.aicm"
+    code, stdout, _ = invoke(
         monkeypatch,
         capsys,
         "model",
@@ -171,8 +195,29 @@ def test_quantize_errors_are_one_line_and_write_nothing(
         "-o",
         str(out),
     )
-    assert_one_line_error(code, err, "calibration data shape [256, 64] does not match")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.onnx"]
+    assert code == 0
+    data = np.load(DIGITS_DATA)
+    direct = quantize_onnx(DIGITS_CNN, data["x_calib"].reshape(-1, 1, 8, 8))
+    assert stdout.split()[-1] == "0x" + direct.version_id.hex()
+    package = load_package(out)
+    x = data["x_test"][:25]
+    expected = package.run(package.quantize_input(x.reshape(-1, 1, 8, 8)))
+    assert np.array_equal(package.run(package.quantize_input(x)), expected)
+    assert np.array_equal(package.run(package.quantize_input(x).reshape(25, 64)), expected)
+    y = tmp_path / "y.npy"
+    code, _, _ = invoke(
+        monkeypatch, capsys, "model", "run", str(out), "--input", str(files["x"]), "-o", str(y)
+    )
+    assert code == 0
+    assert np.array_equal(np.load(y), package.dequantize_output(expected))
+    wrong = tmp_path / "wrong.npy"
+    np.save(wrong, np.zeros((2, 65), np.int8))
+    code, _, err = invoke(
+        monkeypatch, capsys, "model", "run", str(out), "--input", str(wrong), "-o", str(y)
+    )
+    assert_one_line_error(
+        code, err, "input shape [2, 65] does not match [N, 1, 8, 8] (or samples of 64 values"
+    )
 
 
 def test_run_errors_are_one_line_and_write_nothing(monkeypatch, capsys, tmp_path, files) -> None:

@@ -7,6 +7,7 @@ integer semantics; a bad file is refused with an error naming what failed, never
 from __future__ import annotations
 
 import json
+import math
 import os
 import struct
 import tempfile
@@ -54,6 +55,29 @@ class Trace:
 
     def sample_values(self, sample: int) -> list[np.ndarray]:
         return [value[sample] for value in self.values]
+
+
+def as_samples(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray | None:
+    """`x` as a batch [N, *shape]: one sample, a batch, or samples of the same size in another
+    shape (such as flat rows), reshaped in C order; None when the per-sample size differs."""
+    if x.shape == shape:
+        return x[None]
+    if x.shape[1:] == shape:
+        return x
+    size = math.prod(shape)
+    if x.ndim == 1 and x.size == size:
+        return x.reshape(1, *shape)
+    if x.ndim >= 2 and math.prod(x.shape[1:]) == size:
+        return x.reshape(x.shape[0], *shape)
+    return None
+
+
+def shape_mismatch(what: str, x: np.ndarray, shape: tuple[int, ...]) -> str:
+    """The one-line message for samples whose size does not fit the model input."""
+    wanted = f"[N, {', '.join(map(str, shape))}]"
+    if len(shape) > 1:
+        wanted += f" (or samples of {math.prod(shape)} values, reshaped in C order)"
+    return f"{what} shape {list(x.shape)} does not match {wanted}"
 
 
 def scale_text(scale: float) -> str:
@@ -188,18 +212,15 @@ class ModelPackage:
         return [float(Decimal(layer.out_scale)) for layer in self.output_layers]
 
     def check_input(self, x_int8: np.ndarray) -> np.ndarray:
-        """The batch as int8 [N, *input_shape]; a single sample (no batch axis) is accepted too."""
+        """The batch as int8 [N, *input_shape]; a single sample (no batch axis) and samples of the
+        same size in another shape (such as flat rows, reshaped in C order) are accepted too."""
         x = np.asarray(x_int8)
         if x.dtype != np.int8:
             raise InputError(f"input must be int8 (see quantize_input), got {x.dtype}")
-        if x.shape == self.input_shape:
-            x = x[None]
-        if x.shape[1:] != self.input_shape:
-            raise InputError(
-                f"input shape {list(x.shape)} does not match "
-                f"[N, {', '.join(map(str, self.input_shape))}]"
-            )
-        return x
+        batch = as_samples(x, self.input_shape)
+        if batch is None:
+            raise InputError(shape_mismatch("input", x, self.input_shape))
+        return batch
 
     def _values(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """Every value in the kernels' internal layout (NHWC for planes)."""
@@ -238,16 +259,19 @@ class ModelPackage:
         return values[self.output_names[0]]
 
     def quantize_input(self, x_float: np.ndarray) -> np.ndarray:
-        """round(x / input_scale) clamped to int8; refuses NaN/inf. Convenience, not protocol."""
+        """round(x / input_scale) clamped to int8; refuses NaN/inf. Convenience, not protocol.
+
+        Samples of the input's size in another shape (such as flat rows) come back as
+        [N, *input_shape]."""
         x = np.asarray(x_float, dtype=np.float64)
         if not np.all(np.isfinite(x)):
             raise InputError("input contains NaN or infinity")
-        if x.shape != self.input_shape and x.shape[1:] != self.input_shape:
-            raise InputError(
-                f"input shape {list(x.shape)} does not match "
-                f"[N, {', '.join(map(str, self.input_shape))}]"
-            )
-        return np.clip(np.rint(x / self.input_scale), -128, 127).astype(np.int8)
+        batch = as_samples(x, self.input_shape)
+        if batch is None:
+            raise InputError(shape_mismatch("input", x, self.input_shape))
+        if x.shape == self.input_shape:
+            batch = x  # one sample in, one sample out
+        return np.clip(np.rint(batch / self.input_scale), -128, 127).astype(np.int8)
 
     def dequantize_output(self, y: np.ndarray, output: int = 0) -> np.ndarray:
         """Integer output times its scale, as float32."""

@@ -19,7 +19,7 @@ from aicommons.runtime.errors import CalibrationError, OnnxImportError
 from aicommons.runtime.graph import Layer
 from aicommons.runtime.kernels import FLOAT_REQUANT_MAX_SHIFT, FLOAT_REQUANT_PRODUCT_BOUND
 from aicommons.runtime.onnx_import import FloatGraph, FloatLayer, import_onnx, load_onnx
-from aicommons.runtime.package import ModelPackage, scale_text
+from aicommons.runtime.package import ModelPackage, as_samples, scale_text, shape_mismatch
 
 WIDE_OUTPUT_STEPS = 2**16
 """An int32 graph output gives its calibrated absolute maximum this many steps (int8 gives 127)."""
@@ -61,14 +61,10 @@ def check_calibration(calibration: np.ndarray | None, input_shape: tuple[int, ..
     data = np.asarray(calibration)
     if data.dtype.kind not in "fiu":
         raise CalibrationError(f"calibration data must be numeric, got dtype {data.dtype}")
-    data = data.astype(np.float64)
-    if data.shape == input_shape:
-        data = data[None]
-    if data.shape[1:] != input_shape:
-        raise CalibrationError(
-            f"calibration data shape {list(data.shape)} does not match the model input "
-            f"[N, {', '.join(map(str, input_shape))}]"
-        )
+    batch = as_samples(data.astype(np.float64), input_shape)
+    if batch is None:
+        raise CalibrationError(shape_mismatch("calibration data", data, input_shape))
+    data = batch
     if data.shape[0] == 0:
         raise CalibrationError("calibration data is empty")
     if not np.all(np.isfinite(data)):
