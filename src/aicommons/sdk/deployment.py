@@ -11,15 +11,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from aicommons.chain.compile import compile_contract, deploy_web3
+from aicommons.chain.compile import compile_contract
+from aicommons.chain.deploy import deploy_suite_web3
 from aicommons.fsutil import atomic_write_bytes
 from aicommons.home import state_dir
-
-TOKEN_SUPPLY = 1_000_000_000 * 10**18
-"""Fixed CommonsToken supply minted to the treasury at deployment (18 decimals)."""
-PROTOCOL_SHARE_BPS = 500
-"""Share of every inference fee that goes to the treasury (5%)."""
-SUITE = ("CommonsToken", "ModelRegistry", "OnchainExecutor")
 
 
 class DeploymentError(ValueError):
@@ -90,19 +85,8 @@ def deploy_suite(w3: Any, account: Any) -> tuple[Deployment, bool]:
             raise
     chain_id, genesis_hash = chain_key(w3)
     deployer = account.address
-    token = deploy_web3(
-        w3, compile_contract("CommonsToken"), deployer, TOKEN_SUPPLY, account=account
-    )
-    registry = deploy_web3(w3, compile_contract("ModelRegistry"), account=account)
-    executor = deploy_web3(
-        w3,
-        compile_contract("OnchainExecutor"),
-        registry.address,
-        token.address,
-        deployer,
-        PROTOCOL_SHARE_BPS,
-        account=account,
-    )
+    # The deployer is the treasury (and governance) until it hands over to a timelock.
+    addresses = deploy_suite_web3(w3, account, deployer)
     deployment = Deployment(
         chain_id=chain_id,
         genesis_hash=genesis_hash,
@@ -110,9 +94,9 @@ def deploy_suite(w3: Any, account: Any) -> tuple[Deployment, bool]:
         deployer=deployer,
         treasury=deployer,
         contracts={
-            "CommonsToken": token.address,
-            "ModelRegistry": registry.address,
-            "OnchainExecutor": executor.address,
+            "CommonsToken": addresses.token,
+            "ModelRegistry": addresses.registry,
+            "OnchainExecutor": addresses.executor,
         },
     )
     atomic_write_bytes(
