@@ -107,6 +107,7 @@ def test_provider_daemon_and_cli_answer_challenges_on_devnet(tmp_path: Path, dev
         5000,
         4000,
         30,
+        10,
         account=deployer,
     )
     for who in (provider, challenger):

@@ -24,6 +24,7 @@ BOND = 10
 SLASH_BPS = 5000
 CHALLENGER_BPS = 4000
 WINDOW = 20
+RELEASE_DELAY = 5
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +52,7 @@ class World:
             SLASH_BPS,
             CHALLENGER_BPS,
             WINDOW,
+            RELEASE_DELAY,
         )
         for who in (self.provider, self.challenger):
             self.token.transfer(who, 10**6, sender=self.treasury)
@@ -237,12 +239,19 @@ def test_commit_release_and_guards(world, stored_blob) -> None:
         world.registry.commit(root, 3, sender=world.provider)
     with boa.reverts("BadLeafCount"):
         world.registry.commit(b"\x01" * 32, 0, sender=world.provider)
+    with boa.reverts("ReleaseNotRequested"):
+        world.registry.release(root, sender=world.provider)
+    world.registry.request_release(root, sender=world.provider)
+    with boa.reverts("ReleaseNotDue"):
+        world.registry.release(root, sender=world.provider)
+    # Still challengeable during the release delay: a provider cannot escape a challenge it sees
+    # coming by releasing first.
     challenge_id = world.registry.open_challenge(world.provider, root, sender=world.challenger)
+    boa.env.time_travel(blocks=RELEASE_DELAY)
     with boa.reverts("ChallengeOpen"):
         world.registry.release(root, sender=world.provider)
     with boa.reverts("ChallengeOpen"):
         world.registry.open_challenge(world.provider, root, sender=world.challenger)
-    boa.env.time_travel(blocks=2)
     world.registry.answer(*honest_args(world, store, challenge_id, root), sender=world.provider)
     world.registry.release(root, sender=world.provider)
     assert world.registry.free_stake(world.provider) == 2 * STAKE
@@ -317,6 +326,8 @@ class StakeAccounting(RuleBasedStateMachine):
     def release(self, p: int, r: int) -> None:
         pair = (self.providers[p], self.roots[r])
         if pair in self.commits and pair not in self.open.values():
+            self.world.registry.request_release(pair[1], sender=pair[0])
+            boa.env.time_travel(blocks=RELEASE_DELAY)
             self.world.registry.release(pair[1], sender=pair[0])
             self.commits.discard(pair)
 
@@ -335,6 +346,13 @@ class StakeAccounting(RuleBasedStateMachine):
         challenge_id = data.draw(st.sampled_from(sorted(self.open)))
         who, root = self.open[challenge_id]
         boa.env.time_travel(blocks=2)
+        if self.world.registry.challenges(challenge_id)[4] < boa.env.evm.patch.block_number:
+            # Other rules moved time past this challenge's deadline: it can only be slashed.
+            with boa.reverts("TooLate"):
+                self.world.registry.answer(challenge_id, bytes(32), [], b"x", 1, [], sender=who)
+            self.world.registry.slash_missed(challenge_id, sender=self.world.challenger)
+            self.commits.discard(self.open.pop(challenge_id))
+            return
         if honest and root == self.manifest.root:
             args = honest_args(self.world, self.store, challenge_id, root)
         else:

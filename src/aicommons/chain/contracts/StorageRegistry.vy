@@ -38,6 +38,7 @@ struct Commitment:
     leaf_count: uint256
     locked: uint256
     open_challenge: uint256
+    release_block: uint256
 
 
 struct Challenge:
@@ -69,6 +70,12 @@ event Committed:
     root: indexed(bytes32)
     leaf_count: uint256
     locked: uint256
+
+
+event ReleaseRequested:
+    provider: indexed(address)
+    root: indexed(bytes32)
+    release_block: uint256
 
 
 event Released:
@@ -110,6 +117,7 @@ challenge_bond: public(immutable(uint256))
 slash_bps: public(immutable(uint256))
 challenger_share_bps: public(immutable(uint256))
 response_blocks: public(immutable(uint256))
+release_delay: public(immutable(uint256))
 
 free_stake: public(HashMap[address, uint256])
 locked_stake: public(HashMap[address, uint256])
@@ -133,6 +141,7 @@ def __init__(
     slash_bps_: uint256,
     challenger_share_bps_: uint256,
     response_blocks_: uint256,
+    release_delay_: uint256,
 ):
     """
     @param token_ CommonsToken, staked and paid out.
@@ -142,6 +151,8 @@ def __init__(
     @param slash_bps_ Part of `stake_per_commitment_` slashed on a failed challenge (1..10000).
     @param challenger_share_bps_ Part of a slash paid to the challenger (rest: treasury).
     @param response_blocks_ Blocks after the reveal block within which the answer must land.
+    @param release_delay_ Blocks between asking to release a commitment and releasing it, during
+           which it can still be challenged (so a provider cannot front-run a challenge).
     """
     assert treasury_ != empty(address), "ZeroTreasury"
     assert stake_per_commitment_ > 0, "ZeroStake"
@@ -155,6 +166,7 @@ def __init__(
     slash_bps = slash_bps_
     challenger_share_bps = challenger_share_bps_
     response_blocks = response_blocks_
+    release_delay = release_delay_
 
 
 @pure
@@ -220,19 +232,41 @@ def commit(root: bytes32, leaf_count: uint256):
     self.locked_stake[msg.sender] += amount
     self.total_locked += amount
     self.commitments[key] = Commitment(
-        provider=msg.sender, root=root, leaf_count=leaf_count, locked=amount, open_challenge=0
+        provider=msg.sender,
+        root=root,
+        leaf_count=leaf_count,
+        locked=amount,
+        open_challenge=0,
+        release_block=0,
     )
     log Committed(provider=msg.sender, root=root, leaf_count=leaf_count, locked=amount)
 
 
 @external
+def request_release(root: bytes32):
+    """
+    @notice Announce the end of the caller's commitment to `root`; it stays challengeable for
+            `release_delay` blocks, after which `release` unlocks its stake.
+    """
+    key: bytes32 = keccak256(abi_encode(msg.sender, root))
+    assert self.commitments[key].provider != empty(address), "NotCommitted"
+    assert self.commitments[key].release_block == 0, "ReleaseRequested"
+    release_block: uint256 = block.number + release_delay
+    self.commitments[key].release_block = release_block
+    log ReleaseRequested(provider=msg.sender, root=root, release_block=release_block)
+
+
+@external
 def release(root: bytes32):
     """
-    @notice End the caller's commitment to `root` (no challenge may be open); unlocks its stake.
+    @notice End the caller's commitment to `root` once its release delay has passed and no
+            challenge is open; unlocks its stake.
     """
     key: bytes32 = keccak256(abi_encode(msg.sender, root))
     commitment: Commitment = self.commitments[key]
     assert commitment.provider != empty(address), "NotCommitted"
+    assert commitment.release_block != 0, "ReleaseNotRequested"
+    assert block.number >= commitment.release_block, "ReleaseNotDue"
     assert commitment.open_challenge == 0, "ChallengeOpen"
     self._end_commitment(key, commitment)
     log Released(provider=msg.sender, root=root, unlocked=commitment.locked)
