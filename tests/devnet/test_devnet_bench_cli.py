@@ -16,7 +16,8 @@ pytestmark = pytest.mark.network
 def test_bench_devnet_json_rows() -> None:
     aic = Path(sys.executable).with_name("aic")
     result = subprocess.run(
-        [str(aic), "bench", "devnet", "--json", "--transactions", "12"],
+        [str(aic), "bench", "devnet", "--json", "--transactions", "12"]
+        + ["--workload", "eth-transfer", "--workload", "erc20-transfer"],
         capture_output=True,
         text=True,
         timeout=240,

@@ -19,12 +19,20 @@ def bench_devnet(
     transactions: int = typer.Option(
         300, "--transactions", "-n", min=10, help="Timed txs per run."
     ),
+    workload: list[str] | None = typer.Option(
+        None, "--workload", help="Run only this workload (repeat); default: all of them."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print rows as JSON."),
 ) -> None:
     """Mined transactions per second: our devnet vs hardhat node, same web3.py client."""
-    from aicommons.chain.devnet.bench import rows_as_dicts, run_devnet_bench
+    from aicommons.chain.devnet.bench import WORKLOADS, rows_as_dicts, run_devnet_bench
+    from aicommons.cli._common import CliError
 
-    rows = rows_as_dicts(run_devnet_bench(transactions=transactions))
+    unknown = sorted(set(workload or []) - set(WORKLOADS))
+    if unknown:
+        raise CliError(f"unknown workload(s) {unknown}; choose from {sorted(WORKLOADS)}")
+    selected = {name: WORKLOADS[name] for name in workload} if workload else None
+    rows = rows_as_dicts(run_devnet_bench(selected, transactions=transactions))
     if as_json:
         print_json(rows)
         return

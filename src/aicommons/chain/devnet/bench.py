@@ -19,10 +19,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import vyper
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from vyper.compiler.input_bundle import FilesystemInputBundle
 from web3 import Web3
 
 from aicommons.chain.devnet.accounts import DEV_ACCOUNTS
@@ -34,26 +32,6 @@ Workload = Callable[[Web3, LocalAccount], TransactionFactory]
 
 PRIORITY_FEE_WEI = 1_000_000_000
 _RECIPIENT = DEV_ACCOUNTS[1].address
-
-# The smallest ERC-20 worth measuring: snekmate's audited module, 10^30 units minted to the
-# deployer. Compiled at bench time so the bench needs no build step.
-BENCH_TOKEN_SOURCE = """\
-# pragma version ~=0.4.3
-from snekmate.auth import ownable
-from snekmate.tokens import erc20
-
-initializes: ownable
-initializes: erc20[ownable := ownable]
-
-exports: erc20.__interface__
-
-
-@deploy
-def __init__():
-    ownable.__init__()
-    erc20.__init__("Bench Token", "BENCH", 18, "Bench Token", "1")
-    erc20._mint(msg.sender, 10**30)
-"""
 
 
 @dataclass(frozen=True)
@@ -79,32 +57,34 @@ def eth_transfer_workload(web3: Web3, account: LocalAccount) -> TransactionFacto
     return transfer
 
 
-def compile_bench_token() -> tuple[list[dict[str, Any]], bytes]:
-    """ABI and deploy bytecode of the bench ERC-20 (snekmate from site-packages)."""
-    import snekmate
+def _deploy_suite(web3: Web3, account: LocalAccount) -> tuple[Any, Any, Any]:
+    """The aicommons suite with the bench account as treasury: (token, registry, executor)."""
+    from aicommons.chain.compile import compile_contract
+    from aicommons.chain.deploy import deploy_suite_web3
 
-    snekmate_root = Path(next(iter(snekmate.__path__))).resolve().parent
-    bundle = FilesystemInputBundle([snekmate_root])
-    output = vyper.compile_code(
-        BENCH_TOKEN_SOURCE, output_formats=["abi", "bytecode"], input_bundle=bundle
+    addresses = deploy_suite_web3(web3, account, account.address)
+    return tuple(
+        web3.eth.contract(address=address, abi=compile_contract(name).abi)
+        for name, address in (
+            ("CommonsToken", addresses.token),
+            ("ModelRegistry", addresses.registry),
+            ("OnchainExecutor", addresses.executor),
+        )
     )
-    return output["abi"], bytes.fromhex(output["bytecode"].removeprefix("0x"))
+
+
+def _fixed_call(web3: Web3, account: LocalAccount, address: str, calldata: bytes) -> int:
+    """Gas for a call whose cost does not change between repetitions (estimate + 20%)."""
+    estimate = web3.eth.estimate_gas({"from": account.address, "to": address, "data": calldata})
+    return int(estimate * 1.2)
 
 
 def erc20_transfer_workload(web3: Web3, account: LocalAccount) -> TransactionFactory:
-    """ERC-20 `transfer(recipient, 1)` calls on a freshly deployed snekmate token."""
-    abi, bytecode = compile_bench_token()
-    deploy = {"to": None, "value": 0, "data": bytecode, "gas": 3_000_000}
-    receipt = send_and_wait(web3, account, deploy, web3.eth.get_transaction_count(account.address))
-    if receipt["status"] != 1 or receipt["contractAddress"] is None:
-        raise RuntimeError("bench token deployment failed")
-    token = web3.eth.contract(address=receipt["contractAddress"], abi=abi)
+    """CommonsToken (snekmate ERC-20) `transfer(recipient, 1)` calls."""
+    token, _, _ = _deploy_suite(web3, account)
     calldata = bytes.fromhex(token.encode_abi("transfer", args=[_RECIPIENT, 1])[2:])
     # Later transfers to an already-funded recipient cost the same, so one estimate holds.
-    gas = int(
-        web3.eth.estimate_gas({"from": account.address, "to": token.address, "data": calldata})
-        * 1.2
-    )
+    gas = _fixed_call(web3, account, token.address, calldata)
 
     def transfer(_index: int) -> dict[str, Any]:
         return {"to": token.address, "value": 0, "gas": gas, "data": calldata}
@@ -112,9 +92,53 @@ def erc20_transfer_workload(web3: Web3, account: LocalAccount) -> TransactionFac
     return transfer
 
 
+def digits_inference_workload(web3: Web3, account: LocalAccount) -> TransactionFactory:
+    """On-chain `infer` of the demo digits MLP (uploaded and verified first, fee 0), cycling
+    through 32 held-out digits; each transaction logs its Inference receipt."""
+    import numpy as np
+
+    from aicommons.chain.executor import (
+        ContractCall,
+        encode_input,
+        model_from_package,
+        send_web3,
+        upload_calls,
+    )
+    from aicommons.commit import keccak256
+    from aicommons.demo import DIGITS_DATA, DIGITS_MLP
+    from aicommons.runtime.quantize import quantize_onnx
+
+    _, registry, executor = _deploy_suite(web3, account)
+    with np.load(DIGITS_DATA) as data:
+        package = quantize_onnx(DIGITS_MLP, data["x_calib"])
+        samples = package.quantize_input(data["x_test"][:32])
+    version_id = package.version_id
+    model_id = keccak256(b"digits-mlp")
+    registration = [
+        ContractCall("register_model", ("digits-mlp", [account.address])),
+        ContractCall(
+            "publish_version",
+            (model_id, version_id, package.weights_root, ["bench"], "MIT", [], 1, 0),
+        ),
+    ]
+    send_web3(registry, registration, account)
+    send_web3(executor, upload_calls(version_id, model_from_package(package)), account)
+    calls = [
+        bytes.fromhex(executor.encode_abi("infer", args=[version_id, encode_input(x)])[2:])
+        for x in samples
+    ]
+    gas = max(_fixed_call(web3, account, executor.address, data) for data in calls[:4])
+
+    def infer(index: int) -> dict[str, Any]:
+        return {"to": executor.address, "value": 0, "gas": gas, "data": calls[index % len(calls)]}
+
+    return infer
+
+
 WORKLOADS: dict[str, Workload] = {
     "eth-transfer": eth_transfer_workload,
     "erc20-transfer": erc20_transfer_workload,
+    "digits-inference": digits_inference_workload,
 }
 
 
