@@ -102,8 +102,11 @@ def model_id_of(name: str) -> bytes:
 def parse_reference(reference: str) -> tuple[str, str | None]:
     """`NAME` or `NAME@VERSION` (a 0x version id or a unique prefix of one)."""
     name, _, version = reference.partition("@")
-    if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,63}", name):
-        raise ClientError(f"invalid model name {name!r}: lowercase letters, digits and '-'")
+    # The registry's slug rule (docs/contracts.md), checked here for a clear error and no gas.
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]{1,62}[a-z0-9]", name) or "--" in name:
+        raise ClientError(
+            f"invalid model name {name!r}: 3-64 of a-z, 0-9 and '-', alphanumeric at both ends"
+        )
     return name, (version or None)
 
 
