@@ -171,7 +171,12 @@ def test_devnet_flow_tamper_persistence_and_bad_input(
         receipt = _flow(cli, mlp_package, tmp_path)
         _assert_every_tamper_fails(cli, receipt, tmp_path)
 
-        # Bad input: each a one-line error, no transaction sent.
+        # Bad input: each a one-line error, and no transaction sent (nonces and blocks unchanged).
+        from web3 import Web3
+
+        w3 = Web3(Web3.HTTPProvider(rpc))
+        alice = json.loads(receipt.read_text())["caller"]
+        nonce_before, block_before = w3.eth.get_transaction_count(alice), w3.eth.block_number
         sample = _sample(tmp_path / "sample.json", 0)
         cli.one_line_error(
             cli.chain(
@@ -236,6 +241,10 @@ def test_devnet_flow_tamper_persistence_and_bad_input(
             cli.run("models", "--rpc", f"http://127.0.0.1:{free_port()}", check=False),
             "cannot reach JSON-RPC endpoint",
         )
+        assert w3.eth.get_transaction_count(alice) == nonce_before
+        # Only bob's funding transfer was mined; his failed inference sent nothing.
+        assert w3.eth.block_number == block_before + 1
+        assert w3.eth.get_transaction_count(bob) == 0
 
         # kill -9, restart on the same data: the model is still registered and usable.
         devnet.send_signal(signal.SIGKILL)
