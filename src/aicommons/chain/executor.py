@@ -1,7 +1,7 @@
-"""Turn a quantised dense model into OnchainExecutor upload transactions, and decode results.
+"""Turn a runtime model package into OnchainExecutor upload transactions; encode inputs.
 
-Pure data in, call arguments out: it computes tensor roots, chunking and Merkle proofs exactly as
-the contract checks them. Never sends anything by itself except through the `send_*` helpers.
+Pure data in, call arguments out: tensor roots (from aicommons.runtime), chunking and Merkle proofs
+exactly as the contract checks them. Nothing is sent except through the `send_*` helpers.
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from aicommons.commit import MerkleTree, keccak256, merkle_root
+from aicommons.commit import MerkleTree, keccak256
 from aicommons.commit.merkle import tree_depth
+from aicommons.runtime.commitment import tensor_root, tensor_rows
 
 # Limits mirrored from OnchainExecutor.vy; the contract enforces them too.
 MAX_LAYERS = 8
@@ -115,28 +116,6 @@ class ContractCall:
 
     function: str
     args: tuple[Any, ...]
-
-
-def tensor_leaves(array: np.ndarray) -> list[bytes]:
-    """Leaf bytes of a tensor: rows along the first axis, elements big-endian two's complement."""
-    if array.dtype not in (np.int8, np.int32):
-        raise ExecutorError(f"tensor dtype {array.dtype} is not int8 or int32")
-    big_endian = array.astype(array.dtype.newbyteorder(">"), copy=False)
-    if array.ndim == 0:
-        raise ExecutorError("a tensor needs at least one axis")
-    if array.ndim == 1:
-        return [big_endian[i : i + 1].tobytes() for i in range(array.shape[0])]
-    return [big_endian[i].tobytes() for i in range(array.shape[0])]
-
-
-def tensor_root(array: np.ndarray) -> bytes:
-    """Merkle root of a tensor's rows (docs/commitments.md)."""
-    return merkle_root(tensor_leaves(array))
-
-
-def weights_root(tensors: Mapping[str, np.ndarray]) -> bytes:
-    """Merkle root over the 32-byte tensor roots, ordered by tensor name."""
-    return merkle_root([tensor_root(tensors[name]) for name in sorted(tensors)])
 
 
 def lane_layout(in_dim: int) -> tuple[int, int]:
@@ -252,14 +231,14 @@ def upload_calls(version_id: bytes, model: ExecutorModel) -> list[ContractCall]:
                 layer.shift_name,
             )
         ]
-        leaves = [tensor_leaves(tensor) for tensor in tensors]
+        leaves = [tensor_rows(tensor) for tensor in tensors]
         trees = [MerkleTree.from_leaves(rows) for rows in leaves]
         for chunk in range(-(-out_dim // size)):
             first = chunk * size
             rows = slice(first, min(first + size, out_dim))
             args: list[Any] = [version_id, index, chunk]
-            for tensor_leaves_, tree in zip(leaves, trees, strict=True):
-                args.append(b"".join(tensor_leaves_[rows]))
+            for tensor_leaves, tree in zip(leaves, trees, strict=True):
+                args.append(b"".join(tensor_leaves[rows]))
                 args.append(list(tree.prove(first).siblings[height:]))
             calls.append(ContractCall("upload_chunk", tuple(args)))
     return calls
