@@ -126,8 +126,7 @@ def compile_source_file(path: Path, cache_dir: Path | None = None) -> CompiledCo
             file_input, input_bundle=bundle, output_formats=_OUTPUTS
         )
     except vyper.exceptions.VyperException as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CompileError(f"{path.name}: {type(exc).__name__}: {first_line}") from exc
+        raise CompileError(f"{path.name}: {_first_error(exc)}") from exc
     compiled = CompiledContract(
         name=path.stem,
         abi=list(output["abi"]),
@@ -141,6 +140,15 @@ def compile_source_file(path: Path, cache_dir: Path | None = None) -> CompiledCo
     temporary.write_text(json.dumps(compiled.to_json()))
     temporary.replace(cached)
     return compiled
+
+
+def _first_error(exc: Exception) -> str:
+    """The first concrete error line of a Vyper exception (skipping the "failed with" header)."""
+    for line in str(exc).splitlines():
+        text = line.strip()
+        if text and not text.startswith("Compilation failed"):
+            return text
+    return type(exc).__name__
 
 
 def compile_contract(name: str, cache_dir: Path | None = None) -> CompiledContract:
