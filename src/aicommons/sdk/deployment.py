@@ -11,10 +11,20 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from aicommons.chain.compile import compile_contract
+from aicommons.chain.compile import compile_contract, deploy_web3
 from aicommons.chain.deploy import deploy_suite_web3
 from aicommons.fsutil import atomic_write_bytes
 from aicommons.home import state_dir
+
+# StorageRegistry terms for a new deployment (token units have 18 decimals).
+STORAGE_STAKE = 1_000 * 10**18
+"""Stake a storage provider locks per committed blob."""
+STORAGE_CHALLENGE_BOND = 10 * 10**18
+"""Bond a challenger posts; the provider earns it by answering correctly."""
+STORAGE_SLASH_BPS = 5_000
+STORAGE_CHALLENGER_SHARE_BPS = 5_000
+STORAGE_RESPONSE_BLOCKS = 50
+STORAGE_RELEASE_DELAY = 100
 
 
 class DeploymentError(ValueError):
@@ -73,7 +83,7 @@ def load_deployment(w3: Any) -> Deployment:
 
 
 def deploy_suite(w3: Any, account: Any) -> tuple[Deployment, bool]:
-    """Deploy token, registry and executor unless a live deployment exists.
+    """Deploy token, registry, executor and storage registry unless a live deployment exists.
 
     Returns the deployment and whether anything was deployed. The file is written only after
     every contract is deployed, so a failure midway leaves no deployment that looks complete.
@@ -87,6 +97,19 @@ def deploy_suite(w3: Any, account: Any) -> tuple[Deployment, bool]:
     deployer = account.address
     # The deployer is the treasury (and governance) until it hands over to a timelock.
     addresses = deploy_suite_web3(w3, account, deployer)
+    storage_registry = deploy_web3(
+        w3,
+        "StorageRegistry",
+        addresses.token,
+        deployer,
+        STORAGE_STAKE,
+        STORAGE_CHALLENGE_BOND,
+        STORAGE_SLASH_BPS,
+        STORAGE_CHALLENGER_SHARE_BPS,
+        STORAGE_RESPONSE_BLOCKS,
+        STORAGE_RELEASE_DELAY,
+        account=account,
+    )
     deployment = Deployment(
         chain_id=chain_id,
         genesis_hash=genesis_hash,
@@ -97,6 +120,7 @@ def deploy_suite(w3: Any, account: Any) -> tuple[Deployment, bool]:
             "CommonsToken": addresses.token,
             "ModelRegistry": addresses.registry,
             "OnchainExecutor": addresses.executor,
+            "StorageRegistry": storage_registry.address,
         },
     )
     atomic_write_bytes(
