@@ -282,20 +282,11 @@ def send_boa(contract: Any, calls: Sequence[ContractCall], sender: str | None = 
 
 def send_web3(contract: Any, calls: Sequence[ContractCall], account: Any) -> int:
     """Send `calls` through web3 from `account` (LocalAccount or unlocked address); total gas."""
-    w3 = contract.w3
-    sender = getattr(account, "address", account)
+    from aicommons.chain.transact import send_call
+
     total = 0
     for call in calls:
         function = contract.functions[call.function](*call.args)
-        tx = function.build_transaction(
-            {"from": sender, "nonce": w3.eth.get_transaction_count(sender, "pending")}
-        )
-        if hasattr(account, "sign_transaction"):
-            tx_hash = w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction)
-        else:
-            tx_hash = w3.eth.send_transaction(tx)
-        receipt = w3.eth.wait_for_transaction_receipt(tx_hash)
-        if receipt["status"] != 1:
-            raise ExecutorError(f"{call.function} reverted in tx {tx_hash.hex()}")
+        receipt = send_call(contract.w3, account, function, call.function)
         total += int(receipt["gasUsed"])
     return total

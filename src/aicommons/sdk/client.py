@@ -21,6 +21,7 @@ from aicommons.chain.executor import (
     send_web3,
     upload_calls,
 )
+from aicommons.chain.transact import revert_reason, send_call
 from aicommons.commit import keccak256
 from aicommons.home import state_dir
 from aicommons.runtime import ModelPackage, load_package
@@ -151,31 +152,7 @@ class Client:
 
     def _transact(self, function: Any, what: str) -> Any:
         """Sign and send one contract call; return its receipt or raise with the revert reason."""
-        from web3.exceptions import ContractLogicError
-
-        account = self._require_account()
-        try:
-            tx = function.build_transaction(
-                {
-                    "from": account.address,
-                    "nonce": self.w3.eth.get_transaction_count(account.address, "pending"),
-                    "chainId": self.chain_id,
-                }
-            )
-        except ContractLogicError as exc:
-            raise ClientError(f"{what} would revert: {_reason(exc)}") from None
-        balance = self.w3.eth.get_balance(account.address)
-        cost = int(tx["gas"]) * int(tx.get("maxFeePerGas", tx.get("gasPrice", 0)))
-        if balance < cost:
-            raise ClientError(
-                f"{what}: account {account.address} has {balance} wei, needs up to {cost} for gas"
-            )
-        signed = account.sign_transaction(tx)
-        tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
-        receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
-        if receipt["status"] != 1:
-            raise ClientError(f"{what} reverted in transaction {_hex(tx_hash)}")
-        return receipt
+        return send_call(self.w3, self._require_account(), function, what)
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -408,7 +385,7 @@ class Client:
             call = executor.functions.infer(version_id, encode_input(flat))
             receipt = self._transact(call, f"inference on {version.model}")
         except ContractLogicError as exc:
-            raise ClientError(f"inference reverted: {_reason(exc)}") from None
+            raise ClientError(f"inference reverted: {revert_reason(exc)}") from None
         events = executor.events.Inference().process_receipt(receipt)
         if len(events) != 1:
             raise ClientError("the inference transaction logged no Inference event")
@@ -604,9 +581,3 @@ class Client:
             receipt = self._transact(token.functions.transfer(to, tokens), "token transfer")
             hashes.append(_hex(receipt["transactionHash"]))
         return hashes
-
-
-def _reason(exc: Exception) -> str:
-    """The revert reason of a web3 ContractLogicError, without web3's prefix."""
-    message = str(exc.args[0]) if exc.args else str(exc)
-    return message.removeprefix("execution reverted: ").strip() or "reverted"

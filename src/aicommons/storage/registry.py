@@ -88,20 +88,9 @@ class RegistryClient:
 
     def transact(self, function: Any) -> Any:
         """Sign and send a contract call as `account`; return the receipt, raise if reverted."""
-        tx = function.build_transaction(
-            {
-                "from": self.account.address,
-                "nonce": self.w3.eth.get_transaction_count(self.account.address, "pending"),
-                "chainId": self.w3.eth.chain_id,
-            }
-        )
-        signed = self.account.sign_transaction(tx)
-        receipt = self.w3.eth.wait_for_transaction_receipt(
-            self.w3.eth.send_raw_transaction(signed.raw_transaction)
-        )
-        if receipt["status"] != 1:
-            raise RegistryError(f"transaction {receipt['transactionHash'].hex()} reverted")
-        return receipt
+        from aicommons.chain.transact import send_call
+
+        return send_call(self.w3, self.account, function, function.fn_name)
 
     def commit(self, root: bytes, leaf_count: int) -> Any:
         return self.transact(self.contract.functions.commit(root, leaf_count))

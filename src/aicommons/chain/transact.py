@@ -1,0 +1,55 @@
+"""Sign, send and wait for one contract call over JSON-RPC: the one way aicommons transacts.
+
+Checks what the node can tell before signing (a call that would revert, gas the account cannot
+pay) so a doomed request costs nothing; never sends a transaction it could not sign or price.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+RECEIPT_TIMEOUT_S = 300
+"""A heavy transaction (a weights upload) on a slow local chain can take minutes to mine."""
+
+
+class TransactionFailed(ValueError):
+    """A call that would revert, could not be paid for, or reverted once mined."""
+
+
+def revert_reason(exc: Exception) -> str:
+    """The reason of a web3 ContractLogicError, without web3's "execution reverted" prefix."""
+    message = str(exc.args[0]) if exc.args else str(exc)
+    return message.removeprefix("execution reverted: ").strip() or "reverted"
+
+
+def send_call(w3: Any, account: Any, function: Any, what: str) -> Any:
+    """Send `function` (a bound web3 contract function) from `account`; return the receipt.
+
+    `account` is an eth-account `LocalAccount` (signed here) or an address the node unlocks.
+    `what` names the action in error messages ("publishing version 0x…").
+    """
+    from web3.exceptions import ContractLogicError
+
+    sender = getattr(account, "address", account)
+    try:
+        tx = function.build_transaction(
+            {
+                "from": sender,
+                "nonce": w3.eth.get_transaction_count(sender, "pending"),
+                "chainId": w3.eth.chain_id,
+            }
+        )
+    except ContractLogicError as exc:
+        raise TransactionFailed(f"{what} would revert: {revert_reason(exc)}") from None
+    balance = w3.eth.get_balance(sender)
+    cost = int(tx["gas"]) * int(tx.get("maxFeePerGas", tx.get("gasPrice", 0)))
+    if balance < cost + int(tx.get("value", 0)):
+        raise TransactionFailed(f"{what}: account {sender} has {balance} wei, needs up to {cost}")
+    if hasattr(account, "sign_transaction"):
+        tx_hash = w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction)
+    else:
+        tx_hash = w3.eth.send_transaction(tx)
+    receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=RECEIPT_TIMEOUT_S)
+    if receipt["status"] != 1:
+        raise TransactionFailed(f"{what} reverted in transaction 0x{bytes(tx_hash).hex()}")
+    return receipt
