@@ -18,7 +18,7 @@ import pytest
 
 from aicommons.chain.devnet import free_port, launch_devnet_process
 from aicommons.demo import DIGITS_DATA, DIGITS_MLP
-from aicommons.sdk.network import launch_storage_process
+from aicommons.storage.process import launch_node_process
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 
@@ -65,9 +65,8 @@ def mlp_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def storage_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    process = launch_storage_process(tmp_path_factory.mktemp("node"), port)
-    yield f"http://127.0.0.1:{port}"
+    process, url = launch_node_process(tmp_path_factory.mktemp("node"))
+    yield url
     process.terminate()
     process.wait(10)
 

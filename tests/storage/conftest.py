@@ -5,39 +5,28 @@ In-thread nodes (uvicorn.Server on a thread) are cheap; subprocess nodes can be 
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 import uvicorn
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from aicommons.storage.node import NodePolicy, create_app
+from aicommons.storage.process import free_port, node_answers, start_node_process, wait_for_node
 from aicommons.storage.store import LocalStore
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def wait_healthy(url: str, timeout: float = 90.0) -> None:
+    """Wait for an in-thread node (no process to watch) to answer its health check."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/health", timeout=1.0).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
+        if node_answers(url):
+            return
         time.sleep(0.05)
     raise RuntimeError(f"storage node at {url} did not come up")
 
@@ -84,29 +73,11 @@ def process_nodes(
     processes: list[subprocess.Popen] = []
 
     def start_all(*names: str) -> list[tuple[str, subprocess.Popen]]:
-        started = [spawn(name) for name in names]
-        for url, _ in started:
-            wait_healthy(url)
-        return started
-
-    def spawn(name: str) -> tuple[str, subprocess.Popen]:
-        port = free_port()
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                "from aicommons.cli import main; main()",
-                "storage",
-                "serve",
-                "--dir",
-                str(tmp_path / name),
-                "--port",
-                str(port),
-            ],
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        processes.append(process)
-        return f"http://127.0.0.1:{port}", process
+        started = [start_node_process(tmp_path / name) for name in names]
+        processes.extend(process for process, _ in started)
+        for process, url in started:
+            wait_for_node(url, process)
+        return [(url, process) for process, url in started]
 
     yield start_all
     for process in processes:

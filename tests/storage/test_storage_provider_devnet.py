@@ -5,7 +5,6 @@ with web3, challenges answered by the in-process daemon and by `aic storage prov
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -17,12 +16,13 @@ from web3 import Web3
 
 from aicommons.chain.accounts import load_account
 from aicommons.chain.compile import deploy_web3
+from aicommons.chain.devnet import launch_devnet_process
+from aicommons.chain.transact import send_call
 from aicommons.commit import keccak256
 from aicommons.storage.registry import (
     CHALLENGE_PASSED,
     ProviderDaemon,
     RegistryClient,
-    wait_for_rpc,
 )
 from aicommons.storage.store import LocalStore
 
@@ -32,50 +32,18 @@ BOND = 10**16
 pytestmark = pytest.mark.network
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def devnet(tmp_path: Path):
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "aicommons.chain.devnet",
-            "--data",
-            str(tmp_path / "chain"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    w3 = Web3(Web3.HTTPProvider(f"http://127.0.0.1:{port}"))
+    process, url = launch_devnet_process(tmp_path / "chain", timeout_s=60)
     try:
-        wait_for_rpc(w3, timeout=60)
-        yield w3, f"http://127.0.0.1:{port}"
+        yield Web3(Web3.HTTPProvider(url)), url
     finally:
         process.terminate()
         process.wait(timeout=20)
 
 
 def send(w3: Web3, account, function) -> None:
-    tx = function.build_transaction(
-        {
-            "from": account.address,
-            "nonce": w3.eth.get_transaction_count(account.address, "pending"),
-            "chainId": w3.eth.chain_id,
-        }
-    )
-    receipt = w3.eth.wait_for_transaction_receipt(
-        w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction)
-    )
-    assert receipt["status"] == 1
+    send_call(w3, account, function, function.fn_name)
 
 
 def mine_one_block(w3: Web3, account) -> None:

@@ -10,23 +10,16 @@ import contextlib
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import httpx
-
 from aicommons.chain.devnet import free_port, launch_devnet_process, rpc_answers
 from aicommons.fsutil import atomic_write_bytes
 from aicommons.home import state_dir
+from aicommons.storage.process import launch_node_process, node_answers
 
 HOST = "127.0.0.1"
-
-
-class NetworkError(OSError):
-    """A local network process that would not start or answer."""
 
 
 @dataclass(frozen=True)
@@ -45,73 +38,42 @@ def network_file() -> Path:
 
 
 def _alive(pid: int) -> bool:
+    """Whether `pid` is a live aicommons process (a recycled pid of another program is not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    return True
-
-
-def storage_answers(url: str, timeout_s: float = 1.0) -> bool:
-    try:
-        return httpx.get(f"{url}/health", timeout=timeout_s).status_code == 200
-    except httpx.HTTPError:
         return False
+    try:
+        return b"aicommons" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True  # no /proc: trust the signal probe
+
+
+def _recorded_network() -> NetworkState | None:
+    path = network_file()
+    try:
+        return NetworkState(**json.loads(path.read_text()))
+    except FileNotFoundError:
+        return None
+    except (ValueError, TypeError):
+        path.unlink()  # a record we cannot read describes nothing we can stop
+        return None
 
 
 def running_network() -> NetworkState | None:
     """The recorded network if both of its processes are alive and answering."""
-    path = network_file()
-    if not path.is_file():
-        return None
-    try:
-        state = NetworkState(**json.loads(path.read_text()))
-    except (ValueError, TypeError):
+    state = _recorded_network()
+    if state is None:
         return None
     healthy = (
         _alive(state.devnet_pid)
         and _alive(state.storage_pid)
         and rpc_answers(state.rpc_url)
-        and storage_answers(state.storage_url)
+        and node_answers(state.storage_url)
     )
     return state if healthy else None
-
-
-def launch_storage_process(directory: Path, port: int, timeout_s: float = 30.0) -> subprocess.Popen:
-    """`aic storage serve` as a child process on loopback; waits until /health answers."""
-    directory.mkdir(parents=True, exist_ok=True)
-    log = open(directory / "node.log", "ab")  # noqa: SIM115 (the child owns it)
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "aicommons",
-            "storage",
-            "serve",
-            "--dir",
-            str(directory),
-            "--host",
-            HOST,
-            "--port",
-            str(port),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    log.close()
-    url = f"http://{HOST}:{port}"
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise NetworkError(f"storage node exited at start (see {directory / 'node.log'})")
-        if storage_answers(url):
-            return process
-        time.sleep(0.1)
-    process.kill()
-    raise NetworkError(f"storage node did not answer within {timeout_s:.0f} s")
 
 
 def start_network(devnet_port: int | None = None) -> tuple[NetworkState, bool]:
@@ -123,20 +85,23 @@ def start_network(devnet_port: int | None = None) -> tuple[NetworkState, bool]:
     devnet, rpc_url = launch_devnet_process(
         home / "devnet", devnet_port if devnet_port is not None else free_port(HOST), HOST
     )
-    storage_port = free_port(HOST)
     try:
-        storage = launch_storage_process(home / "storage", storage_port)
+        storage, storage_url = launch_node_process(
+            home / "storage", host=HOST, log_path=home / "storage-node.log"
+        )
     except BaseException:
         devnet.terminate()
         devnet.wait(10)
         raise
-    state = NetworkState(devnet.pid, rpc_url, storage.pid, f"http://{HOST}:{storage_port}")
+    state = NetworkState(devnet.pid, rpc_url, storage.pid, storage_url)
     atomic_write_bytes(network_file(), json.dumps(state.to_json()).encode())
     return state, False
 
 
 def _stop_pid(pid: int, timeout_s: float = 15.0) -> None:
     """SIGTERM, wait for a clean exit, SIGKILL as the last resort."""
+    if not _alive(pid):
+        return
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout_s
@@ -152,16 +117,11 @@ def _stop_pid(pid: int, timeout_s: float = 15.0) -> None:
 
 def stop_network() -> NetworkState | None:
     """Stop the recorded network (if any) and forget it; returns what was stopped."""
-    path = network_file()
-    if not path.is_file():
-        return None
-    try:
-        state = NetworkState(**json.loads(path.read_text()))
-    except (ValueError, TypeError):
-        path.unlink()
+    state = _recorded_network()
+    if state is None:
         return None
     # Storage first: it has no state the chain needs, and the devnet flushes on SIGTERM.
     _stop_pid(state.storage_pid)
     _stop_pid(state.devnet_pid)
-    path.unlink(missing_ok=True)
+    network_file().unlink(missing_ok=True)
     return state

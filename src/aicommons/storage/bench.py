@@ -7,62 +7,32 @@ from __future__ import annotations
 
 import hashlib
 import os
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-import httpx
 from eth_account import Account
 
 from aicommons.commit import keccak256
 from aicommons.storage.client import get_blob, put_file
+from aicommons.storage.process import start_node_process, wait_for_node
 
 MIB = 1 << 20
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _start_nodes(*directories: Path) -> list[tuple[str, subprocess.Popen[bytes]]]:
     """Start one node per directory side by side (start-up is mostly imports), then wait."""
-    nodes = [_spawn_node(directory) for directory in directories]
+    started = [start_node_process(directory) for directory in directories]
     try:
-        for url, process in nodes:
-            _wait_until_up(url, process)
+        for process, url in started:
+            wait_for_node(url, process)
     except OSError:
-        for _, process in nodes:
+        for process, _ in started:
             process.kill()
             process.wait(timeout=10)
         raise
-    return nodes
-
-
-def _spawn_node(directory: Path) -> tuple[str, subprocess.Popen[bytes]]:
-    port = _free_port()
-    command = [sys.executable, "-c", "from aicommons.cli import main; main()"]
-    process = subprocess.Popen(
-        [*command, "storage", "serve", "--dir", str(directory), "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    return f"http://127.0.0.1:{port}", process
-
-
-def _wait_until_up(url: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    raise OSError(f"benchmark storage node {url} did not start")
+    return [(url, process) for process, url in started]
 
 
 def hashing_limit_mb_s(data: bytes) -> float:
