@@ -81,16 +81,18 @@ def run_fast(
     layer: Layer, tensors: dict, inputs: list[np.ndarray], path: str, prescale: bool, in_dtype: type
 ) -> np.ndarray:
     """The fast kernel's output, checked to be exact integers in range before the dtype cast."""
-    saved = kernels.PRESCALED_MAX_MACS, kernels.GATHER_MAX_ELEMENTS
-    # Alternate the im2col strategy with the prescaling so both are compared to the reference.
-    kernels.PRESCALED_MAX_MACS = 10**18 if prescale else 0
+    saved = kernels.PRESCALE_MAX_FAN_IN, kernels.GATHER_MAX_ELEMENTS, kernels.BANDED_MAX_BLOWUP
+    # Prescaled (offset) vs float32 products; banded convs for float inputs, im2col (one
+    # gather or strided slices) for int8 ones: every combination is compared to the reference.
+    kernels.PRESCALE_MAX_FAN_IN = 10**9 if prescale else 0
     kernels.GATHER_MAX_ELEMENTS = 10**9 if prescale == (in_dtype is np.int8) else 0
+    kernels.BANDED_MAX_BLOWUP = 10**9 if in_dtype is np.float32 else 0
     try:
         kernel = compile_layer(layer, tensors, tuple(inputs[0].shape[1:]), path)
-        # Kernels receive int8, or exact float32 from a preceding float-requantisation layer.
+        # Kernels receive int8, or exact floats from a preceding float-requantisation layer.
         raw = kernel(*[to_internal(x.astype(in_dtype)) for x in inputs])
     finally:
-        kernels.PRESCALED_MAX_MACS, kernels.GATHER_MAX_ELEMENTS = saved
+        kernels.PRESCALE_MAX_FAN_IN, kernels.GATHER_MAX_ELEMENTS, kernels.BANDED_MAX_BLOWUP = saved
     info = np.iinfo(np.dtype(layer.out_dtype))
     assert np.all(raw == np.round(raw)) and raw.min() >= info.min and raw.max() <= info.max
     return to_external(raw, layer.out_dtype)
@@ -183,7 +185,7 @@ def test_large_fan_in_float_requantisation_without_prescaling() -> None:
     }
     layer, tensors = weighted_layer("dense", params, weight, {}, (4,), False)
     linear = compile_layer(layer, tensors, (fan_in,), "float32")
-    assert linear.requantize.float_path and not linear.prescaled(12)
+    assert linear.requantize.float_path and linear.mode == "scaled"
     assert len(linear.matmul.blocks) == 2
     check_equal(layer, tensors, [x])
 

@@ -43,9 +43,9 @@ FLOAT_REQUANT_MAX_SHIFT = 44
 BLAS_SINGLE_THREAD_MACS = 65536 * 4
 """OpenBLAS computes a product of at most m*n*k = 2^18 on the calling thread alone."""
 SPLIT_MAX_MACS = 1 << 23
-"""Mid-sized products (up to 8M MACs) are cut into single-thread row blocks: waking BLAS
-threads costs more than it saves there, and on a busy machine a sleeping worker thread can
-stall a call for a whole scheduler slice. Larger products keep BLAS threading."""
+"""Mid-sized products (up to 8M MACs) are cut into single-thread row blocks: on a busy machine
+a statically partitioned BLAS call waits for a descheduled worker thread for a whole scheduler
+slice (measured: 3.5 ms for a 0.6M-MAC product). Larger products keep BLAS threading."""
 
 
 def blas_matmul(x: np.ndarray, weight: np.ndarray) -> np.ndarray:
@@ -99,8 +99,13 @@ class ExactMatmul:
 GATHER_MAX_ELEMENTS = 1 << 14
 """Conv inputs whose im2col matrix is at most this big are gathered with one fancy index."""
 
-PRESCALED_MAX_MACS = 1 << 15
-"""Products up to this many MACs run in float64 on W * (M / 2^S): exact, and fewer numpy calls."""
+PRESCALE_MAX_FAN_IN = 128
+"""Float-path layers with at most this many weight rows multiply by W * (M / 2^S) in float64
+with the offset as one more weight row (one BLAS call, then clip and floor); wider ones use the
+float32 product, half the BLAS work, and scale afterwards (three more passes)."""
+
+_clip = getattr(getattr(np, "_core", None), "umath", np).clip
+"""The clip ufunc itself: np.clip adds several microseconds of Python dispatch per call."""
 
 
 class Requantizer:
@@ -130,6 +135,14 @@ class Requantizer:
         rounding = [(1 << (s - 1)) if s > 0 else 0 for s in shifts]
         self.lo, self.hi = lo, hi
         self.out_dtype = np.dtype(out_dtype)
+        self.fan_in = fan_in
+        self.bias = bias_list
+        self.max_abs_bias = max((abs(b) for b in bias_list), default=0)
+        # The rounding term 2^(S-1) / 2^S: 0.5, or 0 where S = 0; one scalar when all agree.
+        self.round_offset = np.array([0.5 if s > 0 else 0.0 for s in shifts])
+        self.round_scalar = (
+            float(self.round_offset[0]) if len(set(self.round_offset.tolist())) == 1 else None
+        )
         worst = [
             (abs(b) + fan_in * 128 * 127) * m for b, m in zip(bias_list, multipliers, strict=True)
         ]
@@ -143,25 +156,34 @@ class Requantizer:
         self.offset = np.array(
             [(b * m + r) / 2**s for b, (m, s, r) in zip(bias_list, triples, strict=True)]
         )
-        self.float_lo, self.float_hi = float(lo), float(hi)
+        self.float_lo, self.float_hi = np.float64(lo), np.float64(hi)
         self.multiplier = np.array(multipliers, dtype=np.int64)
         int_offsets = [b * m + r for b, m, r in zip(bias_list, multipliers, rounding, strict=True)]
         self.int_offset = np.array(int_offsets, dtype=np.int64)
         self.shift = np.array(shifts, dtype=np.int64)
 
+    def finish_offset(self, t: np.ndarray) -> np.ndarray:
+        """t = (acc*M + 2^(S-1)) / 2^S (float64, exact, offset included) -> y, in place.
+
+        lo and hi are integers, so floor(clamp(t)) = clamp(floor(t)); results are exact float64.
+        """
+        _clip(t, self.float_lo, self.float_hi, out=t)
+        return np.floor(t, out=t)
+
     def finish_scaled(self, t: np.ndarray) -> np.ndarray:
-        """t = dot * M / 2^S (float64, exact) -> y as float32; float path only."""
+        """t = dot * M / 2^S (float64, exact) -> y as exact float64, in place; float path only."""
         t += self.offset
-        if t.size > 2048:
-            np.clip(t, self.float_lo, self.float_hi, out=t)
-        else:
-            np.maximum(t, self.float_lo, out=t)
-            np.minimum(t, self.float_hi, out=t)
-        if self.out_dtype != np.int8:
-            return np.floor(t, out=t)  # int32 results stay exact float64 until the output cast
-        out = np.empty(t.shape, dtype=np.float32)
-        np.floor(t, out=out)
-        return out
+        _clip(t, self.float_lo, self.float_hi, out=t)
+        return np.floor(t, out=t)
+
+    def finish_biased(self, acc: np.ndarray) -> np.ndarray:
+        """acc = dot + bias (exact) -> y as exact float64; float path only.
+
+        acc * (M / 2^S) is exact (|acc * M| < 2^52), adding 2^(S-1) / 2^S keeps an integer
+        below 2^53 over 2^S, so the sum is exact too."""
+        t = np.multiply(acc, self.scale)
+        t += self.round_offset if self.round_scalar is None else self.round_scalar
+        return self.finish_offset(t)
 
     def __call__(self, dot: np.ndarray) -> np.ndarray:
         if self.float_path:
@@ -179,40 +201,101 @@ class LinearRequant:
     """Exact x @ W^T then requantisation, for dense and conv layers.
 
     `weight` is [C, K], or [G, C/G, K] for grouped convolution (then x is [G, R, K]); the result
-    is always [R, C]. Small products on the float path multiply by W * (M / 2^S) in float64,
-    exact because every partial sum is a multiple of 2^-S below 2^52 in magnitude; that saves
-    numpy calls. Larger ones use the float32 product (half the BLAS work) and then scale.
+    is always [R, C]. Modes, fixed at load:
+
+    - "offset" (float path, ungrouped, K <= max_fan_in or the float64 path): x with a column
+      of ones appended times [W * (M / 2^S); (bias*M + 2^(S-1)) / 2^S] in float64 gives t
+      directly; every partial sum, in any order, is a multiple of 2^-S below 2^53 * 2^-S in
+      magnitude, so exact. Then clip and floor.
+    - "biased" (float path, ungrouped, float32, one fan-in block with |bias| + K*128*127 <
+      2^24): x with a ones column times [W; bias] in float32 is acc exactly; then times
+      M / 2^S, plus 2^(S-1) / 2^S, clip, floor (see `Requantizer.finish_biased`).
+    - "scaled" (other float-path layers): exact float32 (blocked) product, times M / 2^S, plus
+      the offset, clip, floor; grouped layers on the float64 path multiply by W * (M / 2^S).
+    - "int": the int64 requantisation.
     """
 
-    def __init__(self, weight: np.ndarray, requantize: Requantizer, path: str) -> None:
+    def __init__(
+        self, weight: np.ndarray, requantize: Requantizer, path: str, max_fan_in: int | None = None
+    ) -> None:
         self.requantize = requantize
         self.grouped = weight.ndim == 3
         self.channels = weight.shape[0] * weight.shape[1] if self.grouped else weight.shape[0]
-        self.macs_per_row = weight.shape[-1] * self.channels
-        self.always_prescaled = requantize.float_path and path == "float64"
-        if requantize.float_path:
+        fan_in = weight.shape[-1]
+        limit = PRESCALE_MAX_FAN_IN if max_fan_in is None else max_fan_in
+        float_ungrouped = requantize.float_path and not self.grouped
+        if float_ungrouped and (path == "float64" or fan_in <= limit):
+            self.mode = "offset"
+        elif (
+            float_ungrouped
+            and fan_in <= FLOAT32_MAX_FAN_IN
+            and requantize.max_abs_bias + requantize.fan_in * 128 * 127 < 2**24
+        ):
+            self.mode = "biased"
+        elif requantize.float_path and self.grouped and path == "float64":
+            self.mode = "grouped_prescaled"
+        else:
+            self.mode = "scaled" if requantize.float_path else "int"
+        self.augmented = self.mode in ("offset", "biased")
+        if self.mode == "offset":
+            scaled = weight.T * requantize.scale  # exact: W*M < 2^38, times a power of two
+            self.weight = np.ascontiguousarray(np.vstack([scaled, requantize.offset[None]]))
+            self.input_dtype: type = np.float64
+        elif self.mode == "biased":
+            bias = np.array(requantize.bias, dtype=np.float32)  # |bias| < 2^24: exact
+            self.weight = np.ascontiguousarray(
+                np.vstack([weight.T.astype(np.float32), bias[None]]), dtype=np.float32
+            )
+            self.input_dtype = np.float32
+        elif self.mode == "grouped_prescaled":
             scale = requantize.scale.reshape(weight.shape[:-1])[..., None]
-            self.scaled_weight = np.ascontiguousarray(np.swapaxes(weight * scale, -1, -2))
-        self.matmul = ExactMatmul(weight, path)
+            self.weight = np.ascontiguousarray(np.swapaxes(weight * scale, -1, -2))
+            self.input_dtype = np.float64
+        else:
+            self.matmul = ExactMatmul(weight, path)
+            self.input_dtype = self.matmul.dtype
+        self.fan_in = fan_in
 
-    def prescaled(self, rows: int) -> bool:
-        """Whether a call with `rows` rows multiplies by the prescaled float64 weights."""
-        if self.always_prescaled:
-            return True
-        return self.requantize.float_path and rows * self.macs_per_row <= PRESCALED_MAX_MACS
-
-    def input_dtype(self, rows: int) -> type:
-        return np.float64 if self.prescaled(rows) else self.matmul.dtype
+    def columns(self, rows: int) -> np.ndarray:
+        """An input matrix to fill: [rows, K (+1 ones column when augmented)] of input_dtype."""
+        if not self.augmented:
+            return np.empty((rows, self.fan_in), dtype=self.input_dtype)
+        x = np.empty((rows, self.fan_in + 1), dtype=self.input_dtype)
+        x[:, self.fan_in] = 1.0
+        return x
 
     def _merge_groups(self, out: np.ndarray) -> np.ndarray:
         return out.transpose(1, 0, 2).reshape(out.shape[1], self.channels) if self.grouped else out
 
+    def product(self, x: np.ndarray) -> np.ndarray:
+        """The monotone pre-requantisation value: t (offset mode, final up to clip and floor),
+        acc (biased mode) or the exact dot product. A max over it commutes with the
+        requantisation, which is non-decreasing in the accumulator (M >= 1)."""
+        if self.augmented:
+            return blas_matmul(x, self.weight)
+        if self.mode == "grouped_prescaled":
+            return np.ascontiguousarray(self._merge_groups(blas_matmul(x, self.weight)))
+        return np.ascontiguousarray(self._merge_groups(self.matmul(x)))
+
+    def finish(self, product: np.ndarray, requantize: Requantizer | None = None) -> np.ndarray:
+        """y from `product`'s output; `requantize` may be this layer's parameters tiled to a
+        wider last axis (the same values repeated, for longer numpy inner loops)."""
+        requantize = requantize or self.requantize
+        if self.mode == "offset":
+            return requantize.finish_offset(product)
+        if self.mode == "biased":
+            return requantize.finish_biased(product)
+        if self.mode == "grouped_prescaled":
+            return requantize.finish_scaled(product)
+        return requantize(product)
+
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        if self.prescaled(x.shape[-2]):
-            x_float = x if x.dtype == np.float64 else x.astype(np.float64)
-            scaled = self._merge_groups(blas_matmul(x_float, self.scaled_weight))
-            return self.requantize.finish_scaled(np.ascontiguousarray(scaled))
-        return self.requantize(np.ascontiguousarray(self._merge_groups(self.matmul(x))))
+        """x [R, K] (or [G, R, K] grouped), any dtype holding int8 values."""
+        if self.augmented:
+            columns = self.columns(x.shape[0])
+            columns[:, : self.fan_in] = x
+            x = columns
+        return self.finish(self.product(x))
 
 
 def _requantizer(layer: Layer, tensors: Mapping[str, np.ndarray], fan_in: int) -> Requantizer:
@@ -308,84 +391,297 @@ def _padder(
     return pad
 
 
-def conv2d_kernel(
-    layer: Layer, tensors: Mapping[str, np.ndarray], in_shape: Sequence[int], path: str
-) -> Kernel:
-    a = layer.attrs
-    weight = tensors[layer.tensors["weight"]]
+BANDED_MAX_BLOWUP = 4
+"""A conv runs as one matmul over bands of whole input rows (no im2col) when the banded weight
+costs at most this many times the conv's own MACs (that factor is width * groups / kw)."""
+BANDED_MAX_WEIGHTS = 1 << 20
+"""...and the banded weight matrix has at most this many entries."""
+
+
+def _tiled_requantizer(
+    layer: Layer, tensors: Mapping[str, np.ndarray], fan_in: int, reps: int
+) -> Requantizer:
+    """The layer's requantisation with each per-channel parameter repeated for `reps` columns."""
+    t = {role: np.tile(tensors[layer.tensors[role]], reps) for role in ("bias", "multiplier")}
+    return Requantizer(
+        t["bias"],
+        t["multiplier"],
+        np.tile(tensors[layer.tensors["shift"]], reps),
+        int(layer.attrs["lo"]),
+        int(layer.attrs["hi"]),
+        layer.out_dtype,
+        fan_in,
+    )
+
+
+def banded_weight(
+    weight: np.ndarray,
+    in_shape: Sequence[int],
+    out_w: int,
+    strides: Sequence[int],
+    pads: Sequence[int],
+    dilations: Sequence[int],
+    groups: int,
+) -> np.ndarray:
+    """The conv as a matrix [out_w * C, kh * W * C_in] from bands of kh whole input rows (NHWC
+    row order) to one output row: entry ((ox, c), (ky, ix, ci)) = W[c, ci - group start, ky, kx]
+    where ix = ox*sw - left + kx*dw; left/right zero padding and other groups are zero entries.
+    Zeros add nothing, so each output still sums exactly the conv's own terms."""
     channels, group_in, kernel_h, kernel_w = weight.shape
-    groups = int(a["groups"])
+    in_channels, width = in_shape[0], in_shape[2]
     group_out = channels // groups
-    in_channels = in_shape[0]
-    out_h, out_w = layer.out_shape[1], layer.out_shape[2]
-    offsets = _window_slices((kernel_h, kernel_w), a["strides"], a["dilations"], (out_h, out_w))
-    pad = _padder(in_shape, a["pads"], 0)
-    fan_in = group_in * kernel_h * kernel_w
-    # Column order (ky, kx, ci) to match NHWC slices; weights reordered once to the same order.
-    grouped = weight.reshape(groups, group_out, group_in, kernel_h, kernel_w).transpose(
-        0, 1, 3, 4, 2
-    )
-    grouped = grouped.reshape(groups, group_out, fan_in)
-    linear = LinearRequant(
-        grouped[0] if groups == 1 else grouped, _requantizer(layer, tensors, fan_in), path
-    )
+    band = np.zeros((out_w, channels, kernel_h, width, in_channels), dtype=weight.dtype)
+    for ox in range(out_w):
+        for kx in range(kernel_w):
+            ix = ox * strides[1] - pads[1] + kx * dilations[1]
+            if not 0 <= ix < width:
+                continue
+            for g in range(groups):
+                out_slice = slice(g * group_out, (g + 1) * group_out)
+                in_slice = slice(g * group_in, (g + 1) * group_in)
+                # weight [c, ci, ky] -> band [c, ky, ci]
+                band[ox, out_slice, :, ix, in_slice] = weight[out_slice, :, :, kx].transpose(
+                    0, 2, 1
+                )
+    return band.reshape(out_w * channels, kernel_h * width * in_channels)
 
-    # Small batches gather all columns with one precomputed index (fewer numpy calls); large
-    # ones copy kh*kw strided slices (less work per element). Both are pure data movement.
-    strides, pads, dilations = a["strides"], a["pads"], a["dilations"]
-    plane_idx, _, _ = window_indices(in_shape[1:], (kernel_h, kernel_w), strides, pads, dilations)
-    plane_size = in_shape[1] * in_shape[2]
-    inside = (plane_idx < plane_size)[:, :, None]
-    # NHWC flat index of (position, ky, kx, ci); the pad slot is the last element.
-    channel = np.arange(in_channels)
-    gather = np.where(
-        inside, plane_idx[:, :, None] * in_channels + channel, plane_size * in_channels
-    )
-    gather = gather.reshape(out_h * out_w, fan_in * groups)
-    gather_limit = GATHER_MAX_ELEMENTS // max(gather.size, 1)
 
-    def build_columns(x: np.ndarray) -> np.ndarray:
-        batch = x.shape[0]
-        if batch <= gather_limit:
-            flat = np.zeros(
-                (batch, plane_size * in_channels + 1),
-                dtype=linear.input_dtype(batch * out_h * out_w),
-            )
-            flat[:, :-1] = x.reshape(batch, -1)
-            return flat[:, gather]
-        padded = pad(x)
-        columns = np.empty(
-            (batch, out_h, out_w, kernel_h * kernel_w, in_channels),
-            dtype=linear.input_dtype(batch * out_h * out_w),
+class ConvKernel:
+    """conv2d on NHWC input: a product over banded rows or im2col columns, then requantisation.
+
+    `product` and `finish` are exposed separately so a following maxpool can run between them.
+    With `pool_phase = s` (a fused s x s, stride s, unpadded maxpool that tiles the output), the
+    banded product's output columns are ordered (ox mod s, ox div s) so the pool is 2(s-1)
+    maxima of contiguous blocks.
+    """
+
+    def __init__(
+        self,
+        layer: Layer,
+        tensors: Mapping[str, np.ndarray],
+        in_shape: Sequence[int],
+        path: str,
+        pool_phase: int = 1,
+    ) -> None:
+        a = layer.attrs
+        weight = tensors[layer.tensors["weight"]]
+        channels, group_in, kernel_h, kernel_w = weight.shape
+        self.groups = groups = int(a["groups"])
+        self.in_shape = tuple(in_shape)
+        self.channels = channels
+        self.out_h, self.out_w = layer.out_shape[1], layer.out_shape[2]
+        self.kernel = (kernel_h, kernel_w)
+        self.strides, self.pads, self.dilations = a["strides"], a["pads"], a["dilations"]
+        fan_in = group_in * kernel_h * kernel_w
+        self.requantize = _requantizer(layer, tensors, fan_in)
+        self._tiled: dict[int, Requantizer] = {1: self.requantize}
+        self._layer, self._tensors, self.fan_in = layer, tensors, fan_in
+        in_channels, height, width = in_shape
+        banded_size = (kernel_h * width * in_channels + 1) * self.out_w * channels
+        self.banded = (
+            width * groups <= BANDED_MAX_BLOWUP * kernel_w and banded_size <= BANDED_MAX_WEIGHTS
         )
-        for offset, (rows, cols) in enumerate(offsets):
-            columns[:, :, :, offset, :] = padded[:, rows, cols, :]
+        self.pool_phase = pool_phase if self.banded else 1
+        if self.banded:
+            band = banded_weight(
+                weight, in_shape, self.out_w, self.strides, self.pads, self.dilations, groups
+            )
+            phase = self.pool_phase
+            order = sorted(range(self.out_w), key=lambda ox: (ox % phase, ox // phase))
+            band = band.reshape(self.out_w, channels, -1)[order].reshape(band.shape)
+            self.linear = LinearRequant(band, self._tiled_requant(self.out_w), path)
+            self._plan_bands()
+            return
+        # Column order (ky, kx, ci) to match NHWC slices; weights reordered once to the same order.
+        grouped = weight.reshape(groups, channels // groups, group_in, kernel_h, kernel_w)
+        grouped = grouped.transpose(0, 1, 3, 4, 2).reshape(groups, channels // groups, fan_in)
+        self.linear = LinearRequant(grouped[0] if groups == 1 else grouped, self.requantize, path)
+        self._plan_im2col()
+
+    def _tiled_requant(self, reps: int) -> Requantizer:
+        """Per-channel parameters repeated `reps` times: applied to whole NHWC rows, numpy's
+        inner loops run over reps * C elements instead of C (several times faster for small C)."""
+        if reps not in self._tiled:
+            self._tiled[reps] = _tiled_requantizer(self._layer, self._tensors, self.fan_in, reps)
+        return self._tiled[reps]
+
+    def _plan_bands(self) -> None:
+        """For each kernel row ky: the output rows whose input row is inside the image."""
+        _, height, _ = self.in_shape
+        top, sh, dh = self.pads[0], self.strides[0], self.dilations[0]
+        self.bands = []
+        for ky in range(self.kernel[0]):
+            valid = [oy for oy in range(self.out_h) if 0 <= oy * sh - top + ky * dh < height]
+            if not valid:
+                self.bands.append((ky, 0, 0, slice(0, 0)))
+                continue
+            start, stop = valid[0], valid[-1] + 1  # contiguous: the input row grows with oy
+            source = slice(start * sh - top + ky * dh, (stop - 1) * sh - top + ky * dh + 1, sh)
+            self.bands.append((ky, start, stop, source))
+
+    def _banded_columns(self, x: np.ndarray) -> np.ndarray:
+        in_channels, height, width = self.in_shape
+        batch, row = x.shape[0], width * in_channels
+        kernel_h = self.kernel[0]
+        rows = x.reshape(batch, height, row)
+        columns = self.linear.columns(batch * self.out_h)
+        band_view = np.reshape(
+            columns[:, : kernel_h * row], (batch, self.out_h, kernel_h * row), copy=False
+        )
+        if self.dilations[0] == 1:
+            # Undilated: the band of output row oy is kh consecutive rows of the row-padded
+            # input, i.e. one contiguous run; copy all of them through one strided view.
+            top, bottom = self.pads[0], self.pads[2]
+            padded = np.empty((batch, top + height + bottom, row), dtype=columns.dtype)
+            padded[:, :top] = 0
+            padded[:, top + height :] = 0
+            padded[:, top : top + height] = rows
+            item = padded.itemsize
+            band_view[...] = np.lib.stride_tricks.as_strided(
+                padded,
+                (batch, self.out_h, kernel_h * row),
+                (padded.strides[0], self.strides[0] * row * item, item),
+                writeable=False,
+            )
+            return columns
+        view = band_view.reshape(batch, self.out_h, kernel_h, row)
+        for ky, start, stop, source in self.bands:
+            view[:, start:stop, ky] = rows[:, source]
+            # Rows of top/bottom padding are zeros.
+            if start > 0:
+                view[:, :start, ky] = 0
+            if stop < self.out_h:
+                view[:, stop:, ky] = 0
         return columns
 
-    def run(x: np.ndarray) -> np.ndarray:
+    def _plan_im2col(self) -> None:
+        in_channels, height, width = self.in_shape
+        self.offsets = _window_slices(
+            self.kernel, self.strides, self.dilations, (self.out_h, self.out_w)
+        )
+        self.pad = _padder(self.in_shape, self.pads, 0)
+        plane_idx, _, _ = window_indices(
+            (height, width), self.kernel, self.strides, self.pads, self.dilations
+        )
+        plane_size = height * width
+        inside = (plane_idx < plane_size)[:, :, None]
+        # NHWC flat index of (position, ky, kx, ci); the pad slot (a zero) follows the input and
+        # a one slot follows that, for the ones column of an augmented product.
+        channel = np.arange(in_channels)
+        gather = np.where(
+            inside, plane_idx[:, :, None] * in_channels + channel, plane_size * in_channels
+        )
+        gather = gather.reshape(self.out_h * self.out_w, -1)
+        if self.linear.augmented:
+            ones = np.full((gather.shape[0], 1), plane_size * in_channels + 1)
+            gather = np.hstack([gather, ones])
+        self.gather = gather
+        self.gather_limit = GATHER_MAX_ELEMENTS // max(gather.size, 1)
+
+    def _im2col_columns(self, x: np.ndarray) -> np.ndarray:
         batch = x.shape[0]
-        columns = build_columns(x)
-        positions = batch * out_h * out_w
-        if groups == 1:
-            columns = columns.reshape(positions, fan_in)
+        in_channels, height, width = self.in_shape
+        positions = batch * self.out_h * self.out_w
+        window = self.kernel[0] * self.kernel[1]
+        if batch <= self.gather_limit:
+            size = height * width * in_channels
+            flat = np.empty((batch, size + 2), dtype=self.linear.input_dtype)
+            flat[:, :size] = x.reshape(batch, -1)
+            flat[:, size] = 0
+            flat[:, size + 1] = 1
+            columns = flat[:, self.gather]
         else:
-            per_group = columns.reshape(positions, kernel_h * kernel_w, groups, group_in).transpose(
-                2, 0, 1, 3
-            )
-            columns = per_group.reshape(groups, positions, fan_in)
-        return linear(columns).reshape(batch, out_h, out_w, channels)
+            padded = self.pad(x)
+            if self.linear.augmented:
+                full = self.linear.columns(positions)
+                columns = np.reshape(
+                    full[:, : window * in_channels],
+                    (batch, self.out_h, self.out_w, window, in_channels),
+                    copy=False,
+                )
+            else:
+                full = columns = np.empty(
+                    (batch, self.out_h, self.out_w, window, in_channels),
+                    dtype=self.linear.input_dtype,
+                )
+            for offset, (rows, cols) in enumerate(self.offsets):
+                columns[:, :, :, offset, :] = padded[:, rows, cols, :]
+            columns = full
+        if self.groups == 1:
+            return columns.reshape(positions, -1)
+        group_in = in_channels // self.groups
+        per_group = columns.reshape(positions, window, self.groups, group_in).transpose(2, 0, 1, 3)
+        return per_group.reshape(self.groups, positions, window * group_in)
 
-    return run
+    def product(self, x: np.ndarray) -> np.ndarray:
+        """The pre-requantisation value per output: NHWC [N, out_h, out_w, C], or with a pool
+        phase s the banded layout [N, out_h, s * (out_w / s) * C] (columns by ox mod s)."""
+        if not self.banded:
+            out = self.linear.product(self._im2col_columns(x))
+            return out.reshape(x.shape[0], self.out_h, self.out_w, self.channels)
+        out = self.linear.product(self._banded_columns(x))
+        if self.pool_phase > 1:
+            return out.reshape(x.shape[0], self.out_h, -1)
+        return out.reshape(x.shape[0], self.out_h, self.out_w, self.channels)
+
+    def phase_pool(self, product: np.ndarray) -> np.ndarray:
+        """The fused s x s / stride s maxpool of a phase-ordered product: NHWC result."""
+        phase = self.pool_phase
+        batch = product.shape[0]
+        by_rows = product.reshape(batch, self.out_h // phase, phase, -1)
+        out = by_rows[:, :, 0].copy()
+        for p in range(1, phase):
+            np.maximum(out, by_rows[:, :, p], out=out)
+        by_cols = out.reshape(batch, self.out_h // phase, phase, -1)
+        pooled = by_cols[:, :, 0].copy()
+        for p in range(1, phase):
+            np.maximum(pooled, by_cols[:, :, p], out=pooled)
+        return pooled.reshape(batch, self.out_h // phase, self.out_w // phase, self.channels)
+
+    def finish(self, product: np.ndarray) -> np.ndarray:
+        """y from NHWC pre-requantisation values (pooled or not): channels on the last axis."""
+        if self.linear.mode in ("offset", "grouped_prescaled"):
+            return self.linear.finish(product)  # no per-channel broadcast needed or possible
+        batch, height, width, _ = product.shape
+        rows = np.ascontiguousarray(product).reshape(batch, -1)
+        out = self.linear.finish(rows, self._tiled_requant(height * width))
+        return out.reshape(product.shape)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.finish(self.product(x))
 
 
-def pool_kernel(layer: Layer, in_shape: Sequence[int]) -> Kernel:
+def conv2d_kernel(
+    layer: Layer, tensors: Mapping[str, np.ndarray], in_shape: Sequence[int], path: str
+) -> ConvKernel:
+    return ConvKernel(layer, tensors, in_shape, path)
+
+
+def tiling_pool_phase(pool: Layer, in_shape: Sequence[int]) -> int:
+    """s when `pool` is an s x s maxpool with stride s, no padding or dilation, that tiles its
+    [C, H, W] input exactly (every input in one window); else 1."""
+    a = pool.attrs
+    size = int(a["kernel"][0])
+    tiles = (
+        list(a["kernel"]) == [size, size]
+        and list(a["strides"]) == [size, size]
+        and not any(a["pads"])
+        and list(a["dilations"]) == [1, 1]
+        and in_shape[1] % size == 0
+        and in_shape[2] % size == 0
+    )
+    return size if tiles and size > 1 else 1
+
+
+def pool_kernel(layer: Layer, in_shape: Sequence[int], max_fill: float = ref.INT8_MIN) -> Kernel:
+    """maxpool / avgpool on NHWC values. `max_fill` pads a maxpool: -128 never beats an int8
+    value; a maxpool over pre-requantisation floats (any magnitude) pads with -inf."""
     a = layer.attrs
     is_max = layer.op == "maxpool"
     out_h, out_w = layer.out_shape[1], layer.out_shape[2]
     dilations = a["dilations"] if is_max else (1, 1)
     offsets = _window_slices(a["kernel"], a["strides"], dilations, (out_h, out_w))
-    # maxpool ignores padding: a pad of -128 never beats a real int8 value.
-    pad = _padder(in_shape, a["pads"], ref.INT8_MIN if is_max else 0)
+    pad = _padder(in_shape, a["pads"], max_fill if is_max else 0)
     _, counts, _ = window_indices(in_shape[1:], a["kernel"], a["strides"], a["pads"], dilations)
     if not is_max and int(a["count_include_pad"]):
         counts = np.full_like(counts, int(a["kernel"][0]) * int(a["kernel"][1]))
@@ -393,7 +689,7 @@ def pool_kernel(layer: Layer, in_shape: Sequence[int]) -> Kernel:
     doubled_counts = 2 * counts
 
     def run(x: np.ndarray) -> np.ndarray:
-        # Sums are taken in integers; inputs may arrive as exact float32 from a float-path layer.
+        # Sums are taken in integers; inputs may arrive as exact floats from a float-path layer.
         padded = pad(x if is_max else x.astype(np.int32))
         if is_max:
             out = padded[:, offsets[0][0], offsets[0][1], :].copy()
@@ -465,3 +761,80 @@ def compile_layer(
     if layer.op == "reshape":
         return reshape_kernel(layer)
     raise ValueError(f"no kernel for op {layer.op!r}")
+
+
+Step = tuple[tuple[str, ...], str, Kernel]
+"""One step of an execution plan: input value names, output value name, kernel."""
+
+
+def _flat_dense_kernel(
+    layer: Layer, tensors: Mapping[str, np.ndarray], planes: Sequence[int], path: str
+) -> Kernel:
+    """A dense layer reading its [C, H, W] input straight from the NHWC layout: its weight
+    columns are permuted once instead of transposing every batch (same terms, same sums)."""
+    channels, height, width = planes
+    order = np.arange(channels * height * width).reshape(channels, height, width)
+    weight = tensors[layer.tensors["weight"]][:, order.transpose(1, 2, 0).reshape(-1)]
+    linear = LinearRequant(weight, _requantizer(layer, tensors, weight.shape[1]), path)
+    return lambda x: linear(x.reshape(x.shape[0], -1))
+
+
+def _pooled_conv_kernel(conv: ConvKernel, pool: Kernel) -> Kernel:
+    """maxpool(requantize(acc)) = requantize(maxpool(acc)): requantisation is non-decreasing in
+    the accumulator (M >= 1, floor and clamp are monotone), so pool first, requantise less."""
+    if conv.pool_phase > 1:
+        return lambda x: conv.finish(conv.phase_pool(conv.product(x)))
+    return lambda x: conv.finish(pool(conv.product(x)))
+
+
+def compile_plan(
+    input_name: str,
+    input_shape: Sequence[int],
+    layers: Sequence[Layer],
+    output_names: Sequence[str],
+    tensors: Mapping[str, np.ndarray],
+    path: str,
+) -> list[Step]:
+    """Kernels for computing the graph outputs only, fusing where an intermediate value is
+    never observed: conv2d into the maxpool that alone consumes it, and a flattening reshape
+    of planes into the dense layer that alone consumes it. Per-layer kernels serve traces."""
+    shapes: dict[str, tuple[int, ...]] = {input_name: tuple(input_shape)}
+    for layer in layers:
+        shapes[layer.output] = tuple(layer.out_shape)
+    users: dict[str, list[Layer]] = {}
+    for layer in layers:
+        for name in layer.inputs:
+            users.setdefault(name, []).append(layer)
+
+    def sole_user(name: str, op: str) -> Layer | None:
+        found = users.get(name, [])
+        if name in output_names or len(found) != 1 or found[0].op != op:
+            return None
+        return found[0]
+
+    steps: list[Step] = []
+    fused: set[str] = set()
+    for layer in layers:
+        if layer.name in fused:
+            continue
+        in_shape = shapes[layer.inputs[0]]
+        if layer.op == "conv2d" and (pool := sole_user(layer.output, "maxpool")):
+            phase = tiling_pool_phase(pool, layer.out_shape)
+            conv = ConvKernel(layer, tensors, in_shape, path, pool_phase=phase)
+            pooled = pool_kernel(pool, layer.out_shape, max_fill=-np.inf)
+            steps.append((layer.inputs, pool.output, _pooled_conv_kernel(conv, pooled)))
+            fused.add(pool.name)
+            continue
+        if (
+            layer.op == "reshape"
+            and len(in_shape) == 3
+            and len(layer.out_shape) == 1
+            and (dense := sole_user(layer.output, "dense"))
+        ):
+            steps.append(
+                (layer.inputs, dense.output, _flat_dense_kernel(dense, tensors, in_shape, path))
+            )
+            fused.add(dense.name)
+            continue
+        steps.append((layer.inputs, layer.output, compile_layer(layer, tensors, in_shape, path)))
+    return steps

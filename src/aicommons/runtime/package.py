@@ -29,6 +29,7 @@ from aicommons.runtime.graph import Layer, run_reference, validate_graph
 from aicommons.runtime.kernels import (
     Kernel,
     compile_layer,
+    compile_plan,
     default_matmul_path,
     to_external,
     to_internal,
@@ -105,6 +106,14 @@ class ModelPackage:
         self.weights_root: bytes = bytes.fromhex(self.manifest["weights_root"].removeprefix("0x"))
         self.matmul_path = matmul_path or default_matmul_path()
         self._kernels = self._compile()
+        self._plan = compile_plan(
+            self.input_name,
+            self.input_shape,
+            self.layers,
+            self.output_names,
+            self.tensors,
+            self.matmul_path,
+        )
 
     # -- construction -------------------------------------------------------------------------
 
@@ -229,17 +238,21 @@ class ModelPackage:
             values[layer.output] = kernel(*[values[name] for name in layer.inputs])
         return values
 
+    def _outputs(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """The values of the fused plan (graph outputs among them), internal layout."""
+        values = {self.input_name: to_internal(x)}
+        for inputs, output, kernel in self._plan:
+            values[output] = kernel(*[values[name] for name in inputs])
+        return values
+
     def run_all(self, x_int8: np.ndarray) -> list[np.ndarray]:
         """Every graph output (int8 or int32 arrays, batch first)."""
-        values = self._values(self.check_input(x_int8))
+        values = self._outputs(self.check_input(x_int8))
         return [to_external(values[layer.output], layer.out_dtype) for layer in self.output_layers]
 
     def run(self, x_int8: np.ndarray) -> np.ndarray:
         """The first graph output for a batch of int8 inputs."""
-        x = self.check_input(x_int8)
-        values = {self.input_name: to_internal(x)}
-        for layer, kernel in self._kernels:
-            values[layer.output] = kernel(*[values[name] for name in layer.inputs])
+        values = self._outputs(self.check_input(x_int8))
         first = self.output_layers[0]
         return to_external(values[first.output], first.out_dtype)
 

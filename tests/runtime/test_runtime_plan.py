@@ -1,0 +1,237 @@
+"""The fused execution plan (conv2d+maxpool, flatten+dense, banded convs) equals the reference.
+
+Random small conv -> maxpool -> flatten -> dense graphs, run through `ModelPackage.run` (the
+fused plan) and `trace` (per-layer kernels), on both matmul paths and every product mode.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_runtime_kernels import int8_array, requant_params
+
+from aicommons.runtime import kernels
+from aicommons.runtime import reference as ref
+from aicommons.runtime.graph import Layer
+from aicommons.runtime.kernels import FLOAT32_MAX_FAN_IN, LinearRequant, Requantizer
+from aicommons.runtime.package import ModelPackage
+
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+MODES = [  # (PRESCALE_MAX_FAN_IN, BANDED_MAX_BLOWUP): offset/banded, float32/im2col, ...
+    (10**9, 10**9),
+    (0, 0),
+    (0, 10**9),
+    (10**9, 0),
+]
+
+
+def weighted(
+    name: str, op: str, params: dict, weight: np.ndarray, attrs: dict, inputs: str, out_shape
+) -> tuple[Layer, dict]:
+    tensors = {
+        f"{name}.w": weight,
+        f"{name}.b": params["bias"],
+        f"{name}.m": params["multiplier"],
+        f"{name}.s": params["shift"],
+    }
+    layer = Layer(
+        name,
+        op,
+        (inputs,),
+        name,
+        out_shape,
+        out_dtype="int32" if params["lo"] < -128 or params["hi"] > 127 else "int8",
+        tensors={role: f"{name}.{role[0]}" for role in ("weight", "bias", "multiplier", "shift")},
+        attrs={"channels": weight.shape[0], "lo": params["lo"], "hi": params["hi"], **attrs},
+    )
+    return layer, tensors
+
+
+@st.composite
+def conv_pool_dense(draw: st.DrawFn) -> tuple[ModelPackage, np.ndarray]:
+    in_channels = draw(st.integers(1, 3))
+    groups = draw(st.sampled_from([g for g in (1, 2, 3) if in_channels % g == 0]))
+    channels = groups * draw(st.integers(1, 3))
+    kernel = [draw(st.integers(1, 3)), draw(st.integers(1, 3))]
+    strides = [draw(st.integers(1, 2)), draw(st.integers(1, 2))]
+    dilations = [draw(st.integers(1, 2)), draw(st.integers(1, 2))]
+    pads = [draw(st.integers(0, 1)) for _ in range(4)]
+    height, width = draw(st.integers(4, 9)), draw(st.integers(4, 9))
+    out_h = ref.conv_output_size(height, kernel[0], strides[0], pads[0], pads[2], dilations[0])
+    out_w = ref.conv_output_size(width, kernel[1], strides[1], pads[1], pads[3], dilations[1])
+    fan_in = in_channels // groups * kernel[0] * kernel[1]
+    conv_params = draw(requant_params(channels, fan_in))
+    if draw(st.booleans()):
+        # Realistic scales (as `aic model quantize` makes): outputs spread over the int8 range
+        # instead of saturating, so a wrong pool or requantisation shows.
+        rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+        real = 1 / (fan_in * 127 * rng.uniform(0.02, 0.5, channels))
+        conv_params["shift"] = np.full(channels, 30, np.int32)
+        conv_params["multiplier"] = np.maximum(1, np.round(real * 2**30)).astype(np.int32)
+        conv_params["bias"] = rng.integers(-2000, 2001, channels).astype(np.int32)
+    conv_params["hi"] = min(conv_params["hi"], 127)
+    conv_params["lo"] = max(conv_params["lo"], -128)
+    conv_weight = int8_array(draw, (channels, in_channels // groups, *kernel), low=-127)
+    conv_attrs = {
+        "kernel": kernel,
+        "strides": strides,
+        "pads": pads,
+        "dilations": dilations,
+        "groups": groups,
+    }
+    conv, tensors = weighted(
+        "conv", "conv2d", conv_params, conv_weight, conv_attrs, "x", (channels, out_h, out_w)
+    )
+    # A tiling 2x2/stride-2 pool when it fits (the phase-ordered fast path), else any pool.
+    if out_h % 2 == 0 and out_w % 2 == 0 and draw(st.booleans()):
+        pool_kernel, pool_strides, pool_pads, pool_dil = [2, 2], [2, 2], [0, 0, 0, 0], [1, 1]
+    else:
+        pool_kernel = [draw(st.integers(1, min(2, out_h))), draw(st.integers(1, min(2, out_w)))]
+        pool_strides = [draw(st.integers(1, 2)), draw(st.integers(1, 2))]
+        pool_dil = [1, 1]
+        pool_pads = [draw(st.integers(0, pool_kernel[i % 2] - 1)) for i in range(4)]
+    pool_h = ref.conv_output_size(
+        out_h, pool_kernel[0], pool_strides[0], pool_pads[0], pool_pads[2], 1
+    )
+    pool_w = ref.conv_output_size(
+        out_w, pool_kernel[1], pool_strides[1], pool_pads[1], pool_pads[3], 1
+    )
+    pool = Layer(
+        "pool",
+        "maxpool",
+        ("conv",),
+        "pool",
+        (channels, pool_h, pool_w),
+        attrs={
+            "kernel": pool_kernel,
+            "strides": pool_strides,
+            "pads": pool_pads,
+            "dilations": pool_dil,
+        },
+    )
+    flat_size = channels * pool_h * pool_w
+    flatten = Layer(
+        "flat", "reshape", ("pool",), "flat", (flat_size,), attrs={"shape": [flat_size]}
+    )
+    dense_channels = draw(st.integers(1, 4))
+    wide = draw(st.booleans())
+    dense_params = draw(requant_params(dense_channels, flat_size, wide))
+    dense_weight = int8_array(draw, (dense_channels, flat_size), low=-127)
+    dense, dense_tensors = weighted(
+        "fc", "dense", dense_params, dense_weight, {}, "flat", (dense_channels,)
+    )
+    tensors.update(dense_tensors)
+    output_dtype = dense.out_dtype
+    package = ModelPackage.build(
+        {"name": "x", "shape": [in_channels, height, width], "scale": "1"},
+        [conv, pool, flatten, dense],
+        [{"name": "fc", "scale": "1", "dtype": output_dtype}],
+        tensors,
+    )
+    x = int8_array(draw, (draw(st.integers(1, 5)), in_channels, height, width))
+    return package, x
+
+
+@SETTINGS
+@given(case=conv_pool_dense())
+def test_fused_plan_matches_reference(case: tuple[ModelPackage, np.ndarray]) -> None:
+    package, x = case
+    expected = package.run_reference(x)
+    trace_expected = None
+    saved = kernels.PRESCALE_MAX_FAN_IN, kernels.BANDED_MAX_BLOWUP
+    try:
+        for path in ("float32", "float64"):
+            for prescale, banded in MODES:
+                kernels.PRESCALE_MAX_FAN_IN, kernels.BANDED_MAX_BLOWUP = prescale, banded
+                fresh = ModelPackage(package.manifest, package.tensors, matmul_path=path)
+                message = f"path {path}, prescale {prescale}, banded {banded}"
+                np.testing.assert_array_equal(fresh.run(x), expected, err_msg=message)
+                trace = fresh.trace(x)
+                if trace_expected is None:
+                    trace_expected = trace.roots
+                assert trace.roots == trace_expected, message
+                np.testing.assert_array_equal(trace.values[-1], expected, err_msg=message)
+    finally:
+        kernels.PRESCALE_MAX_FAN_IN, kernels.BANDED_MAX_BLOWUP = saved
+
+
+@SETTINGS
+@given(data=st.data())
+def test_requant_finishes_agree_with_reference_at_the_bounds(data: st.DataObject) -> None:
+    """Biased (float32 acc incl. bias) and offset (prescaled, ones column) at +-max accumulator."""
+    fan_in = data.draw(st.integers(1, FLOAT32_MAX_FAN_IN))
+    params = data.draw(requant_params(3, fan_in))
+    requantize = Requantizer(
+        params["bias"],
+        params["multiplier"],
+        params["shift"],
+        params["lo"],
+        params["hi"],
+        "int8",
+        fan_in,
+    )
+    if not requantize.float_path:
+        return
+    worst = fan_in * 128 * 127
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    # Weight rows of +-127 with inputs of -128/127 reach the extreme dot products exactly.
+    weight = rng.choice([-127, 127], size=(3, fan_in)).astype(np.int8)
+    x = np.stack(
+        [np.where(weight[0] > 0, 127, -128), np.where(weight[0] > 0, -128, 127)]
+        + [rng.integers(-128, 128, fan_in) for _ in range(4)]
+    ).astype(np.int8)
+    expected = [
+        [
+            ref.requantize(
+                int(np.dot(row.astype(np.int64), weight[c].astype(np.int64)))
+                + int(params["bias"][c]),
+                int(params["multiplier"][c]),
+                int(params["shift"][c]),
+                params["lo"],
+                params["hi"],
+            )
+            for c in range(3)
+        ]
+        for row in x
+    ]
+    assert abs(int(np.dot(x[0].astype(np.int64), weight[0].astype(np.int64)))) <= worst
+    for limit, path in ((10**9, "float32"), (0, "float32"), (0, "float64")):
+        linear = LinearRequant(weight, requantize, path, max_fan_in=limit)
+        got = linear(x)
+        assert got.tolist() == expected, linear.mode
+
+
+def test_modes_are_chosen_as_documented() -> None:
+    weight = np.ones((2, 8), np.int8)
+    small = Requantizer(
+        np.array([5, -5]), np.array([2**20, 3]), np.array([30, 2]), 0, 127, "int8", 8
+    )
+    assert LinearRequant(weight, small, "float32", max_fan_in=8).mode == "offset"
+    assert LinearRequant(weight, small, "float32", max_fan_in=0).mode == "biased"
+    assert LinearRequant(weight, small, "float64", max_fan_in=0).mode == "offset"
+    big_bias = Requantizer(
+        np.array([2**24, 0]), np.array([1, 1]), np.array([0, 0]), 0, 127, "int8", 8
+    )
+    assert LinearRequant(weight, big_bias, "float32", max_fan_in=0).mode == "scaled"
+    wide = Requantizer(
+        np.array([0, 0]), np.array([2**31 - 1] * 2), np.array([62] * 2), 0, 127, "int8", 8
+    )
+    assert LinearRequant(weight, wide, "float32").mode == "int"
+
+
+@pytest.mark.parametrize("path", ["float32", "float64"])
+def test_digits_cnn_plan_fuses_and_matches_reference(path: str) -> None:
+    from aicommons.demo import DIGITS_CNN, DIGITS_DATA
+    from aicommons.runtime.quantize import quantize_onnx
+
+    data = np.load(DIGITS_DATA)
+    package = quantize_onnx(DIGITS_CNN, data["x_calib"])
+    package = ModelPackage(package.manifest, package.tensors, matmul_path=path)
+    outputs = [output for _, output, _ in package._plan]
+    # conv1+pool1 and flatten+fc are fused: three steps for five layers.
+    assert len(package._plan) == 3 and outputs[-1] == package.output_names[0]
+    x = package.quantize_input(data["x_test"][:40])
+    np.testing.assert_array_equal(package.run(x), package.run_reference(x))
+    np.testing.assert_array_equal(package.trace(x).values[-1], package.run_reference(x))
