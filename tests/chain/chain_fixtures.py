@@ -12,7 +12,7 @@ from typing import Any
 import boa
 import numpy as np
 
-from aicommons.chain.compile import load_boa
+from aicommons.chain.deploy import deploy_suite_boa
 from aicommons.chain.executor import model_from_package, send_boa, upload_calls
 from aicommons.commit import keccak256
 from aicommons.runtime import Layer, ModelPackage
@@ -34,15 +34,8 @@ class Suite:
 def deploy_suite(protocol_bps: int = PROTOCOL_BPS) -> Suite:
     governance = boa.env.generate_address("governance")
     treasury = boa.env.generate_address("treasury")
-    token = load_boa("CommonsToken", treasury, SUPPLY, sender=governance)
-    registry = load_boa("ModelRegistry", sender=governance)
-    executor = load_boa(
-        "OnchainExecutor",
-        registry.address,
-        token.address,
-        treasury,
-        protocol_bps,
-        sender=governance,
+    token, registry, executor = deploy_suite_boa(
+        treasury, supply=SUPPLY, protocol_share_bps=protocol_bps, sender=governance
     )
     return Suite(token, registry, executor, governance, treasury)
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from aicommons.chain.compile import load_boa
+from aicommons.chain.deploy import deploy_suite_boa
 from aicommons.chain.executor import (
     ContractCall,
     encode_input,
@@ -140,11 +140,7 @@ def run_gas_bench() -> list[GasRow]:
     with boa.env.anchor():
         deployer = boa.env.generate_address("deployer")
         treasury = boa.env.generate_address("treasury")
-        token = load_boa("CommonsToken", treasury, 10**27, sender=deployer)
-        registry = load_boa("ModelRegistry", sender=deployer)
-        executor = load_boa(
-            "OnchainExecutor", registry.address, token.address, treasury, 500, sender=deployer
-        )
+        _, registry, executor = deploy_suite_boa(treasury, sender=deployer)
         suite = {"registry": registry, "executor": executor}
         rng = np.random.default_rng(1)
         return [
