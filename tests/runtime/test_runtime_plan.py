@@ -235,3 +235,19 @@ def test_digits_cnn_plan_fuses_and_matches_reference(path: str) -> None:
     x = package.quantize_input(data["x_test"][:40])
     np.testing.assert_array_equal(package.run(x), package.run_reference(x))
     np.testing.assert_array_equal(package.trace(x).values[-1], package.run_reference(x))
+
+
+def test_blas_runs_single_threaded_inside_and_the_setting_is_restored() -> None:
+    from aicommons.runtime.kernels import BLAS_THREADS, _find_openblas
+
+    control = _find_openblas()
+    assert BLAS_THREADS.available == (control is not None)
+    if control is None:  # no controllable OpenBLAS: products are cut into single-thread blocks
+        return
+    setter, getter = control
+    before = getter()
+    with BLAS_THREADS:
+        with BLAS_THREADS:
+            assert getter() == 1
+        assert getter() == 1
+    assert getter() == before

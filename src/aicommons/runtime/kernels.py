@@ -7,7 +7,9 @@ Nothing here may round: a float only ever holds an integer it can represent exac
 
 from __future__ import annotations
 
+import ctypes
 import os
+import threading
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
@@ -43,9 +45,77 @@ FLOAT_REQUANT_MAX_SHIFT = 44
 BLAS_SINGLE_THREAD_MACS = 65536 * 4
 """OpenBLAS computes a product of at most m*n*k = 2^18 on the calling thread alone."""
 SPLIT_MAX_MACS = 1 << 23
-"""Mid-sized products (up to 8M MACs) are cut into single-thread row blocks: on a busy machine
-a statically partitioned BLAS call waits for a descheduled worker thread for a whole scheduler
-slice (measured: 3.5 ms for a 0.6M-MAC product). Larger products keep BLAS threading."""
+"""Without thread control, mid-sized products (up to 8M MACs) are cut into single-thread row
+blocks: on a busy machine a statically partitioned BLAS call waits for a descheduled worker
+thread for whole scheduler slices (measured: 28 ms instead of 2.6 ms for 256x785x512)."""
+
+
+def _find_openblas() -> tuple[Callable[[int], None], Callable[[], int]] | None:
+    """numpy's own OpenBLAS thread setter and getter, found with ctypes; None if absent."""
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = sorted({line.split()[-1] for line in maps if "openblas" in line.lower()})
+    except OSError:
+        return None
+    names = (
+        ("scipy_openblas_set_num_threads64_", "scipy_openblas_get_num_threads64_"),
+        ("openblas_set_num_threads64_", "openblas_get_num_threads64_"),
+        ("openblas_set_num_threads", "openblas_get_num_threads"),
+    )
+    for path in paths:
+        try:
+            library = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for set_name, get_name in names:
+            if hasattr(library, set_name) and hasattr(library, get_name):
+                setter, getter = getattr(library, set_name), getattr(library, get_name)
+                setter.argtypes, setter.restype = [ctypes.c_int], None
+                getter.argtypes, getter.restype = [], ctypes.c_int
+                return setter, getter
+    return None
+
+
+class BlasThreads:
+    """Runs the runtime's BLAS calls on the calling thread (results never depend on it).
+
+    Threaded OpenBLAS statically splits a product and waits for every worker, so one
+    descheduled worker stalls the call (measured on a shared 2-core machine: 28 ms instead
+    of 2.6 ms; splitting the batch over two Python threads gained nothing there either).
+    Nested and concurrent users share one count; the previous setting returns when the last
+    leaves. Without a controllable OpenBLAS, `blas_matmul` cuts products into blocks small
+    enough for OpenBLAS to keep single-threaded.
+    """
+
+    def __init__(self) -> None:
+        self._control = _find_openblas()
+        self._lock = threading.Lock()
+        self._users = 0
+        self._saved = 1
+
+    @property
+    def available(self) -> bool:
+        return self._control is not None
+
+    def __enter__(self) -> BlasThreads:
+        if self._control is not None:
+            with self._lock:
+                if self._users == 0:
+                    self._saved = self._control[1]()
+                    if self._saved != 1:
+                        self._control[0](1)
+                self._users += 1
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._control is not None:
+            with self._lock:
+                self._users -= 1
+                if self._users == 0 and self._saved != 1:
+                    self._control[0](self._saved)
+
+
+BLAS_THREADS = BlasThreads()
 
 
 def blas_matmul(x: np.ndarray, weight: np.ndarray) -> np.ndarray:
@@ -54,7 +124,12 @@ def blas_matmul(x: np.ndarray, weight: np.ndarray) -> np.ndarray:
     rows, fan_in = x.shape[-2], x.shape[-1]
     per_row = fan_in * weight.shape[-1]
     macs = rows * per_row * (x.shape[0] if x.ndim == 3 else 1)
-    if x.ndim != 2 or macs <= BLAS_SINGLE_THREAD_MACS or macs > SPLIT_MAX_MACS:
+    if (
+        BLAS_THREADS.available
+        or x.ndim != 2
+        or macs <= BLAS_SINGLE_THREAD_MACS
+        or macs > SPLIT_MAX_MACS
+    ):
         return np.matmul(x, weight)
     step = max(1, BLAS_SINGLE_THREAD_MACS // per_row)
     out = np.empty((rows, weight.shape[-1]), dtype=np.result_type(x, weight))

@@ -27,6 +27,7 @@ from aicommons.runtime.commitment import COMMITTED_DTYPES, tensor_root, trace_ro
 from aicommons.runtime.errors import InputError, PackageError
 from aicommons.runtime.graph import Layer, run_reference, validate_graph
 from aicommons.runtime.kernels import (
+    BLAS_THREADS,
     Kernel,
     compile_layer,
     compile_plan,
@@ -234,27 +235,34 @@ class ModelPackage:
     def _values(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """Every value in the kernels' internal layout (NHWC for planes)."""
         values = {self.input_name: to_internal(x)}
-        for layer, kernel in self._kernels:
-            values[layer.output] = kernel(*[values[name] for name in layer.inputs])
+        with BLAS_THREADS:
+            for layer, kernel in self._kernels:
+                values[layer.output] = kernel(*[values[name] for name in layer.inputs])
         return values
 
-    def _outputs(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        """The values of the fused plan (graph outputs among them), internal layout."""
+    def _plan_outputs(self, x: np.ndarray) -> list[np.ndarray]:
+        """The graph outputs by the fused plan, internal layout."""
         values = {self.input_name: to_internal(x)}
         for inputs, output, kernel in self._plan:
             values[output] = kernel(*[values[name] for name in inputs])
-        return values
+        return [values[layer.output] for layer in self.output_layers]
+
+    def _outputs(self, x: np.ndarray) -> list[np.ndarray]:
+        """The graph outputs by the fused plan, with single-threaded BLAS."""
+        with BLAS_THREADS:
+            return self._plan_outputs(x)
 
     def run_all(self, x_int8: np.ndarray) -> list[np.ndarray]:
         """Every graph output (int8 or int32 arrays, batch first)."""
-        values = self._outputs(self.check_input(x_int8))
-        return [to_external(values[layer.output], layer.out_dtype) for layer in self.output_layers]
+        outputs = self._outputs(self.check_input(x_int8))
+        return [
+            to_external(value, layer.out_dtype)
+            for value, layer in zip(outputs, self.output_layers, strict=True)
+        ]
 
     def run(self, x_int8: np.ndarray) -> np.ndarray:
         """The first graph output for a batch of int8 inputs."""
-        values = self._outputs(self.check_input(x_int8))
-        first = self.output_layers[0]
-        return to_external(values[first.output], first.out_dtype)
+        return self.run_all(x_int8)[0]
 
     def trace(self, x_int8: np.ndarray) -> Trace:
         """Every layer's integer output and each sample's trace root."""
