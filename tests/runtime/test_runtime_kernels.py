@@ -81,10 +81,10 @@ def run_fast(
     layer: Layer, tensors: dict, inputs: list[np.ndarray], path: str, prescale: bool, in_dtype: type
 ) -> np.ndarray:
     """The fast kernel's output, checked to be exact integers in range before the dtype cast."""
-    saved = kernels.PRESCALE_MAX_FAN_IN, kernels.GATHER_MAX_ELEMENTS, kernels.BANDED_MAX_BLOWUP
+    saved = kernels.OFFSET_MAX_MACS, kernels.GATHER_MAX_ELEMENTS, kernels.BANDED_MAX_BLOWUP
     # Prescaled (offset) vs float32 products; banded convs for float inputs, im2col (one
     # gather or strided slices) for int8 ones: every combination is compared to the reference.
-    kernels.PRESCALE_MAX_FAN_IN = 10**9 if prescale else 0
+    kernels.OFFSET_MAX_MACS = 10**18 if prescale else 0
     kernels.GATHER_MAX_ELEMENTS = 10**9 if prescale == (in_dtype is np.int8) else 0
     kernels.BANDED_MAX_BLOWUP = 10**9 if in_dtype is np.float32 else 0
     try:
@@ -92,7 +92,7 @@ def run_fast(
         # Kernels receive int8, or exact floats from a preceding float-requantisation layer.
         raw = kernel(*[to_internal(x.astype(in_dtype)) for x in inputs])
     finally:
-        kernels.PRESCALE_MAX_FAN_IN, kernels.GATHER_MAX_ELEMENTS, kernels.BANDED_MAX_BLOWUP = saved
+        kernels.OFFSET_MAX_MACS, kernels.GATHER_MAX_ELEMENTS, kernels.BANDED_MAX_BLOWUP = saved
     info = np.iinfo(np.dtype(layer.out_dtype))
     assert np.all(raw == np.round(raw)) and raw.min() >= info.min and raw.max() <= info.max
     return to_external(raw, layer.out_dtype)
@@ -168,7 +168,8 @@ def test_dense_large_fan_in_uses_exact_float32_blocks() -> None:
 
 
 def test_large_fan_in_float_requantisation_without_prescaling() -> None:
-    """Fan-in 1100 on the float32 path: blocked float32 dot, then the float64 requantisation."""
+    """Fan-in 1100 > 1032 on the float32 path: no exact one-block float32 product with the bias,
+    so even large calls take the float64 offset product."""
     fan_in = 1100
     rng = np.random.default_rng(9)
     weight = rng.integers(-127, 128, (4, fan_in)).astype(np.int8)
@@ -185,8 +186,8 @@ def test_large_fan_in_float_requantisation_without_prescaling() -> None:
     }
     layer, tensors = weighted_layer("dense", params, weight, {}, (4,), False)
     linear = compile_layer(layer, tensors, (fan_in,), "float32")
-    assert linear.requantize.float_path and linear.mode == "scaled"
-    assert len(linear.matmul.blocks) == 2
+    assert linear.requantize.float_path and linear.mode == "offset"
+    assert linear.biased_weight is None and linear.columns_dtype(10**6) == np.float64
     check_equal(layer, tensors, [x])
 
 

@@ -19,11 +19,11 @@ from aicommons.runtime.kernels import FLOAT32_MAX_FAN_IN, LinearRequant, Requant
 from aicommons.runtime.package import ModelPackage
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-MODES = [  # (PRESCALE_MAX_FAN_IN, BANDED_MAX_BLOWUP): offset/banded, float32/im2col, ...
-    (10**9, 10**9),
+MODES = [  # (OFFSET_MAX_MACS, BANDED_MAX_BLOWUP): offset/banded, biased/im2col, ...
+    (10**18, 10**9),
     (0, 0),
     (0, 10**9),
-    (10**9, 0),
+    (10**18, 0),
 ]
 
 
@@ -58,7 +58,8 @@ def conv_pool_dense(draw: st.DrawFn) -> tuple[ModelPackage, np.ndarray]:
     strides = [draw(st.integers(1, 2)), draw(st.integers(1, 2))]
     dilations = [draw(st.integers(1, 2)), draw(st.integers(1, 2))]
     pads = [draw(st.integers(0, 1)) for _ in range(4)]
-    height, width = draw(st.integers(4, 9)), draw(st.integers(4, 9))
+    extent = [(kernel[i] - 1) * dilations[i] + 1 for i in range(2)]
+    height, width = draw(st.integers(max(4, extent[0]), 9)), draw(st.integers(max(4, extent[1]), 9))
     out_h = ref.conv_output_size(height, kernel[0], strides[0], pads[0], pads[2], dilations[0])
     out_w = ref.conv_output_size(width, kernel[1], strides[1], pads[1], pads[3], dilations[1])
     fan_in = in_channels // groups * kernel[0] * kernel[1]
@@ -140,11 +141,11 @@ def test_fused_plan_matches_reference(case: tuple[ModelPackage, np.ndarray]) -> 
     package, x = case
     expected = package.run_reference(x)
     trace_expected = None
-    saved = kernels.PRESCALE_MAX_FAN_IN, kernels.BANDED_MAX_BLOWUP
+    saved = kernels.OFFSET_MAX_MACS, kernels.BANDED_MAX_BLOWUP
     try:
         for path in ("float32", "float64"):
             for prescale, banded in MODES:
-                kernels.PRESCALE_MAX_FAN_IN, kernels.BANDED_MAX_BLOWUP = prescale, banded
+                kernels.OFFSET_MAX_MACS, kernels.BANDED_MAX_BLOWUP = prescale, banded
                 fresh = ModelPackage(package.manifest, package.tensors, matmul_path=path)
                 message = f"path {path}, prescale {prescale}, banded {banded}"
                 np.testing.assert_array_equal(fresh.run(x), expected, err_msg=message)
@@ -154,7 +155,7 @@ def test_fused_plan_matches_reference(case: tuple[ModelPackage, np.ndarray]) -> 
                 assert trace.roots == trace_expected, message
                 np.testing.assert_array_equal(trace.values[-1], expected, err_msg=message)
     finally:
-        kernels.PRESCALE_MAX_FAN_IN, kernels.BANDED_MAX_BLOWUP = saved
+        kernels.OFFSET_MAX_MACS, kernels.BANDED_MAX_BLOWUP = saved
 
 
 @SETTINGS
@@ -197,24 +198,34 @@ def test_requant_finishes_agree_with_reference_at_the_bounds(data: st.DataObject
         for row in x
     ]
     assert abs(int(np.dot(x[0].astype(np.int64), weight[0].astype(np.int64)))) <= worst
-    for limit, path in ((10**9, "float32"), (0, "float32"), (0, "float64")):
-        linear = LinearRequant(weight, requantize, path, max_fan_in=limit)
-        got = linear(x)
-        assert got.tolist() == expected, linear.mode
+    saved = kernels.OFFSET_MAX_MACS
+    try:
+        for limit, path in ((10**18, "float32"), (0, "float32"), (0, "float64")):
+            kernels.OFFSET_MAX_MACS = limit
+            linear = LinearRequant(weight, requantize, path)
+            got = linear(x)
+            assert got.tolist() == expected, (limit, path, linear.mode)
+    finally:
+        kernels.OFFSET_MAX_MACS = saved
 
 
-def test_modes_are_chosen_as_documented() -> None:
+def test_products_are_chosen_as_documented() -> None:
     weight = np.ones((2, 8), np.int8)
     small = Requantizer(
         np.array([5, -5]), np.array([2**20, 3]), np.array([30, 2]), 0, 127, "int8", 8
     )
-    assert LinearRequant(weight, small, "float32", max_fan_in=8).mode == "offset"
-    assert LinearRequant(weight, small, "float32", max_fan_in=0).mode == "biased"
-    assert LinearRequant(weight, small, "float64", max_fan_in=0).mode == "offset"
+    biased = LinearRequant(weight, small, "float32")
+    assert biased.mode == "biased"
+    assert biased.columns_dtype(1) == np.float64  # few MACs: the offset product
+    assert biased.columns_dtype(10**6) == np.float32
+    assert LinearRequant(weight, small, "float64").columns_dtype(10**6) == np.float64
     big_bias = Requantizer(
         np.array([2**24, 0]), np.array([1, 1]), np.array([0, 0]), 0, 127, "int8", 8
     )
-    assert LinearRequant(weight, big_bias, "float32", max_fan_in=0).mode == "scaled"
+    assert LinearRequant(weight, big_bias, "float32").mode == "offset"
+    grouped = np.ones((2, 1, 8), np.int8)
+    assert LinearRequant(grouped, small, "float32").mode == "scaled"
+    assert LinearRequant(grouped, small, "float64").mode == "grouped_prescaled"
     wide = Requantizer(
         np.array([0, 0]), np.array([2**31 - 1] * 2), np.array([62] * 2), 0, 127, "int8", 8
     )

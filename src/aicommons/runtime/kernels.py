@@ -174,10 +174,10 @@ class ExactMatmul:
 GATHER_MAX_ELEMENTS = 1 << 14
 """Conv inputs whose im2col matrix is at most this big are gathered with one fancy index."""
 
-PRESCALE_MAX_FAN_IN = 128
-"""Float-path layers with at most this many weight rows multiply by W * (M / 2^S) in float64
-with the offset as one more weight row (one BLAS call, then clip and floor); wider ones use the
-float32 product, half the BLAS work, and scale afterwards (three more passes)."""
+OFFSET_MAX_MACS = 1 << 16
+"""Float-path products up to this many MACs a call use the float64 "offset" product (fewest
+numpy calls); larger ones the float32 "biased" product where it is exact (half the BLAS work,
+which outweighs its two extra elementwise passes)."""
 
 _clip = getattr(getattr(np, "_core", None), "umath", np).clip
 """The clip ufunc itself: np.clip adds several microseconds of Python dispatch per call."""
@@ -276,66 +276,70 @@ class LinearRequant:
     """Exact x @ W^T then requantisation, for dense and conv layers.
 
     `weight` is [C, K], or [G, C/G, K] for grouped convolution (then x is [G, R, K]); the result
-    is always [R, C]. Modes, fixed at load:
+    is always [R, C]. Products (see docs/integer-semantics.md for why each is exact):
 
-    - "offset" (float path, ungrouped, K <= max_fan_in or the float64 path): x with a column
-      of ones appended times [W * (M / 2^S); (bias*M + 2^(S-1)) / 2^S] in float64 gives t
-      directly; every partial sum, in any order, is a multiple of 2^-S below 2^53 * 2^-S in
-      magnitude, so exact. Then clip and floor.
+    - "offset" (float path, ungrouped): x with a column of ones appended times
+      [W * (M / 2^S); (bias*M + 2^(S-1)) / 2^S] in float64 gives t directly; then clip, floor.
+      Fewest numpy calls: used for small products and always on the float64 path.
     - "biased" (float path, ungrouped, float32, one fan-in block with |bias| + K*128*127 <
       2^24): x with a ones column times [W; bias] in float32 is acc exactly; then times
-      M / 2^S, plus 2^(S-1) / 2^S, clip, floor (see `Requantizer.finish_biased`).
+      M / 2^S, plus 2^(S-1) / 2^S, clip, floor. Half the BLAS work: used above
+      OFFSET_MAX_MACS per call.
     - "scaled" (other float-path layers): exact float32 (blocked) product, times M / 2^S, plus
       the offset, clip, floor; grouped layers on the float64 path multiply by W * (M / 2^S).
     - "int": the int64 requantisation.
+
+    The float dtype of a product tells `finish` which one made it (offset: float64).
     """
 
-    def __init__(
-        self, weight: np.ndarray, requantize: Requantizer, path: str, max_fan_in: int | None = None
-    ) -> None:
+    def __init__(self, weight: np.ndarray, requantize: Requantizer, path: str) -> None:
         self.requantize = requantize
         self.grouped = weight.ndim == 3
         self.channels = weight.shape[0] * weight.shape[1] if self.grouped else weight.shape[0]
-        fan_in = weight.shape[-1]
-        limit = PRESCALE_MAX_FAN_IN if max_fan_in is None else max_fan_in
+        self.fan_in = fan_in = weight.shape[-1]
+        self.macs_per_row = fan_in * self.channels
         float_ungrouped = requantize.float_path and not self.grouped
-        if float_ungrouped and (path == "float64" or fan_in <= limit):
-            self.mode = "offset"
-        elif (
-            float_ungrouped
-            and fan_in <= FLOAT32_MAX_FAN_IN
-            and requantize.max_abs_bias + requantize.fan_in * 128 * 127 < 2**24
-        ):
-            self.mode = "biased"
+        self.augmented = float_ungrouped
+        self.offset_weight: np.ndarray | None = None
+        self.biased_weight: np.ndarray | None = None
+        if float_ungrouped:
+            scaled = weight.T * requantize.scale  # exact: W*M < 2^38, times a power of two
+            self.offset_weight = np.ascontiguousarray(np.vstack([scaled, requantize.offset[None]]))
+            if (
+                path == "float32"
+                and fan_in <= FLOAT32_MAX_FAN_IN
+                and requantize.max_abs_bias + requantize.fan_in * 128 * 127 < 2**24
+            ):
+                bias = np.array(requantize.bias, dtype=np.float32)  # |bias| < 2^24: exact
+                self.biased_weight = np.ascontiguousarray(
+                    np.vstack([weight.T.astype(np.float32), bias[None]]), dtype=np.float32
+                )
+            self.mode = "offset" if self.biased_weight is None else "biased"
+            self.input_dtype: type = np.float64
         elif requantize.float_path and self.grouped and path == "float64":
             self.mode = "grouped_prescaled"
-        else:
-            self.mode = "scaled" if requantize.float_path else "int"
-        self.augmented = self.mode in ("offset", "biased")
-        if self.mode == "offset":
-            scaled = weight.T * requantize.scale  # exact: W*M < 2^38, times a power of two
-            self.weight = np.ascontiguousarray(np.vstack([scaled, requantize.offset[None]]))
-            self.input_dtype: type = np.float64
-        elif self.mode == "biased":
-            bias = np.array(requantize.bias, dtype=np.float32)  # |bias| < 2^24: exact
-            self.weight = np.ascontiguousarray(
-                np.vstack([weight.T.astype(np.float32), bias[None]]), dtype=np.float32
-            )
-            self.input_dtype = np.float32
-        elif self.mode == "grouped_prescaled":
             scale = requantize.scale.reshape(weight.shape[:-1])[..., None]
             self.weight = np.ascontiguousarray(np.swapaxes(weight * scale, -1, -2))
             self.input_dtype = np.float64
         else:
+            self.mode = "scaled" if requantize.float_path else "int"
             self.matmul = ExactMatmul(weight, path)
             self.input_dtype = self.matmul.dtype
-        self.fan_in = fan_in
+
+    def columns_dtype(self, rows: int) -> type:
+        """The input dtype for a call with `rows` rows (float32 selects the biased product)."""
+        if not self.augmented:
+            return self.input_dtype
+        if self.biased_weight is None or rows * self.macs_per_row <= OFFSET_MAX_MACS:
+            return np.float64
+        return np.float32
 
     def columns(self, rows: int) -> np.ndarray:
-        """An input matrix to fill: [rows, K (+1 ones column when augmented)] of input_dtype."""
+        """An input matrix to fill: [rows, K (+1 ones column when augmented)]."""
+        dtype = self.columns_dtype(rows)
         if not self.augmented:
-            return np.empty((rows, self.fan_in), dtype=self.input_dtype)
-        x = np.empty((rows, self.fan_in + 1), dtype=self.input_dtype)
+            return np.empty((rows, self.fan_in), dtype=dtype)
+        x = np.empty((rows, self.fan_in + 1), dtype=dtype)
         x[:, self.fan_in] = 1.0
         return x
 
@@ -343,11 +347,12 @@ class LinearRequant:
         return out.transpose(1, 0, 2).reshape(out.shape[1], self.channels) if self.grouped else out
 
     def product(self, x: np.ndarray) -> np.ndarray:
-        """The monotone pre-requantisation value: t (offset mode, final up to clip and floor),
-        acc (biased mode) or the exact dot product. A max over it commutes with the
-        requantisation, which is non-decreasing in the accumulator (M >= 1)."""
+        """The monotone pre-requantisation value: t (offset: float64, final up to clip and
+        floor), acc (biased: float32) or the exact dot product. A max over it commutes with
+        the requantisation, which is non-decreasing in the accumulator (M >= 1)."""
         if self.augmented:
-            return blas_matmul(x, self.weight)
+            weight = self.offset_weight if x.dtype == np.float64 else self.biased_weight
+            return blas_matmul(x, weight)
         if self.mode == "grouped_prescaled":
             return np.ascontiguousarray(self._merge_groups(blas_matmul(x, self.weight)))
         return np.ascontiguousarray(self._merge_groups(self.matmul(x)))
@@ -356,9 +361,9 @@ class LinearRequant:
         """y from `product`'s output; `requantize` may be this layer's parameters tiled to a
         wider last axis (the same values repeated, for longer numpy inner loops)."""
         requantize = requantize or self.requantize
-        if self.mode == "offset":
-            return requantize.finish_offset(product)
-        if self.mode == "biased":
+        if self.augmented:
+            if product.dtype == np.float64:
+                return requantize.finish_offset(product)
             return requantize.finish_biased(product)
         if self.mode == "grouped_prescaled":
             return requantize.finish_scaled(product)
@@ -469,6 +474,8 @@ def _padder(
 BANDED_MAX_BLOWUP = 4
 """A conv runs as one matmul over bands of whole input rows (no im2col) when the banded weight
 costs at most this many times the conv's own MACs (that factor is width * groups / kw)."""
+MAX_BLAS_BLOWUP = 2 * BANDED_MAX_BLOWUP
+"""BLAS MACs per conv MAC at most: the banded blow-up, times at most 2 for the ones column."""
 BANDED_MAX_WEIGHTS = 1 << 20
 """...and the banded weight matrix has at most this many entries."""
 
@@ -612,11 +619,12 @@ class ConvKernel:
             padded[:, top + height :] = 0
             padded[:, top : top + height] = rows
             item = padded.itemsize
-            band_view[...] = np.lib.stride_tricks.as_strided(
-                padded,
+            # A read-only strided view (windows overlap); np.ndarray is cheaper than as_strided.
+            band_view[...] = np.ndarray(
                 (batch, self.out_h, kernel_h * row),
-                (padded.strides[0], self.strides[0] * row * item, item),
-                writeable=False,
+                dtype=padded.dtype,
+                buffer=padded,
+                strides=(padded.strides[0], self.strides[0] * row * item, item),
             )
             return columns
         view = band_view.reshape(batch, self.out_h, kernel_h, row)
@@ -660,7 +668,7 @@ class ConvKernel:
         window = self.kernel[0] * self.kernel[1]
         if batch <= self.gather_limit:
             size = height * width * in_channels
-            flat = np.empty((batch, size + 2), dtype=self.linear.input_dtype)
+            flat = np.empty((batch, size + 2), dtype=self.linear.columns_dtype(positions))
             flat[:, :size] = x.reshape(batch, -1)
             flat[:, size] = 0
             flat[:, size + 1] = 1
@@ -677,7 +685,7 @@ class ConvKernel:
             else:
                 full = columns = np.empty(
                     (batch, self.out_h, self.out_w, window, in_channels),
-                    dtype=self.linear.input_dtype,
+                    dtype=self.linear.columns_dtype(positions),
                 )
             for offset, (rows, cols) in enumerate(self.offsets):
                 columns[:, :, :, offset, :] = padded[:, rows, cols, :]
@@ -715,8 +723,10 @@ class ConvKernel:
 
     def finish(self, product: np.ndarray) -> np.ndarray:
         """y from NHWC pre-requantisation values (pooled or not): channels on the last axis."""
-        if self.linear.mode in ("offset", "grouped_prescaled"):
-            return self.linear.finish(product)  # no per-channel broadcast needed or possible
+        if product.dtype == np.float64 and self.linear.augmented:
+            return self.linear.finish(product)  # offset: no per-channel data needed
+        if self.linear.mode == "grouped_prescaled":
+            return self.linear.finish(product)
         batch, height, width, _ = product.shape
         rows = np.ascontiguousarray(product).reshape(batch, -1)
         out = self.linear.finish(rows, self._tiled_requant(height * width))

@@ -27,7 +27,9 @@ from aicommons.runtime.commitment import COMMITTED_DTYPES, tensor_root, trace_ro
 from aicommons.runtime.errors import InputError, PackageError
 from aicommons.runtime.graph import Layer, run_reference, validate_graph
 from aicommons.runtime.kernels import (
+    BLAS_SINGLE_THREAD_MACS,
     BLAS_THREADS,
+    MAX_BLAS_BLOWUP,
     Kernel,
     compile_layer,
     compile_plan,
@@ -115,6 +117,8 @@ class ModelPackage:
             self.tensors,
             self.matmul_path,
         )
+        # An upper bound on any one BLAS product per sample (banded convs do extra zero MACs).
+        self._blas_macs = self.macs_per_sample * MAX_BLAS_BLOWUP
 
     # -- construction -------------------------------------------------------------------------
 
@@ -249,6 +253,8 @@ class ModelPackage:
 
     def _outputs(self, x: np.ndarray) -> list[np.ndarray]:
         """The graph outputs by the fused plan, with single-threaded BLAS."""
+        if x.shape[0] * self._blas_macs <= BLAS_SINGLE_THREAD_MACS:
+            return self._plan_outputs(x)  # OpenBLAS keeps products this small on this thread
         with BLAS_THREADS:
             return self._plan_outputs(x)
 
