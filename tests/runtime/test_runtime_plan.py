@@ -209,6 +209,46 @@ def test_requant_finishes_agree_with_reference_at_the_bounds(data: st.DataObject
         kernels.OFFSET_MAX_MACS = saved
 
 
+@SETTINGS
+@given(data=st.data())
+def test_large_biases_enter_with_the_offset_exactly(data: st.DataObject) -> None:
+    """|bias| + K*128*127 >= 2^24: float32 computes the dot alone, the bias joins in float64."""
+    fan_in = data.draw(st.integers(1, FLOAT32_MAX_FAN_IN))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    bias = rng.choice([-1, 1], 3) * rng.integers(2**24, 2**26, 3)
+    worst = np.abs(bias) + fan_in * 128 * 127
+    multiplier = np.array([rng.integers(1, min(2**31 - 1, (2**52 - 1) // w) + 1) for w in worst])
+    shift = rng.integers(0, 45, 3)
+    lo, hi = data.draw(st.sampled_from([(-128, 127), (0, 127), (0, 6)]))
+    requantize = Requantizer(bias, multiplier, shift, lo, hi, "int8", fan_in)
+    weight = rng.integers(-127, 128, (3, fan_in)).astype(np.int8)
+    weight[0] = 127
+    x = rng.integers(-128, 128, (5, fan_in)).astype(np.int8)
+    x[0], x[1] = 127, -128
+    saved = kernels.OFFSET_MAX_MACS
+    kernels.OFFSET_MAX_MACS = 0
+    try:
+        linear = LinearRequant(weight, requantize, "float32")
+        assert linear.mode == "biased" and not linear.bias_folded
+        got = linear(x)
+    finally:
+        kernels.OFFSET_MAX_MACS = saved
+    expected = [
+        [
+            ref.requantize(
+                int(np.dot(row.astype(np.int64), weight[c].astype(np.int64))) + int(bias[c]),
+                int(multiplier[c]),
+                int(shift[c]),
+                lo,
+                hi,
+            )
+            for c in range(3)
+        ]
+        for row in x
+    ]
+    assert got.tolist() == expected
+
+
 def test_products_are_chosen_as_documented() -> None:
     weight = np.ones((2, 8), np.int8)
     small = Requantizer(
@@ -222,7 +262,10 @@ def test_products_are_chosen_as_documented() -> None:
     big_bias = Requantizer(
         np.array([2**24, 0]), np.array([1, 1]), np.array([0, 0]), 0, 127, "int8", 8
     )
-    assert LinearRequant(weight, big_bias, "float32").mode == "offset"
+    unfolded = LinearRequant(weight, big_bias, "float32")
+    assert unfolded.mode == "biased" and not unfolded.bias_folded
+    assert biased.bias_folded
+    assert LinearRequant(np.ones((2, 1100), np.int8), small, "float32").mode == "offset"
     grouped = np.ones((2, 1, 8), np.int8)
     assert LinearRequant(grouped, small, "float32").mode == "scaled"
     assert LinearRequant(grouped, small, "float64").mode == "grouped_prescaled"

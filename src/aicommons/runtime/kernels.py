@@ -281,10 +281,10 @@ class LinearRequant:
     - "offset" (float path, ungrouped): x with a column of ones appended times
       [W * (M / 2^S); (bias*M + 2^(S-1)) / 2^S] in float64 gives t directly; then clip, floor.
       Fewest numpy calls: used for small products and always on the float64 path.
-    - "biased" (float path, ungrouped, float32, one fan-in block with |bias| + K*128*127 <
-      2^24): x with a ones column times [W; bias] in float32 is acc exactly; then times
-      M / 2^S, plus 2^(S-1) / 2^S, clip, floor. Half the BLAS work: used above
-      OFFSET_MAX_MACS per call.
+    - "biased" (float path, ungrouped, float32, fan-in <= 1032): x with a ones column times
+      [W; bias] in float32 is acc exactly when |bias| + K*128*127 < 2^24 (then times M / 2^S,
+      plus 2^(S-1) / 2^S); otherwise the bias row is zero and the float64 offset carries it.
+      Then clip, floor. Half the BLAS work: used above OFFSET_MAX_MACS per call.
     - "scaled" (other float-path layers): exact float32 (blocked) product, times M / 2^S, plus
       the offset, clip, floor; grouped layers on the float64 path multiply by W * (M / 2^S).
     - "int": the int64 requantisation.
@@ -302,17 +302,18 @@ class LinearRequant:
         self.augmented = float_ungrouped
         self.offset_weight: np.ndarray | None = None
         self.biased_weight: np.ndarray | None = None
+        self.bias_folded = False
         if float_ungrouped:
             scaled = weight.T * requantize.scale  # exact: W*M < 2^38, times a power of two
             self.offset_weight = np.ascontiguousarray(np.vstack([scaled, requantize.offset[None]]))
-            if (
-                path == "float32"
-                and fan_in <= FLOAT32_MAX_FAN_IN
-                and requantize.max_abs_bias + requantize.fan_in * 128 * 127 < 2**24
-            ):
-                bias = np.array(requantize.bias, dtype=np.float32)  # |bias| < 2^24: exact
+            if path == "float32" and fan_in <= FLOAT32_MAX_FAN_IN:
+                # The bias joins the float32 sum only where every partial sum stays below 2^24;
+                # otherwise its row is zero and it enters with the float64 offset instead.
+                self.bias_folded = requantize.max_abs_bias + requantize.fan_in * 128 * 127 < 2**24
+                bias = np.array(requantize.bias, dtype=np.float32)  # exact when folded
                 self.biased_weight = np.ascontiguousarray(
-                    np.vstack([weight.T.astype(np.float32), bias[None]]), dtype=np.float32
+                    np.vstack([weight.T, bias[None] if self.bias_folded else 0 * bias[None]]),
+                    dtype=np.float32,
                 )
             self.mode = "offset" if self.biased_weight is None else "biased"
             self.input_dtype: type = np.float64
@@ -364,7 +365,9 @@ class LinearRequant:
         if self.augmented:
             if product.dtype == np.float64:
                 return requantize.finish_offset(product)
-            return requantize.finish_biased(product)
+            if self.bias_folded:
+                return requantize.finish_biased(product)
+            return requantize.finish_scaled(np.multiply(product, requantize.scale))
         if self.mode == "grouped_prescaled":
             return requantize.finish_scaled(product)
         return requantize(product)
