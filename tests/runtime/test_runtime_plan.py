@@ -305,3 +305,24 @@ def test_blas_runs_single_threaded_inside_and_the_setting_is_restored() -> None:
             assert getter() == 1
         assert getter() == 1
     assert getter() == before
+
+
+@pytest.mark.parametrize("rows", [1, 6, 40, 96, 256, 300])
+@pytest.mark.parametrize("channels", [1, 10, 64, 300])
+def test_row_tiled_requantisation_for_any_batch(rows: int, channels: int) -> None:
+    """Large batches regroup rows for longer inner loops; every batch size still matches."""
+    rng = np.random.default_rng(rows * 1000 + channels)
+    weight = rng.integers(-127, 128, (channels, 20)).astype(np.int8)
+    bias = rng.integers(-5000, 5000, channels)
+    multiplier = rng.integers(2**20, 2**22, channels)
+    shift = rng.integers(28, 32, channels)
+    requantize = Requantizer(bias, multiplier, shift, -128, 127, "int8", 20)
+    x = rng.integers(-128, 128, (rows, 20)).astype(np.int8)
+    expected = ref.dense(x.astype(np.int64), weight, bias, multiplier, shift, -128, 127)
+    saved = kernels.OFFSET_MAX_MACS
+    kernels.OFFSET_MAX_MACS = 0
+    try:
+        got = LinearRequant(weight, requantize, "float32")(x)
+    finally:
+        kernels.OFFSET_MAX_MACS = saved
+    np.testing.assert_array_equal(got, expected)

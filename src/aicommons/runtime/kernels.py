@@ -7,6 +7,7 @@ Nothing here may round: a float only ever holds an integer it can represent exac
 
 from __future__ import annotations
 
+import copy
 import ctypes
 import os
 import threading
@@ -237,6 +238,17 @@ class Requantizer:
         self.int_offset = np.array(int_offsets, dtype=np.int64)
         self.shift = np.array(shifts, dtype=np.int64)
 
+    def tiled(self, reps: int) -> Requantizer:
+        """The same parameters repeated `reps` times along the channel axis: applied to `reps`
+        rows at once, numpy's inner loops run over reps * C elements instead of C."""
+        if reps == 1:
+            return self
+        wide = copy.copy(self)
+        for name in ("scale", "offset", "round_offset", "multiplier", "int_offset", "shift"):
+            setattr(wide, name, np.tile(getattr(self, name), reps))
+        wide.bias = self.bias * reps
+        return wide
+
     def finish_offset(self, t: np.ndarray) -> np.ndarray:
         """t = (acc*M + 2^(S-1)) / 2^S (float64, exact, offset included) -> y, in place.
 
@@ -303,6 +315,7 @@ class LinearRequant:
         self.offset_weight: np.ndarray | None = None
         self.biased_weight: np.ndarray | None = None
         self.bias_folded = False
+        self._tiled: dict[int, Requantizer] = {}
         if float_ungrouped:
             scaled = weight.T * requantize.scale  # exact: W*M < 2^38, times a power of two
             self.offset_weight = np.ascontiguousarray(np.vstack([scaled, requantize.offset[None]]))
@@ -361,6 +374,18 @@ class LinearRequant:
     def finish(self, product: np.ndarray, requantize: Requantizer | None = None) -> np.ndarray:
         """y from `product`'s output; `requantize` may be this layer's parameters tiled to a
         wider last axis (the same values repeated, for longer numpy inner loops)."""
+        if requantize is None and product.ndim == 2 and product.dtype != np.float64:
+            # Per-channel steps on [R, C] with small C: view as [R / f, f * C] (f a power of
+            # two dividing R) with f-fold tiled parameters; same elements, same arithmetic.
+            rows, channels = product.shape
+            reps, cap = rows & -rows, max(1, 1024 // max(channels, 1))
+            while reps > cap:
+                reps >>= 1
+            if reps > 1:
+                if reps not in self._tiled:
+                    self._tiled[reps] = self.requantize.tiled(reps)
+                wide = np.ascontiguousarray(product).reshape(rows // reps, reps * channels)
+                return self.finish(wide, self._tiled[reps]).reshape(rows, channels)
         requantize = requantize or self.requantize
         if self.augmented:
             if product.dtype == np.float64:
@@ -483,22 +508,6 @@ BANDED_MAX_WEIGHTS = 1 << 20
 """...and the banded weight matrix has at most this many entries."""
 
 
-def _tiled_requantizer(
-    layer: Layer, tensors: Mapping[str, np.ndarray], fan_in: int, reps: int
-) -> Requantizer:
-    """The layer's requantisation with each per-channel parameter repeated for `reps` columns."""
-    t = {role: np.tile(tensors[layer.tensors[role]], reps) for role in ("bias", "multiplier")}
-    return Requantizer(
-        t["bias"],
-        t["multiplier"],
-        np.tile(tensors[layer.tensors["shift"]], reps),
-        int(layer.attrs["lo"]),
-        int(layer.attrs["hi"]),
-        layer.out_dtype,
-        fan_in,
-    )
-
-
 def banded_weight(
     weight: np.ndarray,
     in_shape: Sequence[int],
@@ -560,7 +569,6 @@ class ConvKernel:
         fan_in = group_in * kernel_h * kernel_w
         self.requantize = _requantizer(layer, tensors, fan_in)
         self._tiled: dict[int, Requantizer] = {1: self.requantize}
-        self._layer, self._tensors, self.fan_in = layer, tensors, fan_in
         in_channels, height, width = in_shape
         banded_size = (kernel_h * width * in_channels + 1) * self.out_w * channels
         self.banded = (
@@ -587,7 +595,7 @@ class ConvKernel:
         """Per-channel parameters repeated `reps` times: applied to whole NHWC rows, numpy's
         inner loops run over reps * C elements instead of C (several times faster for small C)."""
         if reps not in self._tiled:
-            self._tiled[reps] = _tiled_requantizer(self._layer, self._tensors, self.fan_in, reps)
+            self._tiled[reps] = self.requantize.tiled(reps)
         return self._tiled[reps]
 
     def _plan_bands(self) -> None:
@@ -715,12 +723,12 @@ class ConvKernel:
         phase = self.pool_phase
         batch = product.shape[0]
         by_rows = product.reshape(batch, self.out_h // phase, phase, -1)
-        out = by_rows[:, :, 0].copy()
-        for p in range(1, phase):
+        out = np.maximum(by_rows[:, :, 0], by_rows[:, :, 1])
+        for p in range(2, phase):
             np.maximum(out, by_rows[:, :, p], out=out)
         by_cols = out.reshape(batch, self.out_h // phase, phase, -1)
-        pooled = by_cols[:, :, 0].copy()
-        for p in range(1, phase):
+        pooled = np.maximum(by_cols[:, :, 0], by_cols[:, :, 1])
+        for p in range(2, phase):
             np.maximum(pooled, by_cols[:, :, p], out=pooled)
         return pooled.reshape(batch, self.out_h // phase, self.out_w // phase, self.channels)
 
