@@ -30,10 +30,12 @@ from aicommons.runtime.kernels import (
     BLAS_SINGLE_THREAD_MACS,
     BLAS_THREADS,
     MAX_BLAS_BLOWUP,
+    PARALLEL_MIN_MACS,
     Kernel,
     compile_layer,
     compile_plan,
     default_matmul_path,
+    run_split,
     to_external,
     to_internal,
 )
@@ -118,7 +120,8 @@ class ModelPackage:
             self.matmul_path,
         )
         # An upper bound on any one BLAS product per sample (banded convs do extra zero MACs).
-        self._blas_macs = self.macs_per_sample * MAX_BLAS_BLOWUP
+        self._macs = self.macs_per_sample
+        self._blas_macs = self._macs * MAX_BLAS_BLOWUP
 
     # -- construction -------------------------------------------------------------------------
 
@@ -256,6 +259,8 @@ class ModelPackage:
         if x.shape[0] * self._blas_macs <= BLAS_SINGLE_THREAD_MACS:
             return self._plan_outputs(x)  # OpenBLAS keeps products this small on this thread
         with BLAS_THREADS:
+            if x.shape[0] >= 2 and x.shape[0] * self._macs >= PARALLEL_MIN_MACS:
+                return run_split(self._plan_outputs, x)
             return self._plan_outputs(x)
 
     def run_all(self, x_int8: np.ndarray) -> list[np.ndarray]:
