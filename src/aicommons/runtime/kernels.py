@@ -264,8 +264,8 @@ class Requantizer:
     Two exact paths. Float, when every |acc * M| < 2^52 and S <= 44 (packages
     from `aic model quantize` are made so): t = dot * (M / 2^S) + (bias*M + 2^(S-1)) / 2^S holds
     (acc*M + 2^(S-1)) / 2^S exactly in float64 (an integer below 2^53 times a power of two),
-    so clamping to [lo, hi] and flooring gives y, returned as float32 for int8 outputs (exact,
-    and what the next matmul consumes) or float64 for int32 graph outputs. Int64:
+    so clamping to [lo, hi] and flooring gives y, returned as exact float64 (what the next
+    layer consumes; int32 graph outputs are cast at the end). Int64:
     `acc*M + (bias*M + 2^(S-1))` then an arithmetic shift; the fan-in bound keeps it in int64.
     """
 
