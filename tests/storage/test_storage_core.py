@@ -51,6 +51,17 @@ def test_chunk_root_is_merkle_root_over_16k_segments() -> None:
     assert info.size == len(chunk)
 
 
+@pytest.mark.parametrize(
+    "size", [1, SEGMENT_SIZE - 1, SEGMENT_SIZE, SEGMENT_SIZE + 1, 5 * SEGMENT_SIZE + 3, CHUNK_SIZE]
+)
+def test_fast_chunk_root_matches_the_reference_merkle_tree(size: int) -> None:
+    # chunk_root bypasses MerkleTree for speed; it must stay byte-identical to it.
+    chunk = os.urandom(size)
+    segments = [chunk[i : i + SEGMENT_SIZE] for i in range(0, len(chunk), SEGMENT_SIZE)]
+    assert chunk_root(chunk) == merkle_root(segments)
+    assert chunk_root(memoryview(chunk)) == merkle_root(segments)
+
+
 @pytest.mark.parametrize("size", [0, 1, CHUNK_SIZE, CHUNK_SIZE + 1])
 def test_manifest_of_awkward_sizes(tmp_path: Path, size: int) -> None:
     data = write_random(tmp_path / "blob", size)

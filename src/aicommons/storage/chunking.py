@@ -10,6 +10,8 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from _pysha3 import keccak_256
+
 from aicommons.commit import (
     MerkleProof,
     MerkleTree,
@@ -17,6 +19,7 @@ from aicommons.commit import (
     keccak256,
     leaf_hash,
 )
+from aicommons.commit.merkle import EMPTY_SLOT, LEAF_PREFIX, NODE_PREFIX, ROOT_PREFIX, tree_depth
 from aicommons.storage.cids import fast_cid, sha256_of_cid
 
 CHUNK_SIZE = 1 << 20
@@ -47,8 +50,28 @@ def chunk_tree(chunk: bytes | memoryview) -> MerkleTree:
 
 
 def chunk_root(chunk: bytes | memoryview) -> bytes:
-    """The chunk's commitment: Merkle root over its segments. This is the blob tree's leaf data."""
-    return chunk_tree(chunk).root
+    """The chunk's commitment: Merkle root over its segments. This is the blob tree's leaf data.
+
+    Same value as `chunk_tree(chunk).root` (tested), computed on the hot path with the C keccak
+    straight over memoryviews: eth_hash's auto backend (pycryptodome here) costs ~15 us of Python
+    per call and copies each segment twice, about half as much again as the hashing itself.
+    """
+    view = memoryview(chunk)
+    level = []
+    for offset in range(0, len(view), SEGMENT_SIZE):
+        leaf = keccak_256(LEAF_PREFIX)
+        leaf.update(view[offset : offset + SEGMENT_SIZE])
+        level.append(leaf.digest())
+    count = len(level)
+    level += [EMPTY_SLOT] * ((1 << tree_depth(count)) - count)
+    if not level:
+        level = [EMPTY_SLOT]
+    while len(level) > 1:
+        level = [
+            keccak_256(NODE_PREFIX + level[i] + level[i + 1]).digest()
+            for i in range(0, len(level), 2)
+        ]
+    return keccak_256(ROOT_PREFIX + count.to_bytes(32, "big") + level[0]).digest()
 
 
 @dataclass(frozen=True)

@@ -229,16 +229,23 @@ def _with_chunk_routes(app: ASGIApp, store: LocalStore, policy: NodePolicy) -> A
         if not 0 < declared <= CHUNK_SIZE:
             detail = f"a chunk is 1..{CHUNK_SIZE} bytes with a Content-Length"
             return await _respond_json(send, 413, {"detail": detail})
-        body = bytearray()
+        # One buffer of the declared size, filled in place: growing a bytearray re-copies it.
+        body = bytearray(declared)
+        view = memoryview(body)
+        filled = 0
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
                 return None
-            body += message.get("body", b"")
-            if len(body) > declared:
+            piece = message.get("body", b"")
+            if filled + len(piece) > declared:
                 return await _respond_json(send, 413, {"detail": "body exceeds Content-Length"})
+            view[filled : filled + len(piece)] = piece
+            filled += len(piece)
             if not message.get("more_body", False):
                 break
+        if filled != declared:
+            return await _respond_json(send, 400, {"detail": "body shorter than Content-Length"})
         try:
             policy.charge(upload_id, len(body))
         except UploadAuthError as exc:
