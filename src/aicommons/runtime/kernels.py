@@ -699,10 +699,11 @@ class ConvKernel:
             # Undilated: the band of output row oy is kh consecutive rows of the row-padded
             # input, i.e. one contiguous run; copy all of them through one strided view.
             top, bottom = self.pads[0], self.pads[2]
-            padded = np.empty((batch, top + height + bottom, row), dtype=columns.dtype)
-            padded[:, :top] = 0
-            padded[:, top + height :] = 0
-            padded[:, top : top + height] = rows
+            if top or bottom:
+                padded = np.zeros((batch, top + height + bottom, row), dtype=columns.dtype)
+                padded[:, top : top + height] = rows
+            else:
+                padded = np.ascontiguousarray(rows, dtype=columns.dtype)
             item = padded.itemsize
             # A read-only strided view (windows overlap); np.ndarray is cheaper than as_strided.
             band_view[...] = np.ndarray(
