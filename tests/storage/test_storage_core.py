@@ -153,3 +153,15 @@ def test_fast_cid_path_agrees_with_multiformats() -> None:
     for bad in ("", "b", "bafk!", cid_of(b"x").upper(), "Q" + cid_of(b"x")[1:], cid_of(b"x")[:-1]):
         with pytest.raises(ValueError):
             sha256_of_cid(bad)
+
+
+def test_store_put_chunk_parts_hashes_and_writes_the_pieces_in_order(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "store")
+    chunk = os.urandom(CHUNK_SIZE)
+    parts = [chunk[:5], chunk[5:70000], bytearray(chunk[70000:900001]), chunk[900001:]]
+    with pytest.raises(ChunkCorruptError):
+        store.put_chunk_parts(fast_cid(chunk), parts[::-1])
+    assert not store.has_chunk(fast_cid(chunk))
+    store.put_chunk_parts(fast_cid(chunk), parts)
+    assert store.read_chunk(fast_cid(chunk)) == chunk
+    assert list((tmp_path / "store" / "tmp").iterdir()) == []

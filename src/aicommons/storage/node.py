@@ -229,31 +229,32 @@ def _with_chunk_routes(app: ASGIApp, store: LocalStore, policy: NodePolicy) -> A
         if not 0 < declared <= CHUNK_SIZE:
             detail = f"a chunk is 1..{CHUNK_SIZE} bytes with a Content-Length"
             return await _respond_json(send, 413, {"detail": detail})
-        # One buffer of the declared size, filled in place: growing a bytearray re-copies it.
-        body = bytearray(declared)
-        view = memoryview(body)
-        filled = 0
+        # The pieces as received, hashed and written with writev by the store: a fresh 1 MiB
+        # buffer per request cost more (page faults, zeroing, a copy) than hashing it.
+        parts: list[bytes] = []
+        size = 0
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
                 return None
             piece = message.get("body", b"")
-            if filled + len(piece) > declared:
+            size += len(piece)
+            if size > declared:
                 return await _respond_json(send, 413, {"detail": "body exceeds Content-Length"})
-            view[filled : filled + len(piece)] = piece
-            filled += len(piece)
+            if piece:
+                parts.append(piece)
             if not message.get("more_body", False):
                 break
-        if filled != declared:
+        if size != declared:
             return await _respond_json(send, 400, {"detail": "body shorter than Content-Length"})
         try:
-            policy.charge(upload_id, len(body))
+            policy.charge(upload_id, size)
         except UploadAuthError as exc:
             return await _respond_json(send, 403, {"detail": str(exc)})
         try:
-            await anyio.to_thread.run_sync(store.put_chunk, cid, body)
+            await anyio.to_thread.run_sync(store.put_chunk_parts, cid, parts)
         except ValueError as exc:
-            policy.refund(upload_id, len(body))
+            policy.refund(upload_id, size)
             return await _respond_json(send, 422, {"detail": str(exc)})
         await _respond_json(send, 201, {"cid": cid, "stored": True})
 
