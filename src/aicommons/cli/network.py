@@ -7,6 +7,7 @@ the running `aic up` network (else 127.0.0.1:8545); `--account` defaults to `dev
 from __future__ import annotations
 
 import json
+import signal
 import time
 from pathlib import Path
 
@@ -227,6 +228,10 @@ def up(
     from aicommons.sdk.deployment import deploy_suite
     from aicommons.sdk.network import start_network, stop_network
 
+    # Ctrl-C must stop the network even when a parent started us with SIGINT ignored (as a
+    # non-interactive shell does for background jobs); SIGTERM gets the same clean shutdown.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
     state, reused = start_network(port)
     try:
         console.print(
@@ -272,6 +277,10 @@ def up(
     finally:
         stop_network()
         console.print("network stopped")
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def down() -> None:
