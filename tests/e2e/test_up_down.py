@@ -83,6 +83,8 @@ def test_up_reuse_and_ctrl_c(tmp_path: Path) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             rest, _ = process.communicate()
+            for pid in _alive(state["devnet_pid"], state["storage_pid"]):
+                os.kill(pid, signal.SIGKILL)  # leave no orphaned node behind a failed test
             raise AssertionError(f"aic up did not stop after Ctrl-C:\n{output}{rest}") from None
     assert process.returncode == 0, output + rest
     assert "network stopped" in rest
