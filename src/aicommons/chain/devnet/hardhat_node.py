@@ -12,7 +12,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from aicommons.chain.devnet.server import DEFAULT_HOST, DevnetStartError, free_port, wait_for_rpc
+from aicommons.chain.devnet.server import DEFAULT_HOST, free_port, wait_for_rpc_or_kill
 
 HARDHAT_CHAIN_ID = 31337
 _CONFIG_DIR = Path(__file__).with_name("hardhat")
@@ -62,10 +62,5 @@ def launch_hardhat_node(
     )
     log_file.close()
     url = f"http://{host}:{chosen_port}"
-    try:
-        wait_for_rpc(url, timeout_s, process)
-    except DevnetStartError:
-        process.kill()
-        process.wait()
-        raise
+    wait_for_rpc_or_kill(url, timeout_s, process)
     return process, url

@@ -265,6 +265,16 @@ def wait_for_rpc(
     raise DevnetStartError(f"node at {url} did not answer within {timeout_s:.0f} s")
 
 
+def wait_for_rpc_or_kill(url: str, timeout_s: float, process: subprocess.Popen[bytes]) -> None:
+    """`wait_for_rpc`, but a node that never answers is killed before the error propagates."""
+    try:
+        wait_for_rpc(url, timeout_s, process)
+    except DevnetStartError:
+        process.kill()
+        process.wait()
+        raise
+
+
 def free_port(host: str = DEFAULT_HOST) -> int:
     """A TCP port that was free a moment ago (for starting nodes in tests and benchmarks)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
@@ -302,10 +312,5 @@ def launch_devnet_process(
     process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
     log_file.close()
     url = f"http://{host}:{chosen_port}"
-    try:
-        wait_for_rpc(url, timeout_s, process)
-    except DevnetStartError:
-        process.kill()
-        process.wait()
-        raise
+    wait_for_rpc_or_kill(url, timeout_s, process)
     return process, url
