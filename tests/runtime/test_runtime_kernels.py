@@ -81,18 +81,31 @@ def run_fast(
     layer: Layer, tensors: dict, inputs: list[np.ndarray], path: str, prescale: bool, in_dtype: type
 ) -> np.ndarray:
     """The fast kernel's output, checked to be exact integers in range before the dtype cast."""
-    saved = kernels.OFFSET_MAX_MACS, kernels.GATHER_MAX_ELEMENTS, kernels.BANDED_MAX_BLOWUP
+    saved = (
+        kernels.OFFSET_MAX_MACS,
+        kernels.GATHER_MAX_ELEMENTS,
+        kernels.BANDED_MAX_BLOWUP,
+        kernels.INT_DOT_MAX_ROWS,
+    )
     # Prescaled (offset) vs float32 products; banded convs for float inputs, im2col (one
-    # gather or strided slices) for int8 ones: every combination is compared to the reference.
+    # gather or strided slices) for int8 ones; path "int" is the int32 dot product of small
+    # dense calls: every combination is compared to the reference.
     kernels.OFFSET_MAX_MACS = 10**18 if prescale else 0
     kernels.GATHER_MAX_ELEMENTS = 10**9 if prescale == (in_dtype is np.int8) else 0
     kernels.BANDED_MAX_BLOWUP = 10**9 if in_dtype is np.float32 else 0
+    kernels.INT_DOT_MAX_ROWS = 10**9 if path == "int" else 0
     try:
-        kernel = compile_layer(layer, tensors, tuple(inputs[0].shape[1:]), path)
+        float_path = "float32" if path == "int" else path
+        kernel = compile_layer(layer, tensors, tuple(inputs[0].shape[1:]), float_path)
         # Kernels receive int8, or exact floats from a preceding float-requantisation layer.
         raw = kernel(*[to_internal(x.astype(in_dtype)) for x in inputs])
     finally:
-        kernels.OFFSET_MAX_MACS, kernels.GATHER_MAX_ELEMENTS, kernels.BANDED_MAX_BLOWUP = saved
+        (
+            kernels.OFFSET_MAX_MACS,
+            kernels.GATHER_MAX_ELEMENTS,
+            kernels.BANDED_MAX_BLOWUP,
+            kernels.INT_DOT_MAX_ROWS,
+        ) = saved
     info = np.iinfo(np.dtype(layer.out_dtype))
     assert np.all(raw == np.round(raw)) and raw.min() >= info.min and raw.max() <= info.max
     return to_external(raw, layer.out_dtype)
@@ -127,6 +140,8 @@ def check_equal(
     assert out_shape == layer.out_shape
     expected = run_reference_layer(layer, inputs, tensors).astype(np.int64)
     variants = [(p, s, d) for p in PATHS for s in (False, True) for d in (np.int8, np.float32)]
+    if layer.op == "dense":
+        variants += [("int", False, d) for d in (np.int8, np.float32)]
     for path, prescale, in_dtype in variants:
         got = run_fast(layer, tensors, inputs, path, prescale, in_dtype)
         message = f"path {path}, prescale {prescale}, input {in_dtype.__name__}"
@@ -165,6 +180,28 @@ def test_dense_large_fan_in_uses_exact_float32_blocks() -> None:
     }
     layer, tensors = weighted_layer("dense", params, weight, {}, (3,), True)
     check_equal(layer, tensors, [x], is_output=True)
+
+
+def test_int_dot_reaches_the_fan_in_bound_without_overflow() -> None:
+    """The int32 dot of small dense calls at the largest fan-in the semantics allow:
+    |dot| = K*128*127 = 2^31 - 1023, the bias taking the rest of int32."""
+    fan_in = (2**31 - 1) // (128 * 127)
+    weight = np.full((2, fan_in), 127, dtype=np.int8)
+    weight[1] = -127
+    x = np.stack([np.full(fan_in, -128), np.full(fan_in, 127)]).astype(np.int8)
+    slack = ref.INT32_MAX - fan_in * 128 * 127
+    params = {
+        "bias": np.array([-slack, slack], np.int32),
+        "multiplier": np.array([2**31 - 1, 3], np.int32),
+        "shift": np.array([62, 1], np.int32),
+        "lo": ref.INT32_MIN,
+        "hi": ref.INT32_MAX,
+    }
+    layer, tensors = weighted_layer("dense", params, weight, {}, (2,), True)
+    expected = run_reference_layer(layer, [x], tensors).astype(np.int64)
+    got = run_fast(layer, tensors, [x], "int", False, np.int8)
+    np.testing.assert_array_equal(got.astype(np.int64), expected)
+    assert abs(int(x[0].astype(np.int64) @ weight[0].astype(np.int64))) == fan_in * 128 * 127
 
 
 def test_large_fan_in_float_requantisation_without_prescaling() -> None:

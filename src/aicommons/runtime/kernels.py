@@ -8,16 +8,14 @@ Nothing here may round: a float only ever holds an integer it can represent exac
 from __future__ import annotations
 
 import copy
-import ctypes
 import os
-import queue
-import threading
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
 from aicommons.runtime import reference as ref
 from aicommons.runtime.graph import Layer
+from aicommons.runtime.loops import int_dot_rows, pool_requantize_rows, requantize_rows
 
 FLOAT32_MAX_FAN_IN = (1 << 24) // (128 * 127)
 """1032: int8 dot products of this length keep every float32 partial sum below 2^24."""
@@ -42,175 +40,6 @@ FLOAT_REQUANT_PRODUCT_BOUND = 2**52
 """The float requantisation path needs every |acc * M| below this (then each step is exact)."""
 FLOAT_REQUANT_MAX_SHIFT = 44
 """...and S at most this, so acc*M + 2^(S-1) + 128*2^S stays below 2^53."""
-
-
-BLAS_SINGLE_THREAD_MACS = 65536 * 4
-"""OpenBLAS computes a product of at most m*n*k = 2^18 on the calling thread alone."""
-SPLIT_MAX_MACS = 1 << 23
-"""Without thread control, mid-sized products (up to 8M MACs) are cut into single-thread row
-blocks: on a busy machine a statically partitioned BLAS call waits for a descheduled worker
-thread for whole scheduler slices (measured: 28 ms instead of 2.6 ms for 256x785x512)."""
-
-
-def _find_openblas() -> tuple[Callable[[int], None], Callable[[], int]] | None:
-    """numpy's own OpenBLAS thread setter and getter, found with ctypes; None if absent."""
-    try:
-        with open("/proc/self/maps") as maps:
-            paths = sorted({line.split()[-1] for line in maps if "openblas" in line.lower()})
-    except OSError:
-        return None
-    names = (
-        ("scipy_openblas_set_num_threads64_", "scipy_openblas_get_num_threads64_"),
-        ("openblas_set_num_threads64_", "openblas_get_num_threads64_"),
-        ("openblas_set_num_threads", "openblas_get_num_threads"),
-    )
-    for path in paths:
-        try:
-            library = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for set_name, get_name in names:
-            if hasattr(library, set_name) and hasattr(library, get_name):
-                setter, getter = getattr(library, set_name), getattr(library, get_name)
-                setter.argtypes, setter.restype = [ctypes.c_int], None
-                getter.argtypes, getter.restype = [], ctypes.c_int
-                return setter, getter
-    return None
-
-
-class BlasThreads:
-    """Runs the runtime's BLAS calls on the calling thread (results never depend on it).
-
-    Threaded OpenBLAS statically splits a product and waits for every worker, so one
-    descheduled worker stalls the call (measured on a shared 2-core machine: 28 ms instead
-    of 2.6 ms). Large batches are split over two threads by the runtime instead (`run_split`).
-    Nested and concurrent users share one count; the previous setting returns when the last
-    leaves. Without a controllable OpenBLAS, `blas_matmul` cuts products into blocks small
-    enough for OpenBLAS to keep single-threaded.
-    """
-
-    def __init__(self) -> None:
-        self._control = _find_openblas()
-        self._lock = threading.Lock()
-        self._users = 0
-        self._saved = 1
-
-    @property
-    def available(self) -> bool:
-        return self._control is not None
-
-    def __enter__(self) -> BlasThreads:
-        if self._control is not None:
-            with self._lock:
-                if self._users == 0:
-                    self._saved = self._control[1]()
-                    if self._saved != 1:
-                        self._control[0](1)
-                self._users += 1
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._control is not None:
-            with self._lock:
-                self._users -= 1
-                if self._users == 0 and self._saved != 1:
-                    self._control[0](self._saved)
-
-
-BLAS_THREADS = BlasThreads()
-
-
-def blas_matmul(x: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """x [R, K] @ weight [K, C] (or stacked [G, ...]); exact whenever its inputs allow it,
-    since splitting rows never changes any output element's sum."""
-    rows, fan_in = x.shape[-2], x.shape[-1]
-    per_row = fan_in * weight.shape[-1]
-    macs = rows * per_row * (x.shape[0] if x.ndim == 3 else 1)
-    if (
-        BLAS_THREADS.available
-        or x.ndim != 2
-        or macs <= BLAS_SINGLE_THREAD_MACS
-        or macs > SPLIT_MAX_MACS
-    ):
-        return np.matmul(x, weight)
-    step = max(1, BLAS_SINGLE_THREAD_MACS // per_row)
-    out = np.empty((rows, weight.shape[-1]), dtype=np.result_type(x, weight))
-    for start in range(0, rows, step):
-        np.matmul(x[start : start + step], weight, out=out[start : start + step])
-    return out
-
-
-PARALLEL_MIN_MACS = 1 << 25
-"""Batches of at least this many MACs run as two halves on two threads (BLAS and numpy release
-the GIL). Measured on the shared 2-core machine: 784-512-512-10 at batch 256 gains up to 1.3x;
-the digits models (under 7M MACs a batch) lose to the hand-off and GIL traffic, so they stay
-on one thread."""
-
-
-class _Job:
-    """Half a batch: whoever takes `claim` first (the helper or the caller) runs it."""
-
-    def __init__(self, fn: Callable[[np.ndarray], list[np.ndarray]], x: np.ndarray) -> None:
-        self.fn, self.x = fn, x
-        self.claim = threading.Lock()
-        self.done = threading.Event()
-        self.result: list[np.ndarray] = []
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        try:
-            with BLAS_THREADS:
-                self.result = self.fn(self.x)
-        except BaseException as exc:  # handed to the caller, which re-raises it
-            self.error = exc
-        finally:
-            self.done.set()
-
-
-class _Helper:
-    """One daemon thread running claimed jobs, started on first use."""
-
-    def __init__(self) -> None:
-        self._jobs: queue.SimpleQueue[_Job] | None = None
-        self._lock = threading.Lock()
-
-    def submit(self, job: _Job) -> None:
-        with self._lock:
-            if self._jobs is None:
-                self._jobs = queue.SimpleQueue()
-                threading.Thread(
-                    target=self._loop, args=(self._jobs,), name="aicommons-runtime", daemon=True
-                ).start()
-        self._jobs.put(job)
-
-    @staticmethod
-    def _loop(jobs: queue.SimpleQueue[_Job]) -> None:
-        while True:
-            job = jobs.get()
-            if job.claim.acquire(blocking=False):
-                job.run()
-
-
-_HELPER = _Helper()
-
-
-def run_split(fn: Callable[[np.ndarray], list[np.ndarray]], x: np.ndarray) -> list[np.ndarray]:
-    """fn(x) as fn(first half) on this thread and fn(second half) on the helper, concatenated.
-
-    Samples are computed independently, so the bytes equal fn(x). If the helper has not
-    started the second half when the first is done, this thread runs it too: a helper that
-    is not scheduled costs nothing.
-    """
-    half = x.shape[0] // 2
-    job = _Job(fn, x[half:])
-    _HELPER.submit(job)
-    first = fn(x[:half])
-    if job.claim.acquire(blocking=False):
-        job.run()
-    job.done.wait()
-    if job.error is not None:
-        raise job.error
-    return [np.concatenate([a, b]) for a, b in zip(first, job.result, strict=True)]
 
 
 class ExactMatmul:
@@ -238,10 +67,10 @@ class ExactMatmul:
     def __call__(self, x: np.ndarray) -> np.ndarray:
         x_float = x if x.dtype == self.dtype else x.astype(self.dtype)
         if len(self.blocks) == 1:
-            return blas_matmul(x_float, self.blocks[0][2])
+            return np.matmul(x_float, self.blocks[0][2])
         total = None
         for start, stop, weight_block in self.blocks:
-            part = blas_matmul(x_float[..., start:stop], weight_block)
+            part = np.matmul(x_float[..., start:stop], weight_block)
             total = part.astype(np.float64) if total is None else np.add(total, part, out=total)
         return total
 
@@ -254,9 +83,6 @@ OFFSET_MAX_MACS = 1 << 16
 numpy calls); larger ones the float32 "biased" product where it is exact (half the BLAS work,
 which outweighs its two extra elementwise passes)."""
 
-_clip = getattr(getattr(np, "_core", None), "umath", np).clip
-"""The clip ufunc itself: np.clip adds several microseconds of Python dispatch per call."""
-
 
 class Requantizer:
     """y = clamp(rshift_round((dot + bias) * M, S), lo, hi) per channel (channel = last axis).
@@ -264,9 +90,10 @@ class Requantizer:
     Two exact paths. Float, when every |acc * M| < 2^52 and S <= 44 (packages
     from `aic model quantize` are made so): t = dot * (M / 2^S) + (bias*M + 2^(S-1)) / 2^S holds
     (acc*M + 2^(S-1)) / 2^S exactly in float64 (an integer below 2^53 times a power of two),
-    so clamping to [lo, hi] and flooring gives y, returned as exact float64 (what the next
-    layer consumes; int32 graph outputs are cast at the end). Int64:
-    `acc*M + (bias*M + 2^(S-1))` then an arithmetic shift; the fan-in bound keeps it in int64.
+    so clamping to [lo, hi] and flooring gives y, returned as exact floats (float32 for int8
+    bounds, float64 otherwise: what the next layer consumes; int32 graph outputs are cast at
+    the end). Int64: `acc*M + (bias*M + 2^(S-1))` then an arithmetic shift; the fan-in bound
+    keeps it in int64.
     """
 
     def __init__(
@@ -285,14 +112,14 @@ class Requantizer:
         rounding = [(1 << (s - 1)) if s > 0 else 0 for s in shifts]
         self.lo, self.hi = lo, hi
         self.out_dtype = np.dtype(out_dtype)
+        # float32 holds every integer of [lo, hi] exactly when the bounds are int8-sized.
+        self.float_dtype: type = np.float32 if max(abs(lo), abs(hi)) < 2**24 else np.float64
         self.fan_in = fan_in
+        self.channels = len(bias_list)
         self.bias = bias_list
         self.max_abs_bias = max((abs(b) for b in bias_list), default=0)
-        # The rounding term 2^(S-1) / 2^S: 0.5, or 0 where S = 0; one scalar when all agree.
+        # The rounding term 2^(S-1) / 2^S: 0.5, or 0 where S = 0.
         self.round_offset = np.array([0.5 if s > 0 else 0.0 for s in shifts])
-        self.round_scalar = (
-            float(self.round_offset[0]) if len(set(self.round_offset.tolist())) == 1 else None
-        )
         worst = [
             (abs(b) + fan_in * 128 * 127) * m for b, m in zip(bias_list, multipliers, strict=True)
         ]
@@ -306,56 +133,51 @@ class Requantizer:
         self.offset = np.array(
             [(b * m + r) / 2**s for b, (m, s, r) in zip(bias_list, triples, strict=True)]
         )
-        self.float_lo, self.float_hi = np.float64(lo), np.float64(hi)
+        self.ones = np.ones(self.channels)
+        self.zeros = np.zeros(self.channels)
         self.multiplier = np.array(multipliers, dtype=np.int64)
         int_offsets = [b * m + r for b, m, r in zip(bias_list, multipliers, rounding, strict=True)]
         self.int_offset = np.array(int_offsets, dtype=np.int64)
         self.shift = np.array(shifts, dtype=np.int64)
 
     def tiled(self, reps: int) -> Requantizer:
-        """The same parameters repeated `reps` times along the channel axis: applied to `reps`
-        rows at once, numpy's inner loops run over reps * C elements instead of C."""
+        """The same parameters repeated `reps` times along the channel axis (for a product whose
+        columns are `reps` positions of every channel, such as a banded convolution)."""
         if reps == 1:
             return self
         wide = copy.copy(self)
-        for name in ("scale", "offset", "round_offset", "multiplier", "int_offset", "shift"):
+        for name in (
+            "scale", "offset", "round_offset", "ones", "zeros", "multiplier", "int_offset", "shift"
+        ):  # fmt: skip
             setattr(wide, name, np.tile(getattr(self, name), reps))
         wide.bias = self.bias * reps
+        wide.channels = self.channels * reps
         return wide
 
-    def finish_offset(self, t: np.ndarray) -> np.ndarray:
-        """t = (acc*M + 2^(S-1)) / 2^S (float64, exact, offset included) -> y, in place.
-
-        lo and hi are integers, so floor(clamp(t)) = clamp(floor(t)); results are exact float64.
-        """
-        _clip(t, self.float_lo, self.float_hi, out=t)
-        return np.floor(t, out=t)
-
-    def finish_scaled(self, t: np.ndarray) -> np.ndarray:
-        """t = dot * M / 2^S (float64, exact) -> y as exact float64, in place; float path only."""
-        t += self.offset
-        _clip(t, self.float_lo, self.float_hi, out=t)
-        return np.floor(t, out=t)
-
-    def finish_biased(self, acc: np.ndarray) -> np.ndarray:
-        """acc = dot + bias (exact) -> y as exact float64; float path only.
-
-        acc * (M / 2^S) is exact (|acc * M| < 2^52), adding 2^(S-1) / 2^S keeps an integer
-        below 2^53 over 2^S, so the sum is exact too."""
-        t = np.multiply(acc, self.scale)
-        t += self.round_offset if self.round_scalar is None else self.round_scalar
-        return self.finish_offset(t)
+    def finish(self, values: np.ndarray, scale: np.ndarray, offset: np.ndarray) -> np.ndarray:
+        """floor(clamp(values * scale + offset, lo, hi)) per channel, in one compiled pass; the
+        caller picks (scale, offset) so that values * scale + offset is t exactly."""
+        rows = np.ascontiguousarray(values).reshape(-1, self.channels)
+        out = np.empty(rows.shape, dtype=self.float_dtype)
+        return requantize_rows(rows, scale, offset, self.lo, self.hi, out).reshape(values.shape)
 
     def __call__(self, dot: np.ndarray) -> np.ndarray:
+        """y from the exact dot product (any dtype holding it; last axis a multiple of the
+        channels, channel fastest)."""
         if self.float_path:
-            return self.finish_scaled(np.multiply(dot, self.scale))
-        acc = dot.astype(np.int64)
+            return self.finish(dot, self.scale, self.offset)
+        acc = dot.astype(np.int64).reshape(-1, self.channels)
         acc *= self.multiplier
         acc += self.int_offset
         acc >>= self.shift
         np.maximum(acc, self.lo, out=acc)
         np.minimum(acc, self.hi, out=acc)
-        return acc.astype(self.out_dtype)
+        return acc.astype(self.out_dtype).reshape(dot.shape)
+
+
+INT_DOT_MAX_ROWS = 8
+"""Dense calls of at most this many rows use the compiled int32 dot product (int8 weights): a
+few rows are bound by reading the weights, and int8 weights are a quarter of float32 ones."""
 
 
 class LinearRequant:
@@ -388,8 +210,8 @@ class LinearRequant:
         self.augmented = float_ungrouped
         self.offset_weight: np.ndarray | None = None
         self.biased_weight: np.ndarray | None = None
+        self.int_weight = None if self.grouped else np.ascontiguousarray(weight, dtype=np.int8)
         self.bias_folded = False
-        self._tiled: dict[int, Requantizer] = {}
         if float_ungrouped:
             scaled = weight.T * requantize.scale  # exact: W*M < 2^38, times a power of two
             self.offset_weight = np.ascontiguousarray(np.vstack([scaled, requantize.offset[None]]))
@@ -440,39 +262,41 @@ class LinearRequant:
         the requantisation, which is non-decreasing in the accumulator (M >= 1)."""
         if self.augmented:
             weight = self.offset_weight if x.dtype == np.float64 else self.biased_weight
-            return blas_matmul(x, weight)
+            return np.matmul(x, weight)
         if self.mode == "grouped_prescaled":
-            return np.ascontiguousarray(self._merge_groups(blas_matmul(x, self.weight)))
+            return np.ascontiguousarray(self._merge_groups(np.matmul(x, self.weight)))
         return np.ascontiguousarray(self._merge_groups(self.matmul(x)))
 
-    def finish(self, product: np.ndarray, requantize: Requantizer | None = None) -> np.ndarray:
-        """y from `product`'s output; `requantize` may be this layer's parameters tiled to a
-        wider last axis (the same values repeated, for longer numpy inner loops)."""
-        if requantize is None and product.ndim == 2 and product.dtype != np.float64:
-            # Per-channel steps on [R, C] with small C: view as [R / f, f * C] (f a power of
-            # two dividing R) with f-fold tiled parameters; same elements, same arithmetic.
-            rows, channels = product.shape
-            reps, cap = rows & -rows, max(1, 1024 // max(channels, 1))
-            while reps > cap:
-                reps >>= 1
-            if reps > 1:
-                if reps not in self._tiled:
-                    self._tiled[reps] = self.requantize.tiled(reps)
-                wide = np.ascontiguousarray(product).reshape(rows // reps, reps * channels)
-                return self.finish(wide, self._tiled[reps]).reshape(rows, channels)
-        requantize = requantize or self.requantize
+    def finish_terms(
+        self, product_dtype: np.dtype, requantize: Requantizer
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """(scale, offset) with t = product * scale + offset exactly, for this layer's products
+        of `product_dtype`; None on the int64 path."""
         if self.augmented:
-            if product.dtype == np.float64:
-                return requantize.finish_offset(product)
-            if self.bias_folded:
-                return requantize.finish_biased(product)
-            return requantize.finish_scaled(np.multiply(product, requantize.scale))
-        if self.mode == "grouped_prescaled":
-            return requantize.finish_scaled(product)
-        return requantize(product)
+            if product_dtype == np.float64:  # the offset product is t itself
+                return requantize.ones, requantize.zeros
+            if self.bias_folded:  # acc, bias included
+                return requantize.scale, requantize.round_offset
+            return requantize.scale, requantize.offset
+        if self.mode == "grouped_prescaled":  # dot * M / 2^S
+            return requantize.ones, requantize.offset
+        if requantize.float_path:  # the exact dot product
+            return requantize.scale, requantize.offset
+        return None
+
+    def finish(self, product: np.ndarray, requantize: Requantizer | None = None) -> np.ndarray:
+        """y from `product`'s output; `requantize` may be the per-channel parameters of a
+        product whose columns repeat the channels (this layer's were tiled to its columns)."""
+        requantize = requantize or self.requantize
+        terms = self.finish_terms(product.dtype, requantize)
+        if terms is None:
+            return requantize(product)
+        return requantize.finish(product, *terms)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """x [R, K] (or [G, R, K] grouped), any dtype holding int8 values."""
+        if self.int_weight is not None and x.shape[0] <= INT_DOT_MAX_ROWS:
+            return self.requantize(int_dot_rows(x, self.int_weight))
         if self.augmented:
             columns = self.columns(x.shape[0])
             columns[:, : self.fan_in] = x
@@ -576,8 +400,6 @@ def _padder(
 BANDED_MAX_BLOWUP = 4
 """A conv runs as one matmul over bands of whole input rows (no im2col) when the banded weight
 costs at most this many times the conv's own MACs (that factor is width * groups / kw)."""
-MAX_BLAS_BLOWUP = 2 * BANDED_MAX_BLOWUP
-"""BLAS MACs per conv MAC at most: the banded blow-up, times at most 2 for the ones column."""
 BANDED_MAX_WEIGHTS = 1 << 20
 """...and the banded weight matrix has at most this many entries."""
 
@@ -642,13 +464,14 @@ class ConvKernel:
         self.strides, self.pads, self.dilations = a["strides"], a["pads"], a["dilations"]
         fan_in = group_in * kernel_h * kernel_w
         self.requantize = _requantizer(layer, tensors, fan_in)
-        self._tiled: dict[int, Requantizer] = {1: self.requantize}
         in_channels, height, width = in_shape
         banded_size = (kernel_h * width * in_channels + 1) * self.out_w * channels
         self.banded = (
             width * groups <= BANDED_MAX_BLOWUP * kernel_w and banded_size <= BANDED_MAX_WEIGHTS
         )
         self.pool_phase = pool_phase if self.banded else 1
+        # Per-channel parameters for a pooled row of out_w / s positions.
+        self.pooled_requantize = self.requantize.tiled(self.out_w // self.pool_phase)
         if self.banded:
             band = banded_weight(
                 weight, in_shape, self.out_w, self.strides, self.pads, self.dilations, groups
@@ -656,7 +479,7 @@ class ConvKernel:
             phase = self.pool_phase
             order = sorted(range(self.out_w), key=lambda ox: (ox % phase, ox // phase))
             band = band.reshape(self.out_w, channels, -1)[order].reshape(band.shape)
-            self.linear = LinearRequant(band, self._tiled_requant(self.out_w), path)
+            self.linear = LinearRequant(band, self.requantize.tiled(self.out_w), path)
             self._plan_bands()
             return
         # Column order (ky, kx, ci) to match NHWC slices; weights reordered once to the same order.
@@ -664,13 +487,6 @@ class ConvKernel:
         grouped = grouped.transpose(0, 1, 3, 4, 2).reshape(groups, channels // groups, fan_in)
         self.linear = LinearRequant(grouped[0] if groups == 1 else grouped, self.requantize, path)
         self._plan_im2col()
-
-    def _tiled_requant(self, reps: int) -> Requantizer:
-        """Per-channel parameters repeated `reps` times: applied to whole NHWC rows, numpy's
-        inner loops run over reps * C elements instead of C (several times faster for small C)."""
-        if reps not in self._tiled:
-            self._tiled[reps] = self.requantize.tiled(reps)
-        return self._tiled[reps]
 
     def _plan_bands(self) -> None:
         """For each kernel row ky: the output rows whose input row is inside the image."""
@@ -807,16 +623,24 @@ class ConvKernel:
             np.maximum(pooled, by_cols[:, :, p], out=pooled)
         return pooled.reshape(batch, self.out_h // phase, self.out_w // phase, self.channels)
 
+    def pooled_finish(self, product: np.ndarray) -> np.ndarray:
+        """y of the fused s x s pool of a phase-ordered product, NHWC: the max over the s*s
+        phases and the requantisation in one pass where the float path allows."""
+        phase = self.pool_phase
+        height, width = self.out_h // phase, self.out_w // phase
+        requantize = self.pooled_requantize
+        terms = self.linear.finish_terms(product.dtype, requantize)
+        if terms is None:
+            return self.finish(self.phase_pool(product))
+        batch = product.shape[0]
+        values = np.ascontiguousarray(product).reshape(batch * height, phase * phase, -1)
+        out = np.empty((batch * height, values.shape[2]), dtype=requantize.float_dtype)
+        pool_requantize_rows(values, *terms, requantize.lo, requantize.hi, out)
+        return out.reshape(batch, height, width, self.channels)
+
     def finish(self, product: np.ndarray) -> np.ndarray:
         """y from NHWC pre-requantisation values (pooled or not): channels on the last axis."""
-        if product.dtype == np.float64 and self.linear.augmented:
-            return self.linear.finish(product)  # offset: no per-channel data needed
-        if self.linear.mode == "grouped_prescaled":
-            return self.linear.finish(product)
-        batch, height, width, _ = product.shape
-        rows = np.ascontiguousarray(product).reshape(batch, -1)
-        out = self.linear.finish(rows, self._tiled_requant(height * width))
-        return out.reshape(product.shape)
+        return self.linear.finish(product, self.requantize)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return self.finish(self.product(x))
@@ -954,7 +778,7 @@ def _pooled_conv_kernel(conv: ConvKernel, pool: Kernel) -> Kernel:
     """maxpool(requantize(acc)) = requantize(maxpool(acc)): requantisation is non-decreasing in
     the accumulator (M >= 1, floor and clamp are monotone), so pool first, requantise less."""
     if conv.pool_phase > 1:
-        return lambda x: conv.finish(conv.phase_pool(conv.product(x)))
+        return lambda x: conv.pooled_finish(conv.product(x))
     return lambda x: conv.finish(pool(conv.product(x)))
 
 

@@ -27,15 +27,10 @@ from aicommons.runtime.commitment import COMMITTED_DTYPES, tensor_root, trace_ro
 from aicommons.runtime.errors import InputError, PackageError
 from aicommons.runtime.graph import Layer, run_reference, validate_graph
 from aicommons.runtime.kernels import (
-    BLAS_SINGLE_THREAD_MACS,
-    BLAS_THREADS,
-    MAX_BLAS_BLOWUP,
-    PARALLEL_MIN_MACS,
     Kernel,
     compile_layer,
     compile_plan,
     default_matmul_path,
-    run_split,
     to_external,
     to_internal,
 )
@@ -119,9 +114,6 @@ class ModelPackage:
             self.tensors,
             self.matmul_path,
         )
-        # An upper bound on any one BLAS product per sample (banded convs do extra zero MACs).
-        self._macs = self.macs_per_sample
-        self._blas_macs = self._macs * MAX_BLAS_BLOWUP
 
     # -- construction -------------------------------------------------------------------------
 
@@ -242,9 +234,8 @@ class ModelPackage:
     def _values(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """Every value in the kernels' internal layout (NHWC for planes)."""
         values = {self.input_name: to_internal(x)}
-        with BLAS_THREADS:
-            for layer, kernel in self._kernels:
-                values[layer.output] = kernel(*[values[name] for name in layer.inputs])
+        for layer, kernel in self._kernels:
+            values[layer.output] = kernel(*[values[name] for name in layer.inputs])
         return values
 
     def _plan_outputs(self, x: np.ndarray) -> list[np.ndarray]:
@@ -254,18 +245,9 @@ class ModelPackage:
             values[output] = kernel(*[values[name] for name in inputs])
         return [values[layer.output] for layer in self.output_layers]
 
-    def _outputs(self, x: np.ndarray) -> list[np.ndarray]:
-        """The graph outputs by the fused plan, with single-threaded BLAS."""
-        if x.shape[0] * self._blas_macs <= BLAS_SINGLE_THREAD_MACS:
-            return self._plan_outputs(x)  # OpenBLAS keeps products this small on this thread
-        with BLAS_THREADS:
-            if x.shape[0] >= 2 and x.shape[0] * self._macs >= PARALLEL_MIN_MACS:
-                return run_split(self._plan_outputs, x)
-            return self._plan_outputs(x)
-
     def run_all(self, x_int8: np.ndarray) -> list[np.ndarray]:
         """Every graph output (int8 or int32 arrays, batch first)."""
-        outputs = self._outputs(self.check_input(x_int8))
+        outputs = self._plan_outputs(self.check_input(x_int8))
         return [
             to_external(value, layer.out_dtype)
             for value, layer in zip(outputs, self.output_layers, strict=True)

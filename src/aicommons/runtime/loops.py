@@ -1,0 +1,130 @@
+"""Compiled elementwise loops (numba) for the fast kernels: one pass where numpy needs several.
+
+Each loop performs exactly the float64 operations docs/integer-semantics.md proves exact (one
+product, one sum, a clamp, a floor) in that order; nothing here may approximate or reassociate
+(no fastmath), so a loop's result equals the numpy expression it replaces, bit for bit.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+# cache: compiled once per machine, not per process; nogil: the runtime's two-thread split
+# runs these loops side by side.
+_compiled = numba.njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
+
+
+@_compiled
+def _requantize_rows(
+    values: np.ndarray,
+    scale: np.ndarray,
+    offset: np.ndarray,
+    lo: float,
+    hi: float,
+    out: np.ndarray,
+) -> None:
+    rows, channels = values.shape
+    for r in range(rows):
+        for c in range(channels):
+            t = np.float64(values[r, c]) * scale[c] + offset[c]
+            t = t if t > lo else lo
+            t = t if t < hi else hi
+            out[r, c] = math.floor(t)
+
+
+def requantize_rows(
+    values: np.ndarray,
+    scale: np.ndarray,
+    offset: np.ndarray,
+    lo: float,
+    hi: float,
+    out: np.ndarray,
+) -> np.ndarray:
+    """out[r, c] = floor(clamp(values[r, c] * scale[c] + offset[c], lo, hi)) for every c below
+    values.shape[1] (out may be wider: the next layer's input columns), in float64 arithmetic.
+
+    Exact whenever `values * scale + offset` is (the float requantisation bound); lo and hi are
+    integers, so clamping before the floor equals clamping after it. Returns `out`.
+    """
+    if values.ndim != 2 or out.ndim != 2 or out.shape[0] != values.shape[0]:
+        raise ValueError(f"requantize_rows: shapes {values.shape} -> {out.shape} do not fit")
+    channels = (values.shape[1],)
+    if out.shape[1] < values.shape[1] or scale.shape != channels or offset.shape != channels:
+        raise ValueError("requantize_rows: per-channel parameters do not match the channels")
+    _requantize_rows(values, scale, offset, float(lo), float(hi), out)
+    return out
+
+
+@_compiled
+def _pool_requantize_rows(
+    values: np.ndarray,
+    scale: np.ndarray,
+    offset: np.ndarray,
+    lo: float,
+    hi: float,
+    out: np.ndarray,
+) -> None:
+    rows, phases, width = values.shape
+    best = np.empty(width, dtype=values.dtype)
+    for r in range(rows):
+        for q in range(width):
+            best[q] = values[r, 0, q]
+        for p in range(1, phases):
+            for q in range(width):
+                v = values[r, p, q]
+                best[q] = v if v > best[q] else best[q]
+        for q in range(width):
+            t = np.float64(best[q]) * scale[q] + offset[q]
+            t = t if t > lo else lo
+            t = t if t < hi else hi
+            out[r, q] = math.floor(t)
+
+
+def pool_requantize_rows(
+    values: np.ndarray,
+    scale: np.ndarray,
+    offset: np.ndarray,
+    lo: float,
+    hi: float,
+    out: np.ndarray,
+) -> np.ndarray:
+    """out[r, q] = requantize_rows of max over p of values[r, p, q]: a max pool whose windows
+    are the `p` axis, then requantisation, in one pass. Equal to pooling after requantising
+    because requantisation is non-decreasing (M >= 1; product, sum, clamp and floor are
+    monotone). Returns `out`."""
+    rows, _, width = values.shape
+    if out.shape != (rows, width) or scale.shape != (width,) or offset.shape != (width,):
+        raise ValueError(f"pool_requantize_rows: shapes {values.shape} -> {out.shape} do not fit")
+    _pool_requantize_rows(values, scale, offset, float(lo), float(hi), out)
+    return out
+
+
+@_compiled
+def _int_dot_rows(x: np.ndarray, weight: np.ndarray, out: np.ndarray) -> None:
+    rows, fan_in = x.shape
+    row = np.empty(fan_in, dtype=np.int16)
+    for r in range(rows):
+        for k in range(fan_in):
+            row[k] = np.int16(x[r, k])
+        for c in range(weight.shape[0]):
+            acc = np.int32(0)
+            for k in range(fan_in):
+                acc += np.int32(row[k]) * np.int32(weight[c, k])
+            out[r, c] = acc
+
+
+def int_dot_rows(x: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """x [R, K] (int8 values, any numeric dtype holding them exactly) times int8 weight [C, K]
+    transposed, in int32: exact, because the fan-in bound keeps every partial sum of K products
+    of int8 values below 2^31 in magnitude. For a few rows it reads 1 byte per weight where a
+    float product reads 4 or 8 (small batches are bound by memory, not arithmetic)."""
+    if x.ndim != 2 or weight.ndim != 2 or x.shape[1] != weight.shape[1]:
+        raise ValueError(f"int_dot_rows: shapes {x.shape} and {weight.shape} do not fit")
+    if weight.dtype != np.int8:
+        raise ValueError(f"int_dot_rows: weight must be int8, got {weight.dtype}")
+    out = np.empty((x.shape[0], weight.shape[0]), dtype=np.int32)
+    _int_dot_rows(np.ascontiguousarray(x), np.ascontiguousarray(weight), out)
+    return out
