@@ -78,20 +78,14 @@ def requant_params(draw: st.DrawFn, channels: int, fan_in: int, wide: bool = Fal
 
 
 def run_fast(
-    layer: Layer, tensors: dict, inputs: list[np.ndarray], path: str, prescale: bool, in_dtype: type
+    layer: Layer, tensors: dict, inputs: list[np.ndarray], path: str, gather: bool, in_dtype: type
 ) -> np.ndarray:
     """The fast kernel's output, checked to be exact integers in range before the dtype cast."""
-    saved = (
-        kernels.OFFSET_MAX_MACS,
-        kernels.GATHER_MAX_ELEMENTS,
-        kernels.BANDED_MAX_BLOWUP,
-        kernels.INT_DOT_MAX_ROWS,
-    )
-    # Prescaled (offset) vs float32 products; banded convs for float inputs, im2col (one
-    # gather or strided slices) for int8 ones; path "int" is the int32 dot product of small
-    # dense calls: every combination is compared to the reference.
-    kernels.OFFSET_MAX_MACS = 10**18 if prescale else 0
-    kernels.GATHER_MAX_ELEMENTS = 10**9 if prescale == (in_dtype is np.int8) else 0
+    saved = kernels.GATHER_MAX_ELEMENTS, kernels.BANDED_MAX_BLOWUP, kernels.INT_DOT_MAX_ROWS
+    # Banded convs for float inputs, im2col for int8 ones (one gather, or strided slices, as
+    # `gather` says); path "int" is the int32 dot product of small dense calls: every
+    # combination is compared to the reference.
+    kernels.GATHER_MAX_ELEMENTS = 10**9 if gather == (in_dtype is np.int8) else 0
     kernels.BANDED_MAX_BLOWUP = 10**9 if in_dtype is np.float32 else 0
     kernels.INT_DOT_MAX_ROWS = 10**9 if path == "int" else 0
     try:
@@ -100,12 +94,7 @@ def run_fast(
         # Kernels receive int8, or exact floats from a preceding float-requantisation layer.
         raw = kernel(*[to_internal(x.astype(in_dtype)) for x in inputs])
     finally:
-        (
-            kernels.OFFSET_MAX_MACS,
-            kernels.GATHER_MAX_ELEMENTS,
-            kernels.BANDED_MAX_BLOWUP,
-            kernels.INT_DOT_MAX_ROWS,
-        ) = saved
+        kernels.GATHER_MAX_ELEMENTS, kernels.BANDED_MAX_BLOWUP, kernels.INT_DOT_MAX_ROWS = saved
     info = np.iinfo(np.dtype(layer.out_dtype))
     assert np.all(raw == np.round(raw)) and raw.min() >= info.min and raw.max() <= info.max
     return to_external(raw, layer.out_dtype)
@@ -142,9 +131,9 @@ def check_equal(
     variants = [(p, s, d) for p in PATHS for s in (False, True) for d in (np.int8, np.float32)]
     if layer.op == "dense":
         variants += [("int", False, d) for d in (np.int8, np.float32)]
-    for path, prescale, in_dtype in variants:
-        got = run_fast(layer, tensors, inputs, path, prescale, in_dtype)
-        message = f"path {path}, prescale {prescale}, input {in_dtype.__name__}"
+    for path, gather, in_dtype in variants:
+        got = run_fast(layer, tensors, inputs, path, gather, in_dtype)
+        message = f"path {path}, gather {gather}, input {in_dtype.__name__}"
         np.testing.assert_array_equal(got.astype(np.int64), expected, err_msg=message)
 
 
@@ -204,9 +193,9 @@ def test_int_dot_reaches_the_fan_in_bound_without_overflow() -> None:
     assert abs(int(x[0].astype(np.int64) @ weight[0].astype(np.int64))) == fan_in * 128 * 127
 
 
-def test_large_fan_in_float_requantisation_without_prescaling() -> None:
-    """Fan-in 1100 > 1032 on the float32 path: no exact one-block float32 product with the bias,
-    so even large calls take the float64 offset product."""
+def test_large_fan_in_float_requantisation_over_two_float32_blocks() -> None:
+    """Fan-in 1100 > 1032 on the float32 path: two exact float32 blocks added in float64, then
+    the float requantisation at its product bound (|acc * M| just below 2^52)."""
     fan_in = 1100
     rng = np.random.default_rng(9)
     weight = rng.integers(-127, 128, (4, fan_in)).astype(np.int8)
@@ -223,8 +212,7 @@ def test_large_fan_in_float_requantisation_without_prescaling() -> None:
     }
     layer, tensors = weighted_layer("dense", params, weight, {}, (4,), False)
     linear = compile_layer(layer, tensors, (fan_in,), "float32")
-    assert linear.requantize.float_path and linear.mode == "offset"
-    assert linear.biased_weight is None and linear.columns_dtype(10**6) == np.float64
+    assert linear.requantize.float_path and len(linear.matmul.blocks) == 2
     check_equal(layer, tensors, [x])
 
 

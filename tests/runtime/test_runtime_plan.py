@@ -19,11 +19,11 @@ from aicommons.runtime.kernels import FLOAT32_MAX_FAN_IN, LinearRequant, Requant
 from aicommons.runtime.package import ModelPackage
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-MODES = [  # (OFFSET_MAX_MACS, BANDED_MAX_BLOWUP): offset/banded, biased/im2col, ...
-    (10**18, 10**9),
+MODES = [  # (INT_DOT_MAX_ROWS, BANDED_MAX_BLOWUP): int dots/banded, float products/im2col, ...
+    (10**9, 10**9),
     (0, 0),
     (0, 10**9),
-    (10**18, 0),
+    (10**9, 0),
 ]
 
 
@@ -141,13 +141,13 @@ def test_fused_plan_matches_reference(case: tuple[ModelPackage, np.ndarray]) -> 
     package, x = case
     expected = package.run_reference(x)
     trace_expected = None
-    saved = kernels.OFFSET_MAX_MACS, kernels.BANDED_MAX_BLOWUP
+    saved = kernels.INT_DOT_MAX_ROWS, kernels.BANDED_MAX_BLOWUP
     try:
         for path in ("float32", "float64"):
-            for prescale, banded in MODES:
-                kernels.OFFSET_MAX_MACS, kernels.BANDED_MAX_BLOWUP = prescale, banded
+            for int_dot, banded in MODES:
+                kernels.INT_DOT_MAX_ROWS, kernels.BANDED_MAX_BLOWUP = int_dot, banded
                 fresh = ModelPackage(package.manifest, package.tensors, matmul_path=path)
-                message = f"path {path}, prescale {prescale}, banded {banded}"
+                message = f"path {path}, int dot {int_dot}, banded {banded}"
                 np.testing.assert_array_equal(fresh.run(x), expected, err_msg=message)
                 trace = fresh.trace(x)
                 if trace_expected is None:
@@ -155,13 +155,13 @@ def test_fused_plan_matches_reference(case: tuple[ModelPackage, np.ndarray]) -> 
                 assert trace.roots == trace_expected, message
                 np.testing.assert_array_equal(trace.values[-1], expected, err_msg=message)
     finally:
-        kernels.OFFSET_MAX_MACS, kernels.BANDED_MAX_BLOWUP = saved
+        kernels.INT_DOT_MAX_ROWS, kernels.BANDED_MAX_BLOWUP = saved
 
 
 @SETTINGS
 @given(data=st.data())
 def test_requant_finishes_agree_with_reference_at_the_bounds(data: st.DataObject) -> None:
-    """Biased (float32 acc incl. bias) and offset (prescaled, ones column) at +-max accumulator."""
+    """Float32, float64 and int32 dot products, then requantisation, at +-max accumulator."""
     fan_in = data.draw(st.integers(1, FLOAT32_MAX_FAN_IN))
     params = data.draw(requant_params(3, fan_in))
     requantize = Requantizer(
@@ -198,21 +198,20 @@ def test_requant_finishes_agree_with_reference_at_the_bounds(data: st.DataObject
         for row in x
     ]
     assert abs(int(np.dot(x[0].astype(np.int64), weight[0].astype(np.int64)))) <= worst
-    saved = kernels.OFFSET_MAX_MACS
+    saved = kernels.INT_DOT_MAX_ROWS
     try:
-        for limit, path in ((10**18, "float32"), (0, "float32"), (0, "float64")):
-            kernels.OFFSET_MAX_MACS = limit
-            linear = LinearRequant(weight, requantize, path)
-            got = linear(x)
-            assert got.tolist() == expected, (limit, path, linear.mode)
+        for limit, path in ((10**9, "float32"), (0, "float32"), (0, "float64")):
+            kernels.INT_DOT_MAX_ROWS = limit
+            got = LinearRequant(weight, requantize, path)(x)
+            assert got.tolist() == expected, (limit, path)
     finally:
-        kernels.OFFSET_MAX_MACS = saved
+        kernels.INT_DOT_MAX_ROWS = saved
 
 
 @SETTINGS
 @given(data=st.data())
 def test_large_biases_enter_with_the_offset_exactly(data: st.DataObject) -> None:
-    """|bias| + K*128*127 >= 2^24: float32 computes the dot alone, the bias joins in float64."""
+    """|bias| >= 2^24: float32 computes the dot, the bias joins in the float64 offset."""
     fan_in = data.draw(st.integers(1, FLOAT32_MAX_FAN_IN))
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
     bias = rng.choice([-1, 1], 3) * rng.integers(2**24, 2**26, 3)
@@ -225,14 +224,14 @@ def test_large_biases_enter_with_the_offset_exactly(data: st.DataObject) -> None
     weight[0] = 127
     x = rng.integers(-128, 128, (5, fan_in)).astype(np.int8)
     x[0], x[1] = 127, -128
-    saved = kernels.OFFSET_MAX_MACS
-    kernels.OFFSET_MAX_MACS = 0
+    saved = kernels.INT_DOT_MAX_ROWS
+    kernels.INT_DOT_MAX_ROWS = 0
     try:
         linear = LinearRequant(weight, requantize, "float32")
-        assert linear.mode == "biased" and not linear.bias_folded
+        assert requantize.float_path and linear.input_dtype == np.float32
         got = linear(x)
     finally:
-        kernels.OFFSET_MAX_MACS = saved
+        kernels.INT_DOT_MAX_ROWS = saved
     expected = [
         [
             ref.requantize(
@@ -249,30 +248,29 @@ def test_large_biases_enter_with_the_offset_exactly(data: st.DataObject) -> None
     assert got.tolist() == expected
 
 
-def test_products_are_chosen_as_documented() -> None:
+def test_products_are_chosen_as_documented(monkeypatch) -> None:
+    """Few dense rows: the int32 dot; more rows: the float product of the matmul path; the
+    requantisation path follows the parameters."""
     weight = np.ones((2, 8), np.int8)
     small = Requantizer(
         np.array([5, -5]), np.array([2**20, 3]), np.array([30, 2]), 0, 127, "int8", 8
     )
-    biased = LinearRequant(weight, small, "float32")
-    assert biased.mode == "biased"
-    assert biased.columns_dtype(1) == np.float64  # few MACs: the offset product
-    assert biased.columns_dtype(10**6) == np.float32
-    assert LinearRequant(weight, small, "float64").columns_dtype(10**6) == np.float64
-    big_bias = Requantizer(
-        np.array([2**24, 0]), np.array([1, 1]), np.array([0, 0]), 0, 127, "int8", 8
-    )
-    unfolded = LinearRequant(weight, big_bias, "float32")
-    assert unfolded.mode == "biased" and not unfolded.bias_folded
-    assert biased.bias_folded
-    assert LinearRequant(np.ones((2, 1100), np.int8), small, "float32").mode == "offset"
-    grouped = np.ones((2, 1, 8), np.int8)
-    assert LinearRequant(grouped, small, "float32").mode == "scaled"
-    assert LinearRequant(grouped, small, "float64").mode == "grouped_prescaled"
+    calls: list[str] = []
+    real_int_dot = kernels.int_dot_rows
+    monkeypatch.setattr(kernels, "int_dot_rows", lambda *a: calls.append("int") or real_int_dot(*a))
+    linear = LinearRequant(weight, small, "float32")
+    linear(np.ones((kernels.INT_DOT_MAX_ROWS, 8), np.int8))
+    assert calls == ["int"]
+    linear(np.ones((kernels.INT_DOT_MAX_ROWS + 1, 8), np.int8))
+    assert calls == ["int"] and linear.input_dtype == np.float32
+    assert LinearRequant(weight, small, "float64").input_dtype == np.float64
+    assert len(LinearRequant(np.ones((2, 1100), np.int8), small, "float32").matmul.blocks) == 2
+    grouped = LinearRequant(np.ones((2, 1, 8), np.int8), small, "float32")
+    assert grouped.int_weight is None and small.float_path
     wide = Requantizer(
         np.array([0, 0]), np.array([2**31 - 1] * 2), np.array([62] * 2), 0, 127, "int8", 8
     )
-    assert LinearRequant(weight, wide, "float32").mode == "int"
+    assert not wide.float_path
 
 
 @pytest.mark.parametrize("path", ["float32", "float64"])
@@ -303,10 +301,4 @@ def test_requantisation_matches_for_any_batch_and_width(rows: int, channels: int
     requantize = Requantizer(bias, multiplier, shift, -128, 127, "int8", 20)
     x = rng.integers(-128, 128, (rows, 20)).astype(np.int8)
     expected = ref.dense(x.astype(np.int64), weight, bias, multiplier, shift, -128, 127)
-    saved = kernels.OFFSET_MAX_MACS
-    kernels.OFFSET_MAX_MACS = 0
-    try:
-        got = LinearRequant(weight, requantize, "float32")(x)
-    finally:
-        kernels.OFFSET_MAX_MACS = saved
-    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(LinearRequant(weight, requantize, "float32")(x), expected)

@@ -15,7 +15,7 @@ import numpy as np
 
 from aicommons.runtime import reference as ref
 from aicommons.runtime.graph import Layer
-from aicommons.runtime.loops import int_dot_rows, pool_requantize_rows, requantize_rows
+from aicommons.runtime.loops import band_rows, int_dot_rows, pool_requantize_rows, requantize_rows
 
 FLOAT32_MAX_FAN_IN = (1 << 24) // (128 * 127)
 """1032: int8 dot products of this length keep every float32 partial sum below 2^24."""
@@ -78,11 +78,6 @@ class ExactMatmul:
 GATHER_MAX_ELEMENTS = 1 << 14
 """Conv inputs whose im2col matrix is at most this big are gathered with one fancy index."""
 
-OFFSET_MAX_MACS = 1 << 16
-"""Float-path products up to this many MACs a call use the float64 "offset" product (fewest
-numpy calls); larger ones the float32 "biased" product where it is exact (half the BLAS work,
-which outweighs its two extra elementwise passes)."""
-
 
 class Requantizer:
     """y = clamp(rshift_round((dot + bias) * M, S), lo, hi) per channel (channel = last axis).
@@ -116,10 +111,6 @@ class Requantizer:
         self.float_dtype: type = np.float32 if max(abs(lo), abs(hi)) < 2**24 else np.float64
         self.fan_in = fan_in
         self.channels = len(bias_list)
-        self.bias = bias_list
-        self.max_abs_bias = max((abs(b) for b in bias_list), default=0)
-        # The rounding term 2^(S-1) / 2^S: 0.5, or 0 where S = 0.
-        self.round_offset = np.array([0.5 if s > 0 else 0.0 for s in shifts])
         worst = [
             (abs(b) + fan_in * 128 * 127) * m for b, m in zip(bias_list, multipliers, strict=True)
         ]
@@ -133,8 +124,6 @@ class Requantizer:
         self.offset = np.array(
             [(b * m + r) / 2**s for b, (m, s, r) in zip(bias_list, triples, strict=True)]
         )
-        self.ones = np.ones(self.channels)
-        self.zeros = np.zeros(self.channels)
         self.multiplier = np.array(multipliers, dtype=np.int64)
         int_offsets = [b * m + r for b, m, r in zip(bias_list, multipliers, rounding, strict=True)]
         self.int_offset = np.array(int_offsets, dtype=np.int64)
@@ -146,26 +135,19 @@ class Requantizer:
         if reps == 1:
             return self
         wide = copy.copy(self)
-        for name in (
-            "scale", "offset", "round_offset", "ones", "zeros", "multiplier", "int_offset", "shift"
-        ):  # fmt: skip
+        for name in ("scale", "offset", "multiplier", "int_offset", "shift"):
             setattr(wide, name, np.tile(getattr(self, name), reps))
-        wide.bias = self.bias * reps
         wide.channels = self.channels * reps
         return wide
 
-    def finish(self, values: np.ndarray, scale: np.ndarray, offset: np.ndarray) -> np.ndarray:
-        """floor(clamp(values * scale + offset, lo, hi)) per channel, in one compiled pass; the
-        caller picks (scale, offset) so that values * scale + offset is t exactly."""
-        rows = np.ascontiguousarray(values).reshape(-1, self.channels)
-        out = np.empty(rows.shape, dtype=self.float_dtype)
-        return requantize_rows(rows, scale, offset, self.lo, self.hi, out).reshape(values.shape)
-
     def __call__(self, dot: np.ndarray) -> np.ndarray:
         """y from the exact dot product (any dtype holding it; last axis a multiple of the
-        channels, channel fastest)."""
+        channels, channel fastest). The float path is one compiled pass."""
         if self.float_path:
-            return self.finish(dot, self.scale, self.offset)
+            rows = np.ascontiguousarray(dot).reshape(-1, self.channels)
+            out = np.empty(rows.shape, dtype=self.float_dtype)
+            requantize_rows(rows, self.scale, self.offset, self.lo, self.hi, out)
+            return out.reshape(dot.shape)
         acc = dot.astype(np.int64).reshape(-1, self.channels)
         acc *= self.multiplier
         acc += self.int_offset
@@ -184,123 +166,44 @@ class LinearRequant:
     """Exact x @ W^T then requantisation, for dense and conv layers.
 
     `weight` is [C, K], or [G, C/G, K] for grouped convolution (then x is [G, R, K]); the result
-    is always [R, C]. Products (see docs/integer-semantics.md for why each is exact):
+    is always [R, C]. The dot product is exact either way (see docs/integer-semantics.md):
 
-    - "offset" (float path, ungrouped): x with a column of ones appended times
-      [W * (M / 2^S); (bias*M + 2^(S-1)) / 2^S] in float64 gives t directly; then clip, floor.
-      Fewest numpy calls: used for small products and always on the float64 path.
-    - "biased" (float path, ungrouped, float32, fan-in <= 1032): x with a ones column times
-      [W; bias] in float32 is acc exactly when |bias| + K*128*127 < 2^24 (then times M / 2^S,
-      plus 2^(S-1) / 2^S); otherwise the bias row is zero and the float64 offset carries it.
-      Then clip, floor. Half the BLAS work: used above OFFSET_MAX_MACS per call.
-    - "scaled" (other float-path layers): exact float32 (blocked) product, times M / 2^S, plus
-      the offset, clip, floor; grouped layers on the float64 path multiply by W * (M / 2^S).
-    - "int": the int64 requantisation.
+    - dense calls of at most INT_DOT_MAX_ROWS rows: the compiled int32 dot product;
+    - otherwise `ExactMatmul` (float32 blocks of fan-in <= 1032 added in float64, or float64).
 
-    The float dtype of a product tells `finish` which one made it (offset: float64).
+    Then the Requantizer's float path (one compiled pass) or its int64 path.
     """
 
     def __init__(self, weight: np.ndarray, requantize: Requantizer, path: str) -> None:
         self.requantize = requantize
         self.grouped = weight.ndim == 3
         self.channels = weight.shape[0] * weight.shape[1] if self.grouped else weight.shape[0]
-        self.fan_in = fan_in = weight.shape[-1]
-        self.macs_per_row = fan_in * self.channels
-        float_ungrouped = requantize.float_path and not self.grouped
-        self.augmented = float_ungrouped
-        self.offset_weight: np.ndarray | None = None
-        self.biased_weight: np.ndarray | None = None
+        self.fan_in = weight.shape[-1]
+        self.matmul = ExactMatmul(weight, path)
+        self.input_dtype: type = self.matmul.dtype
         self.int_weight = None if self.grouped else np.ascontiguousarray(weight, dtype=np.int8)
-        self.bias_folded = False
-        if float_ungrouped:
-            scaled = weight.T * requantize.scale  # exact: W*M < 2^38, times a power of two
-            self.offset_weight = np.ascontiguousarray(np.vstack([scaled, requantize.offset[None]]))
-            if path == "float32" and fan_in <= FLOAT32_MAX_FAN_IN:
-                # The bias joins the float32 sum only where every partial sum stays below 2^24;
-                # otherwise its row is zero and it enters with the float64 offset instead.
-                self.bias_folded = requantize.max_abs_bias + requantize.fan_in * 128 * 127 < 2**24
-                bias = np.array(requantize.bias, dtype=np.float32)  # exact when folded
-                self.biased_weight = np.ascontiguousarray(
-                    np.vstack([weight.T, bias[None] if self.bias_folded else 0 * bias[None]]),
-                    dtype=np.float32,
-                )
-            self.mode = "offset" if self.biased_weight is None else "biased"
-            self.input_dtype: type = np.float64
-        elif requantize.float_path and self.grouped and path == "float64":
-            self.mode = "grouped_prescaled"
-            scale = requantize.scale.reshape(weight.shape[:-1])[..., None]
-            self.weight = np.ascontiguousarray(np.swapaxes(weight * scale, -1, -2))
-            self.input_dtype = np.float64
-        else:
-            self.mode = "scaled" if requantize.float_path else "int"
-            self.matmul = ExactMatmul(weight, path)
-            self.input_dtype = self.matmul.dtype
-
-    def columns_dtype(self, rows: int) -> type:
-        """The input dtype for a call with `rows` rows (float32 selects the biased product)."""
-        if not self.augmented:
-            return self.input_dtype
-        if self.biased_weight is None or rows * self.macs_per_row <= OFFSET_MAX_MACS:
-            return np.float64
-        return np.float32
 
     def columns(self, rows: int) -> np.ndarray:
-        """An input matrix to fill: [rows, K (+1 ones column when augmented)]."""
-        dtype = self.columns_dtype(rows)
-        if not self.augmented:
-            return np.empty((rows, self.fan_in), dtype=dtype)
-        x = np.empty((rows, self.fan_in + 1), dtype=dtype)
-        x[:, self.fan_in] = 1.0
-        return x
-
-    def _merge_groups(self, out: np.ndarray) -> np.ndarray:
-        return out.transpose(1, 0, 2).reshape(out.shape[1], self.channels) if self.grouped else out
+        """An input matrix to fill: [rows, K] in the dtype the product takes without a copy."""
+        return np.empty((rows, self.fan_in), dtype=self.input_dtype)
 
     def product(self, x: np.ndarray) -> np.ndarray:
-        """The monotone pre-requantisation value: t (offset: float64, final up to clip and
-        floor), acc (biased: float32) or the exact dot product. A max over it commutes with
-        the requantisation, which is non-decreasing in the accumulator (M >= 1)."""
-        if self.augmented:
-            weight = self.offset_weight if x.dtype == np.float64 else self.biased_weight
-            return np.matmul(x, weight)
-        if self.mode == "grouped_prescaled":
-            return np.ascontiguousarray(self._merge_groups(np.matmul(x, self.weight)))
-        return np.ascontiguousarray(self._merge_groups(self.matmul(x)))
-
-    def finish_terms(
-        self, product_dtype: np.dtype, requantize: Requantizer
-    ) -> tuple[np.ndarray, np.ndarray] | None:
-        """(scale, offset) with t = product * scale + offset exactly, for this layer's products
-        of `product_dtype`; None on the int64 path."""
-        if self.augmented:
-            if product_dtype == np.float64:  # the offset product is t itself
-                return requantize.ones, requantize.zeros
-            if self.bias_folded:  # acc, bias included
-                return requantize.scale, requantize.round_offset
-            return requantize.scale, requantize.offset
-        if self.mode == "grouped_prescaled":  # dot * M / 2^S
-            return requantize.ones, requantize.offset
-        if requantize.float_path:  # the exact dot product
-            return requantize.scale, requantize.offset
-        return None
+        """The exact dot product [R, C]. A max over it commutes with the requantisation, which
+        is non-decreasing in the accumulator (M >= 1)."""
+        out = self.matmul(x)
+        if self.grouped:
+            out = out.transpose(1, 0, 2).reshape(out.shape[1], self.channels)
+        return np.ascontiguousarray(out)
 
     def finish(self, product: np.ndarray, requantize: Requantizer | None = None) -> np.ndarray:
-        """y from `product`'s output; `requantize` may be the per-channel parameters of a
-        product whose columns repeat the channels (this layer's were tiled to its columns)."""
-        requantize = requantize or self.requantize
-        terms = self.finish_terms(product.dtype, requantize)
-        if terms is None:
-            return requantize(product)
-        return requantize.finish(product, *terms)
+        """y from a product; `requantize` may be the per-channel parameters of a product whose
+        columns repeat the channels differently (this layer's were tiled to its columns)."""
+        return (requantize or self.requantize)(product)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """x [R, K] (or [G, R, K] grouped), any dtype holding int8 values."""
         if self.int_weight is not None and x.shape[0] <= INT_DOT_MAX_ROWS:
             return self.requantize(int_dot_rows(x, self.int_weight))
-        if self.augmented:
-            columns = self.columns(x.shape[0])
-            columns[:, : self.fan_in] = x
-            x = columns
         return self.finish(self.product(x))
 
 
@@ -480,7 +383,6 @@ class ConvKernel:
             order = sorted(range(self.out_w), key=lambda ox: (ox % phase, ox // phase))
             band = band.reshape(self.out_w, channels, -1)[order].reshape(band.shape)
             self.linear = LinearRequant(band, self.requantize.tiled(self.out_w), path)
-            self._plan_bands()
             return
         # Column order (ky, kx, ci) to match NHWC slices; weights reordered once to the same order.
         grouped = weight.reshape(groups, channels // groups, group_in, kernel_h, kernel_w)
@@ -488,56 +390,13 @@ class ConvKernel:
         self.linear = LinearRequant(grouped[0] if groups == 1 else grouped, self.requantize, path)
         self._plan_im2col()
 
-    def _plan_bands(self) -> None:
-        """For each kernel row ky: the output rows whose input row is inside the image."""
-        _, height, _ = self.in_shape
-        top, sh, dh = self.pads[0], self.strides[0], self.dilations[0]
-        self.bands = []
-        for ky in range(self.kernel[0]):
-            valid = [oy for oy in range(self.out_h) if 0 <= oy * sh - top + ky * dh < height]
-            if not valid:
-                self.bands.append((ky, 0, 0, slice(0, 0)))
-                continue
-            start, stop = valid[0], valid[-1] + 1  # contiguous: the input row grows with oy
-            source = slice(start * sh - top + ky * dh, (stop - 1) * sh - top + ky * dh + 1, sh)
-            self.bands.append((ky, start, stop, source))
-
     def _banded_columns(self, x: np.ndarray) -> np.ndarray:
+        """Each output row's band of kh input rows (NHWC rows, zero rows for padding)."""
         in_channels, height, width = self.in_shape
-        batch, row = x.shape[0], width * in_channels
-        kernel_h = self.kernel[0]
-        rows = x.reshape(batch, height, row)
-        columns = self.linear.columns(batch * self.out_h)
-        band_view = np.reshape(
-            columns[:, : kernel_h * row], (batch, self.out_h, kernel_h * row), copy=False
-        )
-        if self.dilations[0] == 1:
-            # Undilated: the band of output row oy is kh consecutive rows of the row-padded
-            # input, i.e. one contiguous run; copy all of them through one strided view.
-            top, bottom = self.pads[0], self.pads[2]
-            if top or bottom:
-                padded = np.zeros((batch, top + height + bottom, row), dtype=columns.dtype)
-                padded[:, top : top + height] = rows
-            else:
-                padded = np.ascontiguousarray(rows, dtype=columns.dtype)
-            item = padded.itemsize
-            # A read-only strided view (windows overlap); np.ndarray is cheaper than as_strided.
-            band_view[...] = np.ndarray(
-                (batch, self.out_h, kernel_h * row),
-                dtype=padded.dtype,
-                buffer=padded,
-                strides=(padded.strides[0], self.strides[0] * row * item, item),
-            )
-            return columns
-        view = band_view.reshape(batch, self.out_h, kernel_h, row)
-        for ky, start, stop, source in self.bands:
-            view[:, start:stop, ky] = rows[:, source]
-            # Rows of top/bottom padding are zeros.
-            if start > 0:
-                view[:, :start, ky] = 0
-            if stop < self.out_h:
-                view[:, stop:, ky] = 0
-        return columns
+        columns = self.linear.columns(x.shape[0] * self.out_h)
+        rows = x.reshape(x.shape[0], height, width * in_channels)
+        top, stride, dilation = self.pads[0], self.strides[0], self.dilations[0]
+        return band_rows(rows, self.kernel[0], stride, top, dilation, columns)
 
     def _plan_im2col(self) -> None:
         in_channels, height, width = self.in_shape
@@ -550,17 +409,12 @@ class ConvKernel:
         )
         plane_size = height * width
         inside = (plane_idx < plane_size)[:, :, None]
-        # NHWC flat index of (position, ky, kx, ci); the pad slot (a zero) follows the input and
-        # a one slot follows that, for the ones column of an augmented product.
+        # NHWC flat index of (position, ky, kx, ci); the pad slot (a zero) follows the input.
         channel = np.arange(in_channels)
         gather = np.where(
             inside, plane_idx[:, :, None] * in_channels + channel, plane_size * in_channels
         )
-        gather = gather.reshape(self.out_h * self.out_w, -1)
-        if self.linear.augmented:
-            ones = np.full((gather.shape[0], 1), plane_size * in_channels + 1)
-            gather = np.hstack([gather, ones])
-        self.gather = gather
+        self.gather = gather.reshape(self.out_h * self.out_w, -1)
         self.gather_limit = GATHER_MAX_ELEMENTS // max(gather.size, 1)
 
     def _im2col_columns(self, x: np.ndarray) -> np.ndarray:
@@ -570,28 +424,17 @@ class ConvKernel:
         window = self.kernel[0] * self.kernel[1]
         if batch <= self.gather_limit:
             size = height * width * in_channels
-            flat = np.empty((batch, size + 2), dtype=self.linear.columns_dtype(positions))
+            flat = np.empty((batch, size + 1), dtype=self.linear.input_dtype)
             flat[:, :size] = x.reshape(batch, -1)
             flat[:, size] = 0
-            flat[:, size + 1] = 1
             columns = flat[:, self.gather]
         else:
             padded = self.pad(x)
-            if self.linear.augmented:
-                full = self.linear.columns(positions)
-                columns = np.reshape(
-                    full[:, : window * in_channels],
-                    (batch, self.out_h, self.out_w, window, in_channels),
-                    copy=False,
-                )
-            else:
-                full = columns = np.empty(
-                    (batch, self.out_h, self.out_w, window, in_channels),
-                    dtype=self.linear.columns_dtype(positions),
-                )
+            columns = np.empty(
+                (batch, self.out_h, self.out_w, window, in_channels), dtype=self.linear.input_dtype
+            )
             for offset, (rows, cols) in enumerate(self.offsets):
                 columns[:, :, :, offset, :] = padded[:, rows, cols, :]
-            columns = full
         if self.groups == 1:
             return columns.reshape(positions, -1)
         group_in = in_channels // self.groups
@@ -629,13 +472,14 @@ class ConvKernel:
         phase = self.pool_phase
         height, width = self.out_h // phase, self.out_w // phase
         requantize = self.pooled_requantize
-        terms = self.linear.finish_terms(product.dtype, requantize)
-        if terms is None:
+        if not requantize.float_path:
             return self.finish(self.phase_pool(product))
         batch = product.shape[0]
         values = np.ascontiguousarray(product).reshape(batch * height, phase * phase, -1)
         out = np.empty((batch * height, values.shape[2]), dtype=requantize.float_dtype)
-        pool_requantize_rows(values, *terms, requantize.lo, requantize.hi, out)
+        pool_requantize_rows(
+            values, requantize.scale, requantize.offset, requantize.lo, requantize.hi, out
+        )
         return out.reshape(batch, height, width, self.channels)
 
     def finish(self, product: np.ndarray) -> np.ndarray:

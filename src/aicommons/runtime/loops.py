@@ -128,3 +128,38 @@ def int_dot_rows(x: np.ndarray, weight: np.ndarray) -> np.ndarray:
     out = np.empty((x.shape[0], weight.shape[0]), dtype=np.int32)
     _int_dot_rows(np.ascontiguousarray(x), np.ascontiguousarray(weight), out)
     return out
+
+
+@_compiled
+def _band_rows(
+    x: np.ndarray, kernel_h: int, stride: int, top: int, dilation: int, columns: np.ndarray
+) -> None:
+    batch, height, row = x.shape
+    out_h = columns.shape[0] // batch
+    for b in range(batch):
+        for oy in range(out_h):
+            band = columns[b * out_h + oy]
+            for ky in range(kernel_h):
+                iy = oy * stride - top + ky * dilation
+                start = ky * row
+                if 0 <= iy < height:
+                    source = x[b, iy]
+                    for j in range(row):
+                        band[start + j] = source[j]
+                else:
+                    for j in range(row):
+                        band[start + j] = 0
+
+
+def band_rows(
+    x: np.ndarray, kernel_h: int, stride: int, top: int, dilation: int, columns: np.ndarray
+) -> np.ndarray:
+    """Fill columns[b * out_h + oy, ky * row : (ky + 1) * row] with input row
+    oy * stride - top + ky * dilation of sample b (x is [B, H, row]; zeros where that row is
+    top/bottom padding), for every output row oy of a banded convolution. Columns past
+    kernel_h * row (a ones column) are left alone. Copies only: every value stays exact."""
+    batch, _, row = x.shape
+    if columns.ndim != 2 or columns.shape[0] % max(batch, 1) or columns.shape[1] < kernel_h * row:
+        raise ValueError(f"band_rows: {x.shape} does not fit columns {columns.shape}")
+    _band_rows(np.ascontiguousarray(x), kernel_h, stride, top, dilation, columns)
+    return columns
