@@ -1,8 +1,8 @@
-"""Compiled elementwise loops (numba) for the fast kernels: one pass where numpy needs several.
+"""Compiled loops (numba) of the fast kernels: requantisation, pool-then-requantise, int32 dot
+products of small batches and band copies, each one pass where numpy needs several.
 
-Each loop performs exactly the float64 operations docs/integer-semantics.md proves exact (one
-product, one sum, a clamp, a floor) in that order; nothing here may approximate or reassociate
-(no fastmath), so a loop's result equals the numpy expression it replaces, bit for bit.
+Each loop performs exactly the integer or float64 operations docs/integer-semantics.md proves
+exact, in that order; nothing here may approximate or reassociate (no fastmath).
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import math
 import numba
 import numpy as np
 
-# cache: compiled once per machine, not per process; nogil: the runtime's two-thread split
-# runs these loops side by side.
+# cache: compiled once per machine, not per process; nogil: callers on other threads (a server
+# running several requests) are not held up.
 _compiled = numba.njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
 
 
@@ -43,16 +43,15 @@ def requantize_rows(
     hi: float,
     out: np.ndarray,
 ) -> np.ndarray:
-    """out[r, c] = floor(clamp(values[r, c] * scale[c] + offset[c], lo, hi)) for every c below
-    values.shape[1] (out may be wider: the next layer's input columns), in float64 arithmetic.
+    """out[r, c] = floor(clamp(values[r, c] * scale[c] + offset[c], lo, hi)), in float64.
 
     Exact whenever `values * scale + offset` is (the float requantisation bound); lo and hi are
     integers, so clamping before the floor equals clamping after it. Returns `out`.
     """
-    if values.ndim != 2 or out.ndim != 2 or out.shape[0] != values.shape[0]:
+    channels = values.shape[-1:]
+    if values.ndim != 2 or out.shape != values.shape:
         raise ValueError(f"requantize_rows: shapes {values.shape} -> {out.shape} do not fit")
-    channels = (values.shape[1],)
-    if out.shape[1] < values.shape[1] or scale.shape != channels or offset.shape != channels:
+    if scale.shape != channels or offset.shape != channels:
         raise ValueError("requantize_rows: per-channel parameters do not match the channels")
     _requantize_rows(values, scale, offset, float(lo), float(hi), out)
     return out
@@ -156,8 +155,8 @@ def band_rows(
 ) -> np.ndarray:
     """Fill columns[b * out_h + oy, ky * row : (ky + 1) * row] with input row
     oy * stride - top + ky * dilation of sample b (x is [B, H, row]; zeros where that row is
-    top/bottom padding), for every output row oy of a banded convolution. Columns past
-    kernel_h * row (a ones column) are left alone. Copies only: every value stays exact."""
+    top/bottom padding), for every output row oy of a banded convolution. Copies only: every
+    value stays exact."""
     batch, _, row = x.shape
     if columns.ndim != 2 or columns.shape[0] % max(batch, 1) or columns.shape[1] < kernel_h * row:
         raise ValueError(f"band_rows: {x.shape} does not fit columns {columns.shape}")
