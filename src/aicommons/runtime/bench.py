@@ -127,12 +127,17 @@ def run_runtime_bench(
     """
     import onnxruntime as ort
     from onnxruntime.quantization import QuantType, quantize_dynamic
+    from threadpoolctl import threadpool_limits
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = THREADS
     options.inter_op_num_threads = 1
     rows = []
-    with tempfile.TemporaryDirectory(prefix="aic-bench-") as work:
+    # Ours runs its float products on OpenBLAS: give it the same thread count as onnxruntime.
+    with (
+        threadpool_limits(limits=THREADS, user_api="blas"),
+        tempfile.TemporaryDirectory(prefix="aic-bench-") as work,
+    ):
         for model in _models(demo_dir):
             if progress:
                 progress(f"quantising {model.name}")
