@@ -18,6 +18,15 @@ _compiled = numba.njit(cache=True, nogil=True, boundscheck=False, error_model="n
 
 
 @_compiled
+def _requantized(value: float, scale: float, offset: float, lo: float, hi: float) -> int:
+    """floor(clamp(value * scale + offset, lo, hi)) in float64 (inlined into the loops)."""
+    t = np.float64(value) * scale + offset
+    t = t if t > lo else lo
+    t = t if t < hi else hi
+    return math.floor(t)
+
+
+@_compiled
 def _requantize_rows(
     values: np.ndarray,
     scale: np.ndarray,
@@ -29,10 +38,7 @@ def _requantize_rows(
     rows, channels = values.shape
     for r in range(rows):
         for c in range(channels):
-            t = np.float64(values[r, c]) * scale[c] + offset[c]
-            t = t if t > lo else lo
-            t = t if t < hi else hi
-            out[r, c] = math.floor(t)
+            out[r, c] = _requantized(values[r, c], scale[c], offset[c], lo, hi)
 
 
 def requantize_rows(
@@ -76,10 +82,7 @@ def _pool_requantize_rows(
                 v = values[r, p, q]
                 best[q] = v if v > best[q] else best[q]
         for q in range(width):
-            t = np.float64(best[q]) * scale[q] + offset[q]
-            t = t if t > lo else lo
-            t = t if t < hi else hi
-            out[r, q] = math.floor(t)
+            out[r, q] = _requantized(best[q], scale[q], offset[q], lo, hi)
 
 
 def pool_requantize_rows(
