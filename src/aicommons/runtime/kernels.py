@@ -368,13 +368,15 @@ class ConvKernel:
         fan_in = group_in * kernel_h * kernel_w
         self.requantize = _requantizer(layer, tensors, fan_in)
         in_channels, height, width = in_shape
-        banded_size = (kernel_h * width * in_channels + 1) * self.out_w * channels
+        banded_size = kernel_h * width * in_channels * self.out_w * channels
         self.banded = (
             width * groups <= BANDED_MAX_BLOWUP * kernel_w and banded_size <= BANDED_MAX_WEIGHTS
         )
         self.pool_phase = pool_phase if self.banded else 1
-        # Per-channel parameters for a pooled row of out_w / s positions.
-        self.pooled_requantize = self.requantize.tiled(self.out_w // self.pool_phase)
+        # Per-channel parameters for a pooled row of out_w / s positions (fused pools only).
+        self.pooled_requantize = (
+            self.requantize.tiled(self.out_w // self.pool_phase) if self.pool_phase > 1 else None
+        )
         if self.banded:
             band = banded_weight(
                 weight, in_shape, self.out_w, self.strides, self.pads, self.dilations, groups

@@ -27,44 +27,7 @@ def _requantized(value: float, scale: float, offset: float, lo: float, hi: float
 
 
 @_compiled
-def _requantize_rows(
-    values: np.ndarray,
-    scale: np.ndarray,
-    offset: np.ndarray,
-    lo: float,
-    hi: float,
-    out: np.ndarray,
-) -> None:
-    rows, channels = values.shape
-    for r in range(rows):
-        for c in range(channels):
-            out[r, c] = _requantized(values[r, c], scale[c], offset[c], lo, hi)
-
-
-def requantize_rows(
-    values: np.ndarray,
-    scale: np.ndarray,
-    offset: np.ndarray,
-    lo: float,
-    hi: float,
-    out: np.ndarray,
-) -> np.ndarray:
-    """out[r, c] = floor(clamp(values[r, c] * scale[c] + offset[c], lo, hi)), in float64.
-
-    Exact whenever `values * scale + offset` is (the float requantisation bound); lo and hi are
-    integers, so clamping before the floor equals clamping after it. Returns `out`.
-    """
-    channels = values.shape[-1:]
-    if values.ndim != 2 or out.shape != values.shape:
-        raise ValueError(f"requantize_rows: shapes {values.shape} -> {out.shape} do not fit")
-    if scale.shape != channels or offset.shape != channels:
-        raise ValueError("requantize_rows: per-channel parameters do not match the channels")
-    _requantize_rows(values, scale, offset, float(lo), float(hi), out)
-    return out
-
-
-@_compiled
-def _pool_requantize_rows(
+def _requantize_max_rows(
     values: np.ndarray,
     scale: np.ndarray,
     offset: np.ndarray,
@@ -75,6 +38,10 @@ def _pool_requantize_rows(
     rows, phases, width = values.shape
     best = np.empty(width, dtype=values.dtype)
     for r in range(rows):
+        if phases == 1:  # no pool: requantise straight from the values
+            for q in range(width):
+                out[r, q] = _requantized(values[r, 0, q], scale[q], offset[q], lo, hi)
+            continue
         for q in range(width):
             best[q] = values[r, 0, q]
         for p in range(1, phases):
@@ -93,15 +60,32 @@ def pool_requantize_rows(
     hi: float,
     out: np.ndarray,
 ) -> np.ndarray:
-    """out[r, q] = requantize_rows of max over p of values[r, p, q]: a max pool whose windows
-    are the `p` axis, then requantisation, in one pass. Equal to pooling after requantising
-    because requantisation is non-decreasing (M >= 1; product, sum, clamp and floor are
-    monotone). Returns `out`."""
+    """out[r, q] = floor(clamp(max_p values[r, p, q] * scale[q] + offset[q], lo, hi)), in
+    float64: a max pool whose windows are the `p` axis, then requantisation, in one pass.
+    Equal to pooling after requantising because requantisation is non-decreasing (M >= 1;
+    product, sum, clamp and floor are monotone). Exact whenever `values * scale + offset` is
+    (the float requantisation bound); lo and hi are integers, so clamping before the floor
+    equals clamping after it. Returns `out`."""
     rows, _, width = values.shape
     if out.shape != (rows, width) or scale.shape != (width,) or offset.shape != (width,):
         raise ValueError(f"pool_requantize_rows: shapes {values.shape} -> {out.shape} do not fit")
-    _pool_requantize_rows(values, scale, offset, float(lo), float(hi), out)
+    _requantize_max_rows(values, scale, offset, float(lo), float(hi), out)
     return out
+
+
+def requantize_rows(
+    values: np.ndarray,
+    scale: np.ndarray,
+    offset: np.ndarray,
+    lo: float,
+    hi: float,
+    out: np.ndarray,
+) -> np.ndarray:
+    """out[r, c] = floor(clamp(values[r, c] * scale[c] + offset[c], lo, hi)): the pool-free
+    case of `pool_requantize_rows`. Returns `out`."""
+    if values.ndim != 2:
+        raise ValueError(f"requantize_rows: values must be [rows, channels], got {values.shape}")
+    return pool_requantize_rows(values[:, None, :], scale, offset, lo, hi, out)
 
 
 @_compiled
