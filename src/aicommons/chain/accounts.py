@@ -16,14 +16,14 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 
 from aicommons.chain.devnet.accounts import DEV_ACCOUNTS
+from aicommons.chain.errors import KeystoreError
+from aicommons.commit.json_input import read_json_file
 from aicommons.fsutil import atomic_write_bytes
 from aicommons.home import state_dir
 
+KEYSTORE_MAX_BYTES = 64 * 1024
+"""An eth-account keystore is about 500 bytes; anything far larger is not one."""
 ACCOUNT_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
-
-
-class KeystoreError(ValueError):
-    """A keystore operation that cannot succeed (bad name, duplicate, wrong password, bad key)."""
 
 
 @dataclass(frozen=True)
@@ -83,8 +83,9 @@ def list_accounts() -> list[AccountInfo]:
     accounts = []
     for path in sorted(keystore_dir().glob("*.json")):
         try:
-            address = "0x" + json.loads(path.read_text())["address"].removeprefix("0x")
-        except (OSError, ValueError, KeyError) as exc:
+            keystore = read_json_file(path, what="keystore file", max_bytes=KEYSTORE_MAX_BYTES)
+            address = "0x" + keystore["address"].removeprefix("0x")
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise KeystoreError(f"keystore file {path} is unreadable: {exc}") from exc
         accounts.append(AccountInfo(path.stem, to_checksum_address(address), True))
     return accounts
@@ -105,7 +106,8 @@ def load_account(name: str, password: str | None) -> LocalAccount:
     if password is None:
         raise KeystoreError(f"account {name!r} is encrypted: give its password (AIC_PASSWORD)")
     try:
-        private_key = Account.decrypt(json.loads(path.read_text()), password)
+        keystore = read_json_file(path, what="keystore file", max_bytes=KEYSTORE_MAX_BYTES)
+        private_key = Account.decrypt(keystore, password)
     except ValueError as exc:
         raise KeystoreError(f"wrong password for account {name!r}") from exc
     return Account.from_key(private_key)

@@ -18,20 +18,16 @@ from typing import Any
 import vyper
 from vyper.compiler.input_bundle import FilesystemInputBundle
 
+from aicommons.chain.errors import CompileError, DeployError
+from aicommons.commit.json_input import read_json_file
 from aicommons.home import state_dir
 
+CACHE_MAX_BYTES = 16 * 1024 * 1024
+"""A cached artifact (ABI + bytecode) is tens of KiB; a larger file is not ours."""
 CONTRACTS_DIR = Path(__file__).resolve().parent / "contracts"
 """Where the contract sources live (`<Name>.vy`; lowercase files are imported modules)."""
 
 _OUTPUTS = ["abi", "bytecode", "bytecode_runtime"]
-
-
-class CompileError(ValueError):
-    """A contract source that is missing or does not compile."""
-
-
-class DeployError(ValueError):
-    """A deployment transaction that failed or produced no contract."""
 
 
 @dataclass(frozen=True)
@@ -116,7 +112,9 @@ def compile_source_file(path: Path, cache_dir: Path | None = None) -> CompiledCo
     cached = cache / f"{path.stem}-{source_hash[:32]}.json"
     if cached.is_file():
         try:
-            return CompiledContract.from_json(json.loads(cached.read_text()))
+            return CompiledContract.from_json(
+                read_json_file(cached, what="compiled contract", max_bytes=CACHE_MAX_BYTES)
+            )
         except (ValueError, KeyError):
             cached.unlink(missing_ok=True)  # a torn write from a killed process; rebuild it
     bundle = FilesystemInputBundle([path.parent, *_search_paths()])

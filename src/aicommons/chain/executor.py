@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from aicommons.chain.errors import ExecutorError, InputOutOfRange
 from aicommons.commit import MerkleTree, keccak256
 from aicommons.commit.merkle import tree_depth
 from aicommons.runtime.commitment import tensor_root, tensor_rows
@@ -26,14 +27,6 @@ BLOCK = 8
 MAX_CHUNK_ROWS = 64
 MAX_CHUNK_BYTES = 8192
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
-
-
-class ExecutorError(ValueError):
-    """A model or input the on-chain executor cannot take (shape, range or size limits)."""
-
-
-class InputOutOfRange(ExecutorError):
-    """An input value outside int8; the on-chain encoding (one byte per value) cannot carry it."""
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from aicommons.chain.errors import TransactionFailed
+
 RECEIPT_TIMEOUT_S = 300
 """A heavy transaction (a weights upload) on a slow local chain can take minutes to mine."""
-
-
-class TransactionFailed(ValueError):
-    """A call that would revert, could not be paid for, or reverted once mined."""
 
 
 def revert_reason(exc: Exception) -> str:

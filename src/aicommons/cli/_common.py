@@ -12,11 +12,13 @@ from typing import Any
 import typer
 from rich.console import Console
 
+from aicommons.errors import AicommonsError
+
 console = Console()
 err_console = Console(stderr=True)
 
 
-class CliError(Exception):
+class CliError(AicommonsError):
     """An expected failure that the CLI prints as one line (no traceback) and exits non-zero."""
 
 
@@ -35,13 +37,14 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 def run_cli(app: typer.Typer) -> None:
     """Run `app`, turning every expected error class into a one-line message and exit status 1.
 
-    Packages raise `ValueError` subclasses (and `OSError`) for bad input, and a remote node's
-    refusal arrives as a web3 or HTTP-client exception; those are user errors here. Anything
-    else is a bug and keeps its traceback.
+    Packages raise `AicommonsError` subclasses for bad input, a missing or unreadable file is an
+    `OSError`, and a remote node's refusal arrives as a web3 or HTTP-client exception; those are
+    user errors here. Anything else (a bare `ValueError` included) is a bug and keeps its
+    traceback.
     """
     try:
         app(standalone_mode=True)
-    except (CliError, ValueError, OSError) as exc:
+    except (AicommonsError, OSError) as exc:
         raise SystemExit(fail(_one_line(exc)).exit_code) from None
     except Exception as exc:
         if not _is_remote_error(exc):

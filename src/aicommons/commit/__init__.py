@@ -6,7 +6,9 @@ this package is pure and imports nothing else of aicommons. See docs/commitments
 
 from aicommons.commit.canonical import CanonicalJsonError, canonical_json
 from aicommons.commit.cid import cid_of, cid_sha256_digest
+from aicommons.commit.errors import CommitError, JsonInputError
 from aicommons.commit.hashing import keccak256
+from aicommons.commit.json_input import parse_json, read_json_file
 from aicommons.commit.merkle import (
     EMPTY_SLOT,
     MerkleError,
@@ -22,6 +24,8 @@ from aicommons.commit.merkle import (
 __all__ = [
     "EMPTY_SLOT",
     "CanonicalJsonError",
+    "CommitError",
+    "JsonInputError",
     "MerkleError",
     "MerkleProof",
     "MerkleTree",
@@ -32,6 +36,8 @@ __all__ = [
     "leaf_hash",
     "merkle_root",
     "node_hash",
+    "parse_json",
+    "read_json_file",
     "root_from_inner",
     "verify_proof",
 ]

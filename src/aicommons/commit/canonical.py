@@ -9,9 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-
-class CanonicalJsonError(ValueError):
-    """A value that has no canonical JSON form (float, non-string key, unsupported type)."""
+from aicommons.commit.errors import CanonicalJsonError
 
 
 def _check(value: Any, where: str) -> None:

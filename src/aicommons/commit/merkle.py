@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from aicommons.commit.errors import MerkleError
 from aicommons.commit.hashing import keccak256
 
 LEAF_PREFIX = b"\x00"
@@ -16,10 +17,6 @@ NODE_PREFIX = b"\x01"
 ROOT_PREFIX = b"\x02"
 EMPTY_SLOT = bytes(32)
 """Hash standing in for the missing leaves that pad a level to a power of two."""
-
-
-class MerkleError(ValueError):
-    """A proof or tree request that cannot be answered (index out of range, bad lengths)."""
 
 
 def leaf_hash(data: bytes) -> bytes:

@@ -1,13 +1,16 @@
 """Errors the runtime raises for bad packages, models, calibration data and inputs.
 
-All are `ValueError` subclasses with one-line messages naming what failed, so the CLI prints them
-as one line; nothing here may carry a traceback-only explanation.
+All derive from `aicommons.errors.AicommonsError` (and `ValueError`) with one-line messages
+naming what failed, so the CLI prints them as one line; nothing here may carry a traceback-only
+explanation.
 """
 
 from __future__ import annotations
 
+from aicommons.errors import AicommonsError
 
-class ModelError(ValueError):
+
+class ModelError(AicommonsError, ValueError):
     """Base class of every expected runtime failure."""
 
 

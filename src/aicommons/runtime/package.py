@@ -22,7 +22,7 @@ from safetensors import SafetensorError
 from safetensors.numpy import load as safetensors_load
 from safetensors.numpy import save as safetensors_save
 
-from aicommons.commit import canonical_json, keccak256
+from aicommons.commit import JsonInputError, canonical_json, keccak256, parse_json
 from aicommons.runtime.commitment import COMMITTED_DTYPES, tensor_root, trace_root, weights_root
 from aicommons.runtime.errors import InputError, PackageError
 from aicommons.runtime.graph import Layer, run_reference, validate_graph
@@ -353,9 +353,11 @@ def package_from_bytes(data: bytes, matmul_path: str | None = None) -> ModelPack
     if manifest_end > len(data):
         raise PackageError("package is truncated (manifest cut short)")
     try:
-        manifest = json.loads(data[_HEADER.size : manifest_end].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise PackageError(f"package manifest is not valid JSON: {exc}") from None
+        manifest = parse_json(
+            data[_HEADER.size : manifest_end], what="package manifest", max_bytes=manifest_length
+        )
+    except JsonInputError as exc:
+        raise PackageError(str(exc)) from None
     if not isinstance(manifest, dict):
         raise PackageError("package manifest is not a JSON object")
     try:

@@ -26,6 +26,7 @@ from aicommons.commit import keccak256
 from aicommons.home import state_dir
 from aicommons.runtime import ModelPackage, load_package
 from aicommons.sdk.deployment import Deployment, contract, load_deployment
+from aicommons.sdk.errors import ClientError
 from aicommons.sdk.receipt import Receipt, VerificationReport, run_checks
 
 ROLE_CODES = {"author": 1, "data_provider": 2, "maintainer": 3}
@@ -33,10 +34,6 @@ MODE_ONCHAIN_EXACT = 1
 MODE_OPTIMISTIC = 4
 LOCATOR_PREFIX = "aicblob:"
 """Registry locator naming a blob on aicommons storage nodes (`aicblob:<blob id>`)."""
-
-
-class ClientError(ValueError):
-    """A request the client refuses or the chain rejected, with the reason in one line."""
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,13 @@ from typing import Any
 
 from aicommons.chain.compile import compile_contract, deploy_web3
 from aicommons.chain.deploy import deploy_suite_web3
+from aicommons.commit.json_input import read_json_file
 from aicommons.fsutil import atomic_write_bytes
 from aicommons.home import state_dir
+from aicommons.sdk.errors import DeploymentError
+
+DEPLOYMENT_MAX_BYTES = 1024 * 1024
+"""A deployment file names a handful of addresses; a megabyte is far more than one needs."""
 
 # StorageRegistry terms for a new deployment (token units have 18 decimals).
 STORAGE_STAKE = 1_000 * 10**18
@@ -25,10 +30,6 @@ STORAGE_SLASH_BPS = 5_000
 STORAGE_CHALLENGER_SHARE_BPS = 5_000
 STORAGE_RESPONSE_BLOCKS = 50
 STORAGE_RELEASE_DELAY = 100
-
-
-class DeploymentError(ValueError):
-    """No usable deployment on this chain, or one whose contracts have vanished."""
 
 
 @dataclass(frozen=True)
@@ -69,9 +70,9 @@ def load_deployment(w3: Any) -> Deployment:
     if not path.is_file():
         raise DeploymentError(f"no aicommons deployment on chain {chain_id}: run `aic deploy`")
     try:
-        data = json.loads(path.read_text())
+        data = read_json_file(path, what="deployment file", max_bytes=DEPLOYMENT_MAX_BYTES)
         deployment = Deployment(**data)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, OSError) as exc:
         raise DeploymentError(f"deployment file {path} is unreadable: {exc}") from exc
     for name, address in deployment.contracts.items():
         if not w3.eth.get_code(address):

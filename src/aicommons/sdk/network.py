@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from aicommons.chain.devnet import free_port, launch_devnet_process, rpc_answers
+from aicommons.commit.json_input import read_json_file
 from aicommons.fsutil import atomic_write_bytes
 from aicommons.home import state_dir
 from aicommons.storage.process import launch_node_process, node_answers
@@ -54,7 +55,7 @@ def _alive(pid: int) -> bool:
 def _recorded_network() -> NetworkState | None:
     path = network_file()
     try:
-        return NetworkState(**json.loads(path.read_text()))
+        return NetworkState(**read_json_file(path, what="network record", max_bytes=65536))
     except FileNotFoundError:
         return None
     except (ValueError, TypeError):

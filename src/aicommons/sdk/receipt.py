@@ -12,7 +12,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aicommons.commit.json_input import JsonInputError, read_json_file
+from aicommons.sdk.errors import ReceiptError
+
 RECEIPT_FORMAT = "aicommons-receipt/1"
+RECEIPT_MAX_BYTES = 16 * 1024 * 1024
+"""A receipt carries one input and one output; 16 MiB bounds even a large model's."""
 CHECK_NAMES = (
     "format",
     "chain",
@@ -24,10 +29,6 @@ CHECK_NAMES = (
     "package",
     "reexecution",
 )
-
-
-class ReceiptError(ValueError):
-    """A receipt file that cannot be read or lacks required fields."""
 
 
 @dataclass(frozen=True)
@@ -93,13 +94,11 @@ class Receipt:
     @classmethod
     def load(cls, path: Path) -> Receipt:
         try:
-            text = Path(path).read_text()
+            data = read_json_file(path, what="receipt", max_bytes=RECEIPT_MAX_BYTES)
         except OSError as exc:
             raise ReceiptError(f"cannot read receipt {path}: {exc.strerror}") from exc
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ReceiptError(f"receipt {path} is not valid JSON: {exc.msg}") from exc
+        except JsonInputError as exc:
+            raise ReceiptError(str(exc)) from None
         return cls.from_json(data)
 
 

@@ -14,12 +14,10 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
 
+from aicommons.storage.errors import UploadAuthError
+
 UPLOAD_TTL_SECONDS = 600
 """How long a signed upload grant stays usable; nodes refuse grants that expire later than this."""
-
-
-class UploadAuthError(ValueError):
-    """A grant that is malformed, expired, wrongly signed or not allowed by this node."""
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,6 @@ the StorageRegistry contract checks proofs built from them.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -19,18 +18,18 @@ from aicommons.commit import (
     keccak256,
     leaf_hash,
 )
+from aicommons.commit.json_input import JsonInputError, parse_json
 from aicommons.commit.merkle import EMPTY_SLOT, LEAF_PREFIX, NODE_PREFIX, ROOT_PREFIX, tree_depth
 from aicommons.storage.cids import fast_cid, sha256_of_cid
+from aicommons.storage.errors import ManifestError
 
 CHUNK_SIZE = 1 << 20
 """Bytes per chunk (the last chunk of a blob may be shorter; a chunk is never empty)."""
 SEGMENT_SIZE = 1 << 14
 """Bytes per segment: the unit a provider sends on-chain to answer a storage challenge."""
 MANIFEST_FORMAT = "aicommons-blob/1"
-
-
-class ManifestError(ValueError):
-    """A manifest that is malformed or inconsistent with itself."""
+MAX_MANIFEST_BYTES = 64 << 20
+"""Largest manifest accepted (about 250 bytes per chunk: blobs up to ~256 TiB)."""
 
 
 def segment_count(chunk_size: int) -> int:
@@ -156,9 +155,9 @@ def parse_manifest(manifest_bytes: bytes) -> BlobManifest:
     It does not check the chunks' bytes (their CIDs and segment roots); stores do that per chunk.
     """
     try:
-        data = json.loads(manifest_bytes)
-    except ValueError as exc:
-        raise ManifestError(f"manifest is not JSON: {exc}") from exc
+        data = parse_json(manifest_bytes, what="manifest", max_bytes=MAX_MANIFEST_BYTES)
+    except JsonInputError as exc:
+        raise ManifestError(str(exc)) from None
     if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
         raise ManifestError(f"manifest format is not {MANIFEST_FORMAT}")
     if data.get("chunk_size") != CHUNK_SIZE or data.get("segment_size") != SEGMENT_SIZE:

@@ -26,6 +26,7 @@ from aicommons.storage.chunking import (
     parse_manifest,
 )
 from aicommons.storage.cids import fast_cid
+from aicommons.storage.errors import BlobUnavailableError, StorageClientError
 from aicommons.storage.node import UPLOAD_HEADER
 from aicommons.storage.store import check_blob_id, map_file_chunks
 from aicommons.storage.transport import NodeTransport, StatusError, TransportError
@@ -33,21 +34,6 @@ from aicommons.storage.transport import NodeTransport, StatusError, TransportErr
 DEFAULT_NODE = "http://127.0.0.1:8470"
 DEFAULT_PARALLEL = 8
 ProgressCallback = Callable[[int], None]
-
-
-class StorageClientError(OSError):
-    """A put or get that could not complete on any node."""
-
-
-class BlobUnavailableError(StorageClientError):
-    """Some chunks of a blob could be fetched from no node; names them."""
-
-    def __init__(self, blob_id: str, missing: Sequence[str]) -> None:
-        self.missing = list(missing)
-        super().__init__(
-            f"blob {blob_id}: {len(self.missing)} chunk(s) unavailable from every node: "
-            + ", ".join(self.missing)
-        )
 
 
 @dataclass

@@ -20,7 +20,13 @@ from fastapi.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from aicommons.storage.auth import UploadAuthError, UploadGrant, grant_signer
-from aicommons.storage.chunking import CHUNK_SIZE, ManifestError, blob_id_of, parse_manifest
+from aicommons.storage.chunking import (
+    CHUNK_SIZE,
+    MAX_MANIFEST_BYTES,
+    ManifestError,
+    blob_id_of,
+    parse_manifest,
+)
 from aicommons.storage.store import (
     BlobMissingError,
     ChunkCorruptError,
@@ -31,7 +37,6 @@ from aicommons.storage.store import (
 )
 
 DEFAULT_MAX_UPLOAD_BYTES = 4 << 30
-MAX_MANIFEST_BYTES = 64 << 20
 UPLOAD_HEADER = "X-AIC-Upload"
 
 

@@ -14,11 +14,9 @@ from pathlib import Path
 
 import httpx
 
+from aicommons.storage.errors import NodeStartError
+
 LOCALHOST = "127.0.0.1"
-
-
-class NodeStartError(OSError):
-    """A storage node process that exited or did not answer in time."""
 
 
 def free_port(host: str = LOCALHOST) -> int:

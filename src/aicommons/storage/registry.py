@@ -20,15 +20,12 @@ from aicommons.storage.chunking import (
     chunk_root,
     storage_answer,
 )
+from aicommons.storage.errors import RegistryError
 from aicommons.storage.store import LocalStore
 
 CHALLENGE_OPEN = 1
 CHALLENGE_PASSED = 2
 CHALLENGE_SLASHED = 3
-
-
-class RegistryError(ValueError):
-    """A registry transaction that reverted or a blob the provider cannot prove."""
 
 
 def answer_from_store(store: LocalStore, root: bytes, seed: int) -> StorageAnswer:

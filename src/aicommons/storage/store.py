@@ -26,23 +26,12 @@ from aicommons.storage.chunking import (
     parse_manifest,
 )
 from aicommons.storage.cids import cid_from_sha256, fast_cid, sha256_of_cid
+from aicommons.storage.errors import BlobMissingError, ChunkCorruptError, ChunkMissingError
 
 Buffer = bytes | bytearray | memoryview
 
 DEFAULT_WORKERS = max(2, min(8, os.cpu_count() or 2))
 STALE_TEMP_SECONDS = 3600
-
-
-class ChunkMissingError(FileNotFoundError):
-    """The store has no chunk with this CID."""
-
-
-class ChunkCorruptError(ValueError):
-    """Bytes that do not match the CID they are stored or served under."""
-
-
-class BlobMissingError(FileNotFoundError):
-    """The store has no complete blob with this id."""
 
 
 def check_cid(cid: str) -> str:

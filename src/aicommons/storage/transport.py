@@ -6,26 +6,16 @@ twice as fast as httpx for chunk transfers; only what the client needs, no redir
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import json
 import threading
 from urllib.parse import urlsplit
 
+from aicommons.commit.json_input import parse_json
+from aicommons.storage.errors import StatusError, TransportError
 
-class TransportError(OSError):
-    """The node could not be reached or dropped the connection (treat the node as down)."""
-
-
-class StatusError(OSError):
-    """The node answered with a non-2xx status."""
-
-    def __init__(self, url: str, status: int, body: bytes) -> None:
-        self.status = status
-        detail = body[:200].decode("utf-8", "replace")
-        with contextlib.suppress(ValueError, AttributeError):
-            detail = str(json.loads(body).get("detail", detail))
-        super().__init__(f"HTTP {status} from {url}: {detail}")
+MAX_JSON_REPLY_BYTES = 64 << 20
+"""Largest JSON reply read from a node (a manifest's worth)."""
 
 
 class NodeTransport:
@@ -106,4 +96,8 @@ class NodeTransport:
     def post_json(self, url: str, payload: object, headers: dict[str, str] | None = None) -> object:
         body = json.dumps(payload).encode()
         merged = {"Content-Type": "application/json", **(headers or {})}
-        return json.loads(self.request("POST", url, body, merged))
+        return parse_json(
+            self.request("POST", url, body, merged),
+            what=f"reply from {url}",
+            max_bytes=MAX_JSON_REPLY_BYTES,
+        )

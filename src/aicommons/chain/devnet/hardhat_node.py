@@ -13,13 +13,10 @@ import tempfile
 from pathlib import Path
 
 from aicommons.chain.devnet.server import DEFAULT_HOST, free_port, wait_for_rpc_or_kill
+from aicommons.chain.errors import HardhatNotInstalled
 
 HARDHAT_CHAIN_ID = 31337
 _CONFIG_DIR = Path(__file__).with_name("hardhat")
-
-
-class HardhatNotInstalled(ValueError):
-    """node_modules/.bin/hardhat is missing: run `npm ci` in the repository (make test does)."""
 
 
 def find_hardhat_binary(start: Path | None = None) -> Path:

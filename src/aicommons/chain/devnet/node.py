@@ -37,6 +37,7 @@ from lru import LRU
 
 from aicommons.chain.devnet.accounts import DEV_ACCOUNT_BALANCE_WEI, DEV_ACCOUNTS
 from aicommons.chain.devnet.store import DevnetDataError, SqliteKeyValueStore
+from aicommons.chain.errors import DevnetError, InvalidParams, InvalidTransaction
 
 CHAIN_ID = 1337
 BLOCK_GAS_LIMIT = 30_000_000
@@ -59,38 +60,6 @@ def prefer_native_keccak() -> None:
     auto_keccak.preimage = native_backend.preimage
 
 
-class DevnetError(ValueError):
-    """A request the chain refuses; `rpc_code` is the JSON-RPC error code it maps to."""
-
-    rpc_code = -32000
-
-    def __init__(self, message: str, data: str | None = None) -> None:
-        super().__init__(message)
-        self.data = data
-
-
-class InvalidTransaction(DevnetError):
-    """A transaction that cannot be included (bad nonce, funds, signature, chain id, fee)."""
-
-
-class InvalidParams(DevnetError):
-    """A request parameter that is malformed or names something that does not exist."""
-
-    rpc_code = -32602
-
-
-class ExecutionReverted(DevnetError):
-    """An eth_call or eth_estimateGas that reverted; `data` carries the revert bytes (hex)."""
-
-    rpc_code = 3
-
-    def __init__(self, revert_data: bytes) -> None:
-        reason = revert_reason(revert_data)
-        message = "execution reverted" if reason is None else f"execution reverted: {reason}"
-        super().__init__(message, "0x" + revert_data.hex())
-        self.revert_data = revert_data
-
-
 _ERROR_STRING_SELECTOR = bytes.fromhex("08c379a0")  # Error(string), what `assert x, "msg"` emits
 
 
@@ -103,6 +72,18 @@ def revert_reason(revert_data: bytes) -> str | None:
     except Exception:  # malformed payloads are just reported as raw data
         return None
     return str(reason)
+
+
+class ExecutionReverted(DevnetError):
+    """An eth_call or eth_estimateGas that reverted; `data` carries the revert bytes (hex)."""
+
+    rpc_code = 3
+
+    def __init__(self, revert_data: bytes) -> None:
+        reason = revert_reason(revert_data)
+        message = "execution reverted" if reason is None else f"execution reverted: {reason}"
+        super().__init__(message, "0x" + revert_data.hex())
+        self.revert_data = revert_data
 
 
 class _DevnetMiningChain(MiningChain):

@@ -25,6 +25,8 @@ import uvicorn
 from aicommons.chain.devnet.accounts import DEV_ACCOUNTS, DEV_KEYS_WARNING
 from aicommons.chain.devnet.node import CHAIN_ID, DevnetChain
 from aicommons.chain.devnet.rpc import PARSE_ERROR, RpcDispatcher
+from aicommons.chain.errors import DevnetStartError
+from aicommons.commit.json_input import JsonInputError, parse_json
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8545
@@ -32,10 +34,6 @@ MAX_REQUEST_BYTES = 32 * 1024 * 1024
 
 AsgiReceive = Callable[[], Awaitable[dict[str, Any]]]
 AsgiSend = Callable[[dict[str, Any]], Awaitable[None]]
-
-
-class DevnetStartError(ValueError):
-    """The devnet could not start or did not answer in time (port taken, bad data dir...)."""
 
 
 def default_data_dir() -> Path:
@@ -93,8 +91,8 @@ class JsonRpcApp:
             if not message.get("more_body"):
                 break
         try:
-            payload = json.loads(body)
-        except ValueError:
+            payload = parse_json(body, what="request body", max_bytes=MAX_REQUEST_BYTES)
+        except JsonInputError:
             reply: Any = {
                 "jsonrpc": "2.0",
                 "id": None,

@@ -13,13 +13,11 @@ from pathlib import Path
 from eth.db.backends.base import BaseDB
 from lru import LRU
 
+from aicommons.chain.errors import DevnetDataError
+
 # Trie nodes, headers and receipts read back while mining; big enough to keep the hot state.
 _READ_CACHE_ENTRIES = 200_000
 _SCHEMA_VERSION = "1"
-
-
-class DevnetDataError(ValueError):
-    """The devnet data directory cannot be used (unwritable, corrupt, or from another chain)."""
 
 
 class SqliteKeyValueStore(BaseDB):
