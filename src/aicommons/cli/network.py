@@ -37,7 +37,7 @@ def _client(rpc: str | None, account: str | None, nodes: list[str] | None, signe
     local = running_network()
     rpc_url = rpc or (local.rpc_url if local else DEFAULT_RPC)
     storage = list(nodes or ([local.storage_url] if local else []))
-    client = Client(rpc_url, None, storage)
+    client = Client(rpc_url, storage_nodes=storage)
     if signer:
         if account is None:
             if client.chain_id not in DEV_CHAIN_IDS:
@@ -92,9 +92,11 @@ def publish(
     """Publish a model version: storage, registry, and (with --onchain) the executor."""
     client = _client(rpc, account, node)
     attribution = _attribution(author, "author") + _attribution(data_provider, "data_provider")
-    result = client.publish(package, model, licence, attribution, fee, onchain)
+    result = client.registry.publish(
+        package, model=model, licence=licence, attribution=attribution, fee=fee, onchain=onchain
+    )
     if as_json:
-        print_json(result.__dict__)
+        print_json(result.to_json())
         return
     console.print(f"published [bold]{result.model}[/] version {result.version_id}")
     console.print(f"  weights root {result.weights_root}")
@@ -108,7 +110,7 @@ def models(
 ) -> None:
     """List registered models and their versions."""
     client = _client(rpc, None, None, signer=False)
-    found = client.models()
+    found = client.registry.models()
     if as_json:
         print_json([m.to_json() for m in found])
         return
@@ -130,9 +132,11 @@ def show(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Show a registered model and its versions (or one version)."""
+    from aicommons.sdk.registry import parse_reference
+
     client = _client(rpc, None, None, signer=False)
-    name, _, version = reference.partition("@")
-    info = client.resolve(reference) if version else client.model(name)
+    name, version = parse_reference(reference)
+    info = client.registry.resolve(reference) if version else client.registry.model(name)
     payload = info.to_json()
     if as_json:
         print_json(payload)
@@ -166,7 +170,7 @@ def infer(
 ) -> None:
     """Run a model on-chain; the Inference event is the receipt."""
     client = _client(rpc, account, node)
-    receipt = client.infer(reference, _load_input(input_path))
+    receipt = client.inference.infer(reference, _load_input(input_path))
     if receipt_path is not None:
         receipt.save(receipt_path)
     if as_json:
@@ -203,14 +207,17 @@ def verify(
 
 def transfer(
     to: str = typer.Argument(..., help="Recipient address."),
-    eth: float = typer.Option(0.0, "--eth", min=0.0, help="Ether to send."),
-    tokens: float = typer.Option(0.0, "--tokens", min=0.0, help="CommonsToken (AIC) to send."),
+    eth: str = typer.Option("0", "--eth", help="Ether to send (decimal, e.g. 0.5)."),
+    tokens: str = typer.Option("0", "--tokens", help="CommonsToken (AIC) to send (decimal)."),
     rpc: str | None = RpcOption,
     account: str | None = AccountOption,
 ) -> None:
     """Send ether and/or AIC tokens (e.g. to fund a new account on a devnet)."""
+    from aicommons.sdk.tokens import parse_units
+
+    eth_wei, token_units = parse_units(eth, what="--eth"), parse_units(tokens, what="--tokens")
     client = _client(rpc, account, None)
-    hashes = client.transfer(to, int(round(eth * 10**18)), int(round(tokens * 10**18)))
+    hashes = client.tokens.transfer(to, eth_wei=eth_wei, tokens=token_units)
     if not hashes:
         raise CliError("nothing to send: give --eth and/or --tokens")
     for tx_hash in hashes:
@@ -242,7 +249,9 @@ def up(
             "[bold yellow]dev0..dev9 are DEVELOPMENT KEYS ONLY — never use them on a real "
             "network.[/]"
         )
-        client = Client(state.rpc_url, load_account("dev0", None), [state.storage_url])
+        client = Client(
+            state.rpc_url, account=load_account("dev0", None), storage_nodes=[state.storage_url]
+        )
         deployment, created = deploy_suite(client.w3, client.account)
         console.print(f"{'deployed' if created else 'found'} contracts: {deployment.contracts}")
         demo = run_demo(client)

@@ -18,17 +18,6 @@ from aicommons.sdk.errors import ReceiptError
 RECEIPT_FORMAT = "aicommons-receipt/1"
 RECEIPT_MAX_BYTES = 16 * 1024 * 1024
 """A receipt carries one input and one output; 16 MiB bounds even a large model's."""
-CHECK_NAMES = (
-    "format",
-    "chain",
-    "deployment",
-    "transaction",
-    "event",
-    "hashes",
-    "registry",
-    "package",
-    "reexecution",
-)
 
 
 @dataclass(frozen=True)
