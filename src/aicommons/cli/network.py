@@ -148,10 +148,12 @@ def _load_input(path: Path) -> np.ndarray:
     from aicommons.runtime.files import load_array
 
     if path.suffix == ".json":
+        from aicommons.commit import read_json_file
+
         try:
-            values = json.loads(path.read_text())
-        except (OSError, ValueError) as exc:
-            raise CliError(f"cannot read input {path}: {exc}") from None
+            values = read_json_file(path, what="input", max_bytes=64 << 20)
+        except OSError as exc:
+            raise CliError(f"cannot read input {path}: {exc.strerror}") from None
         try:
             return np.asarray(values, dtype=np.float64)
         except (TypeError, ValueError):
@@ -162,24 +164,54 @@ def _load_input(path: Path) -> np.ndarray:
 def infer(
     reference: str = typer.Argument(..., metavar="NAME[@VERSION]"),
     input_path: Path = typer.Option(..., "--input", help="One sample: X.npy or X.json."),
-    receipt_path: Path | None = typer.Option(None, "--receipt", help="Save the receipt here."),
+    receipt_path: Path | None = typer.Option(
+        None, "--receipt", help="Also save the receipt here (a file, or a directory)."
+    ),
     rpc: str | None = RpcOption,
     account: str | None = AccountOption,
     node: list[str] | None = NodeOption,
     as_json: bool = typer.Option(False, "--json", help="Print the receipt as JSON."),
 ) -> None:
-    """Run a model on-chain; the Inference event is the receipt."""
+    """Run a model on-chain; the Inference event is the receipt.
+
+    Every receipt is kept under $AIC_HOME/receipts; --receipt saves a copy where you say.
+    """
+    from aicommons.sdk.receipt import kept_receipt_path
+
+    _check_receipt_target(receipt_path)  # before paying: a bad path must cost nothing
+    sample = _load_input(input_path)
     client = _client(rpc, account, node)
-    receipt = client.inference.infer(reference, _load_input(input_path))
+    receipt = client.inference.infer(reference, sample)
+    kept = kept_receipt_path(receipt)
+    copy_error = None
     if receipt_path is not None:
-        receipt.save(receipt_path)
+        target = receipt_path / kept.name if receipt_path.is_dir() else receipt_path
+        try:
+            receipt.save(target)
+        except OSError as exc:
+            copy_error = (
+                f"could not save the receipt to {target}: {exc.strerror}; it is kept at {kept}"
+            )
     if as_json:
         print_json(receipt.to_json())
+    else:
+        console.print(f"label [bold]{receipt.label}[/]  output {receipt.output}")
+        console.print(f"tx {receipt.tx_hash} in block {receipt.block_number}")
+        console.print(f"receipt kept at {kept}")
+        if receipt_path is not None and copy_error is None:
+            console.print(f"receipt saved to {target}")
+    if copy_error is not None:
+        raise CliError(copy_error)
+
+
+def _check_receipt_target(path: Path | None) -> None:
+    """A --receipt path must be a directory or a file in an existing directory."""
+    if path is None or path.is_dir():
         return
-    console.print(f"label [bold]{receipt.label}[/]  output {receipt.output}")
-    console.print(f"tx {receipt.tx_hash} in block {receipt.block_number}")
-    if receipt_path is not None:
-        console.print(f"receipt saved to {receipt_path}")
+    if not path.parent.is_dir():
+        raise CliError(f"--receipt {path}: directory {path.parent} does not exist")
+    if path.exists() and not path.is_file():
+        raise CliError(f"--receipt {path} is neither a file nor a directory")
 
 
 def verify(
@@ -187,13 +219,16 @@ def verify(
     rpc: str | None = RpcOption,
     node: list[str] | None = NodeOption,
     as_json: bool = typer.Option(False, "--json", help="Print the checks as JSON."),
+    confirmations: int | None = typer.Option(
+        None, "--confirmations", min=1, help="Blocks needed (default: per chain, 1 on devnets)."
+    ),
 ) -> None:
-    """Check a receipt: chain, event, registry, storage and bit-exact re-execution."""
+    """Check a receipt: chain, confirmations, event, registry, storage, bit-exact re-execution."""
     from aicommons.sdk.receipt import Receipt
 
     receipt = Receipt.load(receipt_path)
     client = _client(rpc, None, node, signer=False)
-    report = client.verify(receipt)
+    report = client.verify(receipt, confirmations=confirmations)
     if as_json:
         print_json(report.to_json())
     else:

@@ -80,11 +80,14 @@ class Client:
         """A web3 contract object for suite member `name` (e.g. "ModelRegistry")."""
         return contract(self.w3, self.deployment, name)
 
-    def verify(self, receipt: Receipt) -> VerificationReport:
-        """Check a receipt against the chain, the registry, storage and a local re-execution."""
+    def verify(self, receipt: Receipt, *, confirmations: int | None = None) -> VerificationReport:
+        """Check a receipt against the chain, the registry, storage and a local re-execution.
+
+        `confirmations`: blocks needed on top of (and including) the receipt's block; the
+        default depends on the chain (`aicommons.sdk.verify.required_confirmations`)."""
         from aicommons.sdk.verify import verify_receipt
 
-        return verify_receipt(self, receipt)
+        return verify_receipt(self, receipt, confirmations=confirmations)
 
     # -- delegators kept for one release ------------------------------------------------------
 

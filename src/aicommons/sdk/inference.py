@@ -11,7 +11,7 @@ import numpy as np
 from aicommons.chain.executor import encode_input
 from aicommons.sdk._service import Service
 from aicommons.sdk.errors import ClientError
-from aicommons.sdk.receipt import Receipt
+from aicommons.sdk.receipt import Receipt, keep_receipt
 from aicommons.sdk.types import VersionInfo, hex32
 
 
@@ -48,9 +48,12 @@ class InferenceService(Service):
     def infer(self, reference: str, x: np.ndarray) -> Receipt:
         """Run one sample on-chain through the executor, paying the fee; return its receipt.
 
-        `x` is float input (quantised with the package's input scale) or already int8.
+        `x` is float input (quantised with the package's input scale) or already int8. The
+        receipt is kept under `$AIC_HOME/receipts` (`receipt.kept_receipt_path`) as soon as the
+        transaction is mined, before anything else can fail: a paid receipt is never lost.
         """
         from web3.exceptions import ContractLogicError
+        from web3.logs import DISCARD
 
         from aicommons.chain.transact import revert_reason
 
@@ -72,16 +75,19 @@ class InferenceService(Service):
             receipt = self._transact(call, f"inference on {version.model}")
         except ContractLogicError as exc:
             raise ClientError(f"inference reverted: {revert_reason(exc)}") from None
-        events = executor.events.Inference().process_receipt(receipt)
+        # DISCARD: the token's Approval/Transfer logs in the same receipt are not Inference
+        # events; web3 would warn about each one, which a user can do nothing about.
+        events = executor.events.Inference().process_receipt(receipt, errors=DISCARD)
         if len(events) != 1:
             raise ClientError("the inference transaction logged no Inference event")
         args = events[0]["args"]
-        return Receipt(
+        paid = Receipt(
             chain_id=self._client.chain_id,
             executor=executor.address,
             registry=self.deployment.address("ModelRegistry"),
             tx_hash=hex32(receipt["transactionHash"]),
             block_number=int(receipt["blockNumber"]),
+            block_hash=hex32(receipt["blockHash"]),
             model=version.model,
             version_id=version.version_id,
             caller=account.address,
@@ -92,3 +98,5 @@ class InferenceService(Service):
             label=int(args["label"]),
             fee=int(args["fee"]),
         )
+        keep_receipt(paid)
+        return paid

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from aicommons.chain.executor import input_hash, output_hash
+from aicommons.sdk.errors import ClientError
 from aicommons.sdk.receipt import (
     RECEIPT_FORMAT,
     CheckFailed,
@@ -28,12 +29,25 @@ if TYPE_CHECKING:
     from aicommons.sdk.client import Client
 
 
+DEFAULT_CONFIRMATIONS = {1: 64, 11155111: 64, 17000: 64, 1337: 1, 31337: 1}
+"""Blocks (the receipt's own included) before a receipt counts as final, by chain id: two
+epochs on Ethereum and its testnets; 1 on the single-node development chains (our devnet and
+hardhat), which never reorganise."""
+FALLBACK_CONFIRMATIONS = 12
+"""For any other chain: a conservative depth; pass `confirmations=` for the chain's own rule."""
+
+
+def required_confirmations(chain_id: int) -> int:
+    return DEFAULT_CONFIRMATIONS.get(chain_id, FALLBACK_CONFIRMATIONS)
+
+
 @dataclass
 class Context:
     """What the checks share: the client, the receipt, and what earlier checks established."""
 
     client: Client
     receipt: Receipt
+    confirmations: int
     found: dict[str, Any] = field(default_factory=dict)
 
 
@@ -89,8 +103,29 @@ def check_transaction(ctx: Context) -> str:
         f"transaction is in block {tx_receipt['blockNumber']}, not {receipt.block_number}",
     )
     expect(str(tx["from"]).lower() == receipt.caller.lower(), "caller is not the sender")
+    if receipt.block_hash:
+        expect(
+            hex32(tx_receipt["blockHash"]) == receipt.block_hash.lower(),
+            f"block {receipt.block_number} is not the block the receipt names (reorganised?)",
+        )
     ctx.found["tx_receipt"] = tx_receipt
     return f"mined in block {receipt.block_number}"
+
+
+def check_confirmations(ctx: Context) -> str:
+    w3, receipt = ctx.client.w3, ctx.receipt
+    # The canonical block at that height must still be the one that holds the transaction.
+    canonical = w3.eth.get_block(receipt.block_number)
+    expect(
+        bytes(canonical["hash"]) == bytes(ctx.found["tx_receipt"]["blockHash"]),
+        f"block {receipt.block_number} is no longer on the canonical chain",
+    )
+    depth = int(w3.eth.block_number) - receipt.block_number + 1
+    expect(
+        depth >= ctx.confirmations,
+        f"{depth} confirmation(s), {ctx.confirmations} required: not final yet",
+    )
+    return f"{depth} confirmation(s) ({ctx.confirmations} required)"
 
 
 def check_event(ctx: Context) -> str:
@@ -178,6 +213,7 @@ CHECKS: tuple[tuple[str, Callable[[Context], str]], ...] = (
     ("chain", check_chain),
     ("deployment", check_deployment),
     ("transaction", check_transaction),
+    ("confirmations", check_confirmations),
     ("event", check_event),
     ("hashes", check_hashes),
     ("registry", check_registry),
@@ -187,8 +223,16 @@ CHECKS: tuple[tuple[str, Callable[[Context], str]], ...] = (
 CHECK_NAMES = tuple(name for name, _ in CHECKS)
 
 
-def verify_receipt(client: Client, receipt: Receipt) -> VerificationReport:
+def verify_receipt(
+    client: Client, receipt: Receipt, *, confirmations: int | None = None
+) -> VerificationReport:
     """Check an on-chain inference receipt against the chain, registry, storage and a local
-    re-execution; every check is reported by name."""
-    ctx = Context(client, receipt)
+    re-execution; every check is reported by name.
+
+    `confirmations` is the depth the transaction's block needs (default: per chain, see
+    `required_confirmations`)."""
+    if confirmations is not None and confirmations < 1:
+        raise ClientError("confirmations must be at least 1 (the receipt's own block)")
+    required = confirmations or required_confirmations(client.chain_id)
+    ctx = Context(client, receipt, required)
     return run_checks([(name, lambda check=check: check(ctx)) for name, check in CHECKS])
