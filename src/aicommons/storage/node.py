@@ -19,6 +19,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from aicommons.commit import parse_json
 from aicommons.storage.auth import UploadAuthError, UploadGrant, grant_signer
 from aicommons.storage.chunking import (
     CHUNK_SIZE,
@@ -38,6 +39,8 @@ from aicommons.storage.store import (
 
 DEFAULT_MAX_UPLOAD_BYTES = 4 << 30
 UPLOAD_HEADER = "X-AIC-Upload"
+MAX_GRANT_BYTES = 4096
+"""Largest `POST /uploads` body: a signed grant is about 300 bytes of JSON."""
 
 
 @dataclass
@@ -109,6 +112,25 @@ def _error(status: int, exc: Exception) -> HTTPException:
     return HTTPException(status_code=status, detail=str(exc).splitlines()[0])
 
 
+async def read_bounded_body(request: Request, *, limit: int, what: str) -> bytes:
+    """The request body, refused by its Content-Length before any of it is read.
+
+    411 without a Content-Length, 413 when it (or the bytes actually sent) exceed `limit`:
+    memory use per request is bounded by `limit`, whatever the client claims or sends.
+    """
+    declared = request.headers.get("content-length")
+    if declared is None or not declared.isdigit():
+        raise HTTPException(411, f"{what} needs a Content-Length")
+    if int(declared) > limit:
+        raise HTTPException(413, f"{what} of {declared} bytes exceeds the limit of {limit}")
+    body = bytearray()
+    async for piece in request.stream():
+        body += piece
+        if len(body) > limit:
+            raise HTTPException(413, f"{what} exceeds the limit of {limit} bytes")
+    return bytes(body)
+
+
 def create_app(store: LocalStore, policy: NodePolicy | None = None) -> ASGIApp:
     """The node's HTTP API (see docs/storage.md for the endpoint list)."""
     node_policy = policy or NodePolicy()
@@ -142,12 +164,14 @@ def create_app(store: LocalStore, policy: NodePolicy | None = None) -> ASGIApp:
 
     @app.post("/uploads")
     async def open_upload(request: Request) -> dict[str, object]:
+        body = await read_bounded_body(request, limit=MAX_GRANT_BYTES, what="upload grant")
         try:
-            grant = UploadGrant.from_json(await request.json())
+            data = parse_json(body, what="upload grant", max_bytes=MAX_GRANT_BYTES)
+            grant = UploadGrant.from_json(data)
             upload_id, session = node_policy.open_session(grant)
         except UploadAuthError as exc:
             raise _error(403, exc) from None
-        except ValueError as exc:
+        except ValueError as exc:  # JsonInputError included
             raise _error(400, exc) from None
         return {"upload_id": upload_id, "signer": session.signer, "max_bytes": session.max_bytes}
 
