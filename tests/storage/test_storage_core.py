@@ -6,6 +6,7 @@ Checks the protocol choices of docs/storage.md against aicommons.commit directly
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -86,6 +87,43 @@ def test_manifest_rejects_inconsistent_content(tmp_path: Path) -> None:
         parse_manifest(other.encode())
     with pytest.raises(ManifestError, match="canonical"):
         parse_manifest(manifest.encode().replace(b",", b", ", 1))
+
+
+def test_manifest_refuses_a_cid_or_root_listed_with_two_partners(tmp_path: Path) -> None:
+    data = write_random(tmp_path / "blob", 3 * CHUNK_SIZE)
+    manifest = describe_file(tmp_path / "blob")
+    first, second, third = manifest.chunks
+    same_cid = (first, replace(second, cid=first.cid), third)
+    with pytest.raises(ManifestError, match="listed twice unequal"):
+        parse_manifest(BlobManifest.from_chunks(same_cid).encode())
+    same_root = (first, replace(second, root=first.root), third)
+    with pytest.raises(ManifestError, match="two CIDs"):
+        parse_manifest(BlobManifest.from_chunks(same_root).encode())
+    # Equal chunks are fine: same CID with the same root and size.
+    repeated = data[:CHUNK_SIZE] * 2
+    (tmp_path / "repeated").write_bytes(repeated)
+    twice = describe_file(tmp_path / "repeated")
+    assert twice.chunks[0] == twice.chunks[1] and parse_manifest(twice.encode()) == twice
+
+
+def test_store_refuses_a_manifest_whose_cids_and_chunk_roots_disagree(tmp_path: Path) -> None:
+    write_random(tmp_path / "blob", 2 * CHUNK_SIZE + 1)
+    store = LocalStore(tmp_path / "store")
+    honest = store.put_file(tmp_path / "blob")
+    chunks = list(honest.chunks)
+    chunks[0], chunks[1] = (
+        replace(chunks[0], cid=honest.chunks[1].cid),
+        replace(chunks[1], cid=honest.chunks[0].cid),
+    )
+    swapped = BlobManifest(honest.size, tuple(chunks), honest.root)
+    assert parse_manifest(swapped.encode()) == swapped  # consistent with itself
+    with pytest.raises(ManifestError, match="chunk root"):
+        store.put_manifest(swapped.encode())
+    assert not store.has_blob(swapped.blob_id)
+    assert store.blob_for_root(honest.root) == honest.blob_id
+    # Posting the honest manifest again changes nothing either.
+    assert store.put_manifest(honest.encode()) == honest
+    assert store.blob_for_root(honest.root) == honest.blob_id and store.verify_all() == []
 
 
 def test_storage_answer_proves_the_seeded_segment_of_the_seeded_chunk(tmp_path: Path) -> None:

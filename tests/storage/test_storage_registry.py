@@ -8,14 +8,19 @@ import os
 from dataclasses import replace
 
 import boa
+import httpx
 import pytest
+from eth_account import Account
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from aicommons.chain.compile import load_boa
 from aicommons.commit import MerkleProof, leaf_hash, verify_proof
-from aicommons.storage.chunking import CHUNK_SIZE, SEGMENT_SIZE, storage_answer
+from aicommons.storage.auth import sign_grant
+from aicommons.storage.chunking import CHUNK_SIZE, SEGMENT_SIZE, BlobManifest, storage_answer
+from aicommons.storage.client import put_file
+from aicommons.storage.node import UPLOAD_HEADER
 from aicommons.storage.registry import answer_arguments, answer_from_store
 from aicommons.storage.store import LocalStore
 
@@ -280,6 +285,69 @@ def test_python_and_vyper_reject_a_proof_with_extra_siblings(world, stored_blob)
     assert not world.registry.answer(*answer_arguments(challenge_id, padded), sender=world.provider)
     events = world.registry.get_logs()  # of the slashing transaction, the last one
     assert_slashed(world, events, challenge_id, root, missed=False)
+
+
+def swapped_cids(manifest: BlobManifest, first: int, second: int) -> BlobManifest:
+    """The attack of issue 14 item 1: the honest manifest with two chunks' CIDs exchanged. The
+    chunk roots stay, so the blob root stays; the manifest (and so the blob id) differs."""
+    chunks = list(manifest.chunks)
+    chunks[first] = replace(chunks[first], cid=manifest.chunks[second].cid)
+    chunks[second] = replace(chunks[second], cid=manifest.chunks[first].cid)
+    return BlobManifest(manifest.size, tuple(chunks), manifest.root)
+
+
+def challenge_every_chunk(world: World, store: LocalStore, root: bytes, chunks: int) -> set[int]:
+    """Challenge until each chunk index was asked for once; every answer must pass."""
+    asked: set[int] = set()
+    for _ in range(60):
+        challenge_id = open_and_reveal(world, root)
+        asked.add(world.registry.challenge_chunk_index(challenge_id))
+        args = honest_args(world, store, challenge_id, root)
+        assert world.registry.answer(*args, sender=world.provider), "honest provider slashed"
+        if len(asked) == chunks:
+            break
+    return asked
+
+
+def test_reposted_manifest_with_swapped_cids_cannot_get_the_provider_slashed(
+    tmp_path, world, thread_node
+) -> None:
+    url, store = thread_node("provider-node")
+    source = tmp_path / "blob.bin"
+    source.write_bytes(os.urandom(2 * CHUNK_SIZE + 5))
+    honest = put_file(source, [url], Account.create()).manifest
+    evil = swapped_cids(honest, 0, 1)
+    assert evil.root == honest.root and evil.blob_id != honest.blob_id
+    attacker = Account.create()
+    upload_id = httpx.post(
+        f"{url}/uploads", json=sign_grant(attacker, 3 * CHUNK_SIZE).to_json()
+    ).json()["upload_id"]
+    posted = httpx.post(f"{url}/blobs", content=evil.encode(), headers={UPLOAD_HEADER: upload_id})
+    assert posted.status_code == 422 and "chunk root" in posted.text
+    assert not store.has_blob(evil.blob_id)
+    assert store.blob_for_root(honest.root) == honest.blob_id
+    root = committed(world, store, honest.blob_id)
+    assert challenge_every_chunk(world, store, root, 3) == {0, 1, 2}
+    assert world.registry.locked_stake(world.provider) == STAKE
+
+
+def test_provider_answers_from_the_chunk_with_the_committed_root_in_a_poisoned_store(
+    world, stored_blob, tmp_path
+) -> None:
+    """A store poisoned before nodes checked chunk roots (the index names the swapped manifest)
+    still answers every challenge from the bytes that have the committed chunk root."""
+    source_store, blob_id = stored_blob
+    store = LocalStore(tmp_path / "poisoned")
+    honest = source_store.read_manifest(blob_id)
+    for chunk in honest.chunks:
+        store.put_chunk(chunk.cid, source_store.read_chunk(chunk.cid))
+    evil = swapped_cids(honest, 0, 1)
+    store.manifest_path(evil.blob_id).write_bytes(evil.encode())
+    (store.directory / "roots" / evil.root.hex()).write_text(evil.blob_id)
+    assert store.blob_for_root(honest.root) == evil.blob_id
+    assert any("chunk root" in line for line in store.verify_all())
+    root = committed(world, store, evil.blob_id)
+    assert challenge_every_chunk(world, store, root, 3) == {0, 1, 2}
 
 
 class StakeAccounting(RuleBasedStateMachine):

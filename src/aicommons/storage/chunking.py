@@ -150,9 +150,11 @@ def _hex32(value: object, where: str) -> bytes:
 
 
 def parse_manifest(manifest_bytes: bytes) -> BlobManifest:
-    """Parse and check a manifest: canonical form, chunk sizes, and the root over the chunk roots.
+    """Parse and check a manifest: canonical form, chunk sizes, the root over the chunk roots,
+    and that CIDs and chunk roots name the same bytes wherever they repeat (one CID, one root).
 
-    It does not check the chunks' bytes (their CIDs and segment roots); stores do that per chunk.
+    It cannot check that a CID and a chunk root name the *same* bytes: only the chunk's bytes
+    can (`LocalStore.put_manifest` does, before it holds a blob).
     """
     try:
         data = parse_json(manifest_bytes, what="manifest", max_bytes=MAX_MANIFEST_BYTES)
@@ -172,10 +174,17 @@ def parse_manifest(manifest_bytes: bytes) -> BlobManifest:
         cid = str(raw.get("cid"))
         sha256_of_cid(cid)
         chunks.append(ChunkInfo(cid, raw["size"], _hex32(raw.get("root"), "root")))
+    seen_cids: dict[str, ChunkInfo] = {}
+    cid_of_root: dict[bytes, str] = {}
     for index, chunk in enumerate(chunks):
         expected = CHUNK_SIZE if index < len(chunks) - 1 else chunk.size
         if chunk.size != expected or not 0 < chunk.size <= CHUNK_SIZE:
             raise ManifestError(f"manifest chunk {index} has size {chunk.size}")
+        # Equal bytes have equal CIDs and equal roots, so the two must pair up one to one.
+        if seen_cids.setdefault(chunk.cid, chunk) != chunk:
+            raise ManifestError(f"manifest chunk {index}: CID {chunk.cid} is listed twice unequal")
+        if cid_of_root.setdefault(chunk.root, chunk.cid) != chunk.cid:
+            raise ManifestError(f"manifest chunk {index}: its root is listed with two CIDs")
     manifest = BlobManifest.from_chunks(chunks)
     if manifest.size != data.get("size"):
         raise ManifestError("manifest size is not the sum of its chunk sizes")

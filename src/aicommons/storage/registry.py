@@ -6,15 +6,17 @@ JSON-RPC, so it works with `aic devnet` or any EVM node. Never answers from anyt
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
 
 from aicommons.storage.chunking import (
+    BlobManifest,
     StorageAnswer,
     challenge_chunk_index,
     chunk_root,
@@ -29,11 +31,45 @@ CHALLENGE_SLASHED = 3
 
 
 def answer_from_store(store: LocalStore, root: bytes, seed: int) -> StorageAnswer:
-    """The answer to a challenge with `seed` against the stored blob whose root is `root`."""
+    """The answer to a challenge with `seed` against the stored blob whose root is `root`.
+
+    Built from the chunk whose bytes have the committed chunk root (leaf `index` under `root`),
+    never from whatever a manifest's CID names: a manifest with swapped CIDs, stored before
+    nodes checked chunk roots, must not make an honest provider answer with the wrong chunk.
+    """
     manifest = store.read_manifest(store.blob_for_root(root))
+    if manifest.root != root:
+        raise RegistryError(f"the store's index names a blob of another root for 0x{root.hex()}")
     index = challenge_chunk_index(seed, len(manifest.chunks))
-    chunk = store.read_chunk(manifest.chunks[index].cid)
+    chunk = chunk_with_root(store, manifest.chunks[index].root, manifest)
     return storage_answer(manifest, index, chunk, seed)
+
+
+def chunk_with_root(store: LocalStore, wanted: bytes, manifest: BlobManifest) -> bytes:
+    """Stored bytes whose chunk root is `wanted`, read (and CID-checked) from the store.
+
+    Candidates, cheapest first: the CID `manifest` lists with `wanted`, every other CID of
+    `manifest` (its chunks are the blob's bytes, possibly listed in the wrong places), then
+    the CIDs other held manifests list with `wanted`.
+    """
+
+    def candidates() -> Iterator[str]:
+        yield from (chunk.cid for chunk in manifest.chunks if chunk.root == wanted)
+        yield from (chunk.cid for chunk in manifest.chunks if chunk.root != wanted)
+        for blob_id in store.blob_ids():
+            with contextlib.suppress(OSError, ValueError):
+                yield from (c.cid for c in store.read_manifest(blob_id).chunks if c.root == wanted)
+
+    tried: set[str] = set()
+    for cid in candidates():
+        if cid in tried:
+            continue
+        tried.add(cid)
+        with contextlib.suppress(OSError, ValueError):
+            data = store.read_chunk(cid)
+            if chunk_root(data) == wanted:
+                return data
+    raise RegistryError(f"no stored chunk has chunk root 0x{wanted.hex()}")
 
 
 def answer_arguments(challenge_id: int, answer: StorageAnswer) -> tuple[Any, ...]:
