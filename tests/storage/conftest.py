@@ -16,7 +16,7 @@ import uvicorn
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from aicommons.storage.node import NodePolicy, create_app
+from aicommons.storage.node import NodePolicy, StorageNode
 from aicommons.storage.process import free_port, node_answers, start_node_process, wait_for_node
 from aicommons.storage.store import LocalStore
 
@@ -41,12 +41,19 @@ NodeFactory = Callable[..., tuple[str, LocalStore]]
 
 @pytest.fixture
 def thread_node(tmp_path: Path) -> Iterator[NodeFactory]:
-    """Start nodes in this process; `wrap` may replace the ASGI app (to make a node misbehave)."""
+    """Start nodes in this process; `wrap` may replace the ASGI app (to make a node misbehave),
+    `node` runs a given `StorageNode` (to look at its state)."""
     servers: list[tuple[uvicorn.Server, threading.Thread]] = []
 
-    def start(name: str = "node", wrap=None, policy: NodePolicy | None = None):
-        store = LocalStore(tmp_path / name)
-        app = create_app(store, policy)
+    def start(
+        name: str = "node",
+        wrap=None,
+        policy: NodePolicy | None = None,
+        node: StorageNode | None = None,
+    ):
+        if node is None:
+            node = StorageNode(LocalStore(tmp_path / name), policy)
+        store, app = node.store, node.app()
         port = free_port()
         config = uvicorn.Config(
             wrap(app) if wrap else app, host="127.0.0.1", port=port, log_level="warning"

@@ -29,7 +29,16 @@ SEGMENT_SIZE = 1 << 14
 """Bytes per segment: the unit a provider sends on-chain to answer a storage challenge."""
 MANIFEST_FORMAT = "aicommons-blob/1"
 MAX_MANIFEST_BYTES = 64 << 20
-"""Largest manifest accepted (about 250 bytes per chunk: blobs up to ~256 TiB)."""
+"""Largest manifest accepted (about 160 bytes per chunk: blobs up to ~400 TiB)."""
+MANIFEST_BYTES_PER_CHUNK = 192
+"""Bound on one chunk's entry in a canonical manifest (161 bytes with its comma)."""
+
+
+def max_manifest_bytes(blob_bytes: int) -> int:
+    """Largest canonical manifest of a blob of at most `blob_bytes` (capped at
+    MAX_MANIFEST_BYTES): what a node or client reads at most for such a blob."""
+    chunks = -(-max(blob_bytes, 0) // CHUNK_SIZE)
+    return min(MAX_MANIFEST_BYTES, 1024 + MANIFEST_BYTES_PER_CHUNK * chunks)
 
 
 def segment_count(chunk_size: int) -> int:

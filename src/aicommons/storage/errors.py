@@ -37,6 +37,10 @@ class UploadAuthError(StorageError, ValueError):
     """A grant that is malformed, expired, wrongly signed or not allowed by this node."""
 
 
+class UploadQuotaError(UploadAuthError):
+    """A grant that is valid but would take its signer, or the node, past an upload quota."""
+
+
 class TransportError(StorageError, OSError):
     """The node could not be reached or dropped the connection (treat the node as down)."""
 

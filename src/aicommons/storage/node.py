@@ -1,16 +1,20 @@
 """Storage node: serves chunks, manifests and Merkle proofs over HTTP; accepts signed uploads.
 
 A FastAPI app over a `LocalStore`. Reads are verified against their CIDs before they are served;
-writes need a signed upload grant (see auth.py) and never exceed its byte budget.
+writes need a signed upload grant (see auth.py), never exceed its byte budget or the signer's
+quota, and every request body is refused by its Content-Length before any of it is read.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 
 import anyio.to_thread
@@ -20,96 +24,197 @@ from fastapi.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from aicommons.commit import parse_json
-from aicommons.storage.auth import UploadAuthError, UploadGrant, grant_signer
-from aicommons.storage.chunking import (
-    CHUNK_SIZE,
-    MAX_MANIFEST_BYTES,
-    ManifestError,
-    blob_id_of,
-    parse_manifest,
-)
-from aicommons.storage.store import (
+from aicommons.storage.auth import UPLOAD_TTL_SECONDS, UploadGrant, grant_signer
+from aicommons.storage.chunking import CHUNK_SIZE, blob_id_of, max_manifest_bytes, parse_manifest
+from aicommons.storage.errors import (
     BlobMissingError,
     ChunkCorruptError,
     ChunkMissingError,
-    LocalStore,
-    check_blob_id,
-    check_cid,
+    ManifestError,
+    UploadAuthError,
+    UploadQuotaError,
 )
+from aicommons.storage.store import GarbageReport, LocalStore, check_blob_id, check_cid
 
 DEFAULT_MAX_UPLOAD_BYTES = 4 << 30
 UPLOAD_HEADER = "X-AIC-Upload"
 MAX_GRANT_BYTES = 4096
 """Largest `POST /uploads` body: a signed grant is about 300 bytes of JSON."""
+ABANDONED_AFTER_SECONDS = UPLOAD_TTL_SECONDS + 60 + 120
+"""An unreferenced chunk this much older than its last upload is abandoned: every session that
+could have referenced it has expired (grants live at most UPLOAD_TTL_SECONDS + 60 s), with two
+minutes to spare for a request in flight."""
+
+
+@dataclass(frozen=True)
+class NodePolicy:
+    """Who may upload and how much. `allowed` None means any valid signer (then the quotas are
+    what keeps one key, or many, from filling the node)."""
+
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
+    allowed: frozenset[str] | None = None
+    max_sessions_per_signer: int = 4
+    max_open_bytes_per_signer: int = 2 * DEFAULT_MAX_UPLOAD_BYTES
+    max_open_sessions: int = 256
+    max_open_bytes: int = 8 * DEFAULT_MAX_UPLOAD_BYTES
+    max_concurrent_chunk_uploads: int = 32
+    gc_interval_seconds: float = 300.0
 
 
 @dataclass
 class UploadSession:
+    """An open upload: what its signer may still store and until when (`remaining` shrinks)."""
+
     signer: str
     max_bytes: int
     remaining: int
     expires: int
 
 
-@dataclass
-class NodePolicy:
-    """Who may upload and how much: `allowed` None means any valid signer."""
+class StorageNode:
+    """One node: its store, its policy, the open upload sessions and the used grant nonces.
 
-    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
-    allowed: frozenset[str] | None = None
-    sessions: dict[str, UploadSession] = field(default_factory=dict)
-    used_nonces: dict[str, int] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    Thread-safe: request handlers run on the event loop and in worker threads.
+    """
 
-    def open_session(self, grant: UploadGrant) -> tuple[str, UploadSession]:
-        signer = grant_signer(grant)
-        if self.allowed is not None and signer.lower() not in self.allowed:
+    def __init__(self, store: LocalStore, policy: NodePolicy | None = None) -> None:
+        self.store = store
+        self.policy = policy or NodePolicy()
+        self.sessions: dict[str, UploadSession] = {}
+        self.used_nonces: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    # -- upload sessions ---------------------------------------------------------------------
+
+    def open_session(
+        self, grant: UploadGrant, now: float | None = None
+    ) -> tuple[str, UploadSession]:
+        """Check a grant against the policy and the quotas; open a session charged to it."""
+        current = time.time() if now is None else now
+        signer = grant_signer(grant, now=current)
+        policy = self.policy
+        if policy.allowed is not None and signer.lower() not in policy.allowed:
             raise UploadAuthError(f"uploader {signer} is not on this node's allow-list")
-        if grant.max_bytes > self.max_upload_bytes:
+        if grant.max_bytes > policy.max_upload_bytes:
             raise UploadAuthError(
                 f"upload of {grant.max_bytes} bytes exceeds this node's limit of "
-                f"{self.max_upload_bytes}"
+                f"{policy.max_upload_bytes}"
             )
-        now = time.time()
-        with self.lock:
-            for nonce, expires in list(self.used_nonces.items()):
-                if expires < now:
-                    del self.used_nonces[nonce]
-            for upload_id, session in list(self.sessions.items()):
-                if session.expires < now:
-                    del self.sessions[upload_id]
+        with self._lock:
+            self._expire(current)
             key = f"{signer}:{grant.nonce}"
             if key in self.used_nonces:
                 raise UploadAuthError("upload grant was already used (replayed nonce)")
+            self._check_quota(signer, grant.max_bytes)
             self.used_nonces[key] = grant.expires
             upload_id = secrets.token_hex(16)
             session = UploadSession(signer, grant.max_bytes, grant.max_bytes, grant.expires)
             self.sessions[upload_id] = session
         return upload_id, session
 
-    def session(self, upload_id: str | None) -> UploadSession:
-        with self.lock:
+    def _check_quota(self, signer: str, max_bytes: int) -> None:
+        """Raise `UploadQuotaError` if one more session of `max_bytes` breaks a quota (locked)."""
+        policy = self.policy
+        own = [s for s in self.sessions.values() if s.signer == signer]
+        if len(own) >= policy.max_sessions_per_signer:
+            raise UploadQuotaError(
+                f"uploader {signer} has {len(own)} open upload sessions, the most this node allows"
+            )
+        if sum(s.max_bytes for s in own) + max_bytes > policy.max_open_bytes_per_signer:
+            raise UploadQuotaError(
+                f"uploader {signer} would have more than {policy.max_open_bytes_per_signer} "
+                "bytes of open uploads on this node"
+            )
+        if len(self.sessions) >= policy.max_open_sessions:
+            raise UploadQuotaError("this node has as many open upload sessions as it allows")
+        if sum(s.max_bytes for s in self.sessions.values()) + max_bytes > policy.max_open_bytes:
+            raise UploadQuotaError(
+                f"this node allows at most {policy.max_open_bytes} bytes of open uploads"
+            )
+
+    def _expire(self, now: float) -> None:
+        """Drop expired sessions and nonces (call with the lock held)."""
+        for key, expires in list(self.used_nonces.items()):
+            if expires < now:
+                del self.used_nonces[key]
+        for upload_id, session in list(self.sessions.items()):
+            if session.expires < now:
+                del self.sessions[upload_id]
+
+    def session(self, upload_id: str | None, now: float | None = None) -> UploadSession:
+        current = time.time() if now is None else now
+        with self._lock:
             session = self.sessions.get(upload_id or "")
-        if session is None or session.expires < time.time():
+        if session is None or session.expires < current:
             raise UploadAuthError("unknown or expired upload id")
         return session
 
-    def charge(self, upload_id: str | None, size: int) -> None:
+    def charge(self, upload_id: str | None, size: int) -> int:
+        """Take `size` bytes from the session's budget; return what remains."""
         session = self.session(upload_id)
-        with self.lock:
+        with self._lock:
             if size > session.remaining:
                 raise UploadAuthError(f"upload budget of {session.max_bytes} bytes is exhausted")
             session.remaining -= size
+            return session.remaining
 
     def refund(self, upload_id: str | None, size: int) -> None:
-        with self.lock:
+        with self._lock:
             session = self.sessions.get(upload_id or "")
             if session is not None:
                 session.remaining += size
 
+    def close(self, upload_id: str | None) -> None:
+        """End a session (its blob is stored): it no longer counts against any quota."""
+        with self._lock:
+            self.sessions.pop(upload_id or "", None)
+
+    # -- garbage -----------------------------------------------------------------------------
+
+    def collect_garbage(self, now: float | None = None) -> GarbageReport:
+        """Forget expired sessions and nonces; delete chunks no held blob references whose
+        last upload is older than any open session (abandoned uploads)."""
+        current = time.time() if now is None else now
+        with self._lock:
+            self._expire(current)
+        return self.store.collect_garbage(unreferenced_before=current - ABANDONED_AFTER_SECONDS)
+
+    # -- HTTP --------------------------------------------------------------------------------
+
+    def app(self) -> ASGIApp:
+        """The node's HTTP API (see docs/storage.md for the endpoint list)."""
+        return _chunk_routes(_api(self), self)
+
+
+def create_app(store: LocalStore, policy: NodePolicy | None = None) -> ASGIApp:
+    """The HTTP API of a node over `store` (see docs/storage.md for the endpoint list)."""
+    return StorageNode(store, policy).app()
+
 
 def _error(status: int, exc: Exception) -> HTTPException:
     return HTTPException(status_code=status, detail=str(exc).splitlines()[0])
+
+
+def _status_of(exc: Exception) -> int:
+    """The HTTP status that tells a client which rule its request broke."""
+    if isinstance(exc, UploadQuotaError):
+        return 429
+    if isinstance(exc, UploadAuthError):
+        return 403
+    if isinstance(exc, ChunkMissingError | BlobMissingError):
+        return 404
+    if isinstance(exc, ChunkCorruptError | ManifestError):
+        return 422
+    return 400
+
+
+def _declared_length(value: str | None, limit: int, what: str) -> int:
+    """A request's Content-Length if present and at most `limit`, else the status to refuse."""
+    if value is None or not value.isdigit():
+        raise HTTPException(411, f"{what} needs a Content-Length")
+    if int(value) > limit:
+        raise HTTPException(413, f"{what} of {value} bytes exceeds the limit of {limit}")
+    return int(value)
 
 
 async def read_bounded_body(request: Request, *, limit: int, what: str) -> bytes:
@@ -118,11 +223,7 @@ async def read_bounded_body(request: Request, *, limit: int, what: str) -> bytes
     411 without a Content-Length, 413 when it (or the bytes actually sent) exceed `limit`:
     memory use per request is bounded by `limit`, whatever the client claims or sends.
     """
-    declared = request.headers.get("content-length")
-    if declared is None or not declared.isdigit():
-        raise HTTPException(411, f"{what} needs a Content-Length")
-    if int(declared) > limit:
-        raise HTTPException(413, f"{what} of {declared} bytes exceeds the limit of {limit}")
+    _declared_length(request.headers.get("content-length"), limit, what)
     body = bytearray()
     async for piece in request.stream():
         body += piece
@@ -131,10 +232,31 @@ async def read_bounded_body(request: Request, *, limit: int, what: str) -> bytes
     return bytes(body)
 
 
-def create_app(store: LocalStore, policy: NodePolicy | None = None) -> ASGIApp:
-    """The node's HTTP API (see docs/storage.md for the endpoint list)."""
-    node_policy = policy or NodePolicy()
-    app = FastAPI(title="aicommons storage node", docs_url=None, redoc_url=None)
+def _api(node: StorageNode) -> FastAPI:
+    store = node.store
+
+    @asynccontextmanager
+    async def collect_periodically(_: FastAPI) -> AsyncIterator[None]:
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(node.policy.gc_interval_seconds)
+                await anyio.to_thread.run_sync(node.collect_garbage)
+
+        task = asyncio.create_task(loop())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
+
+    app = FastAPI(
+        title="aicommons storage node",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        lifespan=collect_periodically,
+    )
 
     @app.get("/health")
     def health() -> dict[str, object]:
@@ -144,10 +266,8 @@ def create_app(store: LocalStore, policy: NodePolicy | None = None) -> ASGIApp:
     def get_manifest(blob_id: str) -> Response:
         try:
             data = store.read_manifest_bytes(check_blob_id(blob_id))
-        except BlobMissingError as exc:
-            raise _error(404, exc) from None
-        except ValueError as exc:
-            raise _error(400, exc) from None
+        except (ValueError, OSError) as exc:
+            raise _error(_status_of(exc), exc) from None
         return Response(content=data, media_type="application/json")
 
     @app.get("/roots/{root}/proofs/{index}")
@@ -156,10 +276,8 @@ def create_app(store: LocalStore, policy: NodePolicy | None = None) -> ASGIApp:
             manifest = store.read_manifest(store.blob_for_root(bytes.fromhex(root[2:])))
             chunk = manifest.chunks[index]
             proof = manifest.chunk_proof(index)
-        except BlobMissingError as exc:
-            raise _error(404, exc) from None
-        except (ValueError, IndexError) as exc:
-            raise _error(400, exc) from None
+        except (ValueError, OSError, IndexError) as exc:
+            raise _error(_status_of(exc), exc) from None
         return {"cid": chunk.cid, "chunk_root": "0x" + chunk.root.hex(), "proof": proof.to_json()}
 
     @app.post("/uploads")
@@ -167,12 +285,9 @@ def create_app(store: LocalStore, policy: NodePolicy | None = None) -> ASGIApp:
         body = await read_bounded_body(request, limit=MAX_GRANT_BYTES, what="upload grant")
         try:
             data = parse_json(body, what="upload grant", max_bytes=MAX_GRANT_BYTES)
-            grant = UploadGrant.from_json(data)
-            upload_id, session = node_policy.open_session(grant)
-        except UploadAuthError as exc:
-            raise _error(403, exc) from None
-        except ValueError as exc:  # JsonInputError included
-            raise _error(400, exc) from None
+            upload_id, session = node.open_session(UploadGrant.from_json(data))
+        except ValueError as exc:  # UploadAuthError and JsonInputError included
+            raise _error(_status_of(exc), exc) from None
         return {"upload_id": upload_id, "signer": session.signer, "max_bytes": session.max_bytes}
 
     @app.post("/blobs")
@@ -180,12 +295,11 @@ def create_app(store: LocalStore, policy: NodePolicy | None = None) -> ASGIApp:
         request: Request, x_aic_upload: str | None = Header(default=None)
     ) -> dict[str, object]:
         try:
-            session = node_policy.session(x_aic_upload)
+            session = node.session(x_aic_upload)
         except UploadAuthError as exc:
             raise _error(403, exc) from None
-        body = await request.body()
-        if len(body) > MAX_MANIFEST_BYTES:
-            raise HTTPException(413, "manifest too large")
+        limit = max_manifest_bytes(session.max_bytes)
+        body = await read_bounded_body(request, limit=limit, what="manifest")
         try:
             manifest = parse_manifest(body)
             if manifest.size > session.max_bytes:
@@ -193,23 +307,12 @@ def create_app(store: LocalStore, policy: NodePolicy | None = None) -> ASGIApp:
             await run_in_threadpool(store.put_manifest, body)
         except BlobMissingError as exc:
             raise _error(409, exc) from None
-        except UploadAuthError as exc:
-            raise _error(403, exc) from None
-        except (ManifestError, ValueError) as exc:
-            raise _error(422, exc) from None
+        except ValueError as exc:
+            raise _error(_status_of(exc), exc) from None
+        node.close(x_aic_upload)
         return {"blob_id": blob_id_of(body), "root": "0x" + manifest.root.hex()}
 
-    return _with_chunk_routes(app, store, node_policy)
-
-
-def _chunk_status(exc: Exception) -> int:
-    if isinstance(exc, UploadAuthError):
-        return 403
-    if isinstance(exc, ChunkMissingError):
-        return 404
-    if isinstance(exc, ChunkCorruptError):
-        return 422
-    return 400
+    return app
 
 
 async def _respond(send: Send, status: int, body: bytes, content_type: str) -> None:
@@ -222,12 +325,14 @@ async def _respond_json(send: Send, status: int, payload: dict[str, object]) -> 
     await _respond(send, status, json.dumps(payload).encode(), "application/json")
 
 
-def _with_chunk_routes(app: ASGIApp, store: LocalStore, policy: NodePolicy) -> ASGIApp:
+def _chunk_routes(app: ASGIApp, node: StorageNode) -> ASGIApp:
     """`GET /chunks/{cid}` and `PUT /chunks/{cid}` as plain ASGI, everything else to `app`.
 
     Chunk transfer is the hot path (1 MiB per request); going around the framework's request
     objects and body collection measured about half the per-request CPU.
     """
+    store = node.store
+    receiving = asyncio.Semaphore(node.policy.max_concurrent_chunk_uploads)
 
     async def get_chunk(cid: str, send: Send) -> None:
         try:
@@ -235,29 +340,31 @@ def _with_chunk_routes(app: ASGIApp, store: LocalStore, policy: NodePolicy) -> A
         except ChunkCorruptError as exc:
             # Our own copy is bad: say so rather than serve it; the client fails over.
             return await _respond_json(send, 500, {"detail": str(exc)})
-        except ValueError as exc:
-            return await _respond_json(send, _chunk_status(exc), {"detail": str(exc)})
-        except ChunkMissingError as exc:
-            return await _respond_json(send, 404, {"detail": str(exc)})
+        except (ValueError, OSError) as exc:
+            return await _respond_json(send, _status_of(exc), {"detail": str(exc)})
         await _respond(send, 200, data, "application/octet-stream")
 
     async def put_chunk(cid: str, scope: Scope, receive: Receive, send: Send) -> None:
         headers = {key.lower(): value for key, value in scope["headers"]}
         upload_id = headers.get(UPLOAD_HEADER.lower().encode(), b"").decode("latin-1")
         try:
-            policy.session(upload_id)
+            node.session(upload_id)
             check_cid(cid)
-            declared = int(headers.get(b"content-length", b"-1"))
+            declared = _declared_length(
+                headers.get(b"content-length", b"").decode("latin-1") or None, CHUNK_SIZE, "chunk"
+            )
         except ValueError as exc:
-            return await _respond_json(send, _chunk_status(exc), {"detail": str(exc)})
-        if store.has_chunk(cid):
-            # Read the body anyway, so the client's connection stays usable for the next chunk.
-            while (await receive()).get("more_body", False):
-                pass
-            return await _respond_json(send, 200, {"cid": cid, "stored": False})
-        if not 0 < declared <= CHUNK_SIZE:
-            detail = f"a chunk is 1..{CHUNK_SIZE} bytes with a Content-Length"
-            return await _respond_json(send, 413, {"detail": detail})
+            return await _respond_json(send, _status_of(exc), {"detail": str(exc)})
+        except HTTPException as exc:
+            return await _respond_json(send, exc.status_code, {"detail": exc.detail})
+        if declared == 0:
+            return await _respond_json(send, 400, {"detail": "a chunk is never empty"})
+        async with receiving:
+            await _receive_chunk(cid, declared, upload_id, receive, send)
+
+    async def _receive_chunk(
+        cid: str, declared: int, upload_id: str, receive: Receive, send: Send
+    ) -> None:
         # The pieces as received, hashed and written with writev by the store: a fresh 1 MiB
         # buffer per request cost more (page faults, zeroing, a copy) than hashing it.
         parts: list[bytes] = []
@@ -276,16 +383,19 @@ def _with_chunk_routes(app: ASGIApp, store: LocalStore, policy: NodePolicy) -> A
                 break
         if size != declared:
             return await _respond_json(send, 400, {"detail": "body shorter than Content-Length"})
+        if store.touch_chunk(cid):
+            # Already held (the bytes are the same): free, and safe from collection for a while.
+            return await _respond_json(send, 200, {"cid": cid, "stored": False})
         try:
-            policy.charge(upload_id, size)
+            remaining = node.charge(upload_id, size)
         except UploadAuthError as exc:
             return await _respond_json(send, 403, {"detail": str(exc)})
         try:
             await anyio.to_thread.run_sync(store.put_chunk_parts, cid, parts)
         except ValueError as exc:
-            policy.refund(upload_id, size)
+            node.refund(upload_id, size)
             return await _respond_json(send, 422, {"detail": str(exc)})
-        await _respond_json(send, 201, {"cid": cid, "stored": True})
+        await _respond_json(send, 201, {"cid": cid, "stored": True, "remaining": remaining})
 
     async def routed(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith("/chunks/"):

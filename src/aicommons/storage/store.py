@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 from aicommons.fsutil import fsync_directory
@@ -34,6 +35,16 @@ Buffer = bytes | bytearray | memoryview
 
 DEFAULT_WORKERS = max(2, min(8, os.cpu_count() or 2))
 STALE_TEMP_SECONDS = 3600
+
+
+@dataclass(frozen=True)
+class GarbageReport:
+    """What one collection removed; `stopped` names why it deleted no chunk, if it stopped."""
+
+    chunks_removed: int
+    bytes_removed: int
+    temps_removed: int
+    stopped: str | None
 
 
 def check_cid(cid: str) -> str:
@@ -65,15 +76,11 @@ class LocalStore:
         for sub in ("chunks", "blobs", "roots"):
             (self.directory / sub).mkdir(parents=True, exist_ok=True)
         self._tmp.mkdir(parents=True, exist_ok=True)
-        # Orders manifest writes against chunk collection (in this process).
+        # Orders manifest writes and chunk touches against chunk collection (in this process);
+        # while a collection runs, `_new_refs` holds the CIDs of manifests written meanwhile.
         self._lock = threading.Lock()
-        # Temp files left by a crash are incomplete by definition and never read. Only old ones
-        # go: a node and a provider daemon may share the directory and be writing right now.
-        cutoff = time.time() - STALE_TEMP_SECONDS
-        for temp in self._tmp.glob("*.tmp"):
-            with contextlib.suppress(FileNotFoundError):
-                if temp.stat().st_mtime < cutoff:
-                    temp.unlink()
+        self._new_refs: set[str] | None = None
+        self._remove_stale_temps()
 
     # -- paths -------------------------------------------------------------------------------
 
@@ -128,10 +135,20 @@ class LocalStore:
         if cid_from_sha256(digest.digest()) != cid:
             raise ChunkCorruptError(f"chunk bytes do not match CID {cid}")
         path = self.chunk_path(cid)
-        if not path.exists():
+        if not self.touch_chunk(cid):
             # The file itself is fsynced; its directory entry is made durable in bulk by
             # `put_manifest`, before any manifest can point at it.
             self._write_atomic(path, parts, sync_dir=False)
+
+    def touch_chunk(self, cid: str) -> bool:
+        """Whether the chunk is stored; if so, mark it as just uploaded (its modification time),
+        so that collection leaves it to the upload that relies on it."""
+        with self._lock:
+            try:
+                os.utime(self.chunk_path(cid))
+            except FileNotFoundError:
+                return False
+        return True
 
     def read_chunk(self, cid: str) -> bytes:
         """The chunk's bytes, verified against `cid`."""
@@ -193,6 +210,8 @@ class LocalStore:
                 raise BlobMissingError(f"blob is incomplete, missing chunks: {', '.join(missing)}")
             if not self.has_blob(blob_id):
                 self._write_atomic(self.manifest_path(blob_id), manifest_bytes)
+            if self._new_refs is not None:
+                self._new_refs.update(chunk.cid for chunk in manifest.chunks)
             if self._held_blob_for_root(manifest.root) is None:
                 self._write_atomic(self.root_path(manifest.root), blob_id.encode())
         return manifest
@@ -232,6 +251,56 @@ class LocalStore:
 
     def blob_ids(self) -> list[str]:
         return sorted(path.stem for path in (self.directory / "blobs").glob("*.json"))
+
+    # -- garbage -------------------------------------------------------------------------------
+
+    def collect_garbage(self, *, unreferenced_before: float) -> GarbageReport:
+        """Delete every chunk that no held blob references and that was last uploaded (written
+        or touched) before `unreferenced_before` (unix time), and stale temp files.
+
+        Never deletes a chunk a held manifest lists: the references are read from every
+        manifest first (an unreadable manifest stops the collection), and a manifest written
+        meanwhile protects its chunks through `_new_refs`, checked under the lock at deletion.
+        """
+        with self._lock:
+            self._new_refs = set()
+        try:
+            referenced: set[str] = set()
+            for blob_id in self.blob_ids():
+                try:
+                    referenced.update(chunk.cid for chunk in self.read_manifest(blob_id).chunks)
+                except ValueError as exc:
+                    return GarbageReport(0, 0, 0, f"blob {blob_id}: {exc}")
+            removed = freed = 0
+            for path in (self.directory / "chunks").glob("*/*"):
+                if path.name in referenced:
+                    continue
+                with self._lock:
+                    try:
+                        info = path.stat()
+                        if path.name in self._new_refs or info.st_mtime >= unreferenced_before:
+                            continue
+                        path.unlink()
+                    except FileNotFoundError:
+                        continue
+                removed += 1
+                freed += info.st_size
+        finally:
+            with self._lock:
+                self._new_refs = None
+        return GarbageReport(removed, freed, self._remove_stale_temps(), None)
+
+    def _remove_stale_temps(self) -> int:
+        """Delete temp files older than STALE_TEMP_SECONDS: a crash left them, nobody reads them.
+        Only old ones go: a node and a provider daemon may share the directory."""
+        cutoff = time.time() - STALE_TEMP_SECONDS
+        removed = 0
+        for temp in self._tmp.glob("*.tmp"):
+            with contextlib.suppress(FileNotFoundError):
+                if temp.stat().st_mtime < cutoff:
+                    temp.unlink()
+                    removed += 1
+        return removed
 
     # -- whole files ---------------------------------------------------------------------------
 
