@@ -14,6 +14,7 @@ import time
 import httpx
 import pytest
 from eth_account import Account
+from storage_fixtures import grant_json
 
 from aicommons.commit import cid_of
 from aicommons.storage.auth import UPLOAD_TTL_SECONDS, sign_grant
@@ -35,10 +36,16 @@ from aicommons.storage.node import (
 from aicommons.storage.process import node_answers
 from aicommons.storage.store import LocalStore, describe_file
 
+NODE = "http://127.0.0.1:8470"
+"""The origin of the in-process nodes below (no socket: any origin will do)."""
 
-def grant_for(signer, max_bytes: int, call=None) -> dict:
-    """A fresh signed grant for the node behind `call` (JSON form)."""
-    return sign_grant(signer, max_bytes).to_json()
+
+def in_process_node(store: LocalStore, policy: NodePolicy | None = None) -> StorageNode:
+    return StorageNode(store, policy, origins=[NODE])
+
+
+def grant(signer, max_bytes: int, **kwargs):
+    return sign_grant(signer, node=NODE, max_bytes=max_bytes, **kwargs)
 
 
 BRACKET_BOMB = b"[" * 100_000 + b"]" * 100_000
@@ -110,12 +117,12 @@ class AsgiCall:
 
 
 def test_a_1_gib_content_length_is_refused_before_any_body_is_read(tmp_path, signer) -> None:
-    call = AsgiCall(create_app(LocalStore(tmp_path / "node")))
+    call = AsgiCall(create_app(LocalStore(tmp_path / "node"), origins=[NODE]))
     huge = {"Content-Length": str(GIB), "Content-Type": "application/json"}
     status, _ = call("POST", "/uploads", huge)
     assert status == 413 and call.reads == 0
-    grant = json.dumps(grant_for(signer, 10 * CHUNK_SIZE, call)).encode()
-    status, answer = call("POST", "/uploads", {"Content-Length": str(len(grant))}, grant)
+    body = json.dumps(grant(signer, 10 * CHUNK_SIZE).to_json()).encode()
+    status, answer = call("POST", "/uploads", {"Content-Length": str(len(body))}, body)
     assert status == 200, answer
     session = {UPLOAD_HEADER: json.loads(answer)["upload_id"]}
     status, _ = call("POST", "/blobs", {**huge, **session})
@@ -147,24 +154,24 @@ def test_quotas_per_signer_and_per_node(tmp_path, signer) -> None:
         max_open_sessions=3,
         max_open_bytes=4 * CHUNK_SIZE,
     )
-    node = StorageNode(LocalStore(tmp_path / "node"), policy)
-    first, _ = node.open_session(sign_grant(signer, CHUNK_SIZE))
-    node.open_session(sign_grant(signer, CHUNK_SIZE))
+    node = in_process_node(LocalStore(tmp_path / "node"), policy)
+    first, _ = node.open_session(grant(signer, CHUNK_SIZE))
+    node.open_session(grant(signer, CHUNK_SIZE))
     with pytest.raises(UploadQuotaError, match="2 open upload sessions"):
-        node.open_session(sign_grant(signer, 1))
+        node.open_session(grant(signer, 1))
     node.close(first)  # a stored blob ends its session
     with pytest.raises(UploadQuotaError, match="bytes of open uploads"):
-        node.open_session(sign_grant(signer, 2 * CHUNK_SIZE + 1))
-    node.open_session(sign_grant(signer, 2 * CHUNK_SIZE))
+        node.open_session(grant(signer, 2 * CHUNK_SIZE + 1))
+    node.open_session(grant(signer, 2 * CHUNK_SIZE))
     other, third = Account.create(), Account.create()
     with pytest.raises(UploadQuotaError, match=f"at most {4 * CHUNK_SIZE} bytes"):
-        node.open_session(sign_grant(other, CHUNK_SIZE + 1))
-    node.open_session(sign_grant(other, 1))
+        node.open_session(grant(other, CHUNK_SIZE + 1))
+    node.open_session(grant(other, 1))
     with pytest.raises(UploadQuotaError, match="as many open upload sessions"):
-        node.open_session(sign_grant(third, 1))
+        node.open_session(grant(third, 1))
     # Expired sessions stop counting.
     later = time.time() + UPLOAD_TTL_SECONDS + 1
-    node.open_session(sign_grant(third, 1, now=later), now=later)
+    node.open_session(grant(third, 1, now=later), now=later)
 
 
 def test_default_policy_has_quotas_and_the_node_says_429(thread_node, signer) -> None:
@@ -174,7 +181,7 @@ def test_default_policy_has_quotas_and_the_node_says_429(thread_node, signer) ->
     assert defaults.max_open_sessions * defaults.max_upload_bytes > defaults.max_open_bytes
     url, _ = thread_node("defaults")
     codes = [
-        httpx.post(f"{url}/uploads", json=sign_grant(signer, 1).to_json()).status_code
+        httpx.post(f"{url}/uploads", json=grant_json(signer, url, 1)).status_code
         for _ in range(defaults.max_sessions_per_signer + 1)
     ]
     assert codes == [200] * defaults.max_sessions_per_signer + [429]
@@ -223,12 +230,11 @@ def test_collection_removes_abandoned_chunks_and_keeps_referenced_ones(tmp_path)
 def test_node_collects_an_abandoned_upload_once_its_session_expired(
     tmp_path, thread_node, signer
 ) -> None:
-    store = LocalStore(tmp_path / "node")
-    node = StorageNode(store)
-    url, _ = thread_node(node=node)
+    url, node = thread_node(with_node=True)
+    store = node.store
     (tmp_path / "blob").write_bytes(os.urandom(CHUNK_SIZE + 10))
     held = store.put_file(tmp_path / "blob")
-    upload_id = httpx.post(f"{url}/uploads", json=sign_grant(signer, 5000).to_json()).json()
+    upload_id = httpx.post(f"{url}/uploads", json=grant_json(signer, url, 5000)).json()
     abandoned = os.urandom(4000)
     put = httpx.put(
         f"{url}/chunks/{cid_of(abandoned)}",
@@ -261,8 +267,7 @@ def test_manifest_size_bound_holds_for_real_manifests(tmp_path, chunks: int) -> 
 
 
 def test_a_running_node_collects_on_its_own(tmp_path, thread_node) -> None:
-    store = LocalStore(tmp_path / "node")
-    thread_node(node=StorageNode(store, NodePolicy(gc_interval_seconds=0.05)))
+    _, store = thread_node(policy=NodePolicy(gc_interval_seconds=0.05))
     orphan = os.urandom(100)
     store.put_chunk(cid_of(orphan), orphan)
     age(store.chunk_path(cid_of(orphan)), 2 * ABANDONED_AFTER_SECONDS)

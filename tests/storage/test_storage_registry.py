@@ -320,7 +320,7 @@ def test_reposted_manifest_with_swapped_cids_cannot_get_the_provider_slashed(
     assert evil.root == honest.root and evil.blob_id != honest.blob_id
     attacker = Account.create()
     upload_id = httpx.post(
-        f"{url}/uploads", json=sign_grant(attacker, 3 * CHUNK_SIZE).to_json()
+        f"{url}/uploads", json=sign_grant(attacker, node=url, max_bytes=3 * CHUNK_SIZE).to_json()
     ).json()["upload_id"]
     posted = httpx.post(f"{url}/blobs", content=evil.encode(), headers={UPLOAD_HEADER: upload_id})
     assert posted.status_code == 422 and "chunk root" in posted.text

@@ -90,13 +90,34 @@ def serve(
     allow: list[str] | None = typer.Option(
         None, "--allow", help="Uploader address allowed to write (repeat); default any signer."
     ),
+    public_url: list[str] | None = typer.Option(
+        None,
+        "--public-url",
+        help="URL clients use to reach this node (repeat); upload grants must name it. "
+        "Default on loopback: http://127.0.0.1:PORT and http://localhost:PORT.",
+    ),
+    chain_id: int | None = typer.Option(
+        None, "--chain-id", help="Chain id upload grants must name (the chain this node serves)."
+    ),
 ) -> None:
     """Run a storage node (HTTP) until Ctrl-C."""
+    from aicommons.storage.node import node_origins
     from aicommons.storage.node import serve as serve_node
 
     store_dir = directory or _default_dir()
-    err_console.print(f"storage node on http://{host}:{port} serving {store_dir}")
-    serve_node(store_dir, host, port, max_upload_mb << 20, list(allow) if allow else None)
+    origins = node_origins(host, port, public_url or ())
+    err_console.print(
+        f"storage node on http://{host}:{port} ({', '.join(origins)}) serving {store_dir}"
+    )
+    serve_node(
+        store_dir,
+        host,
+        port,
+        max_upload_mb << 20,
+        list(allow) if allow else None,
+        public_urls=origins,
+        chain_id=chain_id,
+    )
 
 
 @storage_app.command()

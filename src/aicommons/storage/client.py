@@ -16,7 +16,7 @@ from pathlib import Path
 from eth_account.signers.local import LocalAccount
 
 from aicommons.fsutil import fsync_directory
-from aicommons.storage.auth import sign_grant
+from aicommons.storage.auth import UploadGrant, node_origin, sign_grant
 from aicommons.storage.chunking import (
     CHUNK_SIZE,
     BlobManifest,
@@ -27,7 +27,7 @@ from aicommons.storage.chunking import (
 )
 from aicommons.storage.cids import fast_cid
 from aicommons.storage.errors import BlobUnavailableError, StorageClientError
-from aicommons.storage.node import UPLOAD_HEADER
+from aicommons.storage.node import MAX_NODE_INFO_BYTES, UPLOAD_HEADER
 from aicommons.storage.store import check_blob_id, map_file_chunks
 from aicommons.storage.transport import NodeTransport, StatusError, TransportError
 
@@ -73,6 +73,27 @@ def _describe_error(exc: Exception) -> str:
     return str(exc) if isinstance(exc, OSError) else f"{type(exc).__name__}: {exc}"
 
 
+def sign_grant_for_node(
+    http: NodeTransport, node: str, signer: LocalAccount, max_bytes: int
+) -> UploadGrant:
+    """A grant for `max_bytes` on the node at URL `node`, naming the origin of that URL (and
+    the chain id the node serves). Refused here, not by the node, if the node does not answer
+    to that origin: it would refuse the grant anyway."""
+    origin = node_origin(node)
+    info = http.get_json(f"{node}/node", max_bytes=MAX_NODE_INFO_BYTES)
+    if not isinstance(info, dict) or not isinstance(info.get("origins"), list):
+        raise StorageClientError(f"{node}/node is not a storage node's identity")
+    if origin not in info["origins"]:
+        raise StorageClientError(
+            f"node {node} does not answer to {origin} (its origins: "
+            f"{', '.join(map(str, info['origins']))}); use one of those URLs"
+        )
+    chain_id = info.get("chain_id")
+    if chain_id is not None and type(chain_id) is not int:
+        raise StorageClientError(f"{node}/node names chain id {chain_id!r}, not an integer")
+    return sign_grant(signer, node=origin, max_bytes=max_bytes, chain_id=chain_id)
+
+
 def put_file(
     path: Path | str,
     nodes: Sequence[str],
@@ -94,7 +115,8 @@ def put_file(
     live: dict[str, str] = {}
     for node in nodes:
         try:
-            answer = http.post_json(f"{node}/uploads", sign_grant(signer, size).to_json())
+            grant = sign_grant_for_node(http, node, signer, size)
+            answer = http.post_json(f"{node}/uploads", grant.to_json())
             live[node] = str(answer["upload_id"])  # type: ignore[index]
         except (OSError, ValueError, KeyError, TypeError) as exc:
             report.add(node, f"upload refused: {_describe_error(exc)}")

@@ -71,6 +71,11 @@ class BlobUnavailableError(StorageClientError):
         )
 
 
+class NodeConfigError(StorageError, ValueError):
+    """A node URL that is not an http(s) URL, or node settings that cannot work (e.g. bound to
+    every interface but no public URL to name it by)."""
+
+
 class NodeStartError(StorageError, OSError):
     """A storage node process that exited or did not answer in time."""
 

@@ -12,7 +12,7 @@ import json
 import secrets
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,32 +24,44 @@ from fastapi.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from aicommons.commit import parse_json
-from aicommons.storage.auth import UPLOAD_TTL_SECONDS, UploadGrant, grant_signer
+from aicommons.storage.auth import (
+    CLOCK_SKEW_SECONDS,
+    UPLOAD_TTL_SECONDS,
+    UploadGrant,
+    check_grant,
+    node_origin,
+)
 from aicommons.storage.chunking import CHUNK_SIZE, blob_id_of, max_manifest_bytes, parse_manifest
 from aicommons.storage.errors import (
     BlobMissingError,
     ChunkCorruptError,
     ChunkMissingError,
     ManifestError,
+    NodeConfigError,
     UploadAuthError,
     UploadQuotaError,
 )
+from aicommons.storage.nonces import UsedNonces
 from aicommons.storage.store import GarbageReport, LocalStore, check_blob_id, check_cid
 
 DEFAULT_MAX_UPLOAD_BYTES = 4 << 30
 UPLOAD_HEADER = "X-AIC-Upload"
 MAX_GRANT_BYTES = 4096
 """Largest `POST /uploads` body: a signed grant is about 300 bytes of JSON."""
-ABANDONED_AFTER_SECONDS = UPLOAD_TTL_SECONDS + 60 + 120
+MAX_NODE_INFO_BYTES = 4096
+"""Largest `GET /node` reply a client reads."""
+ABANDONED_AFTER_SECONDS = UPLOAD_TTL_SECONDS + CLOCK_SKEW_SECONDS + 120
 """An unreferenced chunk this much older than its last upload is abandoned: every session that
 could have referenced it has expired (grants live at most UPLOAD_TTL_SECONDS + 60 s), with two
 minutes to spare for a request in flight."""
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 @dataclass(frozen=True)
 class NodePolicy:
     """Who may upload and how much. `allowed` None means any valid signer (then the quotas are
-    what keeps one key, or many, from filling the node)."""
+    what keeps one key, or many, from filling the node). `chain_id`, if set, is part of every
+    grant's EIP-712 domain (the chain whose deployment this node serves)."""
 
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     allowed: frozenset[str] | None = None
@@ -59,6 +71,7 @@ class NodePolicy:
     max_open_bytes: int = 8 * DEFAULT_MAX_UPLOAD_BYTES
     max_concurrent_chunk_uploads: int = 32
     gc_interval_seconds: float = 300.0
+    chain_id: int | None = None
 
 
 @dataclass
@@ -72,16 +85,22 @@ class UploadSession:
 
 
 class StorageNode:
-    """One node: its store, its policy, the open upload sessions and the used grant nonces.
+    """One node: its store, its policy, its origins (the URLs grants name it by), the open
+    upload sessions and the used grant nonces (persisted under `store.directory / "nonces"`).
 
     Thread-safe: request handlers run on the event loop and in worker threads.
     """
 
-    def __init__(self, store: LocalStore, policy: NodePolicy | None = None) -> None:
+    def __init__(
+        self, store: LocalStore, policy: NodePolicy | None = None, *, origins: Iterable[str]
+    ) -> None:
         self.store = store
         self.policy = policy or NodePolicy()
+        self.origins = frozenset(node_origin(origin) for origin in origins)
+        if not self.origins:
+            raise NodeConfigError("a storage node needs at least one origin (the URL clients use)")
         self.sessions: dict[str, UploadSession] = {}
-        self.used_nonces: dict[str, int] = {}
+        self.used_nonces = UsedNonces(store.directory / "nonces")
         self._lock = threading.Lock()
 
     # -- upload sessions ---------------------------------------------------------------------
@@ -91,8 +110,8 @@ class StorageNode:
     ) -> tuple[str, UploadSession]:
         """Check a grant against the policy and the quotas; open a session charged to it."""
         current = time.time() if now is None else now
-        signer = grant_signer(grant, now=current)
         policy = self.policy
+        signer = check_grant(grant, origins=self.origins, chain_id=policy.chain_id, now=current)
         if policy.allowed is not None and signer.lower() not in policy.allowed:
             raise UploadAuthError(f"uploader {signer} is not on this node's allow-list")
         if grant.max_bytes > policy.max_upload_bytes:
@@ -102,11 +121,8 @@ class StorageNode:
             )
         with self._lock:
             self._expire(current)
-            key = f"{signer}:{grant.nonce}"
-            if key in self.used_nonces:
-                raise UploadAuthError("upload grant was already used (replayed nonce)")
             self._check_quota(signer, grant.max_bytes)
-            self.used_nonces[key] = grant.expires
+            self.used_nonces.claim(signer, grant.nonce)
             upload_id = secrets.token_hex(16)
             session = UploadSession(signer, grant.max_bytes, grant.max_bytes, grant.expires)
             self.sessions[upload_id] = session
@@ -133,10 +149,7 @@ class StorageNode:
             )
 
     def _expire(self, now: float) -> None:
-        """Drop expired sessions and nonces (call with the lock held)."""
-        for key, expires in list(self.used_nonces.items()):
-            if expires < now:
-                del self.used_nonces[key]
+        """Drop expired sessions (call with the lock held)."""
         for upload_id, session in list(self.sessions.items()):
             if session.expires < now:
                 del self.sessions[upload_id]
@@ -177,6 +190,7 @@ class StorageNode:
         current = time.time() if now is None else now
         with self._lock:
             self._expire(current)
+        self.used_nonces.forget_expired(current)
         return self.store.collect_garbage(unreferenced_before=current - ABANDONED_AFTER_SECONDS)
 
     # -- HTTP --------------------------------------------------------------------------------
@@ -186,9 +200,11 @@ class StorageNode:
         return _chunk_routes(_api(self), self)
 
 
-def create_app(store: LocalStore, policy: NodePolicy | None = None) -> ASGIApp:
-    """The HTTP API of a node over `store` (see docs/storage.md for the endpoint list)."""
-    return StorageNode(store, policy).app()
+def create_app(
+    store: LocalStore, policy: NodePolicy | None = None, *, origins: Iterable[str]
+) -> ASGIApp:
+    """The HTTP API of a node over `store` reached at `origins` (see docs/storage.md)."""
+    return StorageNode(store, policy, origins=origins).app()
 
 
 def _error(status: int, exc: Exception) -> HTTPException:
@@ -262,6 +278,11 @@ def _api(node: StorageNode) -> FastAPI:
     def health() -> dict[str, object]:
         return {"ok": True, "blobs": len(store.blob_ids())}
 
+    @app.get("/node")
+    def identity() -> dict[str, object]:
+        """What an upload grant for this node must name: one of its origins, its chain id."""
+        return {"origins": sorted(node.origins), "chain_id": node.policy.chain_id}
+
     @app.get("/blobs/{blob_id}")
     def get_manifest(blob_id: str) -> Response:
         try:
@@ -285,7 +306,9 @@ def _api(node: StorageNode) -> FastAPI:
         body = await read_bounded_body(request, limit=MAX_GRANT_BYTES, what="upload grant")
         try:
             data = parse_json(body, what="upload grant", max_bytes=MAX_GRANT_BYTES)
-            upload_id, session = node.open_session(UploadGrant.from_json(data))
+            grant = UploadGrant.from_json(data)
+            # Signature recovery and the durable nonce record run off the event loop.
+            upload_id, session = await run_in_threadpool(node.open_session, grant)
         except ValueError as exc:  # UploadAuthError and JsonInputError included
             raise _error(_status_of(exc), exc) from None
         return {"upload_id": upload_id, "signer": session.signer, "max_bytes": session.max_bytes}
@@ -409,12 +432,30 @@ def _chunk_routes(app: ASGIApp, node: StorageNode) -> ASGIApp:
     return routed
 
 
+def node_origins(host: str, port: int, public_urls: Iterable[str] = ()) -> list[str]:
+    """The origins grants may name for a node bound to `host:port`: `public_urls` if given;
+    else, on loopback, the loopback names of that port. A node reachable from elsewhere must be
+    told the URL its clients use (it cannot learn it from requests: a Host header is whatever
+    the sender writes, so a replaying node could claim any)."""
+    given = [node_origin(url) for url in public_urls]
+    if given:
+        return given
+    if host not in LOOPBACK_HOSTS:
+        raise NodeConfigError(
+            f"a node bound to {host} needs --public-url (the URL clients use to reach it)"
+        )
+    return [f"http://127.0.0.1:{port}", f"http://localhost:{port}", f"http://[::1]:{port}"]
+
+
 def serve(
     directory: Path | str,
     host: str = "127.0.0.1",
     port: int = 8470,
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
     allowed: list[str] | None = None,
+    *,
+    public_urls: Iterable[str] = (),
+    chain_id: int | None = None,
 ) -> None:
     """Run a storage node in the foreground until interrupted."""
     import uvicorn
@@ -422,6 +463,8 @@ def serve(
     policy = NodePolicy(
         max_upload_bytes=max_upload_bytes,
         allowed=frozenset(a.lower() for a in allowed) if allowed else None,
+        chain_id=chain_id,
     )
-    app = create_app(LocalStore(directory), policy)
+    origins = node_origins(host, port, public_urls)
+    app = create_app(LocalStore(directory), policy, origins=origins)
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

@@ -93,6 +93,10 @@ class NodeTransport:
     def get(self, url: str) -> bytes:
         return self.request("GET", url)
 
+    def get_json(self, url: str, *, max_bytes: int) -> object:
+        """GET a JSON reply of at most `max_bytes` bytes, parsed with bounded size and depth."""
+        return parse_json(self.request("GET", url), what=f"reply from {url}", max_bytes=max_bytes)
+
     def post_json(self, url: str, payload: object, headers: dict[str, str] | None = None) -> object:
         body = json.dumps(payload).encode()
         merged = {"Content-Type": "application/json", **(headers or {})}
