@@ -15,7 +15,9 @@ import httpx
 import pytest
 from eth_account import Account
 from storage_fixtures import grant_json
+from typer.testing import CliRunner
 
+from aicommons.cli import app
 from aicommons.commit import cid_of
 from aicommons.storage.auth import UPLOAD_TTL_SECONDS, sign_grant
 from aicommons.storage.chunking import (
@@ -24,8 +26,8 @@ from aicommons.storage.chunking import (
     BlobManifest,
     max_manifest_bytes,
 )
-from aicommons.storage.client import put_file
-from aicommons.storage.errors import UploadQuotaError
+from aicommons.storage.client import get_blob, partial_path, put_file
+from aicommons.storage.errors import BlobTooLargeError, UploadQuotaError
 from aicommons.storage.node import (
     ABANDONED_AFTER_SECONDS,
     UPLOAD_HEADER,
@@ -275,3 +277,77 @@ def test_a_running_node_collects_on_its_own(tmp_path, thread_node) -> None:
     while store.has_chunk(cid_of(orphan)) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not store.has_chunk(cid_of(orphan))
+
+
+# -- downloads (item 11) ------------------------------------------------------------------------
+
+
+def test_get_refuses_a_blob_over_the_limit_before_writing_anything(
+    tmp_path, thread_node, signer
+) -> None:
+    url, _ = thread_node("big")
+    (tmp_path / "small").write_bytes(os.urandom(3 * CHUNK_SIZE))
+    (tmp_path / "large").write_bytes(os.urandom(20 * CHUNK_SIZE))
+    small = put_file(tmp_path / "small", [url], signer).blob_id
+    large = put_file(tmp_path / "large", [url], signer).blob_id
+    target = tmp_path / "out"
+    with pytest.raises(BlobTooLargeError, match="more than the download limit of 2097152"):
+        get_blob(small, target, [url], max_bytes=2 * CHUNK_SIZE)
+    # 20 chunks' manifest does not fit the bound of a 1000-byte blob: refused unread.
+    with pytest.raises(BlobTooLargeError, match="manifest is longer than"):
+        get_blob(large, target, [url], max_bytes=1000)
+    assert not target.exists() and not partial_path(target, small).exists()
+    assert not partial_path(target, large).exists()
+    assert get_blob(small, target, [url], max_bytes=3 * CHUNK_SIZE).manifest.size == 3 * CHUNK_SIZE
+
+
+def test_cli_get_has_a_size_limit(tmp_path, thread_node, signer) -> None:
+    url, _ = thread_node("cli-limit")
+    (tmp_path / "in").write_bytes(os.urandom(CHUNK_SIZE + 1))
+    blob_id = put_file(tmp_path / "in", [url], signer).blob_id
+    command = ["storage", "get", blob_id, "-o", str(tmp_path / "out"), "--node", url]
+    refused = CliRunner().invoke(app, [*command, "--max-mb", "1"])
+    assert refused.exit_code != 0 and isinstance(refused.exception, BlobTooLargeError)
+    assert not (tmp_path / "out").exists()
+    assert CliRunner().invoke(app, [*command, "--max-mb", "2"]).exit_code == 0
+
+
+def endless_chunks(declare: bool):
+    """ASGI wrapper: a node that answers every chunk GET with far more bytes than a chunk,
+    announced in its Content-Length (`declare`) or streamed without one."""
+
+    def wrap(app):
+        async def wrapped(scope, receive, send):
+            if scope["type"] != "http" or scope["method"] != "GET":
+                return await app(scope, receive, send)
+            if not scope["path"].startswith("/chunks/"):
+                return await app(scope, receive, send)
+            headers = [(b"content-type", b"application/octet-stream")]
+            if declare:
+                headers.append((b"content-length", b"%d" % (1 << 40)))
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            piece = b"\0" * (1 << 16)
+            for _ in range(4 if declare else 1024):  # 64 MiB streamed
+                await send({"type": "http.response.body", "body": piece, "more_body": True})
+            if declare:
+                await asyncio.sleep(3)  # then hang up: 1 TiB was never coming
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+        return wrapped
+
+    return wrap
+
+
+@pytest.mark.parametrize("declare", [True, False])
+def test_get_reads_no_more_of_a_chunk_reply_than_the_chunk_holds(
+    tmp_path, thread_node, signer, declare: bool
+) -> None:
+    bad, _ = thread_node("endless", wrap=endless_chunks(declare))
+    good, _ = thread_node("good")
+    data = os.urandom(CHUNK_SIZE + 5)
+    (tmp_path / "in").write_bytes(data)
+    put = put_file(tmp_path / "in", [bad, good], signer)
+    got = get_blob(put.blob_id, tmp_path / "out", [bad, good], parallel=1, timeout=20)
+    assert (tmp_path / "out").read_bytes() == data
+    problems = got.report.problems[bad]
+    assert problems and all("more than the limit" in line for line in problems), problems

@@ -160,6 +160,9 @@ def get(
     output: Path = typer.Option(..., "-o", "--output", help="Where to write the blob."),
     node: list[str] | None = NODE_OPTION,
     parallel: int = typer.Option(8, "--parallel", min=1, help="Chunks in flight."),
+    max_mb: int = typer.Option(
+        4096, "--max-mb", min=1, help="Refuse a blob larger than this many MiB."
+    ),
 ) -> None:
     """Download a blob, verifying every chunk; resumes an interrupted download."""
     from aicommons.storage.client import get_blob
@@ -172,6 +175,7 @@ def get(
             parallel,
             on_progress=lambda n: progress.advance(task, n),
             on_manifest=lambda m: progress.update(task, total=m.size),
+            max_bytes=max_mb << 20,
         )
     for line in result.report.lines():
         err_console.print(f"[yellow]warning:[/] node {line}", highlight=False)

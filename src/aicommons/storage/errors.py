@@ -45,6 +45,10 @@ class TransportError(StorageError, OSError):
     """The node could not be reached or dropped the connection (treat the node as down)."""
 
 
+class OversizeReplyError(StorageError, OSError):
+    """A node's reply longer than the caller's limit (refused before it is read whole)."""
+
+
 class StatusError(StorageError, OSError):
     """The node answered with a non-2xx status."""
 
@@ -58,6 +62,10 @@ class StatusError(StorageError, OSError):
 
 class StorageClientError(StorageError, OSError):
     """A put or get that could not complete on any node."""
+
+
+class BlobTooLargeError(StorageClientError):
+    """A blob larger than the download limit (nothing of it is written)."""
 
 
 class BlobUnavailableError(StorageClientError):
