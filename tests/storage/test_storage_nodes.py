@@ -17,7 +17,7 @@ from storage_fixtures import grant_json
 from typer.testing import CliRunner
 
 from aicommons.cli import app, main
-from aicommons.commit import MerkleProof, leaf_hash, verify_proof
+from aicommons.commit import MerkleProof, cid_of, leaf_hash, verify_proof
 from aicommons.storage.auth import sign_grant
 from aicommons.storage.chunking import CHUNK_SIZE
 from aicommons.storage.client import (
@@ -150,18 +150,22 @@ def test_uploads_need_an_allowed_signer_within_the_size_limit(
 
 def test_upload_budget_is_enforced_per_grant(tmp_path, thread_node, signer) -> None:
     url, store = thread_node("n")
-    upload_id = httpx.post(f"{url}/uploads", json=grant_json(signer, url, 150)).json()
+    upload_id = httpx.post(f"{url}/uploads", json=grant_json(signer, url, 300)).json()
     headers = {"X-AIC-Upload": upload_id["upload_id"]}
-    first, second = os.urandom(100), os.urandom(100)
-    from aicommons.commit import cid_of
+    first, second, third = os.urandom(100), os.urandom(200), os.urandom(1)
 
     ok = httpx.put(f"{url}/chunks/{cid_of(first)}", content=first, headers=headers)
-    assert ok.status_code == 201
-    over = httpx.put(f"{url}/chunks/{cid_of(second)}", content=second, headers=headers)
-    assert over.status_code == 403 and "exhausted" in over.text
+    assert ok.status_code == 201 and ok.json()["remaining"] == 200
+    # Bytes that do not hash to the CID they are sent under: charged, refused, refunded.
+    lying = httpx.put(f"{url}/chunks/{cid_of(second)}", content=second[:100], headers=headers)
+    assert lying.status_code == 422 and "do not match" in lying.text
     assert not store.has_chunk(cid_of(second))
-    lying = httpx.put(f"{url}/chunks/{cid_of(second)}", content=first, headers=headers)
-    assert lying.status_code in (403, 422) and not store.has_chunk(cid_of(second))
+    # The refund is exact: the 200 bytes left still fit, and not one byte more.
+    fits = httpx.put(f"{url}/chunks/{cid_of(second)}", content=second, headers=headers)
+    assert fits.status_code == 201 and fits.json()["remaining"] == 0
+    over = httpx.put(f"{url}/chunks/{cid_of(third)}", content=third, headers=headers)
+    assert over.status_code == 403 and "exhausted" in over.text
+    assert not store.has_chunk(cid_of(third))
 
 
 def test_cli_put_and_get_with_keystore(tmp_path, thread_node, monkeypatch) -> None:
