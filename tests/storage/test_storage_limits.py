@@ -14,6 +14,8 @@ import time
 import httpx
 import pytest
 from eth_account import Account
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from storage_fixtures import grant_json
 from typer.testing import CliRunner
 
@@ -351,3 +353,68 @@ def test_get_reads_no_more_of_a_chunk_reply_than_the_chunk_holds(
     assert (tmp_path / "out").read_bytes() == data
     problems = got.report.problems[bad]
     assert problems and all("more than the limit" in line for line in problems), problems
+
+
+# -- fuzz (issue 14, tests) ---------------------------------------------------------------------
+
+JSON_ATOMS = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=20)
+)
+JSON_VALUES = st.recursive(
+    JSON_ATOMS,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner),
+    max_leaves=20,
+)
+
+
+@st.composite
+def hostile_bodies(draw) -> bytes:
+    kind = draw(st.sampled_from(["nested", "bytes", "json", "grant-like", "empty"]))
+    if kind == "nested":
+        depth = draw(st.integers(1, 150_000))
+        opener = draw(st.sampled_from([b"[", b'{"a":']))
+        return opener * depth + draw(st.sampled_from([b"", b"]" * depth]))
+    if kind == "bytes":
+        return draw(st.binary(max_size=5000))
+    if kind == "json":
+        return json.dumps(draw(JSON_VALUES)).encode()
+    if kind == "grant-like":
+        fields = ["chain_id", "expires", "max_bytes", "node", "nonce", "signature", "signer"]
+        return json.dumps({name: draw(JSON_VALUES) for name in fields}).encode()
+    return b""
+
+
+TARGETS = [
+    ("POST", "/uploads"),
+    ("POST", "/blobs"),
+    ("PUT", f"/chunks/{cid_of(b'fuzz')}"),
+    ("PUT", "/chunks/not-a-cid"),
+    ("GET", "/blobs/0x1234"),
+    ("GET", "/chunks/../../etc/passwd"),
+    ("GET", "/roots/0xzz/proofs/-1"),
+    ("GET", "/node"),
+]
+
+
+def test_fuzzed_requests_never_break_a_node(tmp_path, thread_node, signer) -> None:
+    url, _ = thread_node("fuzzed")
+    session = httpx.post(f"{url}/uploads", json=grant_json(signer, url, 10_000)).json()
+    statuses: list[int] = []
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(target=st.sampled_from(TARGETS), body=hostile_bodies(), authed=st.booleans())
+    def hit(target: tuple[str, str], body: bytes, authed: bool) -> None:
+        method, path = target
+        headers = {UPLOAD_HEADER: session["upload_id"]} if authed else {}
+        answer = httpx.request(method, url + path, content=body, headers=headers, timeout=30)
+        statuses.append(answer.status_code)
+        assert answer.status_code < 500, (method, path, body[:80], answer.text[:200])
+
+    hit()
+    assert any(400 <= code < 500 for code in statuses)
+    # Still a working node afterwards: a real round trip.
+    data = os.urandom(CHUNK_SIZE + 3)
+    (tmp_path / "in").write_bytes(data)
+    put = put_file(tmp_path / "in", [url], signer)
+    get_blob(put.blob_id, tmp_path / "out", [url])
+    assert (tmp_path / "out").read_bytes() == data

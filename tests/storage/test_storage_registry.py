@@ -603,7 +603,7 @@ class StakeAccounting(RuleBasedStateMachine):
         challenge_id = data.draw(st.sampled_from(hidden))
         who, root, secret, _ = self.open[challenge_id]
         boa.env.time_travel(blocks=2)
-        window_end = self.world.registry.challenges(challenge_id).reveal_deadline
+        window_end = self.world.registry.challenges(challenge_id).reveal_block + WINDOW
         if window_end < boa.env.evm.patch.block_number:
             # Other rules moved time past its reveal window: it can only expire.
             self.world.registry.expire_challenge(challenge_id, sender=who)

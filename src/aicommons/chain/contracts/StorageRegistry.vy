@@ -65,8 +65,8 @@ struct Challenge:
     challenger: address
     bond: uint256
     secret_hash: bytes32
+    # The block whose hash goes into the seed; the secret is due by reveal_block + response_blocks.
     reveal_block: uint256
-    reveal_deadline: uint256
     seed: uint256
     deadline: uint256
     leaf_count: uint256
@@ -333,7 +333,6 @@ def open_challenge(provider: address, root: bytes32, secret_hash: bytes32) -> ui
         bond=bond,
         secret_hash=secret_hash,
         reveal_block=reveal_block,
-        reveal_deadline=reveal_deadline,
         seed=0,
         deadline=0,
         leaf_count=commitment.leaf_count,
@@ -359,13 +358,13 @@ def open_challenge(provider: address, root: bytes32, secret_hash: bytes32) -> ui
 def reveal_challenge(challenge_id: uint256, secret: bytes32) -> uint256:
     """
     @notice Reveal the challenger's secret (anyone who knows it may), after the reveal block is
-            mined and no later than `reveal_deadline`; fixes the seed and starts the provider's
-            `response_blocks` to answer.
+            mined and at most `response_blocks` after it; fixes the seed and starts the
+            provider's `response_blocks` to answer.
     @return The seed.
     """
     challenge: Challenge = self._expect(challenge_id, Phase.COMMITTED)
     assert block.number > challenge.reveal_block, "TooEarly"
-    assert block.number <= challenge.reveal_deadline, "TooLate"
+    assert block.number <= challenge.reveal_block + response_blocks, "TooLate"
     revealed: bytes32 = keccak256(abi_encode(secret, challenge.challenger))
     assert revealed == challenge.secret_hash, "WrongSecret"
     commitment: Commitment = self.commitments[challenge.commitment]
@@ -402,7 +401,7 @@ def expire_challenge(challenge_id: uint256):
             the provider (who had to stand ready to answer).
     """
     challenge: Challenge = self._expect(challenge_id, Phase.COMMITTED)
-    assert block.number > challenge.reveal_deadline, "RevealWindowOpen"
+    assert block.number > challenge.reveal_block + response_blocks, "RevealWindowOpen"
     commitment: Commitment = self.commitments[challenge.commitment]
     self.challenges[challenge_id].phase = Phase.EXPIRED
     self.total_bonds -= challenge.bond
