@@ -13,14 +13,11 @@ from hypothesis import strategies as st
 
 from aicommons.runtime import kernels
 from aicommons.runtime import reference as ref
-from aicommons.runtime.graph import Layer, infer_out_shape, run_reference_layer
-from aicommons.runtime.kernels import (
-    FLOAT32_MAX_FAN_IN,
-    Requantizer,
-    compile_layer,
-    to_external,
-    to_internal,
-)
+from aicommons.runtime.graph import run_reference_layer
+from aicommons.runtime.kernels import FLOAT32_MAX_FAN_IN, Requantizer, to_external, to_internal
+from aicommons.runtime.layer import Layer
+from aicommons.runtime.ops import infer_out_shape
+from aicommons.runtime.plan import compile_layer
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 PATHS = ("float32", "float64")

@@ -14,8 +14,8 @@ from test_runtime_kernels import int8_array, requant_params
 
 from aicommons.runtime import kernels
 from aicommons.runtime import reference as ref
-from aicommons.runtime.graph import Layer
 from aicommons.runtime.kernels import FLOAT32_MAX_FAN_IN, LinearRequant, Requantizer
+from aicommons.runtime.layer import Layer
 from aicommons.runtime.package import ModelPackage
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

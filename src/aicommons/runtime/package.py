@@ -25,15 +25,11 @@ from safetensors.numpy import save as safetensors_save
 from aicommons.commit import JsonInputError, canonical_json, keccak256, parse_json
 from aicommons.runtime.commitment import COMMITTED_DTYPES, tensor_root, trace_root, weights_root
 from aicommons.runtime.errors import InputError, PackageError
-from aicommons.runtime.graph import Layer, run_reference, validate_graph
-from aicommons.runtime.kernels import (
-    Kernel,
-    compile_layer,
-    compile_plan,
-    default_matmul_path,
-    to_external,
-    to_internal,
-)
+from aicommons.runtime.graph import run_reference, validate_graph
+from aicommons.runtime.kernels import Kernel, default_matmul_path, to_external, to_internal
+from aicommons.runtime.layer import Layer
+from aicommons.runtime.ops import macs_per_sample
+from aicommons.runtime.plan import compile_layer, compile_plan
 
 FORMAT = "aicommons-model/1"
 SEMANTICS = "aicommons-int/1"
@@ -303,14 +299,8 @@ class ModelPackage:
 
     @property
     def macs_per_sample(self) -> int:
-        """Multiply-accumulates of the dense and conv layers for one sample."""
-        total = 0
-        for layer in self.layers:
-            if layer.op in ("dense", "conv2d"):
-                weight = self.tensors[layer.tensors["weight"]]
-                positions = int(np.prod(layer.out_shape[1:])) if layer.op == "conv2d" else 1
-                total += weight.size * positions
-        return total
+        """Multiply-accumulates of the weighted (dense, conv) layers for one sample."""
+        return macs_per_sample(self.layers, self.tensors)
 
     # -- serialisation ------------------------------------------------------------------------
 

@@ -16,8 +16,8 @@ import onnx
 from aicommons.commit import keccak256
 from aicommons.runtime import reference as ref
 from aicommons.runtime.errors import CalibrationError, OnnxImportError
-from aicommons.runtime.graph import Layer
 from aicommons.runtime.kernels import FLOAT_REQUANT_MAX_SHIFT, FLOAT_REQUANT_PRODUCT_BOUND
+from aicommons.runtime.layer import Layer
 from aicommons.runtime.onnx_import import FloatGraph, FloatLayer, import_onnx, load_onnx
 from aicommons.runtime.package import ModelPackage, as_samples, scale_text, shape_mismatch
 
