@@ -174,7 +174,10 @@ def test_quantize_errors_are_one_line_and_write_nothing(
         str(out),
     )
     assert_one_line_error(
-        code, err, "calibration data shape [5, 63] does not match [N, 1, 8, 8] (or samples of 64"
+        code,
+        err,
+        "calibration data shape [5, 63] does not match the model input [N, 1, 8, 8] or flat "
+        "rows [N, 64]",
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.onnx", "short.npy"]
 
@@ -216,7 +219,7 @@ def test_flat_samples_are_reshaped_for_calibration_and_run(
         monkeypatch, capsys, "model", "run", str(out), "--input", str(wrong), "-o", str(y)
     )
     assert_one_line_error(
-        code, err, "input shape [2, 65] does not match [N, 1, 8, 8] (or samples of 64 values"
+        code, err, "input shape [2, 65] does not match the model input [N, 1, 8, 8] or flat rows"
     )
 
 
@@ -242,7 +245,7 @@ def test_run_errors_are_one_line_and_write_nothing(monkeypatch, capsys, tmp_path
     cases += [
         (
             (str(files["pkg"]), "--input", str(wrong_shape)),
-            "input shape [3, 63] does not match [N, 64]",
+            "input shape [3, 63] does not match the model input [N, 64]",
         ),
         ((str(files["pkg"]), "--input", str(nan_input)), "NaN"),
         ((str(files["pkg"]), "--input", str(complex_input)), "input must be numeric"),
@@ -358,3 +361,46 @@ def test_bench_runtime_reports_every_model_and_batch(monkeypatch, capsys) -> Non
     for row in rows[:4]:
         assert row["top1_agreement"] >= 0.99
         assert row["acc_float"] - row["acc_int8"] <= 0.005
+
+
+def test_run_takes_integer_inputs_as_int8_values(monkeypatch, capsys, tmp_path, files) -> None:
+    """Issue 14 item 13: a receipt's committed input fed back as JSON integers or an int64 .npy
+    gives the same outputs as the int8 array (it was re-quantised as floats: another label)."""
+    package = load_package(files["pkg"])
+    x = package.quantize_input(np.load(files["x"]))
+    expected = package.dequantize_output(package.run(x))
+    sources = {"int8.npy": x, "int64.npy": x.astype(np.int64)}
+    for name, array in sources.items():
+        np.save(tmp_path / name, array)
+    (tmp_path / "ints.json").write_text(json.dumps(x.tolist()))
+    (tmp_path / "one.json").write_text(json.dumps(x[3].tolist()))
+    for name in (*sources, "ints.json", "one.json"):
+        y = tmp_path / f"y-{name}.npy"
+        code, stdout, err = invoke(
+            monkeypatch,
+            capsys,
+            "model",
+            "run",
+            str(files["pkg"]),
+            "--input",
+            str(tmp_path / name),
+            "-o",
+            str(y),
+            "--json",
+        )
+        assert code == 0, err
+        want = expected[3:4] if name == "one.json" else expected
+        np.testing.assert_array_equal(np.load(y), want, err_msg=name)
+        assert json.loads(stdout)["argmax"] == want.argmax(axis=1).tolist()
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps([[0] * 10 + [128] + [0] * 53]))
+    code, _, err = invoke(
+        monkeypatch, capsys, "model", "run", str(files["pkg"]), "--input", str(bad)
+    )
+    assert_one_line_error(code, err, "input value 128 at index [0, 10] is outside int8 [-128, 127]")
+    flags = tmp_path / "flags.json"
+    flags.write_text(json.dumps([[False] * 64]))
+    code, _, err = invoke(
+        monkeypatch, capsys, "model", "run", str(files["pkg"]), "--input", str(flags)
+    )
+    assert_one_line_error(code, err, "holds false at index [0, 0]; expected a number")

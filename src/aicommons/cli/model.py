@@ -45,7 +45,10 @@ def quantize_command(
 def run_command(
     package_path: Path = typer.Argument(..., metavar="PKG", help="Model package (.aicm)."),
     input_path: Path = typer.Option(
-        ..., "--input", help="Inputs [N, ...]: int8 as is, floats are quantised."
+        ...,
+        "--input",
+        help="Inputs [N, ...] (.npy, .npz or .json): integers are the int8 values themselves "
+        "(each in [-128, 127]), floats are quantised.",
     ),
     output: Path | None = typer.Option(
         None, "-o", "--output", help="Write dequantised float32 outputs (.npy)."
@@ -54,11 +57,10 @@ def run_command(
 ) -> None:
     """Run PKG on a batch of inputs with the exact integer runtime."""
     from aicommons.runtime import load_package
-    from aicommons.runtime.files import load_array, prepare_input, save_array
+    from aicommons.runtime.files import load_input, save_array
 
     package = load_package(package_path)
-    x = prepare_input(package, load_array(input_path, "input", npz_key="x_test"))
-    y = package.run(x)
+    y = package.run(package.prepare_input(load_input(input_path)))
     if output is not None:
         save_array(output, package.dequantize_output(y))
     argmax = [int(v) for v in y.reshape(y.shape[0], -1).argmax(axis=1)]

@@ -23,6 +23,7 @@ from safetensors.numpy import load as safetensors_load
 from safetensors.numpy import save as safetensors_save
 
 from aicommons.commit import JsonInputError, canonical_json, keccak256, parse_json
+from aicommons.runtime import reference as ref
 from aicommons.runtime.commitment import COMMITTED_DTYPES, tensor_root, trace_root, weights_root
 from aicommons.runtime.errors import InputError, PackageError
 from aicommons.runtime.graph import run_reference, validate_graph
@@ -55,26 +56,91 @@ class Trace:
 
 
 def as_samples(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray | None:
-    """`x` as a batch [N, *shape]: one sample, a batch, or samples of the same size in another
-    shape (such as flat rows), reshaped in C order; None when the per-sample size differs."""
+    """`x` as a batch [N, *shape], or None when it is in no accepted layout.
+
+    Accepted: one sample of the model's shape, a batch [N, *shape], and flat samples in C order
+    (one row of prod(shape) values, or rows [N, prod(shape)]). Any other shape of the same size,
+    such as NHWC planes for an NCHW model, is another layout, and reshaping it would silently
+    scramble the values, so it is refused.
+    """
+    size = math.prod(shape)
     if x.shape == shape:
         return x[None]
     if x.shape[1:] == shape:
         return x
-    size = math.prod(shape)
-    if x.ndim == 1 and x.size == size:
+    if x.shape == (size,):
         return x.reshape(1, *shape)
-    if x.ndim >= 2 and math.prod(x.shape[1:]) == size:
+    if x.ndim == 2 and x.shape[1] == size:
         return x.reshape(x.shape[0], *shape)
     return None
 
 
 def shape_mismatch(what: str, x: np.ndarray, shape: tuple[int, ...]) -> str:
-    """The one-line message for samples whose size does not fit the model input."""
+    """The one-line message for samples in a layout the model input does not accept."""
     wanted = f"[N, {', '.join(map(str, shape))}]"
     if len(shape) > 1:
-        wanted += f" (or samples of {math.prod(shape)} values, reshaped in C order)"
-    return f"{what} shape {list(x.shape)} does not match {wanted}"
+        wanted += f" or flat rows [N, {math.prod(shape)}] in C order"
+    message = f"{what} shape {list(x.shape)} does not match the model input {wanted}"
+    if x.size and x.ndim >= 1 and math.prod(x.shape[1:]) == math.prod(shape) and len(shape) > 1:
+        message += " (another layout, such as NHWC for an NCHW model, must be transposed first)"
+    return message
+
+
+def _int8_range_error(what: str, value: int, index: tuple[Any, ...]) -> InputError:
+    return InputError(
+        f"{what} value {value} at index {[int(i) for i in index]} is outside int8 [-128, 127]: integer "
+        "inputs are the quantised int8 values themselves (pass floats to have them quantised)"
+    )
+
+
+def _json_leaves(values: Any, what: str) -> tuple[tuple[int, ...], list[int | float]]:
+    """Shape and row-major leaves of nested lists of numbers; ragged lists, bools and other
+    leaves are refused by name."""
+    shape: list[int] = []
+    level = values
+    while isinstance(level, list):
+        shape.append(len(level))
+        if not level:
+            break
+        level = level[0]
+    leaves: list[int | float] = []
+
+    def walk(node: Any, depth: int, index: tuple[int, ...]) -> None:
+        if depth == len(shape):
+            if isinstance(node, bool) or not isinstance(node, int | float):
+                raise InputError(
+                    f"{what} holds {json.dumps(node)[:40]} at index {list(index)}; "
+                    "expected a number"
+                )
+            leaves.append(node)
+            return
+        if not isinstance(node, list) or len(node) != shape[depth]:
+            raise InputError(f"{what} is not a rectangular array (ragged at index {list(index)})")
+        for position, child in enumerate(node):
+            walk(child, depth + 1, (*index, position))
+
+    walk(values, 0, ())
+    return tuple(shape), leaves
+
+
+def numeric_array(values: Any, what: str = "input") -> np.ndarray:
+    """`values` as an array that keeps its kind of number.
+
+    A numpy array is returned as it is. Nested lists (parsed JSON) become int64 when every
+    leaf is an integer and float64 otherwise; a bool, string, null or ragged list is refused by
+    name, and an integer beyond int64 is refused as outside int8 (see `prepare_input`).
+    """
+    if isinstance(values, np.ndarray):
+        return values
+    if isinstance(values, bool) or not isinstance(values, list | int | float):
+        raise InputError(f"{what} must be an array of numbers, got {type(values).__name__}")
+    shape, leaves = _json_leaves(values, what)
+    if all(isinstance(v, int) for v in leaves):
+        for position, value in enumerate(leaves):
+            if not -(2**63) <= value < 2**63:
+                raise _int8_range_error(what, value, np.unravel_index(position, shape))
+        return np.array(leaves, dtype=np.int64).reshape(shape)
+    return np.array(leaves, dtype=np.float64).reshape(shape)
 
 
 def scale_text(scale: float) -> str:
@@ -217,15 +283,40 @@ class ModelPackage:
         return [float(Decimal(layer.out_scale)) for layer in self.output_layers]
 
     def check_input(self, x_int8: np.ndarray) -> np.ndarray:
-        """The batch as int8 [N, *input_shape]; a single sample (no batch axis) and samples of the
-        same size in another shape (such as flat rows, reshaped in C order) are accepted too."""
+        """The batch as int8 [N, *input_shape], N >= 1: a batch, one sample without the batch
+        axis, or flat rows in C order (see `as_samples`); any other layout is refused."""
         x = np.asarray(x_int8)
         if x.dtype != np.int8:
-            raise InputError(f"input must be int8 (see quantize_input), got {x.dtype}")
+            raise InputError(f"input must be int8 (see prepare_input), got {x.dtype}")
         batch = as_samples(x, self.input_shape)
         if batch is None:
             raise InputError(shape_mismatch("input", x, self.input_shape))
+        if batch.shape[0] == 0:
+            raise InputError("input holds no samples (a batch of 0)")
         return batch
+
+    def prepare_input(self, x: Any) -> np.ndarray:
+        """The int8 batch [N, *input_shape] to run, from whatever input a caller holds.
+
+        Integers are integers: an integer array (any int or uint dtype, or nested lists of JSON
+        integers) is taken as the int8 values it holds, which must all lie in [-128, 127]; an
+        integer outside is refused by name, never re-quantised. Floats are quantised with the
+        input scale (`quantize_input`). Bools and other dtypes are refused. Layouts as in
+        `check_input`. This is the one entry point for CLI, SDK and services alike.
+        """
+        values = numeric_array(x)
+        kind = values.dtype.kind
+        if kind in "iu":
+            if values.size:
+                low, high = values.min(), values.max()
+                if low < ref.INT8_MIN or high > ref.INT8_MAX:
+                    bad = low if low < ref.INT8_MIN else high
+                    index = np.unravel_index(int(np.argmax(values == bad)), values.shape)
+                    raise _int8_range_error("input", int(bad), index)
+            return self.check_input(values.astype(np.int8))
+        if kind == "f":
+            return self.check_input(self.quantize_input(values))
+        raise InputError(f"input must be numeric (integers or floats), got dtype {values.dtype}")
 
     def _values(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """Every value in the kernels' internal layout (NHWC for planes)."""
@@ -269,11 +360,17 @@ class ModelPackage:
         return values[self.output_names[0]]
 
     def quantize_input(self, x_float: np.ndarray) -> np.ndarray:
-        """round(x / input_scale) clamped to int8; refuses NaN/inf. Convenience, not protocol.
-
-        Samples of the input's size in another shape (such as flat rows) come back as
-        [N, *input_shape]."""
-        x = np.asarray(x_float, dtype=np.float64)
+        """round_half_even(x / input_scale) clamped to int8, for float inputs; refuses NaN/inf
+        and integer arrays (those are int8 values already: see `prepare_input`). Convenience,
+        not protocol. One sample comes back as one sample; a batch or flat rows come back as
+        [N, *input_shape]; other layouts are refused (see `as_samples`)."""
+        values = np.asarray(x_float)
+        if values.dtype.kind != "f":
+            raise InputError(
+                f"quantize_input takes floats, got dtype {values.dtype} "
+                "(integer inputs are int8 values already: use prepare_input)"
+            )
+        x = values.astype(np.float64)
         if not np.all(np.isfinite(x)):
             raise InputError("input contains NaN or infinity")
         batch = as_samples(x, self.input_shape)
