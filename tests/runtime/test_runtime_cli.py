@@ -232,7 +232,7 @@ def test_run_errors_are_one_line_and_write_nothing(monkeypatch, capsys, tmp_path
     y = tmp_path / "y.npy"
     x = files["x"]
     cases = [
-        ((str(truncated), "--input", str(x)), "truncated or corrupt"),
+        ((str(truncated), "--input", str(x)), "package is truncated (tensor data has"),
         ((str(tampered), "--input", str(x)), "does not match its Merkle root"),
         ((str(tmp_path / "missing.aicm"), "--input", str(x)), "package file not found"),
     ]

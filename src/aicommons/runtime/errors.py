@@ -28,3 +28,7 @@ class CalibrationError(ModelError):
 
 class InputError(ModelError):
     """An inference input with the wrong shape, dtype or non-finite values."""
+
+
+class ManifestError(PackageError):
+    """A manifest field of the wrong type or range; the message names the field path."""

@@ -6,13 +6,14 @@ from the op registry, `ops.py`), so a package that loads can never overflow. Nev
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 
 from aicommons.runtime.errors import PackageError
 from aicommons.runtime.layer import Layer, layer_error
-from aicommons.runtime.ops import infer_out_shape, op_spec
+from aicommons.runtime.ops import MAX_SAMPLE_VALUES, infer_out_shape, op_spec
 
 __all__ = ["Layer", "infer_out_shape", "run_reference", "run_reference_layer", "validate_graph"]
 
@@ -25,6 +26,10 @@ def validate_graph(
     tensors: Mapping[str, np.ndarray],
 ) -> None:
     """Check the whole graph: known values only, shapes and dtypes consistent, every bound held."""
+    if math.prod(input_shape) > MAX_SAMPLE_VALUES:
+        raise PackageError(
+            f"input shape {list(input_shape)} holds more than {MAX_SAMPLE_VALUES} values a sample"
+        )
     shapes: dict[str, tuple[int, ...]] = {input_name: tuple(input_shape)}
     dtypes: dict[str, str] = {input_name: "int8"}
     consumed = {name for layer in layers for name in layer.inputs}

@@ -56,11 +56,6 @@ class Layer:
         except (KeyError, TypeError, ValueError) as exc:
             raise PackageError(f"malformed layer entry in manifest: {exc!r}") from None
 
-    def attr(self, key: str) -> Any:
-        if key not in self.attrs:
-            raise PackageError(f"layer {self.name!r} ({self.op}) lacks attribute {key!r}")
-        return self.attrs[key]
-
 
 def layer_error(layer: Layer, message: str) -> PackageError:
     """The one-line error for a layer that breaks a rule: `layer 'fc0' (dense): message`."""

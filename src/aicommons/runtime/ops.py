@@ -18,6 +18,7 @@ import numpy as np
 from aicommons.runtime import kernels
 from aicommons.runtime import reference as ref
 from aicommons.runtime.layer import Layer, layer_error
+from aicommons.runtime.schema import Int, ListOf, Node, Obj, Text
 
 Shape = tuple[int, ...]
 Tensors = Mapping[str, np.ndarray]
@@ -30,7 +31,25 @@ KernelFactory = Callable[[Layer, Tensors, Sequence[int], str], kernels.Kernel]
 """(layer, tensors, first input's per-sample shape, matmul path) -> the fast kernel."""
 OUTPUT_DTYPES = ("int8", "int32")
 REQUANT_ROLES = ("weight", "bias", "multiplier", "shift")
-WINDOW_ATTRS = ("kernel", "strides", "pads", "dilations")
+
+MAX_DIM = 1 << 24
+"""Largest extent of any axis, and of any window attribute."""
+MAX_RANK = 4
+"""Most axes of a per-sample shape."""
+MAX_SAMPLE_VALUES = 1 << 24
+"""Most values one sample of any graph value may hold: bounds what loading and running allocate."""
+
+SHAPE = ListOf(Int(1, MAX_DIM), 1, MAX_RANK)
+BOUNDS = {"lo": Int(ref.INT32_MIN, ref.INT32_MAX), "hi": Int(ref.INT32_MIN, ref.INT32_MAX)}
+"""Clamp bounds; the output dtype narrows them (int8 unless an int32 graph output)."""
+WINDOW = {
+    "kernel": ListOf(Int(1, MAX_DIM), 2, 2),
+    "strides": ListOf(Int(1, MAX_DIM), 2, 2),
+    "pads": ListOf(Int(0, MAX_DIM), 4, 4),
+    "dilations": ListOf(Int(1, MAX_DIM), 2, 2),
+}
+"""A 2-D window: kernel [kh, kw], strides, pads [top, left, bottom, right], dilations."""
+CHANNELS = Int(1, MAX_DIM)
 
 
 @dataclass(frozen=True)
@@ -40,7 +59,8 @@ class OpSpec:
     name: str
     arity: int
     tensor_roles: tuple[str, ...]
-    attrs: tuple[str, ...]
+    attrs: Mapping[str, Node]
+    """Every attribute of the op and its type and range (the manifest schema uses these)."""
     wide: bool
     """May produce an int32 graph output (requantising ops only)."""
     out_shape: ShapeRule
@@ -48,6 +68,14 @@ class OpSpec:
     kernel: KernelFactory
     weighted: bool = False
     """Has a `weight` tensor whose every entry is one multiply-accumulate per output position."""
+
+    @property
+    def attrs_schema(self) -> Obj:
+        return Obj(self.attrs)
+
+    @property
+    def tensors_schema(self) -> Obj:
+        return Obj({role: Text() for role in self.tensor_roles})
 
     @property
     def step_name(self) -> str:
@@ -94,7 +122,7 @@ def _check_requant(
 
 
 def _check_clamp_bounds(layer: Layer, is_graph_output: bool) -> tuple[int, int]:
-    lo, hi = int(layer.attr("lo")), int(layer.attr("hi"))
+    lo, hi = layer.attrs["lo"], layer.attrs["hi"]
     wide = layer.out_dtype == "int32"
     if wide and not is_graph_output:
         raise layer_error(layer, "only a graph output may be int32")
@@ -104,26 +132,15 @@ def _check_clamp_bounds(layer: Layer, is_graph_output: bool) -> tuple[int, int]:
     return lo, hi
 
 
-def _ints(layer: Layer, key: str, length: int, minimum: int) -> list[int]:
-    values = layer.attr(key)
-    if not isinstance(values, list | tuple) or len(values) != length:
-        raise layer_error(layer, f"attribute {key!r} must be {length} ints")
-    result = [int(v) for v in values]
-    if any(v < minimum for v in result):
-        raise layer_error(layer, f"attribute {key!r} must be >= {minimum}")
-    return result
-
-
 def _planes(layer: Layer, shape: Shape) -> None:
     if len(shape) != 3:
         raise layer_error(layer, f"input must be [C, H, W] per sample, got {list(shape)}")
 
 
-def window_output_shape(layer: Layer, in_shape: Shape, kernel: Sequence[int]) -> tuple[int, int]:
+def window_output_shape(layer: Layer, in_shape: Shape) -> tuple[int, int]:
     """Spatial output of a conv/pool layer; raises if the window never fits."""
-    strides = _ints(layer, "strides", 2, 1)
-    pads = _ints(layer, "pads", 4, 0)
-    dilations = _ints(layer, "dilations", 2, 1)
+    a = layer.attrs
+    kernel, strides, pads, dilations = a["kernel"], a["strides"], a["pads"], a["dilations"]
     out_h = ref.conv_output_size(in_shape[1], kernel[0], strides[0], pads[0], pads[2], dilations[0])
     out_w = ref.conv_output_size(in_shape[2], kernel[1], strides[1], pads[1], pads[3], dilations[1])
     if out_h < 1 or out_w < 1:
@@ -138,7 +155,7 @@ def _dense_shape(layer: Layer, in_shapes: Sequence[Shape], tensors: Tensors, out
     shape = in_shapes[0]
     if len(shape) != 1:
         raise layer_error(layer, f"input must be 1-D per sample, got {list(shape)}")
-    channels = int(layer.attr("channels"))
+    channels = layer.attrs["channels"]
     _check_requant(layer, tensors, channels, shape[0], (channels, shape[0]))
     _check_clamp_bounds(layer, out)
     return (channels,)
@@ -157,15 +174,14 @@ def _dense_reference(layer: Layer, inputs: Sequence[np.ndarray], tensors: Tensor
 def _conv2d_shape(layer: Layer, in_shapes: Sequence[Shape], tensors: Tensors, out: bool) -> Shape:
     shape = in_shapes[0]
     _planes(layer, shape)
-    channels, groups = int(layer.attr("channels")), int(layer.attr("groups"))
-    kernel = _ints(layer, "kernel", 2, 1)
-    if groups < 1 or shape[0] % groups or channels % groups:
+    channels, groups, kernel = layer.attrs["channels"], layer.attrs["groups"], layer.attrs["kernel"]
+    if shape[0] % groups or channels % groups:
         raise layer_error(layer, f"groups={groups} must divide input and output channels")
     group_in = shape[0] // groups
     fan_in = group_in * kernel[0] * kernel[1]
     _check_requant(layer, tensors, channels, fan_in, (channels, group_in, *kernel))
     _check_clamp_bounds(layer, out)
-    return (channels, *window_output_shape(layer, shape, kernel))
+    return (channels, *window_output_shape(layer, shape))
 
 
 def _conv2d_reference(layer: Layer, inputs: Sequence[np.ndarray], tensors: Tensors) -> np.ndarray:
@@ -188,28 +204,25 @@ def _conv2d_reference(layer: Layer, inputs: Sequence[np.ndarray], tensors: Tenso
 # -- maxpool, avgpool ---------------------------------------------------------------------------
 
 
-def _pool_shape(layer: Layer, shape: Shape, dilations: Sequence[int]) -> Shape:
+def _pool_shape(layer: Layer, shape: Shape) -> Shape:
     _planes(layer, shape)
-    kernel = _ints(layer, "kernel", 2, 1)
-    pads = _ints(layer, "pads", 4, 0)
+    kernel, pads, dilations = layer.attrs["kernel"], layer.attrs["pads"], layer.attrs["dilations"]
     # A window made only of padding would have no max and no mean.
     if any(pads[i] > (kernel[i % 2] - 1) * dilations[i % 2] for i in range(4)):
         raise layer_error(
             layer, "a padding exceeds the window extent, so a window can be all padding"
         )
-    return (shape[0], *window_output_shape(layer, shape, kernel))
+    return (shape[0], *window_output_shape(layer, shape))
 
 
 def _maxpool_shape(layer: Layer, in_shapes: Sequence[Shape], tensors: Tensors, out: bool) -> Shape:
-    return _pool_shape(layer, in_shapes[0], _ints(layer, "dilations", 2, 1))
+    return _pool_shape(layer, in_shapes[0])
 
 
 def _avgpool_shape(layer: Layer, in_shapes: Sequence[Shape], tensors: Tensors, out: bool) -> Shape:
-    if int(layer.attr("count_include_pad")) not in (0, 1):
-        raise layer_error(layer, "count_include_pad must be 0 or 1")
-    if _ints(layer, "dilations", 2, 1) != [1, 1]:
+    if list(layer.attrs["dilations"]) != [1, 1]:
         raise layer_error(layer, "avgpool has no dilation")
-    return _pool_shape(layer, in_shapes[0], (1, 1))
+    return _pool_shape(layer, in_shapes[0])
 
 
 def _maxpool_reference(layer: Layer, inputs: Sequence[np.ndarray], tensors: Tensors) -> np.ndarray:
@@ -254,8 +267,8 @@ def _clamp_reference(layer: Layer, inputs: Sequence[np.ndarray], tensors: Tensor
 
 def _reshape_shape(layer: Layer, in_shapes: Sequence[Shape], tensors: Tensors, out: bool) -> Shape:
     shape = in_shapes[0]
-    target = tuple(int(v) for v in layer.attr("shape"))
-    if any(v < 1 for v in target) or math.prod(target) != math.prod(shape):
+    target = tuple(layer.attrs["shape"])
+    if math.prod(target) != math.prod(shape):
         raise layer_error(layer, f"cannot reshape {list(shape)} to {list(target)}")
     return target
 
@@ -273,7 +286,7 @@ OPS: dict[str, OpSpec] = {
             name="dense",
             arity=1,
             tensor_roles=REQUANT_ROLES,
-            attrs=("channels", "lo", "hi"),
+            attrs={"channels": CHANNELS, **BOUNDS},
             wide=True,
             out_shape=_dense_shape,
             reference=_dense_reference,
@@ -284,7 +297,7 @@ OPS: dict[str, OpSpec] = {
             name="conv2d",
             arity=1,
             tensor_roles=REQUANT_ROLES,
-            attrs=("channels", *WINDOW_ATTRS, "groups", "lo", "hi"),
+            attrs={"channels": CHANNELS, **WINDOW, "groups": CHANNELS, **BOUNDS},
             wide=True,
             out_shape=_conv2d_shape,
             reference=_conv2d_reference,
@@ -295,7 +308,7 @@ OPS: dict[str, OpSpec] = {
             name="maxpool",
             arity=1,
             tensor_roles=(),
-            attrs=WINDOW_ATTRS,
+            attrs=WINDOW,
             wide=False,
             out_shape=_maxpool_shape,
             reference=_maxpool_reference,
@@ -305,7 +318,7 @@ OPS: dict[str, OpSpec] = {
             name="avgpool",
             arity=1,
             tensor_roles=(),
-            attrs=(*WINDOW_ATTRS, "count_include_pad"),
+            attrs={**WINDOW, "count_include_pad": Int(0, 1)},
             wide=False,
             out_shape=_avgpool_shape,
             reference=_avgpool_reference,
@@ -315,7 +328,7 @@ OPS: dict[str, OpSpec] = {
             name="add",
             arity=2,
             tensor_roles=("multiplier", "shift"),
-            attrs=("lo", "hi"),
+            attrs=BOUNDS,
             wide=True,
             out_shape=_add_shape,
             reference=_add_reference,
@@ -325,7 +338,7 @@ OPS: dict[str, OpSpec] = {
             name="clamp",
             arity=1,
             tensor_roles=(),
-            attrs=("lo", "hi"),
+            attrs=BOUNDS,
             wide=False,
             out_shape=_clamp_shape,
             reference=_clamp_reference,
@@ -335,7 +348,7 @@ OPS: dict[str, OpSpec] = {
             name="reshape",
             arity=1,
             tensor_roles=(),
-            attrs=("shape",),
+            attrs={"shape": SHAPE},
             wide=False,
             out_shape=_reshape_shape,
             reference=_reshape_reference,
@@ -365,7 +378,15 @@ def infer_out_shape(
         raise layer_error(layer, f"only {wide_ops} may produce int32")
     if len(in_shapes) != spec.arity:
         raise layer_error(layer, f"expects {spec.arity} input(s)")
-    return spec.out_shape(layer, in_shapes, tensors, is_output)
+    where = f"layer {layer.name!r} ({layer.op})"
+    spec.attrs_schema.check(dict(layer.attrs), f"{where} attrs")
+    spec.tensors_schema.check(dict(layer.tensors), f"{where} tensors")
+    out_shape = spec.out_shape(layer, in_shapes, tensors, is_output)
+    if math.prod(out_shape) > MAX_SAMPLE_VALUES:
+        raise layer_error(
+            layer, f"output {list(out_shape)} holds more than {MAX_SAMPLE_VALUES} values a sample"
+        )
+    return out_shape
 
 
 def macs_per_sample(layers: Sequence[Layer], tensors: Tensors) -> int:

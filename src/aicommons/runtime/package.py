@@ -29,11 +29,11 @@ from aicommons.runtime.errors import InputError, PackageError
 from aicommons.runtime.graph import run_reference, validate_graph
 from aicommons.runtime.kernels import Kernel, default_matmul_path, to_external, to_internal
 from aicommons.runtime.layer import Layer
+from aicommons.runtime.manifest import FORMAT, SEMANTICS, check_manifest
 from aicommons.runtime.ops import macs_per_sample
 from aicommons.runtime.plan import compile_layer, compile_plan
+from aicommons.runtime.schema import is_integer
 
-FORMAT = "aicommons-model/1"
-SEMANTICS = "aicommons-int/1"
 MAGIC = b"AICM\x00\x01"
 """File header: magic, then uint64 big-endian manifest length, manifest, safetensors blob."""
 _HEADER = struct.Struct(">6sQ")
@@ -88,8 +88,9 @@ def shape_mismatch(what: str, x: np.ndarray, shape: tuple[int, ...]) -> str:
 
 def _int8_range_error(what: str, value: int, index: tuple[Any, ...]) -> InputError:
     return InputError(
-        f"{what} value {value} at index {[int(i) for i in index]} is outside int8 [-128, 127]: integer "
-        "inputs are the quantised int8 values themselves (pass floats to have them quantised)"
+        f"{what} value {value} at index {[int(i) for i in index]} is outside int8 [-128, 127]: "
+        "integer inputs are the quantised int8 values themselves (pass floats to have them "
+        "quantised)"
     )
 
 
@@ -157,13 +158,10 @@ class ModelPackage:
         tensors: Mapping[str, np.ndarray],
         matmul_path: str | None = None,
     ) -> None:
+        check_manifest(manifest)
         self.manifest: dict[str, Any] = json.loads(canonical_json(dict(manifest)))
         self.tensors: dict[str, np.ndarray] = dict(tensors)
-        try:
-            self._verify()
-        except (KeyError, TypeError, AttributeError, IndexError) as exc:
-            # A manifest of the wrong structure (a list where an object belongs, ...).
-            raise PackageError(f"malformed manifest: {type(exc).__name__}: {exc}") from None
+        self._verify()
         self.version_id: bytes = keccak256(canonical_json(self.manifest))
         self.weights_root: bytes = bytes.fromhex(self.manifest["weights_root"].removeprefix("0x"))
         self.matmul_path = matmul_path or default_matmul_path()
@@ -211,19 +209,9 @@ class ModelPackage:
         return cls(manifest, tensors)
 
     def _verify(self) -> None:
+        """The tensors against the (schema-checked) manifest, then the graph's every bound."""
         manifest = self.manifest
-        if manifest.get("format") != FORMAT:
-            raise PackageError(
-                f"unknown package format {manifest.get('format')!r}, expected {FORMAT}"
-            )
-        if manifest.get("semantics") != SEMANTICS:
-            raise PackageError(
-                f"unknown semantics {manifest.get('semantics')!r}, expected {SEMANTICS}"
-            )
-        entries = manifest.get("tensors")
-        if not isinstance(entries, list):
-            raise PackageError("manifest has no tensor list")
-        declared = {str(entry.get("name")): entry for entry in entries}
+        declared = {entry["name"]: entry for entry in manifest["tensors"]}
         missing = sorted(set(declared) - set(self.tensors))
         extra = sorted(set(self.tensors) - set(declared))
         if missing:
@@ -233,30 +221,27 @@ class ModelPackage:
         roots = {}
         for name, entry in sorted(declared.items()):
             tensor = self.tensors[name]
-            if tensor.dtype.name not in COMMITTED_DTYPES or tensor.dtype.name != entry.get("dtype"):
+            if tensor.dtype.name not in COMMITTED_DTYPES or tensor.dtype.name != entry["dtype"]:
                 raise PackageError(
-                    f"tensor {name!r} has dtype {tensor.dtype}, manifest says {entry.get('dtype')}"
+                    f"tensor {name!r} has dtype {tensor.dtype}, manifest says {entry['dtype']}"
                 )
-            if list(tensor.shape) != entry.get("shape"):
+            if list(tensor.shape) != entry["shape"]:
                 raise PackageError(
                     f"tensor {name!r} has shape {list(tensor.shape)}, "
-                    f"manifest says {entry.get('shape')}"
+                    f"manifest says {entry['shape']}"
                 )
             roots[name] = tensor_root(tensor)
-            if "0x" + roots[name].hex() != entry.get("root"):
+            if "0x" + roots[name].hex() != entry["root"]:
                 raise PackageError(
                     f"tensor {name!r} does not match its Merkle root (tampered or corrupt)"
                 )
-        if "0x" + weights_root(roots).hex() != manifest.get("weights_root"):
+        if "0x" + weights_root(roots).hex() != manifest["weights_root"]:
             raise PackageError("weights_root does not match the tensor roots")
-        try:
-            self.layers = [Layer.from_json(entry) for entry in manifest["layers"]]
-            self.input_name = str(manifest["input"]["name"])
-            self.input_shape = tuple(int(v) for v in manifest["input"]["shape"])
-            self.input_scale = float(Decimal(manifest["input"]["scale"]))
-            self.output_names = [str(output["name"]) for output in manifest["outputs"]]
-        except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
-            raise PackageError(f"malformed manifest: {exc!r}") from None
+        self.layers = [Layer.from_json(entry) for entry in manifest["layers"]]
+        self.input_name = manifest["input"]["name"]
+        self.input_shape = tuple(manifest["input"]["shape"])
+        self.input_scale = float(Decimal(manifest["input"]["scale"]))
+        self.output_names = [output["name"] for output in manifest["outputs"]]
         validate_graph(
             self.input_name, self.input_shape, self.layers, self.output_names, self.tensors
         )
@@ -429,6 +414,43 @@ def write_atomic(path: Path, data: bytes) -> Path:
     return path
 
 
+def _check_blob_length(blob: bytes) -> None:
+    """Tell trailing bytes from truncation: the safetensors header says where the data ends
+    (8-byte little-endian header length, JSON header, data up to the largest end offset).
+    Headers it cannot read are left for safetensors to refuse as corrupt."""
+    if len(blob) < 8:
+        raise PackageError("package is truncated (tensor header cut short)")
+    header_end = 8 + int.from_bytes(blob[:8], "little")
+    if header_end > len(blob):
+        raise PackageError("package is truncated (tensor header cut short)")
+    try:
+        header = parse_json(
+            blob[8:header_end], what="package tensor header", max_bytes=header_end - 8
+        )
+    except JsonInputError:
+        return
+    if not isinstance(header, dict):
+        return
+    ends = [
+        entry.get("data_offsets", [0, 0])[-1] if isinstance(entry, dict) else None
+        for key, entry in header.items()
+        if key != "__metadata__"
+    ]
+    if not all(is_integer(end) and end >= 0 for end in ends):
+        return
+    expected = header_end + max(ends, default=0)
+    if len(blob) > expected:
+        raise PackageError(
+            f"package has {len(blob) - expected} trailing bytes after its tensor data "
+            "(appended to or corrupt)"
+        )
+    if len(blob) < expected:
+        raise PackageError(
+            f"package is truncated (tensor data has {len(blob) - header_end} of "
+            f"{expected - header_end} bytes)"
+        )
+
+
 def package_from_bytes(data: bytes, matmul_path: str | None = None) -> ModelPackage:
     """Parse and verify a package held in memory."""
     if len(data) < _HEADER.size:
@@ -447,6 +469,7 @@ def package_from_bytes(data: bytes, matmul_path: str | None = None) -> ModelPack
         raise PackageError(str(exc)) from None
     if not isinstance(manifest, dict):
         raise PackageError("package manifest is not a JSON object")
+    _check_blob_length(data[manifest_end:])
     try:
         tensors = safetensors_load(data[manifest_end:])
     except (SafetensorError, ValueError, OverflowError) as exc:
