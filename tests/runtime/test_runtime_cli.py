@@ -404,3 +404,53 @@ def test_run_takes_integer_inputs_as_int8_values(monkeypatch, capsys, tmp_path, 
         monkeypatch, capsys, "model", "run", str(files["pkg"]), "--input", str(flags)
     )
     assert_one_line_error(code, err, "holds false at index [0, 0]; expected a number")
+
+
+def test_run_computes_first_and_never_overwrites_its_sources(
+    monkeypatch, capsys, tmp_path, files
+) -> None:
+    """Issue 14 item 14: an empty input wrote y.npy and then failed; -o could silently replace
+    the package or the input. Now: refused by name, and nothing is written or changed."""
+    package = tmp_path / "m.aicm"
+    shutil.copy(files["pkg"], package)
+    x = tmp_path / "x.npy"
+    shutil.copy(files["x"], x)
+    empty = tmp_path / "empty.npy"
+    np.save(empty, np.zeros((0, 64), np.float32))
+    y = tmp_path / "y.npy"
+    code, _, err = invoke(
+        monkeypatch, capsys, "model", "run", str(package), "--input", str(empty), "-o", str(y)
+    )
+    assert_one_line_error(code, err, "input holds no samples")
+    assert not y.exists()
+    (tmp_path / "link.npy").symlink_to(x)
+    os.link(package, tmp_path / "hard.aicm")
+    before = {p.name: p.read_bytes() for p in (package, x)}
+    for target, what in [
+        (package, f"it is the model package {package}"),
+        (x, f"it is the input {x}"),
+        (tmp_path / "link.npy", f"it is the input {x}"),
+        (tmp_path / "hard.aicm", f"it is the model package {package}"),
+        (tmp_path / "sub" / ".." / "x.npy", f"it is the input {x}"),
+    ]:
+        code, _, err = invoke(
+            monkeypatch, capsys, "model", "run", str(package), "--input", str(x), "-o", str(target)
+        )
+        assert_one_line_error(code, err, f"refusing to write {target}: {what}")
+    assert {p.name: p.read_bytes() for p in (package, x)} == before
+    model = tmp_path / "model.onnx"
+    shutil.copy(DIGITS_MLP, model)
+    for target, role in [(model, "source model"), (files["calib"], "calibration file")]:
+        code, _, err = invoke(
+            monkeypatch,
+            capsys,
+            "model",
+            "quantize",
+            str(model),
+            "--calib",
+            str(files["calib"]),
+            "-o",
+            str(target),
+        )
+        assert_one_line_error(code, err, f"refusing to write {target}: it is the {role}")
+    assert model.read_bytes() == DIGITS_MLP.read_bytes()

@@ -32,3 +32,7 @@ class InputError(ModelError):
 
 class ManifestError(PackageError):
     """A manifest field of the wrong type or range; the message names the field path."""
+
+
+class OutputPathError(ModelError):
+    """An output path that would overwrite one of the command's own inputs."""

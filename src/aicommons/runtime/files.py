@@ -6,14 +6,16 @@ Failures are one-line `ModelError`s naming the file; a write never leaves a part
 from __future__ import annotations
 
 import io
+import os
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from aicommons.commit import JsonInputError, read_json_file
-from aicommons.runtime.errors import CalibrationError, InputError
+from aicommons.runtime.errors import CalibrationError, InputError, OutputPathError
 from aicommons.runtime.package import ModelPackage, numeric_array, write_atomic
 
 
@@ -57,6 +59,23 @@ def load_input(path: str | Path) -> np.ndarray:
     except JsonInputError as exc:
         raise InputError(str(exc)) from None
     return numeric_array(values, what=f"input file {source}")
+
+
+def check_output_path(output: str | Path, sources: Mapping[str, str | Path]) -> Path:
+    """`output`, unless writing it would replace one of `sources` (role -> path: the model, the
+    input...): the same path once resolved, or the same file by another name (symlink, hard
+    link). Refused by name, before anything is computed or written."""
+    target = Path(output)
+    for role, source in sources.items():
+        source_path = Path(source)
+        same = target.resolve() == source_path.resolve() or (
+            target.exists() and source_path.exists() and os.path.samefile(target, source_path)
+        )
+        if same:
+            raise OutputPathError(
+                f"refusing to write {target}: it is the {role} {source_path}; choose another -o"
+            )
+    return target
 
 
 def save_array(path: str | Path, array: np.ndarray) -> Path:
