@@ -28,7 +28,8 @@ def quantize_command(
     ),
     output: Path = typer.Option(..., "-o", "--output", help="Package file to write (.aicm)."),
 ) -> None:
-    """Quantise MODEL with calibration data into an integer package; print its version id."""
+    """Quantise MODEL with calibration data into an integer package; print its version id (and,
+    on stderr, a note for each thing the import dropped or folded, such as a label branch)."""
     from aicommons.runtime.errors import CalibrationError
     from aicommons.runtime.files import check_output_path, load_array
     from aicommons.runtime.quantize import quantize_onnx
@@ -39,6 +40,8 @@ def quantize_command(
     calibration = load_array(calib, "calibration", npz_key="x_calib")
     package = quantize_onnx(model, calibration)
     package.save(output)
+    for note in package.manifest["metadata"].get("import_notes", []):
+        typer.echo(f"note: {note}", err=True)
     typer.echo("0x" + package.version_id.hex())
 
 
