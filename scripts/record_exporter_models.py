@@ -3,7 +3,8 @@
 A dev script, run in a scratch venv (never a runtime or test dependency):
 
     python3 -m venv /tmp/exporters
-    /tmp/exporters/bin/pip install torch==2.13.0 onnx onnxscript skl2onnx scikit-learn numpy onnxruntime
+    /tmp/exporters/bin/pip install torch==2.13.0 onnx onnxscript skl2onnx scikit-learn \
+        numpy onnxruntime
     /tmp/exporters/bin/python scripts/record_exporter_models.py
 
 It trains tiny models on scikit-learn's bundled 8x8 digits (fixed split and seeds), exports each
@@ -11,7 +12,9 @@ with the exporter's default options, and writes to tests/data/exporters/: the .o
 torch dynamo export with its external data file), the calibration and test inputs, and
 onnxruntime's float class scores on both (`<model>.ort_calib.npy`, `<model>.ort_test.npy`),
 which the tests compare the quantised packages against. It never edits a graph the exporter
-wrote. Re-running it reproduces the same .onnx bytes (fixed seeds, CPU).
+wrote. Re-running it reproduces the same weights and scores (fixed seeds, CPU); the .onnx
+bytes may differ in metadata only (torch records the script's line numbers in each node,
+skl2onnx lists opset imports in varying order), so the committed files are the record.
 """
 
 from __future__ import annotations
@@ -37,11 +40,16 @@ def load_split() -> dict[str, np.ndarray]:
     order = np.random.default_rng(SPLIT_SEED).permutation(len(x))
     test, train = order[:TEST_SIZE], order[TEST_SIZE:]
     calib = train[:CALIB_SIZE]
-    return {"x_train": x[train], "y_train": y[train], "x_test": x[test], "y_test": y[test],
-            "x_calib": x[calib]}
+    return {
+        "x_train": x[train],
+        "y_train": y[train],
+        "x_test": x[test],
+        "y_test": y[test],
+        "x_calib": x[calib],
+    }
 
 
-def torch_cnn(data: dict[str, np.ndarray]):  # noqa: ANN201 (torch is not a project dependency)
+def torch_cnn(data: dict[str, np.ndarray]):
     """conv 1->8 3x3 + ReLU, maxpool 2, conv 8->4 3x3 + ReLU, view(-1, 64), linear 64->10."""
     import torch
     from torch import nn
@@ -104,7 +112,10 @@ def export_sklearn(data: dict[str, np.ndarray]) -> list[str]:
     models = {
         "sklearn_mlp": MLPClassifier((32,), max_iter=1000, random_state=0),
         "sklearn_pipeline": Pipeline(
-            [("scale", StandardScaler()), ("mlp", MLPClassifier((32,), max_iter=1000, random_state=0))]
+            [
+                ("scale", StandardScaler()),
+                ("mlp", MLPClassifier((32,), max_iter=1000, random_state=0)),
+            ]
         ),
         "sklearn_linear": LogisticRegression(max_iter=500),
     }
@@ -134,6 +145,14 @@ def ort_scores(path: Path, x: np.ndarray) -> np.ndarray:
     return np.asarray(scores, dtype=np.float32)
 
 
+def _op_name(node) -> str:
+    return f"{node.domain}:{node.op_type}" if node.domain else node.op_type
+
+
+def _input_dims(model) -> list:
+    return list(model.graph.input[0].type.tensor_type.shape.dim)
+
+
 def record_outputs(names: list[str], data: dict[str, np.ndarray]) -> dict[str, object]:
     """onnxruntime's class scores on the calibration and test sets, and a summary for review."""
     import onnx
@@ -147,8 +166,8 @@ def record_outputs(names: list[str], data: dict[str, np.ndarray]) -> dict[str, o
         model = onnx.load(str(path), load_external_data=False)
         summary[name] = {
             "opset": {o.domain or "ai.onnx": o.version for o in model.opset_import},
-            "ops": sorted({f"{n.domain + ':' if n.domain else ''}{n.op_type}" for n in model.graph.node}),
-            "input": [d.dim_value or d.dim_param for d in model.graph.input[0].type.tensor_type.shape.dim],
+            "ops": sorted({_op_name(node) for node in model.graph.node}),
+            "input": [d.dim_value or d.dim_param for d in _input_dims(model)],
             "top1_vs_labels": float((scores.argmax(axis=1) == data["y_test"]).mean()),
         }
     return summary
