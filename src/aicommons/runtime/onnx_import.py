@@ -49,7 +49,7 @@ SUPPORTED_OPS = (
 )
 SUPPORTED_ML_OPS = ("Scaler",)
 PASS_THROUGH = ("Identity", "Dropout", "Cast")
-"""Ops that hand their input on unchanged (Cast only from float to float: see `_no_op_cast`)."""
+"""Ops that hand their input on unchanged (a Cast only from float to float: see `pass_through`)."""
 FLOAT_TYPES = (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE)
 WEIGHTED = ("dense", "conv2d")
 
