@@ -11,7 +11,6 @@ import signal
 import time
 from pathlib import Path
 
-import numpy as np
 import typer
 from rich.table import Table
 
@@ -144,23 +143,6 @@ def show(
     console.print_json(json.dumps(payload))
 
 
-def _load_input(path: Path) -> np.ndarray:
-    from aicommons.runtime.files import load_array
-
-    if path.suffix == ".json":
-        from aicommons.commit import read_json_file
-
-        try:
-            values = read_json_file(path, what="input", max_bytes=64 << 20)
-        except OSError as exc:
-            raise CliError(f"cannot read input {path}: {exc.strerror}") from None
-        try:
-            return np.asarray(values, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise CliError(f"input {path} is not a numeric JSON array") from None
-    return load_array(path, "input", npz_key="x_test")
-
-
 def infer(
     reference: str = typer.Argument(..., metavar="NAME[@VERSION]"),
     input_path: Path = typer.Option(..., "--input", help="One sample: X.npy or X.json."),
@@ -179,7 +161,9 @@ def infer(
     from aicommons.sdk.receipt import kept_receipt_path
 
     _check_receipt_target(receipt_path)  # before paying: a bad path must cost nothing
-    sample = _load_input(input_path)
+    from aicommons.runtime.files import load_input
+
+    sample = load_input(input_path)
     client = _client(rpc, account, node)
     receipt = client.inference.infer(reference, sample)
     kept = kept_receipt_path(receipt)
