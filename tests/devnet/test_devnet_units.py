@@ -50,6 +50,17 @@ def test_block_selectors() -> None:
     assert parse_block_selector({"blockHash": "0x" + "11" * 32}).block_hash == b"\x11" * 32
     with pytest.raises(InvalidParams):
         parse_block_selector("newest")
+    # EIP-1898 objects hold a number or tag; nesting them is refused, not followed.
+    for nested in ({"blockNumber": {"blockNumber": "0x2"}}, {"blockNumber": ["0x2"]}):
+        with pytest.raises(InvalidParams, match="number or a tag"):
+            parse_block_selector(nested)
+
+
+def test_bad_values_are_named_without_being_echoed_whole() -> None:
+    with pytest.raises(InvalidParams) as raised:
+        parse_quantity("0x" + "z" * 1_000_000)
+    assert len(str(raised.value)) < 200
+    assert "invalid quantity: '0xzzz" in str(raised.value)
 
 
 def test_log_query_matches_address_and_topic_positions() -> None:

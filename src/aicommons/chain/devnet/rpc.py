@@ -43,6 +43,7 @@ from aicommons.chain.devnet.rpc_format import (
     parse_log_query,
     parse_quantity,
     quantity,
+    shown,
 )
 
 logger = logging.getLogger(__name__)
@@ -53,6 +54,8 @@ METHOD_NOT_FOUND = -32601
 INTERNAL_ERROR = -32603
 # eth_getLogs refuses wider ranges, like public nodes do, so one request cannot pin the chain.
 MAX_LOG_RANGE_BLOCKS = 100_000
+MAX_BATCH_REQUESTS = 1000
+"""Longest JSON-RPC batch answered (geth's default); a longer one gets one error reply."""
 CLIENT_VERSION = f"aicommons-devnet/{__version__}/py-evm"
 
 
@@ -109,6 +112,15 @@ class RpcDispatcher:
         if isinstance(payload, list):
             if not payload:
                 return _error_response(None, INVALID_REQUEST, "empty batch")
+            if len(payload) > MAX_BATCH_REQUESTS:
+                # As geth does: the whole batch is refused with one error, in a list.
+                return [
+                    _error_response(
+                        None,
+                        INVALID_REQUEST,
+                        f"batch of {len(payload)} requests is too large (max {MAX_BATCH_REQUESTS})",
+                    )
+                ]
             replies = [self.handle_request(request) for request in payload]
             return [reply for reply in replies if reply is not None]
         return self.handle_request(payload)
@@ -118,10 +130,13 @@ class RpcDispatcher:
         if not isinstance(request, dict) or not isinstance(request.get("method"), str):
             return _error_response(None, INVALID_REQUEST, "invalid request")
         request_id = request.get("id")
+        if not _is_valid_id(request_id):
+            # JSON-RPC 2.0: a string, a number or null; nothing nested is echoed back.
+            return _error_response(None, INVALID_REQUEST, "invalid request id")
         method = self._methods.get(request["method"])
         if method is None:
             return _error_response(
-                request_id, METHOD_NOT_FOUND, f"method {request['method']!r} not supported"
+                request_id, METHOD_NOT_FOUND, f"method {shown(request['method'])} not supported"
             )
         params = request.get("params", [])
         if params is None:
@@ -421,6 +436,12 @@ class RpcDispatcher:
         if installed.query is None:
             raise DevnetError("filter is not a log filter")
         return self._logs(installed.query)
+
+
+def _is_valid_id(request_id: Any) -> bool:
+    return request_id is None or (
+        isinstance(request_id, str | int | float) and not isinstance(request_id, bool)
+    )
 
 
 def _error_response(

@@ -30,7 +30,10 @@ from aicommons.commit.json_input import JsonInputError, parse_json
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8545
-MAX_REQUEST_BYTES = 32 * 1024 * 1024
+MAX_REQUEST_BYTES = 5 * 1024 * 1024
+"""Largest JSON-RPC body accepted: geth's default. A contract at the initcode limit (48 KiB) is
+under 100 KB of hex; the bound keeps one request from costing the node memory it cannot spare."""
+_TOO_LARGE = b'{"error": "request body larger than %d bytes"}' % MAX_REQUEST_BYTES
 
 AsgiReceive = Callable[[], Awaitable[dict[str, Any]]]
 AsgiSend = Callable[[dict[str, Any]], Awaitable[None]]
@@ -81,12 +84,17 @@ class JsonRpcApp:
         if scope["method"] != "POST":
             await _respond(send, 405, b'{"error": "POST a JSON-RPC request"}')
             return
+        declared = _declared_length(scope)
+        if declared is not None and declared > MAX_REQUEST_BYTES:
+            # Refused before a byte of the body is read; the server closes the connection.
+            await _respond(send, 413, _TOO_LARGE)
+            return
         body = bytearray()
         while True:
             message = await receive()
             body.extend(message.get("body", b""))
-            if len(body) > MAX_REQUEST_BYTES:
-                await _respond(send, 413, b'{"error": "request too large"}')
+            if len(body) > MAX_REQUEST_BYTES:  # chunked bodies declare no length
+                await _respond(send, 413, _TOO_LARGE)
                 return
             if not message.get("more_body"):
                 break
@@ -104,6 +112,18 @@ class JsonRpcApp:
             reply = self.dispatcher.handle_payload(payload)
         encoded = b"" if reply is None else json.dumps(reply).encode()
         await _respond(send, 200, encoded)
+
+
+def _declared_length(scope: dict[str, Any]) -> int | None:
+    """The request's Content-Length, if it sent one (uvicorn has already refused a malformed
+    one with 400)."""
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
 
 
 async def _respond(send: AsgiSend, status: int, body: bytes) -> None:
