@@ -6,12 +6,14 @@ It must never let an exception escape as a transport error: a bad request gets a
 
 from __future__ import annotations
 
+import contextlib
+import enum
 import itertools
 import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from eth_account import Account
 from eth_account.messages import encode_defunct
@@ -59,6 +61,32 @@ MAX_BATCH_REQUESTS = 1000
 CLIENT_VERSION = f"aicommons-devnet/{__version__}/py-evm"
 
 
+class Lane(enum.IntEnum):
+    """Where the server runs a method, so slow work never delays quick answers."""
+
+    INLINE = 0
+    """Constant time, no storage read, no lock: answered on the event loop at once."""
+    READ = 1
+    """Reads committed chain data; runs on the reader threads."""
+    CALL = 2
+    """Runs the EVM without mining (eth_call, eth_estimateGas); on its own few threads."""
+    WRITE = 3
+    """Changes the chain; one thread, since writes are serialised anyway."""
+
+
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def lane(chosen: Lane) -> Callable[[_Method], _Method]:
+    """Mark an `rpc_*` method's lane (unmarked methods are `Lane.READ`)."""
+
+    def mark(method: _Method) -> _Method:
+        method.rpc_lane = chosen  # type: ignore[attr-defined]
+        return method
+
+    return mark
+
+
 @dataclass
 class _Filter:
     """A polling filter: what it watches and the last block already reported."""
@@ -104,6 +132,20 @@ class RpcDispatcher:
             for name in dir(self)
             if name.startswith("rpc_")
         }
+        self._lanes: dict[str, Lane] = {
+            name: getattr(method, "rpc_lane", Lane.READ) for name, method in self._methods.items()
+        }
+
+    def lane_of(self, payload: Any) -> Lane:
+        """The lane `payload` runs in: a batch runs in the slowest lane of its requests, and
+        anything answered with an immediate error (unknown method, too long) inline."""
+        if isinstance(payload, list):
+            if len(payload) > MAX_BATCH_REQUESTS:
+                return Lane.INLINE
+            return max((self.lane_of(request) for request in payload), default=Lane.INLINE)
+        if isinstance(payload, dict) and isinstance(payload.get("method"), str):
+            return self._lanes.get(payload["method"], Lane.INLINE)
+        return Lane.INLINE
 
     # -- envelope -------------------------------------------------------------------------------
 
@@ -143,8 +185,12 @@ class RpcDispatcher:
             params = []
         if not isinstance(params, list):
             return _error_response(request_id, -32602, "params must be a list")
+        reads = self._lanes[request["method"]] in (Lane.READ, Lane.CALL)
         try:
-            result = method(*params)
+            # A reading request keeps the database open across its reads; a writing one must
+            # not hold it while it waits for the write lock.
+            with self.chain.reading() if reads else contextlib.nullcontext():
+                result = method(*params)
         except TypeError as exc:
             # Wrong number of positional params for the method.
             if "positional argument" in str(exc):
@@ -213,47 +259,60 @@ class RpcDispatcher:
 
     # -- identity -------------------------------------------------------------------------------
 
+    @lane(Lane.INLINE)
     def rpc_web3_clientVersion(self) -> str:
         return CLIENT_VERSION
 
     def rpc_web3_sha3(self, value: Any) -> str:
         return data(keccak(parse_data(value)))
 
+    @lane(Lane.INLINE)
     def rpc_net_version(self) -> str:
         return str(CHAIN_ID)
 
+    @lane(Lane.INLINE)
     def rpc_net_listening(self) -> bool:
         return True
 
+    @lane(Lane.INLINE)
     def rpc_net_peerCount(self) -> str:
         return quantity(0)
 
+    @lane(Lane.INLINE)
     def rpc_eth_chainId(self) -> str:
         return quantity(CHAIN_ID)
 
+    @lane(Lane.INLINE)
     def rpc_eth_syncing(self) -> bool:
         return False
 
+    @lane(Lane.INLINE)
     def rpc_eth_mining(self) -> bool:
         return True
 
+    @lane(Lane.INLINE)
     def rpc_eth_hashrate(self) -> str:
         return quantity(0)
 
+    @lane(Lane.INLINE)
     def rpc_eth_accounts(self) -> list[str]:
         return [account.address for account in DEV_ACCOUNTS]
 
+    @lane(Lane.INLINE)
     def rpc_eth_coinbase(self) -> str:
         return address(b"\x00" * 20)
 
     # -- fees -----------------------------------------------------------------------------------
 
+    @lane(Lane.INLINE)
     def rpc_eth_gasPrice(self) -> str:
         return quantity(self.chain.pending_base_fee() + suggested_priority_fee())
 
+    @lane(Lane.INLINE)
     def rpc_eth_maxPriorityFeePerGas(self) -> str:
         return quantity(suggested_priority_fee())
 
+    @lane(Lane.INLINE)
     def rpc_eth_blobBaseFee(self) -> str:
         return quantity(1)
 
@@ -288,6 +347,7 @@ class RpcDispatcher:
 
     # -- state ----------------------------------------------------------------------------------
 
+    @lane(Lane.INLINE)
     def rpc_eth_blockNumber(self) -> str:
         return quantity(self.chain.head().block_number)
 
@@ -308,17 +368,21 @@ class RpcDispatcher:
 
     # -- execution ------------------------------------------------------------------------------
 
+    @lane(Lane.CALL)
     def rpc_eth_call(self, request: Any, block: Any = "latest", *overrides: Any) -> str:
         if overrides and overrides[0]:
             raise InvalidParams("state overrides are not supported")
         return data(self.chain.call(parse_call_request(request), self._header(block)))
 
+    @lane(Lane.CALL)
     def rpc_eth_estimateGas(self, request: Any, block: Any = "latest") -> str:
         return quantity(self.chain.estimate_gas(parse_call_request(request), self._header(block)))
 
+    @lane(Lane.WRITE)
     def rpc_eth_sendRawTransaction(self, raw: Any) -> str:
         return data(self.chain.send_raw_transaction(parse_data(raw, "raw transaction")))
 
+    @lane(Lane.WRITE)
     def rpc_eth_sendTransaction(self, request: Any) -> str:
         return data(self.chain.send_transaction(parse_call_request(request)))
 

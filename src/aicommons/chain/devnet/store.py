@@ -2,12 +2,14 @@
 flushed to SQLite (WAL) in one transaction per mined block.
 
 It must never expose a half-written block: `commit` is the only path to disk, so after a crash
-the file holds exactly the blocks whose `commit` returned.
+the file holds exactly the blocks whose `commit` returned. Readers on other threads see
+committed data only (`CommittedView`), never the miner's staged writes.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import threading
 from pathlib import Path
 
 from eth.db.backends.base import BaseDB
@@ -48,7 +50,12 @@ class SqliteKeyValueStore(BaseDB):
             raise DevnetDataError(f"cannot open devnet database {path}: {exc}") from None
         self._path = path
         self._staged: dict[bytes, bytes | None] = {}
+        # Holds only committed values (filled after a commit or from a read of the file), so
+        # readers of committed data may use it too. LRU operations are atomic C calls.
         self._cache: LRU = LRU(_READ_CACHE_ENTRIES)
+        # One connection shared by the miner and the readers: each statement (or the one
+        # transaction of a block commit) runs under this lock, held for one read or one commit.
+        self._sql_lock = threading.Lock()
 
     def set_durability(self, fsync_every_commit: bool) -> None:
         """Choose whether each block commit also survives power loss (FULL) or only a crash."""
@@ -61,14 +68,21 @@ class SqliteKeyValueStore(BaseDB):
             if value is None:
                 raise KeyError(key)
             return value
+        return self.committed(key)
+
+    def committed(self, key: bytes) -> bytes:
+        """The value of `key` as of the last commit (staged writes are not seen)."""
         cached = self._cache.get(key)
         if cached is not None:
             return cached
-        row = self._connection.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
-        if row is None:
-            raise KeyError(key)
-        value = bytes(row[0])
-        self._cache[key] = value
+        with self._sql_lock:
+            row = self._connection.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
+            if row is None:
+                raise KeyError(key)
+            value = bytes(row[0])
+            # Cached under the lock: a commit in between would otherwise be overwritten by
+            # the value this read saw before it.
+            self._cache[key] = value
         return value
 
     def __setitem__(self, key: bytes, value: bytes) -> None:
@@ -93,31 +107,36 @@ class SqliteKeyValueStore(BaseDB):
         upserts = [(k, v) for k, v in self._staged.items() if v is not None]
         deletions = [(k,) for k, v in self._staged.items() if v is None]
         connection = self._connection
-        connection.execute("BEGIN IMMEDIATE")
-        try:
-            if upserts:
-                connection.executemany("INSERT OR REPLACE INTO kv VALUES (?, ?)", upserts)
-            if deletions:
-                connection.executemany("DELETE FROM kv WHERE key = ?", deletions)
-            connection.execute("COMMIT")
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
-        for key, value in self._staged.items():
-            if value is None:
-                self._cache.pop(key, None)
-            else:
-                self._cache[key] = value
+        with self._sql_lock:
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                if upserts:
+                    connection.executemany("INSERT OR REPLACE INTO kv VALUES (?, ?)", upserts)
+                if deletions:
+                    connection.executemany("DELETE FROM kv WHERE key = ?", deletions)
+                connection.execute("COMMIT")
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+            for key, value in self._staged.items():
+                if value is None:
+                    self._cache.pop(key, None)
+                else:
+                    self._cache[key] = value
         self._staged.clear()
 
     def read_meta(self, name: str) -> str | None:
         """A named setting stored next to the chain data (schema version, chain id)."""
-        row = self._connection.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+        with self._sql_lock:
+            row = self._connection.execute(
+                "SELECT value FROM meta WHERE name = ?", (name,)
+            ).fetchone()
         return None if row is None else str(row[0])
 
     def write_meta(self, name: str, value: str) -> None:
         """Store a named setting durably."""
-        self._connection.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (name, value))
+        with self._sql_lock:
+            self._connection.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (name, value))
 
     def check_integrity(self) -> None:
         """Fail with a one-line error if the file is not a healthy SQLite database of ours."""
@@ -136,4 +155,29 @@ class SqliteKeyValueStore(BaseDB):
     def close(self) -> None:
         """Close the file; staged changes that were never committed are dropped."""
         self._staged.clear()
-        self._connection.close()
+        with self._sql_lock:
+            self._connection.close()
+
+
+class CommittedView(BaseDB):
+    """The store as readers on other threads see it: committed data only, and no way to write
+    (a write here would be a bug in a read path, so it raises)."""
+
+    def __init__(self, store: SqliteKeyValueStore) -> None:
+        self._store = store
+
+    def __getitem__(self, key: bytes) -> bytes:
+        return self._store.committed(key)
+
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        raise TypeError("the devnet's read-only view cannot be written")
+
+    def __delitem__(self, key: bytes) -> None:
+        raise TypeError("the devnet's read-only view cannot be written")
+
+    def _exists(self, key: bytes) -> bool:
+        try:
+            self._store.committed(key)
+        except KeyError:
+            return False
+        return True
