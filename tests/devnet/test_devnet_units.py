@@ -20,7 +20,7 @@ from aicommons.chain.devnet.rpc_format import (
     parse_log_query,
     parse_quantity,
 )
-from aicommons.chain.devnet.store import SqliteKeyValueStore
+from aicommons.chain.devnet.store import CommittedView, SqliteKeyValueStore
 
 EMITTER = bytes.fromhex("5fbdb2315678afecb367f032d93f642f64180aa3")
 TOPIC_A = 0xAA
@@ -119,6 +119,41 @@ def test_store_commits_atomically_and_reopens(tmp_path: Path) -> None:
     with pytest.raises(KeyError):
         reopened[b"missing"]
     reopened.close()
+
+
+def test_store_reverts_to_a_snapshot_exactly_and_consumes_later_ones(tmp_path: Path) -> None:
+    store = SqliteKeyValueStore(tmp_path / "kv.sqlite3")
+    store[b"kept"] = b"0"
+    store[b"k"] = b"v1"
+    store.commit()  # no snapshot open yet: nothing is logged
+    first = store.open_snapshot()
+    store[b"k"] = b"v2"
+    store[b"new"] = b"n"
+    del store[b"kept"]
+    store.stage_meta("clock", "10")
+    store.commit()
+    assert store.committed(b"k") == b"v2"  # readers see commits only
+    store[b"uncommitted"] = b"x"
+    assert not CommittedView(store).exists(b"uncommitted")
+    second = store.open_snapshot()
+    store[b"k"] = b"v3"
+    store.stage_meta("clock", "20")
+    store.commit()
+    third = store.open_snapshot()
+    assert first < second < third
+
+    assert store.revert_to_snapshot(second)
+    assert store[b"k"] == b"v2" and store.read_meta("clock") == "10"
+    assert not store.revert_to_snapshot(third)  # later snapshots are consumed with it
+    assert store.revert_to_snapshot(first)
+    assert store[b"k"] == b"v1" and store[b"kept"] == b"0"
+    assert not store.exists(b"new") and not store.exists(b"uncommitted")
+    assert store.read_meta("clock") is None
+    assert not store.revert_to_snapshot(first)
+    assert store.open_snapshot() > third  # ids are never handed out twice
+    with pytest.raises(TypeError):
+        CommittedView(store)[b"k"] = b"written by a reader"
+    store.close()
 
 
 def test_dev_accounts_are_the_standard_test_mnemonic_accounts() -> None:

@@ -3,12 +3,15 @@ commits each block durably (SQLite) before the transaction hash is handed back.
 
 It never serves a state that is not on disk and never keeps a rejected transaction. Writers
 (mining) take one lock; readers (queries, eth_call) take none and only read committed data at a
-published head, so a long call or a long transaction never holds up an honest query.
+published head, so a long call or a long transaction never holds up an honest query. Block
+time follows the wall clock plus a persisted offset (evm_increaseTime); snapshots and reverts
+(evm_snapshot, evm_revert) restore the database exactly and survive restarts.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import re
 import threading
@@ -57,6 +60,10 @@ MIN_RPC_GAS_CAP = 21_000
 # Same starting point as hardhat and geth --dev, so fee logic in clients behaves the same.
 GENESIS_BASE_FEE_WEI = 1_000_000_000
 DATABASE_FILE_NAME = "chain.sqlite3"
+MAX_TIMESTAMP = 2**64 - 1
+"""Block timestamps are uint64 in the header."""
+_TIME_OFFSET = "time_offset"
+_NEXT_TIMESTAMP = "next_timestamp"
 ZERO_ADDRESS = b"\x00" * 20
 _RECENT_BLOCKS_CACHED = 2048
 
@@ -244,26 +251,38 @@ class DevnetChain:
         self._dev_keys = {
             to_canonical_address(account.address): account.private_key for account in DEV_ACCOUNTS
         }
-        self._chain = self._open_or_create_chain()
+        self._ensure_genesis()
+        self._load_committed_state()
+
+    def _load_committed_state(self) -> None:
+        """(Re)build everything kept in memory from the committed database: at open, and after
+        a revert replaced what the database holds."""
+        try:
+            self._chain = _DevnetMiningChain(AtomicDB(self._store))
+        except (HeaderNotFound, KeyError) as exc:
+            raise DevnetDataError(
+                f"devnet database in {self.data_dir} is incomplete: {exc!r}"
+            ) from None
         # Readers get their own chain object over committed data only; py-evm's chain objects
         # keep the miner's pending header, which readers must never see or disturb.
         self._reader = _DevnetMiningChain(AtomicDB(CommittedView(self._store)))
+        self._recent_blocks.clear()
+        self._recent_receipts.clear()
+        self._recent_transactions.clear()
+        self._time_offset = int(self._store.read_meta(_TIME_OFFSET) or 0)
+        next_timestamp = self._store.read_meta(_NEXT_TIMESTAMP)
+        self._next_timestamp = None if next_timestamp is None else int(next_timestamp)
         self._head = self._chain.get_canonical_head()
 
-    def _open_or_create_chain(self) -> _DevnetMiningChain:
+    def _ensure_genesis(self) -> None:
+        """Check the stored chain id, or write the genesis block of a new chain."""
         stored_chain_id = self._store.read_meta("chain_id")
         if stored_chain_id is not None and int(stored_chain_id) != CHAIN_ID:
             raise DevnetDataError(
                 f"devnet data dir {self.data_dir} holds chain {stored_chain_id}, not {CHAIN_ID}"
             )
-        base_db = AtomicDB(self._store)
         if stored_chain_id is not None:
-            try:
-                return _DevnetMiningChain(base_db)
-            except (HeaderNotFound, KeyError) as exc:
-                raise DevnetDataError(
-                    f"devnet database in {self.data_dir} is incomplete: {exc!r}"
-                ) from None
+            return
         genesis_state = {
             to_canonical_address(account.address): {
                 "balance": DEV_ACCOUNT_BALANCE_WEI,
@@ -279,11 +298,10 @@ class DevnetChain:
             "timestamp": int(time.time()),
             "base_fee_per_gas": GENESIS_BASE_FEE_WEI,
         }
-        chain = _DevnetMiningChain.from_genesis(base_db, genesis_params, genesis_state)
+        _DevnetMiningChain.from_genesis(AtomicDB(self._store), genesis_params, genesis_state)
         self._store.commit()
         # Written last: a crash before this line leaves a directory that is simply re-created.
         self._store.write_meta("chain_id", str(CHAIN_ID))
-        return chain
 
     def close(self) -> None:
         """Release the database file (after the readers in flight are done)."""
@@ -298,6 +316,108 @@ class DevnetChain:
     def _publish(self, header: BlockHeaderAPI) -> None:
         # One attribute store: readers see the old head or the new one, never a half.
         self._head = header
+
+    # -- time -----------------------------------------------------------------------------------
+
+    def next_block_timestamp(self, parent: BlockHeaderAPI) -> int:
+        """The timestamp of the block after `parent`: the one set by evm_setNextBlockTimestamp,
+        else wall clock plus the offset (evm_increaseTime), but always after `parent`."""
+        if self._next_timestamp is not None and parent.block_number == self._head.block_number:
+            return self._next_timestamp
+        return max(int(time.time()) + self._time_offset, parent.timestamp + 1)
+
+    def increase_time(self, seconds: int) -> int:
+        """Move the clock of future blocks `seconds` ahead (hardhat's evm_increaseTime);
+        returns the total offset from the wall clock in seconds."""
+        with self._write_lock:
+            offset = self._time_offset + seconds
+            if int(time.time()) + offset > MAX_TIMESTAMP:
+                raise InvalidParams(f"time offset {offset} s would pass the largest timestamp")
+            self._store.stage_meta(_TIME_OFFSET, str(offset))
+            self._store.commit()
+            self._time_offset = offset
+            return offset
+
+    def set_next_block_timestamp(self, timestamp: int) -> int:
+        """Give the next block exactly `timestamp` (later blocks continue from it, as hardhat
+        does); it must be after the latest block's."""
+        with self._write_lock:
+            self._check_next_timestamp(timestamp)
+            self._store.stage_meta(_NEXT_TIMESTAMP, str(timestamp))
+            self._store.commit()
+            self._next_timestamp = timestamp
+            return timestamp
+
+    def _check_next_timestamp(self, timestamp: int) -> None:
+        latest = self._head.timestamp
+        if timestamp > MAX_TIMESTAMP:
+            raise InvalidParams(f"timestamp {timestamp} does not fit 64 bits")
+        if timestamp == latest:
+            raise DevnetError(f"Timestamp {timestamp} is equal to the previous block's timestamp")
+        if timestamp < latest:
+            raise DevnetError(
+                f"Timestamp {timestamp} is lower than the previous block's timestamp {latest}"
+            )
+
+    # -- snapshots ------------------------------------------------------------------------------
+
+    def snapshot(self) -> int:
+        """Remember the chain as it is now (blocks, state, receipts, logs, clock); returns the
+        snapshot id (1, 2, ...; never reused, kept across restarts)."""
+        with self._write_lock:
+            return self._store.open_snapshot()
+
+    def revert(self, snapshot_id: int) -> bool:
+        """Rewind to snapshot `snapshot_id`: later blocks, their transactions, receipts and
+        logs are gone and the clock is as it was; that snapshot and every later one are
+        consumed. False (and no change) if there is no such snapshot."""
+        with self._write_lock, self._gate.exclusive():
+            if not self._store.revert_to_snapshot(snapshot_id):
+                return False
+            self._load_committed_state()
+            return True
+
+    # -- mining ---------------------------------------------------------------------------------
+
+    def _mine(
+        self, transactions: list[SignedTransactionAPI]
+    ) -> tuple[BlockAPI, tuple[ReceiptAPI, ...]]:
+        """Mine `transactions` in one new block on the head and commit it (write lock held)."""
+        parent = self._head
+        timestamp = self.next_block_timestamp(parent)
+        self._chain.header = self._chain.create_header_from_parent(parent, timestamp=timestamp)
+        try:
+            import_result, receipts, _ = self._chain.mine_all(transactions)
+        except (EthUtilsValidationError, VMError) as exc:
+            raise _node_style_rejection(str(exc)) from None
+        if self._next_timestamp is not None:
+            # As hardhat: the clock continues from a timestamp that was set explicitly.
+            offset = timestamp - int(time.time())
+            self._store.stage_meta(_NEXT_TIMESTAMP, None)
+            self._store.stage_meta(_TIME_OFFSET, str(offset))
+        else:
+            offset = self._time_offset
+        self._store.commit()
+        self._time_offset, self._next_timestamp = offset, None
+        block = import_result.imported_block
+        self._recent_blocks[block.number] = block
+        self._recent_receipts[block.hash] = tuple(receipts)
+        return block, tuple(receipts)
+
+    def mine(self, timestamp: int | None = None) -> BlockHeaderAPI:
+        """Mine one empty block (evm_mine), at `timestamp` if given; returns its header."""
+        with self._write_lock:
+            pending = self._next_timestamp
+            if timestamp is not None:
+                self._check_next_timestamp(timestamp)
+                self._next_timestamp = timestamp
+            try:
+                block, _ = self._mine([])
+            except BaseException:
+                self._next_timestamp = pending  # the one-off timestamp was not used
+                raise
+            self._publish(block.header)
+            return block.header
 
     # -- blocks ---------------------------------------------------------------------------------
 
@@ -396,16 +516,9 @@ class DevnetChain:
             if self._is_known(transaction.hash):
                 return transaction.hash
             self._check_includable(transaction)
-            try:
-                import_result, receipts, _ = self._chain.mine_all([transaction])
-            except (EthUtilsValidationError, VMError) as exc:
-                raise _node_style_rejection(str(exc)) from None
-            self._store.commit()
-            block = import_result.imported_block
-            self._recent_blocks[block.number] = block
-            self._recent_receipts[block.hash] = tuple(receipts)
+            block, receipts = self._mine([transaction])
             self._recent_transactions[transaction.hash] = describe_mined_transaction(
-                block, tuple(receipts), 0
+                block, receipts, 0
             )
             self._publish(block.header)
             return transaction.hash
@@ -502,6 +615,20 @@ class DevnetChain:
 
     # -- execution without mining ---------------------------------------------------------------
 
+    def _pending_state(self, header: BlockHeaderAPI) -> StateAPI:
+        """A throw-away state after block `header`, in the context of the block that would
+        follow it (the devnet's clock, so calls see evm_increaseTime), with no base fee: what
+        py-evm's `in_costless_state` builds, but with our timestamp."""
+        vm = self._reader.get_vm(header)
+        context = vm.create_header_from_parent(
+            header,
+            coinbase=header.coinbase,
+            gas_limit=header.gas_limit,
+            timestamp=self.next_block_timestamp(header),
+        ).copy(base_fee_per_gas=0)
+        ancestors = itertools.chain((header.hash,), vm.previous_hashes)
+        return vm.build_state(vm.chaindb.db, context, vm.chain_context, ancestors)
+
     def gas_allowance(self, requested: int | None, header: BlockHeaderAPI) -> int:
         """The gas an eth_call / eth_estimateGas may use: what it asks for (everything, if it
         asks for nothing), never above the RPC gas cap or the block gas limit, like geth."""
@@ -529,8 +656,7 @@ class DevnetChain:
         with self._gate.shared():
             transaction = self._spoof(request, header, self.gas_allowance(request.gas, header))
             try:
-                with self._reader.get_vm(header).in_costless_state() as state:
-                    computation = state.costless_execute_transaction(transaction)
+                computation = self._pending_state(header).costless_execute_transaction(transaction)
             except EthUtilsValidationError as exc:
                 raise DevnetError(f"call rejected: {exc}") from None
         if computation.is_error:
@@ -545,8 +671,8 @@ class DevnetChain:
         with self._gate.shared():
             transaction = self._spoof(request, at_header, allowance)
             try:
-                with self._reader.get_vm(at_header).in_costless_state() as state:
-                    return _smallest_sufficient_gas(state, transaction, allowance)
+                state = self._pending_state(at_header)
+                return _smallest_sufficient_gas(state, transaction, allowance)
             except Revert as exc:
                 raise ExecutionReverted(bytes(exc.args[0]) if exc.args else b"") from None
             except (VMError, EthUtilsValidationError) as exc:

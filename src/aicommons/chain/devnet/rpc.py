@@ -23,6 +23,7 @@ from aicommons import __version__
 from aicommons.chain.devnet.accounts import DEV_ACCOUNTS
 from aicommons.chain.devnet.node import (
     CHAIN_ID,
+    MAX_TIMESTAMP,
     DevnetChain,
     DevnetError,
     InvalidParams,
@@ -119,6 +120,13 @@ class FilterRegistry:
     def remove(self, filter_id: Any) -> bool:
         with self._lock:
             return self._filters.pop(parse_quantity(filter_id, "filter id"), None) is not None
+
+    def rewind(self, head: int) -> None:
+        """After evm_revert: blocks past `head` are gone, so the blocks that replace them are
+        reported again."""
+        with self._lock:
+            for installed in self._filters.values():
+                installed.last_reported_block = min(installed.last_reported_block, head)
 
 
 class RpcDispatcher:
@@ -500,6 +508,41 @@ class RpcDispatcher:
         if installed.query is None:
             raise DevnetError("filter is not a log filter")
         return self._logs(installed.query)
+
+    # -- development methods (hardhat / anvil / ganache) ---------------------------------------
+
+    @lane(Lane.WRITE)
+    def rpc_evm_snapshot(self) -> str:
+        return quantity(self.chain.snapshot())
+
+    @lane(Lane.WRITE)
+    def rpc_evm_revert(self, snapshot_id: Any) -> bool:
+        reverted = self.chain.revert(parse_quantity(snapshot_id, "snapshot id"))
+        if reverted:
+            self.filters.rewind(self.chain.head().block_number)
+        return reverted
+
+    @lane(Lane.WRITE)
+    def rpc_evm_increaseTime(self, seconds: Any) -> str:
+        # hardhat answers with the total offset in seconds, as a decimal string.
+        return str(self.chain.increase_time(_parse_uint64(seconds, "seconds")))
+
+    @lane(Lane.WRITE)
+    def rpc_evm_setNextBlockTimestamp(self, timestamp: Any) -> str:
+        return str(self.chain.set_next_block_timestamp(_parse_uint64(timestamp, "timestamp")))
+
+    @lane(Lane.WRITE)
+    def rpc_evm_mine(self, timestamp: Any = None) -> str:
+        chosen = None if timestamp is None else _parse_uint64(timestamp, "timestamp")
+        self.chain.mine(timestamp=chosen)
+        return "0x0"
+
+
+def _parse_uint64(value: Any, name: str) -> int:
+    number = parse_quantity(value, name)
+    if number > MAX_TIMESTAMP:
+        raise InvalidParams(f"invalid {name}: {shown(value)} does not fit 64 bits")
+    return number
 
 
 def _is_valid_id(request_id: Any) -> bool:

@@ -23,13 +23,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import httpx
 import uvicorn
 
 from aicommons.chain.devnet.accounts import DEV_ACCOUNTS, DEV_KEYS_WARNING
+from aicommons.chain.devnet.control import rpc_request
 from aicommons.chain.devnet.node import CHAIN_ID, DEFAULT_RPC_GAS_CAP, DevnetChain
 from aicommons.chain.devnet.rpc import PARSE_ERROR, Lane, RpcDispatcher
-from aicommons.chain.errors import DevnetStartError
+from aicommons.chain.errors import DevnetError, DevnetStartError
 from aicommons.commit.json_input import JsonInputError, parse_json
 
 DEFAULT_HOST = "127.0.0.1"
@@ -305,14 +305,10 @@ def startup_banner(server: DevnetServer) -> str:
 def rpc_answers(url: str, timeout_s: float = 1.0) -> bool:
     """Whether a JSON-RPC endpoint at `url` answers eth_chainId."""
     try:
-        response = httpx.post(
-            url,
-            json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []},
-            timeout=timeout_s,
-        )
-        return response.status_code == 200 and "result" in response.json()
-    except (httpx.HTTPError, ValueError):
+        rpc_request(url, "eth_chainId", timeout_s=timeout_s)
+    except DevnetError:
         return False
+    return True
 
 
 def wait_for_rpc(
