@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from evm_code import deploy_code
 from typer.testing import CliRunner
 
 from aicommons.chain.devnet import DEV_ACCOUNTS, DevnetServer, launch_devnet_process
@@ -42,12 +43,6 @@ TOPIC = bytes(range(32))
 COUNTER_RUNTIME = (
     bytes.fromhex("600154600101600155") + b"\x7f" + TOPIC + bytes.fromhex("60006000a100")
 )
-
-
-def deploy_code(runtime: bytes) -> bytes:
-    """Init code that returns `runtime` (PUSH1 n; DUP1; PUSH1 11; PUSH1 0; CODECOPY; PUSH1 0;
-    RETURN), followed by the runtime itself."""
-    return bytes.fromhex(f"60{len(runtime):02x}80600b6000396000f3") + runtime
 
 
 @pytest.fixture(scope="module", params=["devnet", "hardhat"])

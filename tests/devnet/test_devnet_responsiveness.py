@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 from eth_account import Account
+from evm_code import deploy_code
 
 from aicommons.chain.devnet import DEV_ACCOUNTS, DevnetServer
 from aicommons.chain.devnet.node import BLOCK_GAS_LIMIT
@@ -33,13 +34,6 @@ TEST_GAS_CAP = 10_000_000
 # machine (it takes ~0.1 s), yet far below the seconds a 10^8-gas call used to hold it.
 QUICK_S = 2.0
 SENDER = Account.from_key(DEV_ACCOUNTS[0].private_key)
-
-
-def deploy_code(runtime: bytes) -> bytes:
-    """Init code that returns `runtime` (PUSH1 n; DUP1; PUSH1 11; PUSH1 0; CODECOPY; PUSH1 0;
-    RETURN), followed by the runtime itself."""
-    assert len(runtime) < 256
-    return bytes.fromhex(f"60{len(runtime):02x}80600b6000396000f3") + runtime
 
 
 def rpc(url: str, method: str, *params: Any, timeout: float = 120) -> dict[str, Any]:

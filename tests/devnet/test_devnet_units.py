@@ -4,6 +4,7 @@ key-value store, the development accounts, the data-dir default, and the in-proc
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from web3 import Web3
 
 from aicommons.chain.devnet import DEV_ACCOUNTS, DevnetServer, default_data_dir
 from aicommons.chain.devnet.node import InvalidParams, revert_reason
+from aicommons.chain.devnet.rpc import RpcDispatcher
 from aicommons.chain.devnet.rpc_format import (
     parse_address,
     parse_block_selector,
@@ -178,3 +180,10 @@ def test_in_process_server_serves_and_stops(tmp_path: Path) -> None:
         assert web3.eth.get_balance(DEV_ACCOUNTS[5].address) == 10_000 * 10**18
     with DevnetServer(tmp_path / "chain", port=0) as reopened:
         assert Web3(Web3.HTTPProvider(reopened.url)).eth.block_number == 0
+
+
+def test_docs_list_exactly_the_methods_the_devnet_serves() -> None:
+    docs = (Path(__file__).parents[2] / "docs" / "devnet.md").read_text()
+    documented = set(re.findall(r"`((?:eth|net|web3|evm)_[A-Za-z0-9]+)`", docs))
+    served = {name[len("rpc_") :] for name in dir(RpcDispatcher) if name.startswith("rpc_")}
+    assert documented == served
