@@ -1,7 +1,8 @@
 """Chain-facing commands: deploy, publish, models, infer, verify, transfer, up, down.
 
 Each parses options, builds an `aicommons.Client` and calls one SDK function. `--rpc` defaults to
-the running `aic up` network (else 127.0.0.1:8545); `--account` defaults to `dev0` on a devnet.
+the running `aic up` network, busy or not (else 127.0.0.1:8545, and errors say why that one);
+`--account` defaults to `dev0` on a devnet.
 """
 
 from __future__ import annotations
@@ -14,9 +15,8 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from aicommons.cli._common import CliError, console, print_json
+from aicommons.cli._common import CliError, console, err_console, print_json
 
-DEFAULT_RPC = "http://127.0.0.1:8545"
 DEV_CHAIN_IDS = (1337, 31337)
 """Chains whose first account is a published development key (our devnet; hardhat)."""
 
@@ -31,12 +31,17 @@ def _client(rpc: str | None, account: str | None, nodes: list[str] | None, signe
     from aicommons.chain.accounts import is_dev_account, load_account
     from aicommons.cli.account import ask_password
     from aicommons.sdk.client import Client
-    from aicommons.sdk.network import running_network
+    from aicommons.sdk.errors import ClientError
+    from aicommons.sdk.network import network_answers, resolve_endpoint
 
-    local = running_network()
-    rpc_url = rpc or (local.rpc_url if local else DEFAULT_RPC)
-    storage = list(nodes or ([local.storage_url] if local else []))
-    client = Client(rpc_url, storage_nodes=storage)
+    endpoint = resolve_endpoint(rpc, nodes or ())
+    if endpoint.network is not None and not network_answers(endpoint.network):
+        err_console.print(f"the local network at {endpoint.rpc_url} is busy; waiting for it")
+    try:
+        client = Client(endpoint.rpc_url, storage_nodes=list(endpoint.storage_urls))
+    except ClientError as exc:
+        reason = str(exc).strip().splitlines()[0]
+        raise CliError(f"{reason} ({endpoint.origin})") from None
     if signer:
         if account is None:
             if client.chain_id not in DEV_CHAIN_IDS:
