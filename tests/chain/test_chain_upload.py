@@ -8,11 +8,16 @@ runs early.
 
 from __future__ import annotations
 
+import copy
+from types import SimpleNamespace
+
 import boa
 import numpy as np
 import pytest
 from chain_fixtures import LOCATOR, dense_package, deploy_suite, publish, slug_id
 
+from aicommons.chain import executor as executor_module
+from aicommons.chain.errors import ExecutorError
 from aicommons.chain.executor import (
     ContractCall,
     ExecutorProgram,
@@ -21,8 +26,12 @@ from aicommons.chain.executor import (
     model_from_package,
     send_boa,
     upload_calls,
+    validate_model,
 )
-from aicommons.commit import keccak256
+from aicommons.commit import canonical_json, keccak256
+from aicommons.runtime import ModelPackage
+from aicommons.runtime.commitment import tensor_root, weights_root
+from aicommons.runtime.errors import PackageError
 
 # Argument positions of upload_chunk: model, version, layer, chunk, then (rows, siblings) for
 # weight, bias, multiplier and shift.
@@ -275,3 +284,56 @@ def test_invalid_programs_are_rejected_even_when_registered(setup) -> None:
         suite.executor.begin_upload(*calls[0].args[:3], heights[:-1], roots)
     with boa.env.prank(maintainer), boa.reverts("InvalidChunking"):
         suite.executor.begin_upload(*calls[0].args[:3], [7] * len(heights), roots)
+
+
+def _with_bias(package, name: str, bias: np.ndarray) -> SimpleNamespace:
+    """`package` with tensor `name` replaced and its roots recomputed, NOT verified by the
+    runtime: what an uploader could commit to and register without the runtime's checks."""
+    tensors = {**package.tensors, name: bias.astype(np.int32)}
+    manifest = copy.deepcopy(package.manifest)
+    roots = {n: tensor_root(t) for n, t in tensors.items()}
+    for entry in manifest["tensors"]:
+        entry["root"] = "0x" + roots[entry["name"]].hex()
+    manifest["weights_root"] = "0x" + weights_root(roots).hex()
+    return SimpleNamespace(
+        manifest=manifest,
+        tensors=tensors,
+        version_id=keccak256(canonical_json(manifest)),
+        weights_root=weights_root(roots),
+    )
+
+
+def test_the_fan_in_bound_is_enforced_like_the_runtime(monkeypatch) -> None:
+    # Issue 14 item 9: the executor ran packages the runtime refuses, so their receipts could
+    # never verify. |bias| + in_dim * 128 * 127 <= 2**31 - 1, per row, as in the semantics.
+    with boa.env.anchor():
+        suite = deploy_suite()
+        maintainer = boa.env.generate_address("fan-in-maintainer")
+        base = dense_package(np.random.default_rng(14), [20, 3])
+        limit = 2**31 - 1 - 20 * 128 * 127
+        for offset, accepted in ((0, True), (1, False)):
+            bias = np.array([-(limit + offset), 5, limit], dtype=np.int64)
+            candidate = _with_bias(base, "dense0.bias", bias)
+            if accepted:
+                ModelPackage(candidate.manifest, candidate.tensors)
+            else:
+                with pytest.raises(PackageError, match="overflow int32"):
+                    ModelPackage(candidate.manifest, candidate.tensors)
+                with pytest.raises(ExecutorError, match="FanInBound"):
+                    validate_model(model_from_package(candidate))
+            model_id, version_id = publish(suite, candidate, maintainer, "fan-in-bound")
+            # Send what the Python side would refuse, to see the contract refuse it too.
+            monkeypatch.setattr(executor_module, "validate_model", lambda model: None)
+            calls = upload_calls(model_id, version_id, model_from_package(candidate))
+            monkeypatch.undo()
+            send_boa(suite.executor, calls[:1], sender=maintainer)
+            if accepted:
+                send_boa(suite.executor, calls[1:], sender=maintainer)
+                x = np.full(20, 127, dtype=np.int8)
+                output = suite.executor.predict(model_id, version_id, encode_input(x))[0]
+                assert list(output) == [
+                    int(v) for v in ModelPackage(candidate.manifest, candidate.tensors).run(x)[0]
+                ]
+            else:
+                with boa.env.prank(maintainer), boa.reverts("FanInBound"):
+                    suite.executor.upload_chunk(*calls[1].args)

@@ -29,6 +29,9 @@ MAX_CHUNK_BYTES = 8192
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
 
+FAN_IN_TERM = 128 * 127
+"""The largest |x * w| of one input; the fan-in bound is |bias| + in_dim * FAN_IN_TERM < 2**31."""
+
 PROGRAM_ABI = ("(uint256,uint256,uint256,uint256,uint256,uint256,int256,int256)[]", "bytes32[]")
 """ABI types of `abi_encode(program, tensor_roots)`, what `begin_upload` hashes."""
 
@@ -274,6 +277,12 @@ def validate_model(model: ExecutorModel) -> None:
         shift = model.tensors[layer.shift_name].astype(np.int64)
         if multiplier.min() < 1 or shift.min() < 0 or shift.max() > 62:
             raise ExecutorError(f"{where}: multiplier or shift out of range")
+        bias = np.abs(model.tensors[layer.bias_name].astype(np.int64))
+        if int(bias.max()) + in_dim * FAN_IN_TERM > INT32_MAX:
+            raise ExecutorError(
+                f"{where}: FanInBound: fan-in {in_dim} with |bias| {int(bias.max())} can overflow "
+                "int32"
+            )
         total_chunks += -(-out_dim // (1 << chunk_height(in_dim, out_dim)))
     if total_chunks > MAX_SEGMENTS:
         raise ExecutorError(f"{total_chunks} weight segments; the executor takes {MAX_SEGMENTS}")

@@ -20,7 +20,8 @@
        is credited in full (fee_split) before it is pulled in, in the same transaction;
      - a version is ready only if keccak256(abi_encode(program, tensor_roots)) equals its
        registered program hash, the tensor roots hash to its weights root, and every chunk of
-       every layer was verified against those roots;
+       every layer was verified against those roots and the semantics' bounds (weights
+       -127..127, multiplier 1..2**31-1, shift 0..62, |bias| + in_dim * 128 * 127 < 2**31);
      - a ready version never changes; inference reads only contracts this executor created.
      Reverts use named reasons listed in docs/contracts.md.
 """
@@ -62,6 +63,8 @@ HEADER_C_OFFSET: constant(int256) = 2**127
 # Lane offsets: weights are stored as u = w + 127 in [0, 254], inputs as x + 128 in [0, 255].
 WEIGHT_OFFSET: constant(int256) = 127
 INPUT_OFFSET: constant(int256) = 128
+# The largest |x * w| of one input: 128 * 127.
+FAN_IN_TERM: constant(int256) = 128 * 127
 
 
 interface Registry:
@@ -329,6 +332,9 @@ def upload_chunk(
             W, bias, multiplier and shift — against the layer's four tensor roots and store it,
             repacked for inference, as a segment contract. Chunks may come in any order; the
             last one makes the version ready (`ModelReady`).
+    @dev Also checks every row against the semantics' bounds (WeightOutOfRange,
+         InvalidQuantParams, FanInBound), so the executor never runs a package the runtime
+         refuses.
     @param model_id The model.
     @param version_id The version whose upload the caller started.
     @param layer_index The layer, 0-based.
@@ -639,6 +645,8 @@ def _pack_rows(
         bias: int256 = convert(bias_word, int256)
         if bias_word >= 2**31:
             bias -= 2**32
+        # The semantics' fan-in bound (docs/integer-semantics.md): |acc| stays below 2**31.
+        assert abs(bias) + FAN_IN_TERM * convert(layer.in_dim, int256) <= INT32_MAX, "FanInBound"
         constant_c: int256 = (
             bias
             - INPUT_OFFSET * convert(u_sum, int256)
