@@ -17,9 +17,6 @@ from rich.table import Table
 
 from aicommons.cli._common import CliError, console, err_console, print_json
 
-DEV_CHAIN_IDS = (1337, 31337)
-"""Chains whose first account is a published development key (our devnet; hardhat)."""
-
 RpcOption = typer.Option(None, "--rpc", help="JSON-RPC URL (default: the running local network).")
 AccountOption = typer.Option(
     None, "--account", help="Account name (default on a devnet: dev0). Password: AIC_PASSWORD."
@@ -28,9 +25,8 @@ NodeOption = typer.Option(None, "--node", help="Storage node URL (repeat for sev
 
 
 def _client(rpc: str | None, account: str | None, nodes: list[str] | None, signer: bool = True):
-    from aicommons.chain.accounts import is_dev_account, load_account
     from aicommons.cli.account import ask_password
-    from aicommons.sdk.client import Client
+    from aicommons.sdk.client import Client, resolve_account
     from aicommons.sdk.errors import ClientError
     from aicommons.sdk.network import network_answers, resolve_endpoint
 
@@ -43,12 +39,9 @@ def _client(rpc: str | None, account: str | None, nodes: list[str] | None, signe
         reason = str(exc).strip().splitlines()[0]
         raise CliError(f"{reason} ({endpoint.origin})") from None
     if signer:
-        if account is None:
-            if client.chain_id not in DEV_CHAIN_IDS:
-                raise CliError(f"chain {client.chain_id} is not a devnet: give --account NAME")
-            account = "dev0"
-        password = None if is_dev_account(account) else ask_password(confirm=False)
-        client.account = load_account(account, password)
+        client.account = resolve_account(
+            client.chain_id, account, password=lambda: ask_password(confirm=False), require=True
+        )
     return client
 
 
