@@ -1,8 +1,10 @@
-"""Fast exact kernels: the same results as `reference`, computed with float BLAS and int64 numpy.
+"""Fast exact kernels: the same results as `reference`, computed with int8 VNNI products where
+the CPU has them, else float BLAS, and int64 numpy.
 
-Products of int8 values and their sums are exact in float32 while every partial sum stays below
-2^24 and in float64 below 2^53, in any summation order, so BLAS threading cannot change a result.
-Nothing here may round: a float only ever holds an integer it can represent exactly.
+Products of int8 values and their sums are exact in int32 (VNNI), in float32 while every partial
+sum stays below 2^24 and in float64 below 2^53, in any summation order, so neither the
+instruction set nor BLAS threading can change a result. Nothing here may round: a float only
+ever holds an integer it can represent exactly.
 """
 
 from __future__ import annotations
@@ -14,26 +16,43 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 
 from aicommons.runtime import reference as ref
+from aicommons.runtime import vnni
 from aicommons.runtime.layer import Layer
 from aicommons.runtime.loops import band_rows, int_dot_rows, pool_requantize_rows, requantize_rows
 
 FLOAT32_MAX_FAN_IN = (1 << 24) // (128 * 127)
 """1032: int8 dot products of this length keep every float32 partial sum below 2^24."""
 
-MATMUL_PATHS = ("float32", "float64")
+MATMUL_PATHS = ("vnni", "float32", "float64")
 MATMUL_PATH_ENV = "AICOMMONS_MATMUL_PATH"
 
 Kernel = Callable[..., np.ndarray]
 
 
+def available_matmul_paths() -> tuple[str, ...]:
+    """The paths this machine can run: vnni needs AVX-512 VNNI or AVX-VNNI (`vnni.host_isa`)."""
+    return MATMUL_PATHS if vnni.available() else MATMUL_PATHS[1:]
+
+
+def check_matmul_path(path: str) -> str:
+    if path not in MATMUL_PATHS:
+        raise ValueError(f"matmul path must be one of {', '.join(MATMUL_PATHS)}, got {path!r}")
+    if path not in available_matmul_paths():
+        raise ValueError(f"matmul path {path!r} needs a CPU with AVX-512 VNNI or AVX-VNNI")
+    return path
+
+
 def default_matmul_path() -> str:
-    """float32 (blocked fan-in) unless AICOMMONS_MATMUL_PATH selects float64; both are exact."""
-    path = os.environ.get(MATMUL_PATH_ENV, "float32")
+    """AICOMMONS_MATMUL_PATH if set, else vnni where the CPU has it, else float32 (blocked
+    fan-in); float64 is the third. All are exact and give the same bytes."""
+    path = os.environ.get(MATMUL_PATH_ENV)
+    if path is None:
+        return available_matmul_paths()[0]
     if path not in MATMUL_PATHS:
         raise ValueError(
             f"{MATMUL_PATH_ENV} must be one of {', '.join(MATMUL_PATHS)}, got {path!r}"
         )
-    return path
+    return check_matmul_path(path)
 
 
 FLOAT_REQUANT_PRODUCT_BOUND = 2**52
@@ -45,8 +64,9 @@ FLOAT_REQUANT_MAX_SHIFT = 44
 class ExactMatmul:
     """x [..., R, K] (int8 values) @ W^T for a fixed int8 W [..., C, K], exact, as float.
 
-    The float copies of W are made once at load so a call costs one conversion and BLAS. Each
-    fan-in block's float32 sum is exact; blocks are added in float64 (exact below 2^53).
+    `path` float64 gives float64 products, any other path float32 ones. The float copies of W
+    are made once at load so a call costs one conversion and BLAS. Each fan-in block's float32
+    sum is exact; blocks are added in float64 (exact below 2^53).
     """
 
     def __init__(self, weight: np.ndarray, path: str) -> None:
@@ -168,7 +188,8 @@ class LinearRequant:
     `weight` is [C, K], or [G, C/G, K] for grouped convolution (then x is [G, R, K]); the result
     is always [R, C]. The dot product is exact either way (see docs/integer-semantics.md):
 
-    - dense calls of at most INT_DOT_MAX_ROWS rows: the compiled int32 dot product;
+    - path vnni, ungrouped: `vnni.Int8Product` (int32 VNNI sums), any number of rows;
+    - otherwise dense calls of at most INT_DOT_MAX_ROWS rows: the compiled int32 dot product;
     - otherwise `ExactMatmul` (float32 blocks of fan-in <= 1032 added in float64, or float64).
 
     Then the Requantizer's float path (one compiled pass) or its int64 path.
@@ -179,8 +200,15 @@ class LinearRequant:
         self.grouped = weight.ndim == 3
         self.channels = weight.shape[0] * weight.shape[1] if self.grouped else weight.shape[0]
         self.fan_in = weight.shape[-1]
-        self.matmul = ExactMatmul(weight, path)
-        self.input_dtype: type = self.matmul.dtype
+        isa = vnni.host_isa() if check_matmul_path(path) == "vnni" else None
+        self.int8_product = (
+            vnni.Int8Product(np.ascontiguousarray(weight, dtype=np.int8), isa)
+            if isa is not None and not self.grouped and self.fan_in <= vnni.MAX_FAN_IN
+            else None
+        )
+        self.matmul = None if self.int8_product else ExactMatmul(weight, path)
+        # The VNNI product reads int8 values; the float products their own float type.
+        self.input_dtype: type = np.int8 if self.int8_product else self.matmul.dtype
         self.int_weight = None if self.grouped else np.ascontiguousarray(weight, dtype=np.int8)
 
     def columns(self, rows: int) -> np.ndarray:
@@ -190,6 +218,8 @@ class LinearRequant:
     def product(self, x: np.ndarray) -> np.ndarray:
         """The exact dot product [R, C]. A max over it commutes with the requantisation, which
         is non-decreasing in the accumulator (M >= 1)."""
+        if self.int8_product is not None:
+            return np.ascontiguousarray(self.int8_product(x))
         out = self.matmul(x)
         if self.grouped:
             out = out.transpose(1, 0, 2).reshape(out.shape[1], self.channels)
@@ -202,7 +232,11 @@ class LinearRequant:
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """x [R, K] (or [G, R, K] grouped), any dtype holding int8 values."""
-        if self.int_weight is not None and x.shape[0] <= INT_DOT_MAX_ROWS:
+        if (
+            self.int8_product is None
+            and self.int_weight is not None
+            and x.shape[0] <= INT_DOT_MAX_ROWS
+        ):
             return self.requantize(int_dot_rows(x, self.int_weight))
         return self.finish(self.product(x))
 
@@ -284,17 +318,24 @@ def _window_slices(
 
 
 def _padder(
-    in_shape: Sequence[int], pads: Sequence[int], fill: int
+    in_shape: Sequence[int], pads: Sequence[int], fill: float
 ) -> Callable[[np.ndarray], np.ndarray]:
-    """NHWC int8 input -> the zero/fill-padded copy (or the input itself when there is no pad)."""
+    """NHWC input -> the zero/fill-padded copy (or the input itself when there is no pad).
+    A fill of -inf in an integer array is the dtype's minimum: an int32 VNNI product is
+    above -2^31 (|dot| < 2^31), so that pad never wins a max either."""
     channels, height, width = in_shape
     top, left, bottom, right = pads
     if not any(pads):
         return lambda x: x
 
     def pad(x: np.ndarray) -> np.ndarray:
+        value = fill
+        if fill == -np.inf and np.issubdtype(x.dtype, np.integer):
+            value = np.iinfo(x.dtype).min
         padded = np.full(
-            (x.shape[0], height + top + bottom, width + left + right, channels), fill, dtype=x.dtype
+            (x.shape[0], height + top + bottom, width + left + right, channels),
+            value,
+            dtype=x.dtype,
         )
         padded[:, top : top + height, left : left + width, :] = x
         return padded
@@ -520,7 +561,8 @@ def pool_kernel(
     layer: Layer, in_shape: Sequence[int], *, is_max: bool, max_fill: float = ref.INT8_MIN
 ) -> Kernel:
     """maxpool / avgpool on NHWC values. `max_fill` pads a maxpool: -128 never beats an int8
-    value; a maxpool over pre-requantisation floats (any magnitude) pads with -inf."""
+    value; a maxpool over pre-requantisation values (floats of any magnitude, or int32 VNNI
+    products) pads with -inf (the int32 minimum for the latter)."""
     a = layer.attrs
     out_h, out_w = layer.out_shape[1], layer.out_shape[2]
     dilations = a["dilations"] if is_max else (1, 1)

@@ -12,10 +12,10 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from aicommons.runtime.kernels import (
-    MATMUL_PATHS,
     ConvKernel,
     Kernel,
     LinearRequant,
+    check_matmul_path,
     layer_requantizer,
     pool_kernel,
     tiling_pool_phase,
@@ -28,8 +28,7 @@ def compile_layer(
     layer: Layer, tensors: Mapping[str, np.ndarray], in_shape: Sequence[int], path: str
 ) -> Kernel:
     """The fast kernel of one validated layer; `in_shape` is its first input's per-sample shape."""
-    if path not in MATMUL_PATHS:
-        raise ValueError(f"matmul path must be one of {', '.join(MATMUL_PATHS)}, got {path!r}")
+    check_matmul_path(path)
     return op_spec(layer).kernel(layer, tensors, in_shape, path)
 
 
