@@ -1,17 +1,21 @@
 """Every fast kernel equals the pure-int reference: random shapes, values, params, extremes, ties.
 
-Both matmul paths (float32 blocked, float64) and both requantisation paths (float, int64) are
-exercised; a kernel that rounds, overflows or mis-indexes a window fails here.
+Every matmul path (float32 blocked, float64, and each VNNI width this CPU has) and both
+requantisation paths (float, int64) are exercised; a kernel that rounds, overflows or
+mis-indexes a window fails here.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aicommons.runtime import kernels
+from aicommons.runtime import kernels, vnni
 from aicommons.runtime import reference as ref
 from aicommons.runtime.graph import run_reference_layer
 from aicommons.runtime.kernels import FLOAT32_MAX_FAN_IN, Requantizer, to_external, to_internal
@@ -20,7 +24,37 @@ from aicommons.runtime.ops import infer_out_shape
 from aicommons.runtime.plan import compile_layer
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-PATHS = ("float32", "float64")
+
+
+def host_vnni_isas() -> list[vnni.Isa]:
+    """Every VNNI width this CPU runs (an AVX-512 VNNI CPU with AVX-VNNI runs both)."""
+    if not vnni.available():
+        return []
+    return [isa for isa in vnni.ISAS if vnni._host_features().get(isa.name)]
+
+
+VNNI_PATHS = {f"vnni-{isa.name}": isa for isa in host_vnni_isas()}
+"""Test path name -> the VNNI width forced for it (the runtime itself picks the widest)."""
+PATHS = ("float32", "float64", *VNNI_PATHS)
+
+
+@contextmanager
+def vnni_width(isa: vnni.Isa) -> Iterator[None]:
+    """Kernels built inside use `isa` for the vnni matmul path."""
+    saved = vnni.host_isa
+    vnni.host_isa = lambda: isa
+    try:
+        yield
+    finally:
+        vnni.host_isa = saved
+
+
+def build_with(path: str):  # noqa: ANN201 (a context manager and the runtime's path name)
+    """(context, runtime matmul path) for a test path name ("int" builds float32 kernels)."""
+    if path in VNNI_PATHS:
+        return vnni_width(VNNI_PATHS[path]), "vnni"
+    return nullcontext(), "float32" if path == "int" else path
+
 
 int8_extremes = st.sampled_from([-128, -127, -1, 0, 1, 126, 127])
 weight_extremes = st.sampled_from([-127, -1, 0, 1, 127])
@@ -113,8 +147,9 @@ def run_fast(
     kernels.BANDED_MAX_BLOWUP = 10**9 if in_dtype is np.float32 else 0
     kernels.INT_DOT_MAX_ROWS = 10**9 if path == "int" else 0
     try:
-        float_path = "float32" if path == "int" else path
-        kernel = compile_layer(layer, tensors, tuple(inputs[0].shape[1:]), float_path)
+        context, runtime_path = build_with(path)
+        with context:
+            kernel = compile_layer(layer, tensors, tuple(inputs[0].shape[1:]), runtime_path)
         # Kernels receive int8, or exact floats from a preceding float-requantisation layer.
         raw = kernel(*[to_internal(x.astype(in_dtype)) for x in inputs])
     finally:
@@ -196,8 +231,8 @@ def test_dense_large_fan_in_uses_exact_float32_blocks() -> None:
 
 
 def test_int_dot_reaches_the_fan_in_bound_without_overflow() -> None:
-    """The int32 dot of small dense calls at the largest fan-in the semantics allow:
-    |dot| = K*128*127 = 2^31 - 1023, the bias taking the rest of int32."""
+    """The int32 dots (small dense calls; VNNI single rows) at the largest fan-in the semantics
+    allow: |dot| = K*128*127 = 2^31 - 1023, the bias taking the rest of int32."""
     fan_in = (2**31 - 1) // (128 * 127)
     weight = np.full((2, fan_in), 127, dtype=np.int8)
     weight[1] = -127
@@ -212,9 +247,65 @@ def test_int_dot_reaches_the_fan_in_bound_without_overflow() -> None:
     }
     layer, tensors = weighted_layer("dense", params, weight, {}, (2,), True)
     expected = run_reference_layer(layer, [x], tensors).astype(np.int64)
-    got = run_fast(layer, tensors, [x], "int", False, np.int8)
-    np.testing.assert_array_equal(got.astype(np.int64), expected)
+    for path in ("int", *VNNI_PATHS):
+        got = run_fast(layer, tensors, [x], path, False, np.int8)
+        np.testing.assert_array_equal(got.astype(np.int64), expected, err_msg=path)
     assert abs(int(x[0].astype(np.int64) @ weight[0].astype(np.int64))) == fan_in * 128 * 127
+
+
+@pytest.mark.parametrize("path", list(VNNI_PATHS))
+def test_vnni_tiles_reach_the_fan_in_bound_exactly(path: str) -> None:
+    """Full row tiles and single rows at K = floor((2^31-1) / (128*127)): dots of +-(2^31-1024),
+    inputs at both byte extremes (x + 128 = 0 and 255), weights of both signs and a random row,
+    so a product that saturated or wrapped would show."""
+    fan_in = (2**31 - 1) // (128 * 127)
+    rng = np.random.default_rng(11)
+    weight = np.stack(
+        [np.full(fan_in, 127), np.full(fan_in, -127), rng.integers(-127, 128, fan_in)]
+        + [np.where(np.arange(fan_in) < fan_in // 2, 127, -127)] * 30
+    ).astype(np.int8)
+    rows = [np.full(fan_in, v) for v in (-128, 127, -128, 127)]
+    rows += [rng.integers(-128, 128, fan_in) for _ in range(5)]
+    x = np.stack(rows).astype(np.int8)
+    product = vnni.Int8Product(weight, VNNI_PATHS[path])
+    expected = x.astype(np.int64) @ weight.T.astype(np.int64)
+    np.testing.assert_array_equal(product(x).astype(np.int64), expected)
+    assert np.abs(expected).max() == fan_in * 128 * 127
+
+
+@settings(max_examples=120, deadline=None)
+@given(data=st.data())
+def test_vnni_products_are_exact_at_every_tile_edge(data: st.DataObject) -> None:
+    """Rows around whole row tiles, channels around whole column blocks, fan-ins around whole
+    quads (zero padded), any input dtype holding int8 values: the exact integer product."""
+    assert VNNI_PATHS or not vnni.available()
+    for isa in VNNI_PATHS.values():
+        rows = data.draw(st.integers(0, 3 * isa.tile_rows + 1))
+        fan_in = data.draw(st.integers(0, 70))
+        channels = data.draw(st.integers(1, 2 * isa.block + 3))
+        weight = int8_array(data.draw, (channels, fan_in), low=-127)
+        x = int8_array(data.draw, (rows, fan_in)).astype(
+            data.draw(st.sampled_from([np.int8, np.float32, np.float64, np.int32]))
+        )
+        got = vnni.Int8Product(weight, isa)(x)
+        assert got.dtype == np.int32 and got.flags.c_contiguous
+        expected = x.astype(np.int64) @ weight.T.astype(np.int64)
+        np.testing.assert_array_equal(got.astype(np.int64), expected.reshape(rows, channels))
+
+
+@SETTINGS
+@given(data=st.data())
+def test_dense_over_whole_vnni_tiles_matches_reference(data: st.DataObject) -> None:
+    """Batches and widths past one VNNI tile (rows and column blocks), every path."""
+    batch = data.draw(st.integers(7, 18))
+    fan_in = data.draw(st.integers(1, 24))
+    channels = data.draw(st.integers(14, 36))
+    wide = data.draw(st.booleans())
+    params = data.draw(requant_params(channels, fan_in, wide))
+    weight = int8_array(data.draw, (channels, fan_in), low=-127)
+    x = int8_array(data.draw, (batch, fan_in))
+    layer, tensors = weighted_layer("dense", params, weight, {}, (channels,), wide)
+    check_equal(layer, tensors, [x], is_output=wide)
 
 
 def test_large_fan_in_float_requantisation_over_two_float32_blocks() -> None:
@@ -467,7 +558,7 @@ def test_rounding_is_half_up_and_ties_go_up() -> None:
     assert ref.requantize(1000, 2**31 - 1, 31, -128, 127) == 127
 
 
-@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("path", kernels.available_matmul_paths())
 def test_unknown_matmul_path_is_refused(path: str) -> None:
     layer = Layer("c", "clamp", ("x",), "y", (1,), attrs={"lo": 0, "hi": 1})
     compile_layer(layer, {}, (1,), path)

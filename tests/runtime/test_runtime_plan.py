@@ -1,7 +1,8 @@
 """The fused execution plan (conv2d+maxpool, flatten+dense, banded convs) equals the reference.
 
 Random small conv -> maxpool -> flatten -> dense graphs, run through `ModelPackage.run` (the
-fused plan) and `trace` (per-layer kernels), on both matmul paths and every product mode.
+fused plan) and `trace` (per-layer kernels), on every matmul path and product mode; and the
+dispatch: a CPU without VNNI gets the float products and the same bytes.
 """
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from test_runtime_kernels import int8_array, requant_params
+from test_runtime_kernels import PATHS, VNNI_PATHS, build_with, int8_array, requant_params
 
-from aicommons.runtime import kernels
+from aicommons.runtime import kernels, vnni
 from aicommons.runtime import reference as ref
 from aicommons.runtime.kernels import FLOAT32_MAX_FAN_IN, LinearRequant, Requantizer
 from aicommons.runtime.layer import Layer
@@ -143,10 +144,14 @@ def test_fused_plan_matches_reference(case: tuple[ModelPackage, np.ndarray]) -> 
     trace_expected = None
     saved = kernels.INT_DOT_MAX_ROWS, kernels.BANDED_MAX_BLOWUP
     try:
-        for path in ("float32", "float64"):
+        for path in PATHS:
             for int_dot, banded in MODES:
                 kernels.INT_DOT_MAX_ROWS, kernels.BANDED_MAX_BLOWUP = int_dot, banded
-                fresh = ModelPackage(package.manifest, package.tensors, matmul_path=path)
+                context, runtime_path = build_with(path)
+                with context:
+                    fresh = ModelPackage(
+                        package.manifest, package.tensors, matmul_path=runtime_path
+                    )
                 message = f"path {path}, int dot {int_dot}, banded {banded}"
                 np.testing.assert_array_equal(fresh.run(x), expected, err_msg=message)
                 trace = fresh.trace(x)
@@ -161,7 +166,8 @@ def test_fused_plan_matches_reference(case: tuple[ModelPackage, np.ndarray]) -> 
 @SETTINGS
 @given(data=st.data())
 def test_requant_finishes_agree_with_reference_at_the_bounds(data: st.DataObject) -> None:
-    """Float32, float64 and int32 dot products, then requantisation, at +-max accumulator."""
+    """Float32, float64, int32 and VNNI dot products, then requantisation, at +-max
+    accumulator."""
     fan_in = data.draw(st.integers(1, FLOAT32_MAX_FAN_IN))
     params = data.draw(requant_params(3, fan_in))
     requantize = Requantizer(
@@ -199,9 +205,13 @@ def test_requant_finishes_agree_with_reference_at_the_bounds(data: st.DataObject
     assert abs(int(np.dot(x[0].astype(np.int64), weight[0].astype(np.int64)))) <= worst
     saved = kernels.INT_DOT_MAX_ROWS
     try:
-        for limit, path in ((10**9, "float32"), (0, "float32"), (0, "float64")):
+        cases = [(10**9, "float32"), (0, "float32"), (0, "float64")]
+        for limit, path in cases + [(0, path) for path in VNNI_PATHS]:
             kernels.INT_DOT_MAX_ROWS = limit
-            got = LinearRequant(weight, requantize, path)(x)
+            context, runtime_path = build_with(path)
+            with context:
+                linear = LinearRequant(weight, requantize, runtime_path)
+            got = linear(x)
             assert got.tolist() == expected, (limit, path)
     finally:
         kernels.INT_DOT_MAX_ROWS = saved
@@ -248,8 +258,9 @@ def test_large_biases_enter_with_the_offset_exactly(data: st.DataObject) -> None
 
 
 def test_products_are_chosen_as_documented(monkeypatch) -> None:
-    """Few dense rows: the int32 dot; more rows: the float product of the matmul path; the
-    requantisation path follows the parameters."""
+    """Few dense rows: the int32 dot; more rows: the float product of the matmul path; on the
+    vnni path the VNNI product for any rows of an ungrouped weight; the requantisation path
+    follows the parameters."""
     weight = np.ones((2, 8), np.int8)
     small = Requantizer(
         np.array([5, -5]), np.array([2**20, 3]), np.array([30, 2]), 0, 127, "int8", 8
@@ -266,13 +277,22 @@ def test_products_are_chosen_as_documented(monkeypatch) -> None:
     assert len(LinearRequant(np.ones((2, 1100), np.int8), small, "float32").matmul.blocks) == 2
     grouped = LinearRequant(np.ones((2, 1, 8), np.int8), small, "float32")
     assert grouped.int_weight is None and small.float_path
+    assert linear.int8_product is None
+    for isa in VNNI_PATHS.values():
+        monkeypatch.setattr(vnni, "host_isa", lambda isa=isa: isa)
+        on_vnni = LinearRequant(weight, small, "vnni")
+        assert on_vnni.int8_product.isa == isa and on_vnni.input_dtype == np.int8
+        on_vnni(np.ones((1, 8), np.int8))
+        assert calls == ["int"]  # no int32 loop on the vnni path, even for one row
+        grouped = LinearRequant(np.ones((2, 1, 8), np.int8), small, "vnni")
+        assert grouped.int8_product is None and grouped.matmul.dtype == np.float32
     wide = Requantizer(
         np.array([0, 0]), np.array([2**31 - 1] * 2), np.array([62] * 2), 0, 127, "int8", 8
     )
     assert not wide.float_path
 
 
-@pytest.mark.parametrize("path", ["float32", "float64"])
+@pytest.mark.parametrize("path", kernels.available_matmul_paths())
 def test_digits_cnn_plan_fuses_and_matches_reference(path: str) -> None:
     from aicommons.demo import DIGITS_CNN, DIGITS_DATA
     from aicommons.runtime.quantize import quantize_onnx
@@ -301,3 +321,46 @@ def test_requantisation_matches_for_any_batch_and_width(rows: int, channels: int
     x = rng.integers(-128, 128, (rows, 20)).astype(np.int8)
     expected = ref.dense(x.astype(np.int64), weight, bias, multiplier, shift, -128, 127)
     np.testing.assert_array_equal(LinearRequant(weight, requantize, "float32")(x), expected)
+
+
+def test_a_cpu_without_vnni_gets_the_float_products_and_the_same_bytes(monkeypatch) -> None:
+    """LLVM reporting no VNNI (any CPU before Ice Lake / Zen 4): no vnni path, float32 by
+    default, an explicit vnni refused with the reason, and every output byte the same as the
+    reference's and as this machine's default path's."""
+    from aicommons.demo import DIGITS_CNN, DIGITS_DATA
+    from aicommons.runtime.quantize import quantize_onnx
+
+    data = np.load(DIGITS_DATA)
+    package = quantize_onnx(DIGITS_CNN, data["x_calib"])
+    x = package.quantize_input(data["x_test"][:300])
+    monkeypatch.delenv(kernels.MATMUL_PATH_ENV, raising=False)
+    native = ModelPackage(package.manifest, package.tensors)
+    assert native.matmul_path == kernels.available_matmul_paths()[0]
+    monkeypatch.setattr(vnni, "_host_features", lambda: {"avx512f": True, "avx2": True})
+    assert vnni.host_isa() is None
+    assert kernels.available_matmul_paths() == ("float32", "float64")
+    fallback = ModelPackage(package.manifest, package.tensors)
+    assert fallback.matmul_path == "float32"
+    np.testing.assert_array_equal(fallback.run(x), native.run(x))
+    np.testing.assert_array_equal(fallback.run(x[:40]), package.run_reference(x[:40]))
+    small = Requantizer(np.zeros(2), np.ones(2), np.zeros(2), -128, 127, "int8", 8)
+    with pytest.raises(ValueError, match="needs a CPU with AVX-512 VNNI or AVX-VNNI"):
+        LinearRequant(np.ones((2, 8), np.int8), small, "vnni")
+    monkeypatch.setenv(kernels.MATMUL_PATH_ENV, "vnni")
+    with pytest.raises(ValueError, match="VNNI"):
+        kernels.default_matmul_path()
+
+
+def test_vnni_width_follows_the_cpu_and_can_be_turned_off(monkeypatch) -> None:
+    """The widest VNNI LLVM reports; none when AICOMMONS_VNNI=0 or when numba is told to
+    compile for another CPU (NUMBA_CPU_NAME), where the instruction might not exist."""
+    monkeypatch.delenv(vnni.VNNI_ENV, raising=False)
+    monkeypatch.setattr(vnni, "_host_features", lambda: {"avx512vnni": True, "avxvnni": True})
+    assert vnni.host_isa() == vnni.AVX512_VNNI
+    monkeypatch.setattr(vnni, "_host_features", lambda: {"avx512vnni": False, "avxvnni": True})
+    assert vnni.host_isa() == vnni.AVX_VNNI
+    monkeypatch.setenv(vnni.VNNI_ENV, "0")
+    assert vnni.host_isa() is None and not vnni.available()
+    monkeypatch.delenv(vnni.VNNI_ENV)
+    monkeypatch.setattr(vnni.numba_config, "CPU_NAME", "generic")
+    assert vnni.host_isa() is None

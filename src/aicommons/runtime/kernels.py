@@ -203,7 +203,7 @@ class LinearRequant:
         isa = vnni.host_isa() if check_matmul_path(path) == "vnni" else None
         self.int8_product = (
             vnni.Int8Product(np.ascontiguousarray(weight, dtype=np.int8), isa)
-            if isa is not None and not self.grouped and self.fan_in <= vnni.MAX_FAN_IN
+            if isa is not None and not self.grouped and vnni.fits_int32(weight)
             else None
         )
         self.matmul = None if self.int8_product else ExactMatmul(weight, path)
@@ -219,7 +219,7 @@ class LinearRequant:
         """The exact dot product [R, C]. A max over it commutes with the requantisation, which
         is non-decreasing in the accumulator (M >= 1)."""
         if self.int8_product is not None:
-            return np.ascontiguousarray(self.int8_product(x))
+            return self.int8_product(x)
         out = self.matmul(x)
         if self.grouped:
             out = out.transpose(1, 0, 2).reshape(out.shape[1], self.channels)

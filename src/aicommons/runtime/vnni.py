@@ -19,9 +19,13 @@ from numba import types
 from numba.core import config as numba_config
 from numba.extending import intrinsic
 
-MAX_FAN_IN = (2**31 - 1) // (128 * 128)
-"""131071: every dot product of this many int8 pairs, and the 128 * sum(w) correction, fit in
-int32; the semantics' own fan-in bound (K * 128 * 127 < 2^31) is inside it."""
+
+def fits_int32(weight: np.ndarray) -> bool:
+    """K * 128 * max|W| < 2^31: then every dot product with int8 x, and the 128 * sum(W)
+    correction, is an int32. The semantics' fan-in bound (|W| <= 127) implies it."""
+    largest = int(np.abs(weight.astype(np.int64)).max(initial=0))
+    return weight.shape[-1] * 128 * largest <= 2**31 - 1
+
 
 VNNI_ENV = "AICOMMONS_VNNI"
 """`0` turns the VNNI products off (the float BLAS products are used, as on a CPU without)."""
@@ -189,67 +193,48 @@ _ROW_512 = _tile_intrinsic(AVX512_VNNI, 1)
 _TILE_256 = _tile_intrinsic(AVX_VNNI, AVX_VNNI.tile_rows)
 _ROW_256 = _tile_intrinsic(AVX_VNNI, 1)
 
+# One driver per width (an intrinsic is fixed when the driver is typed): tiles of rows, then
+# single rows, over every column block; x is offset to uint8 in the same call.
+
 
 @_compiled
-def _product_512(a: np.ndarray, packed: np.ndarray, init: np.ndarray, out: np.ndarray) -> None:
-    rows, width = a.shape[0], a.shape[1]
+def _product_512(x: np.ndarray, packed: np.ndarray, init: np.ndarray) -> np.ndarray:
     blocks, quads, block = packed.shape[0], packed.shape[1], packed.shape[2]
+    a = _offset_bytes(x, quads)
+    rows, step = a.shape
+    out = np.empty((rows, blocks * block), dtype=np.int32)
+    width = out.shape[1]
     full = rows - rows % 8
     for j in range(blocks):
-        b = packed[j].ctypes.data
-        start = init[j].ctypes.data
+        b, start = packed[j].ctypes.data, init[j].ctypes.data
         column = out.ctypes.data + 4 * j * block
         for i in range(0, full, 8):
             _TILE_512(
-                a.ctypes.data + i * width,
-                width,
-                b,
-                quads,
-                start,
-                column + 4 * i * out.shape[1],
-                out.shape[1],
+                a.ctypes.data + i * step, step, b, quads, start, column + 4 * i * width, width
             )
         for i in range(full, rows):
-            _ROW_512(
-                a.ctypes.data + i * width,
-                width,
-                b,
-                quads,
-                start,
-                column + 4 * i * out.shape[1],
-                out.shape[1],
-            )
+            _ROW_512(a.ctypes.data + i * step, step, b, quads, start, column + 4 * i * width, width)
+    return out
 
 
 @_compiled
-def _product_256(a: np.ndarray, packed: np.ndarray, init: np.ndarray, out: np.ndarray) -> None:
-    rows, width = a.shape[0], a.shape[1]
+def _product_256(x: np.ndarray, packed: np.ndarray, init: np.ndarray) -> np.ndarray:
     blocks, quads, block = packed.shape[0], packed.shape[1], packed.shape[2]
+    a = _offset_bytes(x, quads)
+    rows, step = a.shape
+    out = np.empty((rows, blocks * block), dtype=np.int32)
+    width = out.shape[1]
     full = rows - rows % 4
     for j in range(blocks):
-        b = packed[j].ctypes.data
-        start = init[j].ctypes.data
+        b, start = packed[j].ctypes.data, init[j].ctypes.data
         column = out.ctypes.data + 4 * j * block
         for i in range(0, full, 4):
             _TILE_256(
-                a.ctypes.data + i * width,
-                width,
-                b,
-                quads,
-                start,
-                column + 4 * i * out.shape[1],
-                out.shape[1],
+                a.ctypes.data + i * step, step, b, quads, start, column + 4 * i * width, width
             )
         for i in range(full, rows):
-            _ROW_256(
-                a.ctypes.data + i * width,
-                width,
-                b,
-                quads,
-                start,
-                column + 4 * i * out.shape[1],
-                out.shape[1],
-            )
+            _ROW_256(a.ctypes.data + i * step, step, b, quads, start, column + 4 * i * width, width)
+    return out
 
 
 _PRODUCTS = {AVX512_VNNI.name: _product_512, AVX_VNNI.name: _product_256}
@@ -261,14 +246,15 @@ class Int8Product:
     vpdpbusd multiplies unsigned by signed bytes, so x enters as x + 128 in [0, 255] and each
     accumulator starts at -128 * sum_k W[c, k]: sum (x+128) w - 128 sum w = sum x w. Every
     step is int32 addition modulo 2^32 of exact products (|(x+128) w| <= 255 * 128 fits the
-    instruction's 16-bit product); the true result has |dot| <= K * 128 * 128 < 2^31, so the
-    residue is the integer itself, in any order of summation.
+    instruction's 16-bit product); the true result and the start have magnitude at most
+    K * 128 * max|W| < 2^31 (`fits_int32`), so the residue is the integer itself, whatever the
+    order of summation.
     """
 
     def __init__(self, weight: np.ndarray, isa: Isa) -> None:
         channels, fan_in = weight.shape
-        if fan_in > MAX_FAN_IN:
-            raise ValueError(f"VNNI product: fan-in {fan_in} exceeds {MAX_FAN_IN}")
+        if weight.dtype != np.int8 or not fits_int32(weight):
+            raise ValueError(f"VNNI product: weight {weight.shape} must be int8 with int32 sums")
         self.isa = isa
         self.channels = channels
         self.quads = max(1, -(-fan_in // 4))
@@ -285,7 +271,8 @@ class Int8Product:
         self._product = _PRODUCTS[isa.name]
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        a = _offset_bytes(np.ascontiguousarray(x), self.quads)
-        out = np.empty((x.shape[0], self.packed.shape[0] * self.isa.block), dtype=np.int32)
-        self._product(a, self.packed, self.init, out)
-        return out[:, : self.channels] if out.shape[1] != self.channels else out
+        """x [R, K] -> int32 [R, C], C-contiguous."""
+        out = self._product(np.ascontiguousarray(x), self.packed, self.init)
+        if out.shape[1] != self.channels:  # channels padded to whole tile columns
+            return np.ascontiguousarray(out[:, : self.channels])
+        return out
