@@ -352,6 +352,9 @@ def test_bench_runtime_reports_every_model_and_batch(monkeypatch, capsys) -> Non
         "acc_float",
         "acc_int8",
         "top1_agreement",
+        "cpu",
+        "matmul_path",
+        "load_avg_1m",
     }
     assert [(r["model"], r["batch"]) for r in rows] == [
         (model, batch)
@@ -359,6 +362,7 @@ def test_bench_runtime_reports_every_model_and_batch(monkeypatch, capsys) -> Non
         for batch in (1, 256)
     ]
     assert all(set(r) == keys for r in rows)
+    assert all(r["matmul_path"] == available_matmul_paths()[0] and r["cpu"] for r in rows)
     for row in rows[:4]:
         assert row["top1_agreement"] >= 0.99
         assert row["acc_float"] - row["acc_int8"] <= 0.005

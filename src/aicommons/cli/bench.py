@@ -80,9 +80,11 @@ def bench_runtime(
     def fmt(value: float | None) -> str:
         return "-" if value is None else f"{value:.4f}"
 
+    if rows:
+        typer.echo(f"cpu: {rows[0]['cpu']}; ours on the {rows[0]['matmul_path']} path")
     typer.echo(
         f"{'model':<20} {'batch':>5} {'ours ms':>9} {'ort fp32':>9} {'ort int8':>9}"
-        f" {'/fp32':>6} {'/int8':>6} {'acc fp':>7} {'acc i8':>7} {'agree':>7}"
+        f" {'/fp32':>6} {'/int8':>6} {'acc fp':>7} {'acc i8':>7} {'agree':>7} {'load':>5}"
     )
     for row in rows:
         typer.echo(
@@ -90,6 +92,7 @@ def bench_runtime(
             f" {row['ort_fp32_ms']:>9.4f} {row['ort_int8_ms']:>9.4f}"
             f" {row['ratio_vs_ort_fp32']:>6.2f} {row['ratio_vs_ort_int8']:>6.2f}"
             f" {fmt(row['acc_float']):>7} {fmt(row['acc_int8']):>7} {fmt(row['top1_agreement']):>7}"
+            f" {row['load_avg_1m']:>5.1f}"
         )
     typer.echo("targets: ours/ORT fp32 <= 1.5 at batch 256 and <= 5 at batch 1; agreement >= 0.99")
 

@@ -6,6 +6,8 @@ never by the runtime itself.
 
 from __future__ import annotations
 
+import os
+import platform
 import statistics
 import tempfile
 import time
@@ -17,6 +19,7 @@ from typing import Any
 import numpy as np
 from onnx import TensorProto, helper, numpy_helper
 
+from aicommons.runtime import vnni
 from aicommons.runtime.package import ModelPackage
 from aicommons.runtime.quantize import quantize_onnx
 
@@ -27,6 +30,10 @@ RANDOM_MLP_SIZES = (784, 512, 512, 10)
 
 @dataclass(frozen=True)
 class BenchRow:
+    """One model at one batch size. `cpu` is the CPU measured and `matmul_path` the product path
+    ours ran on it (`vnni` names the width in `cpu`); `load_avg_1m` is the machine's 1-minute
+    load average when the row was timed (the ratios are measured together, in one run)."""
+
     model: str
     batch: int
     ours_ms: float
@@ -37,9 +44,28 @@ class BenchRow:
     acc_float: float | None
     acc_int8: float | None
     top1_agreement: float | None
+    cpu: str
+    matmul_path: str
+    load_avg_1m: float
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def cpu_description() -> str:
+    """The CPU's model name (Linux /proc/cpuinfo, else `platform`), its logical CPU count and the
+    VNNI width the runtime uses on it, e.g. `Intel(R) Xeon(R) Processor, 2 CPUs, avx512vnni`."""
+    name = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    name = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    isa = vnni.host_isa()
+    return f"{name}, {os.cpu_count()} CPUs, {isa.name if isa else 'no VNNI'}"
 
 
 def random_mlp_onnx(sizes: tuple[int, ...] = RANDOM_MLP_SIZES, seed: int = 0) -> bytes:
@@ -129,6 +155,7 @@ def run_runtime_bench(
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from threadpoolctl import threadpool_limits
 
+    cpu = cpu_description()
     options = ort.SessionOptions()
     options.intra_op_num_threads = THREADS
     options.inter_op_num_threads = 1
@@ -184,6 +211,9 @@ def run_runtime_bench(
                         acc_float=acc_float,
                         acc_int8=acc_int8,
                         top1_agreement=agreement,
+                        cpu=cpu,
+                        matmul_path=package.matmul_path,
+                        load_avg_1m=round(os.getloadavg()[0], 2),
                     )
                 )
     return rows
