@@ -35,6 +35,7 @@ def available_matmul_paths() -> tuple[str, ...]:
 
 
 def check_matmul_path(path: str) -> str:
+    """`path` if it is a known path this machine can run, else a ValueError naming why."""
     if path not in MATMUL_PATHS:
         raise ValueError(f"matmul path must be one of {', '.join(MATMUL_PATHS)}, got {path!r}")
     if path not in available_matmul_paths():

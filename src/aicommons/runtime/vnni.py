@@ -3,7 +3,7 @@ sums of int8 products at several times the float32 BLAS throughput of a core.
 
 Nothing here is compiled unless `available()` says the CPU and numba's target have AVX-512 VNNI
 or AVX-VNNI; elsewhere the runtime keeps its float BLAS products. Integer instructions only:
-no rounding, no saturation (vpdpbusd adds modulo 2^32, and every result fits in int32).
+no rounding, no saturation, and no partial sum ever leaves int32 (`Int8Product`).
 """
 
 from __future__ import annotations
@@ -244,11 +244,11 @@ class Int8Product:
     """x [R, K] (int8 values, any dtype) @ W^T for a fixed int8 W [C, K], exact, as int32 [R, C].
 
     vpdpbusd multiplies unsigned by signed bytes, so x enters as x + 128 in [0, 255] and each
-    accumulator starts at -128 * sum_k W[c, k]: sum (x+128) w - 128 sum w = sum x w. Every
-    step is int32 addition modulo 2^32 of exact products (|(x+128) w| <= 255 * 128 fits the
-    instruction's 16-bit product); the true result and the start have magnitude at most
-    K * 128 * max|W| < 2^31 (`fits_int32`), so the residue is the integer itself, whatever the
-    order of summation.
+    accumulator starts at -128 * sum_k W[c, k]: sum (x+128) w - 128 sum w = sum x w. Each
+    product is exact (|(x+128) w| <= 255 * 127 fits the instruction's 16-bit product); after
+    the terms of any subset T of the inputs the accumulator is sum_T x w - 128 sum_(not T) w,
+    of magnitude at most K * 128 * max|W| < 2^31 (`fits_int32`): no int32 addition ever wraps,
+    whatever the order, and the end value is the dot product itself.
     """
 
     def __init__(self, weight: np.ndarray, isa: Isa) -> None:
