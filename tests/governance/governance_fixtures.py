@@ -1,0 +1,94 @@
+"""Shared helpers for the governance tests: honest gas measurement, EIP-712 signing, a plain
+Python model of checkpointed votes.
+
+The votes model is deliberately naive (lists of (timestamp, value) and a linear search), so it
+shares nothing with votes.vy's packed words and binary search but the rules of ERC-5805.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import boa
+
+ZERO = "0x" + "00" * 20
+
+
+def fresh_transaction_gas(contract: Any, function: str, *args: Any, sender: str) -> int:
+    """Execution gas of one call as the first of its own transaction (cold accounts and slots,
+    EIP-2200 original values): boa otherwise keeps everything warm between calls."""
+    boa.env._reset_access_counters()
+    boa.env.evm.vm.state.lock_changes()
+    with boa.env.prank(sender):
+        getattr(contract, function)(*args)
+    return int(contract._computation.get_gas_used())
+
+
+@dataclass
+class VotesModel:
+    """Balances, delegations and checkpoints as the ERC-5805 text states them."""
+
+    balances: dict[str, int] = field(default_factory=dict)
+    delegates: dict[str, str] = field(default_factory=dict)
+    traces: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+    supply: list[tuple[int, int]] = field(default_factory=list)
+
+    @staticmethod
+    def _push(trace: list[tuple[int, int]], now: int, delta: int) -> None:
+        value = (trace[-1][1] if trace else 0) + delta
+        assert value >= 0
+        if trace and trace[-1][0] == now:
+            trace[-1] = (now, value)
+        else:
+            trace.append((now, value))
+
+    @staticmethod
+    def _at(trace: list[tuple[int, int]], timepoint: int) -> int:
+        value = 0
+        for key, recorded in trace:
+            if key > timepoint:
+                break
+            value = recorded
+        return value
+
+    def _move(self, source: str, destination: str, amount: int, now: int) -> None:
+        if source == destination or amount == 0:
+            return
+        if source != ZERO:
+            self._push(self.traces.setdefault(source, []), now, -amount)
+        if destination != ZERO:
+            self._push(self.traces.setdefault(destination, []), now, amount)
+
+    def delegate_of(self, account: str) -> str:
+        return self.delegates.get(account, ZERO)
+
+    def mint(self, to: str, amount: int, now: int) -> None:
+        self.balances[to] = self.balances.get(to, 0) + amount
+        self._push(self.supply, now, amount)
+        self._move(ZERO, self.delegate_of(to), amount, now)
+
+    def transfer(self, owner: str, to: str, amount: int, now: int) -> None:
+        self.balances[owner] = self.balances.get(owner, 0) - amount
+        self.balances[to] = self.balances.get(to, 0) + amount
+        self._move(self.delegate_of(owner), self.delegate_of(to), amount, now)
+
+    def burn(self, owner: str, amount: int, now: int) -> None:
+        self.balances[owner] = self.balances.get(owner, 0) - amount
+        self._push(self.supply, now, -amount)
+        self._move(self.delegate_of(owner), ZERO, amount, now)
+
+    def delegate(self, account: str, delegatee: str, now: int) -> None:
+        previous = self.delegate_of(account)
+        self.delegates[account] = delegatee
+        self._move(previous, delegatee, self.balances.get(account, 0), now)
+
+    def votes(self, account: str) -> int:
+        trace = self.traces.get(account, [])
+        return trace[-1][1] if trace else 0
+
+    def past_votes(self, account: str, timepoint: int) -> int:
+        return self._at(self.traces.get(account, []), timepoint)
+
+    def past_supply(self, timepoint: int) -> int:
+        return self._at(self.supply, timepoint)
