@@ -15,16 +15,6 @@ import boa
 ZERO = "0x" + "00" * 20
 
 
-def fresh_transaction_gas(contract: Any, function: str, *args: Any, sender: str) -> int:
-    """Execution gas of one call as the first of its own transaction (cold accounts and slots,
-    EIP-2200 original values): boa otherwise keeps everything warm between calls."""
-    boa.env._reset_access_counters()
-    boa.env.evm.vm.state.lock_changes()
-    with boa.env.prank(sender):
-        getattr(contract, function)(*args)
-    return int(contract._computation.get_gas_used())
-
-
 @dataclass
 class VotesModel:
     """Balances, delegations and checkpoints as the ERC-5805 text states them."""
@@ -92,3 +82,32 @@ class VotesModel:
 
     def past_supply(self, timepoint: int) -> int:
         return self._at(self.supply, timepoint)
+
+
+def publish_model(
+    registry: Any,
+    maintainer: str,
+    slug: str,
+    version_id: bytes,
+    attribution: list[tuple[str, int, int]] | None = None,
+) -> bytes:
+    """Register `slug` (if new) and publish an off-chain (optimistic) version of it; returns the
+    model id."""
+    from aicommons.commit import keccak256
+
+    model_id = keccak256(slug.encode())
+    with boa.env.prank(maintainer):
+        if registry.model_owner(model_id) == ZERO:
+            registry.register_model(slug, [])
+        registry.publish_version(
+            model_id,
+            version_id,
+            keccak256(version_id),
+            bytes(32),
+            ["ipfs://bafy"],
+            "MIT",
+            attribution or [],
+            4,
+            0,
+        )
+    return model_id
