@@ -19,7 +19,7 @@ def shared():
         holder = boa.env.generate_address("holder")
         governance = boa.env.generate_address("timelock")
         token = load_boa("CommonsToken", holder, SUPPLY)
-        treasury = load_boa("Treasury", token.address, governance)
+        treasury = load_boa("Treasury", governance)
         source = load_boa(compile_source_file(HERE / "fee_source.vy"), token.address)
         with boa.env.prank(holder):
             token.approve(source.address, SUPPLY)
@@ -39,8 +39,9 @@ def test_anyone_collects_what_a_source_owes(world):
     with boa.env.prank(stranger):
         assert treasury.collect(source.address) == 700
     assert token.balanceOf(treasury.address) == 700
-    logs = [(e.source, e.amount) for e in treasury.get_logs() if type(e).__name__ == "Collected"]
-    assert logs == [(source.address, 700)]
+    logs = treasury.get_logs()
+    collected = [(e.source, e.token, e.amount) for e in logs if type(e).__name__ == "Collected"]
+    assert collected == [(source.address, token.address, 700)]
 
 
 def test_a_source_that_pays_nothing_is_refused(world):
@@ -65,11 +66,11 @@ def test_only_governance_spends(world):
     treasury.collect(source.address)
     grantee = boa.env.generate_address("grantee")
     with boa.env.prank(holder), boa.reverts("NotGovernance"):
-        treasury.grant(grantee, 1, "no")
+        treasury.grant(token.address, grantee, 1, "no")
     with boa.env.prank(governance):
         with boa.reverts("ZeroAmount"):
-            treasury.grant(grantee, 0, "nothing")
-        treasury.grant(grantee, 400, "model maintenance")
+            treasury.grant(token.address, grantee, 0, "nothing")
+        treasury.grant(token.address, grantee, 400, "model maintenance")
     assert token.balanceOf(grantee) == 400
     assert token.balanceOf(treasury.address) == 600
     with boa.env.prank(holder), boa.reverts("NotGovernance"):

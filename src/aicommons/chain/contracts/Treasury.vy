@@ -6,12 +6,15 @@
         `collect(source)` does that for anyone, at any time, so fees flow in without a
         proposal; paying out (grants, quadratic-funding pools) takes a proposal executed by
         the timelock, the treasury's governance.
-@dev `collect` calls `withdraw()` on whatever address it is given and books only what its own
-     token balance gained: a source cannot fake income, and because every other entry point is
-     governance-only, a source that calls back can do nothing but collect again (guarded by
-     nonreentrancy anyway).
-     Invariants: the token leaves only through `grant` and `fund_round` (governance) and only
-     as much as they name; every inflow through `collect` is logged with its source.
+@dev The treasury holds any ERC-20 (AIC above all): a source names its token with `token()`,
+     as every payer in the suite does (the payouts module exports it). Knowing no token at
+     construction lets the treasury exist before the token, which is minted at deployment.
+     `collect` calls `withdraw()` on whatever address it is given and books only what its
+     balance of the source's token gained: a source cannot fake income, and because every other
+     entry point is governance-only, a source that calls back can do nothing but collect again
+     (refused by the nonreentrancy lock).
+     Invariants: tokens leave only through `grant` and `fund_round` (governance) and only as
+     much as they name; every inflow through `collect` is logged with its source and token.
      Reverts: ZeroAddress, NotGovernance, ZeroAmount, NothingCollected, TransferFailed, and
      the source's own reason (e.g. NothingToWithdraw).
 """
@@ -24,20 +27,24 @@ initializes: ownable
 exports: ownable.owner
 
 
+interface IPayer:
+    def token() -> address: view
+
+
 interface IFundingRound:
+    def token() -> address: view
     def new_round(pool: uint256, start: uint256, end: uint256, cap_bps: uint256, eligibility: address) -> uint256: nonpayable
-
-
-token: public(immutable(IERC20))
 
 
 event Collected:
     source: indexed(address)
+    token: indexed(address)
     amount: uint256
 
 
 event Granted:
     recipient: indexed(address)
+    token: indexed(address)
     amount: uint256
     memo: String[256]
 
@@ -49,13 +56,11 @@ event RoundFunded:
 
 
 @deploy
-def __init__(token_: address, governance_: address):
+def __init__(governance_: address):
     """
-    @param token_ CommonsToken.
     @param governance_ The timelock: the only account that spends.
     """
-    assert token_ != empty(address) and governance_ != empty(address), "ZeroAddress"
-    token = IERC20(token_)
+    assert governance_ != empty(address), "ZeroAddress"
     ownable.__init__()
     ownable._transfer_ownership(governance_)
 
@@ -85,21 +90,24 @@ def transfer_governance(new_governance: address):
 def collect(source: address) -> uint256:
     """
     @notice Withdraw what `source` owes the treasury (anyone may call this).
-    @param source A contract that credits the treasury and pays out with `withdraw()`.
-    @return The amount received.
+    @param source A contract that credits the treasury in its `token()` and pays out with
+           `withdraw()` (the executor, the market, the storage registry, a funding round).
+    @return The amount of the source's token received.
     """
+    token: IERC20 = IERC20(staticcall IPayer(source).token())
     before: uint256 = staticcall token.balanceOf(self)
     raw_call(source, method_id("withdraw()"))
     received: uint256 = staticcall token.balanceOf(self) - before
     assert received > 0, "NothingCollected"
-    log Collected(source=source, amount=received)
+    log Collected(source=source, token=token.address, amount=received)
     return received
 
 
 @external
-def grant(recipient: address, amount: uint256, memo: String[256]):
+def grant(token: address, recipient: address, amount: uint256, memo: String[256]):
     """
-    @notice Governance pays `amount` to `recipient` (a grant, a reward, a refund).
+    @notice Governance pays `amount` of `token` to `recipient` (a grant, a reward, a refund).
+    @param token The ERC-20 paid (CommonsToken for AIC).
     @param recipient Who is paid.
     @param amount In base units.
     @param memo Why, for the record.
@@ -107,8 +115,8 @@ def grant(recipient: address, amount: uint256, memo: String[256]):
     self._check_governance()
     assert recipient != empty(address), "ZeroAddress"
     assert amount > 0, "ZeroAmount"
-    log Granted(recipient=recipient, amount=amount, memo=memo)
-    assert extcall token.transfer(recipient, amount, default_return_value=True), "TransferFailed"
+    log Granted(recipient=recipient, token=token, amount=amount, memo=memo)
+    assert extcall IERC20(token).transfer(recipient, amount, default_return_value=True), "TransferFailed"
 
 
 @external
@@ -127,6 +135,7 @@ def fund_round(
     @return The new round's id.
     """
     self._check_governance()
+    token: IERC20 = IERC20(staticcall IFundingRound(funding_round).token())
     assert extcall token.approve(funding_round, pool, default_return_value=True), "TransferFailed"
     round_id: uint256 = extcall IFundingRound(funding_round).new_round(pool, start, end, cap_bps, eligibility)
     log RoundFunded(funding_round=funding_round, round_id=round_id, pool=pool)
