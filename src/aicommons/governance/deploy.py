@@ -1,16 +1,21 @@
-"""Deploy the governance contracts (Timelock, Governor) next to a token, in boa or over web3,
-and hand the timelock's roles to the governor: the governor is its only proposer and
-canceller, anyone may execute a ready batch, and the deployer keeps no role.
+"""Deploy the governance contracts (Timelock, Governor, Treasury, FundingRound) around the
+contract suite, in boa or over web3, and leave no admin key: the governor is the timelock's only
+proposer and canceller, anyone may execute a ready batch, the deployer renounces its temporary
+timelock admin role, and every owned suite contract is handed to the timelock.
 
-One function per environment, mirroring `aicommons.chain.deploy`; never assumes a chain.
+A web3 deployment is two steps around `aicommons.chain.deploy.deploy_suite_web3`:
+`deploy_timelock_and_treasury_web3` (the treasury must exist before the executor and the
+market, which credit it) and `complete_governance_web3` (governor, funding rounds, hand-overs,
+the genesis allocation). Never assumes a chain.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from aicommons.chain.compile import deploy_web3, load_boa
+from aicommons.chain.compile import DeployError, deploy_web3, load_boa
 from aicommons.chain.transact import send_call
 from aicommons.commit import keccak256
 from aicommons.governance.params import GovernanceParams
@@ -45,6 +50,32 @@ def governor_args(params: GovernanceParams, token: str, timelock: str) -> tuple[
 class GovernanceAddresses:
     timelock: str
     governor: str
+    treasury: str = ""
+    funding_round: str = ""
+
+    def contracts(self) -> dict[str, str]:
+        """The suite names these contracts go under in a deployment file."""
+        return {
+            "Timelock": self.timelock,
+            "Governor": self.governor,
+            "Treasury": self.treasury,
+            "FundingRound": self.funding_round,
+        }
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """Part of the supply given to `account` at deployment (the rest goes to the treasury)."""
+
+    account: str
+    amount: int
+
+
+HANDOVERS = {
+    "ModelRegistry": "transfer_governance",
+    "ComputeMarket": "transfer_ownership",
+}
+"""Owned suite contracts and the function that hands each to the timelock."""
 
 
 def deploy_governance_boa(token: str, *, params: GovernanceParams, sender: str) -> tuple[Any, Any]:
@@ -61,20 +92,79 @@ def deploy_governance_boa(token: str, *, params: GovernanceParams, sender: str) 
     return timelock, governor
 
 
-def deploy_governance_web3(
-    w3: Any, account: Any, token: str, *, params: GovernanceParams
-) -> GovernanceAddresses:
-    """Deploy over JSON-RPC from `account` (a LocalAccount, or an address the node unlocks)."""
+def deploy_timelock_and_treasury_web3(
+    w3: Any, account: Any, *, params: GovernanceParams
+) -> tuple[str, str]:
+    """The timelock (deployer as temporary admin) and the treasury it owns: (timelock,
+    treasury) addresses, to pass as the suite's treasury before the suite is deployed."""
     params.check()
     deployer = getattr(account, "address", account)
     timelock = deploy_web3(w3, "Timelock", *timelock_args(params, deployer), account=account)
-    governor = deploy_web3(
-        w3, "Governor", *governor_args(params, token, timelock.address), account=account
-    )
-    for function, what in (
-        (timelock.functions.grantRole(PROPOSER_ROLE, governor.address), "granting PROPOSER"),
-        (timelock.functions.grantRole(CANCELLER_ROLE, governor.address), "granting CANCELLER"),
-        (timelock.functions.renounceRole(DEFAULT_ADMIN_ROLE, deployer), "renouncing admin"),
-    ):
-        send_call(w3, account, function, f"timelock setup: {what}")
-    return GovernanceAddresses(timelock=timelock.address, governor=governor.address)
+    treasury = deploy_web3(w3, "Treasury", timelock.address, account=account)
+    return timelock.address, treasury.address
+
+
+def complete_governance_web3(
+    w3: Any,
+    account: Any,
+    *,
+    token: str,
+    registry: str,
+    timelock: str,
+    treasury: str,
+    params: GovernanceParams,
+    allocations: Sequence[Allocation],
+    owned: Mapping[str, str],
+) -> GovernanceAddresses:
+    """After the suite: the governor and its timelock roles, the FundingRound, every `owned`
+    contract (suite name -> address, see HANDOVERS) handed to the timelock, and the supply —
+    which the deployer holds — given out: `allocations`, the rest to the treasury."""
+    from aicommons.chain.compile import compile_contract
+
+    deployer = getattr(account, "address", account)
+    governor = deploy_web3(w3, "Governor", *governor_args(params, token, timelock), account=account)
+    funding = deploy_web3(w3, "FundingRound", token, registry, treasury, account=account)
+    timelock_contract = w3.eth.contract(address=timelock, abi=compile_contract("Timelock").abi)
+    steps = [
+        (
+            timelock_contract.functions.grantRole(PROPOSER_ROLE, governor.address),
+            "granting PROPOSER",
+        ),
+        (
+            timelock_contract.functions.grantRole(CANCELLER_ROLE, governor.address),
+            "granting CANCELLER",
+        ),
+        (
+            timelock_contract.functions.renounceRole(DEFAULT_ADMIN_ROLE, deployer),
+            "renouncing admin",
+        ),
+    ]
+    for name, address in owned.items():
+        contract = w3.eth.contract(address=address, abi=compile_contract(name).abi)
+        steps.append(
+            (getattr(contract.functions, HANDOVERS[name])(timelock), f"handing {name} over")
+        )
+    token_contract = w3.eth.contract(address=token, abi=compile_contract("CommonsToken").abi)
+    held = int(token_contract.functions.balanceOf(deployer).call())
+    given = sum(a.amount for a in allocations if a.account.lower() != deployer.lower())
+    kept = sum(a.amount for a in allocations if a.account.lower() == deployer.lower())
+    if given + kept > held:
+        raise DeployError(f"allocations of {given + kept} exceed the {held} the deployer holds")
+    for allocation in allocations:
+        if allocation.account.lower() != deployer.lower() and allocation.amount:
+            steps.append(
+                (
+                    token_contract.functions.transfer(allocation.account, allocation.amount),
+                    f"allocating to {allocation.account}",
+                )
+            )
+    if held - given - kept:
+        steps.append(
+            (
+                token_contract.functions.transfer(treasury, held - given - kept),
+                "funding the treasury",
+            )
+        )
+    for function, what in steps:
+        send_call(w3, account, function, f"governance setup: {what}")
+    return GovernanceAddresses(timelock, governor.address, treasury, funding.address)
