@@ -168,3 +168,33 @@ def complete_governance_web3(
     for function, what in steps:
         send_call(w3, account, function, f"governance setup: {what}")
     return GovernanceAddresses(timelock, governor.address, treasury, funding.address)
+
+
+DEVELOPMENT_ACCOUNTS = 10
+DEVELOPMENT_ALLOCATION = 50_000_000 * 10**18
+"""Devnet genesis: each development account dev0..dev9 gets 5 % of the default supply (more
+than the 4 % quorum, so one account can carry a vote) and delegates it to itself; the other
+half of the supply goes to the treasury. DEVELOPMENT KEYS ONLY: their private keys are public."""
+
+
+def development_allocations() -> list[Allocation]:
+    from aicommons.chain.accounts import load_account
+
+    return [
+        Allocation(load_account(f"dev{index}", None).address, DEVELOPMENT_ALLOCATION)
+        for index in range(DEVELOPMENT_ACCOUNTS)
+    ]
+
+
+def delegate_development_accounts(w3: Any, token: str) -> None:
+    """Each development account delegates its tokens to itself (signed with its public key),
+    so `aic up` users can vote at once."""
+    from aicommons.chain.accounts import load_account
+    from aicommons.chain.compile import compile_contract
+
+    contract = w3.eth.contract(address=token, abi=compile_contract("CommonsToken").abi)
+    for index in range(DEVELOPMENT_ACCOUNTS):
+        account = load_account(f"dev{index}", None)
+        send_call(
+            w3, account, contract.functions.delegate(account.address), f"dev{index} delegating"
+        )

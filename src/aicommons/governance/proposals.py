@@ -57,6 +57,17 @@ def parse_time(text: str, *, now: int) -> int:
     return now + int(match.group(1)) * _UNITS[match.group(2)]
 
 
+def parse_duration(text: str) -> int:
+    """Seconds, written "90", "90s", "15m", "2h", "2d" or "1w"."""
+    value = text.strip().removeprefix("+")
+    try:
+        return parse_time("+" + value, now=0)
+    except ProposalError:
+        raise ProposalError(
+            f"duration {text!r}: give seconds, or N followed by s, m, h, d or w"
+        ) from None
+
+
 @dataclass(frozen=True)
 class Action:
     """One call the timelock will make: target address, ether sent, ABI-encoded calldata, and
