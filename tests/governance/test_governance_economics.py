@@ -73,6 +73,12 @@ def test_unchallenged_storage_without_reward_is_dropped():
     assert drop.gain_over_honest > 0
     rewarded = simulate(compute, storage, idle, epochs=50)
     assert next(r for r in rewarded.results if r.strategy == "drop-all").gain_over_honest < 0
+    # A provider keeping part of the blob may probe its own challenges and reveal only those it
+    # can answer; it then earns the reward only that often: it loses (1 - kept) * (R - s).
+    partial = next(r for r in rewarded.results if r.strategy == "partial-claiming")
+    kept = workload.kept_fraction
+    loss = (1 - kept) * (storage.epoch_reward - workload.storage_cost_per_epoch)
+    assert partial.gain_over_honest == -loss
 
 
 def test_storage_terms_are_inputs():

@@ -152,18 +152,18 @@ def _storage_expectation(
     terms: StorageTerms, load: Workload, kept: Fraction, claims_reward: bool
 ) -> Fraction:
     """A provider keeping a fraction `kept` of a blob (1: honest) pays `kept` of the storage
-    cost and faces others' challenges (probability h an epoch); if `claims_reward` it also
-    challenges itself once an epoch to earn the epoch reward. A challenge lands on a random
-    segment, so it passes with probability `kept`; a failed one slashes the commitment (from
-    its own challenge the challenger share comes back to it) and the provider commits again."""
+    cost and faces others' challenges (probability h an epoch): a challenge lands on a random
+    segment, so it passes with probability `kept`, and a failed one slashes. If `claims_reward`
+    it challenges itself once an epoch for the epoch reward: challenges are commit-reveal and
+    the challenger knows its secret, so once the reveal block is mined it knows the segment and
+    reveals only if it holds it; otherwise it lets the challenge expire (the bond comes back to
+    it as the provider) and loses only the gas. So the reward is earned with probability
+    `kept`, and a self-challenge never slashes."""
     slash = terms.stake_per_commitment * terms.slash_bps // BPS
-    to_challenger = slash * terms.challenger_share_bps // BPS
     h = load.external_challenge_rate
     own = Fraction(0)
     if claims_reward:
-        own = kept * (terms.epoch_reward - load.answer_gas_cost) - (1 - kept) * (
-            slash - to_challenger
-        )
+        own = kept * terms.epoch_reward - load.answer_gas_cost
     other = h * (kept * (terms.challenge_bond - load.answer_gas_cost) - (1 - kept) * slash)
     return own + other - kept * load.storage_cost_per_epoch
 
@@ -203,7 +203,6 @@ def _simulate_storage(
     terms: StorageTerms, load: Workload, kept: Fraction, claims_reward: bool, epochs: int, rng: Any
 ) -> tuple[list[int], int]:
     slash = terms.stake_per_commitment * terms.slash_bps // BPS
-    to_challenger = slash * terms.challenger_share_bps // BPS
     own_pass = rng.random(epochs) < float(kept)
     challenged = rng.random(epochs) < float(load.external_challenge_rate)
     other_pass = rng.random(epochs) < float(kept)
@@ -212,11 +211,9 @@ def _simulate_storage(
     for epoch in range(epochs):
         profit = Fraction(-store)
         if claims_reward:
+            profit -= load.answer_gas_cost
             if own_pass[epoch]:
-                profit += terms.epoch_reward - load.answer_gas_cost
-            else:
-                profit -= slash - to_challenger
-                slashes += 1
+                profit += terms.epoch_reward
         if challenged[epoch]:
             if other_pass[epoch]:
                 profit += terms.challenge_bond - load.answer_gas_cost
@@ -235,7 +232,8 @@ COMPUTE_STRATEGIES = {
 STORAGE_STRATEGIES = {
     "honest": "keeps the whole blob, proves it every epoch for the reward",
     "partial-hiding": "keeps kept_fraction of the blob and never proves it",
-    "partial-claiming": "keeps kept_fraction of the blob and proves it for the reward anyway",
+    "partial-claiming": "keeps kept_fraction of the blob, challenges itself for the reward and "
+    "reveals only when it can answer",
     "drop-all": "keeps nothing and never proves it",
 }
 
@@ -311,9 +309,9 @@ def break_even(compute: ComputeTerms, storage: StorageTerms, workload: Workload)
 
     compute: the watcher coverage below which skipping the work gains:
     w* = c / (p + claim_lock + dispute gas). storage: the challenge rate by others below which
-    dropping a blob gains over storing and proving it: h* solves
-    honest(h) = drop-all(h), i.e. h* = -(R - g - s) / (bond - g + slash), clipped at 0 (an
-    honest provider that earns R - g - s >= 0 from the reward is better off at any h)."""
+    dropping a blob gains over storing and proving it: h* solves honest(h) = drop-all(h), i.e.
+    h* = -(R - g - s) / (bond - g + slash), clipped at 0 (an honest provider that earns
+    R - g - s >= 0 from the reward is better off at any h)."""
     load = workload
     coverage = Fraction(
         load.compute_cost_per_request,
