@@ -14,7 +14,7 @@ import pytest
 from eth_abi import encode
 from eth_account import Account
 from eth_account.messages import encode_typed_data
-from governance_fixtures import ZERO
+from governance_fixtures import ZERO, publish_model
 
 from aicommons.chain.compile import compile_source_file, load_boa
 from aicommons.commit import keccak256
@@ -64,12 +64,8 @@ class World:
         self.maintainer = boa.env.generate_address("maintainer")
         self.model_id = keccak256(b"digits")
         self.versions = [keccak256(b"v1"), keccak256(b"v2")]
-        with boa.env.prank(self.maintainer):
-            self.registry.register_model("digits", [])
-            for version in self.versions:
-                self.registry.publish_version(
-                    self.model_id, version, keccak256(version), ["ipfs://x"], "MIT", [], 1, 0
-                )
+        for version in self.versions:
+            publish_model(self.registry, self.maintainer, "digits", version)
         self.alice, self.bob, self.carol = (
             boa.env.generate_address(name) for name in ("alice", "bob", "carol")
         )

@@ -11,7 +11,7 @@
      `permit`), `burn` and `burn_from` are this contract's wrappers of erc20's internal
      functions followed by `votes._after_token_transfer`; the constructor's mint is recorded
      the same way. The balance storage is snekmate's, unchanged.
-     Reverts: ZeroTreasury, SupplyTooLarge (above votes.MAX_SUPPLY), snekmate erc20's and
+     Reverts: ZeroAddress, SupplyTooLarge (above votes.MAX_SUPPLY), snekmate erc20's and
      votes' reasons.
 """
 
@@ -69,7 +69,7 @@ def __init__(treasury: address, initial_supply: uint256):
     @param initial_supply Total supply in the smallest unit (18 decimals), at most
            votes.MAX_SUPPLY (about 4.95e27, i.e. 4.95 billion AIC).
     """
-    assert treasury != empty(address), "ZeroTreasury"
+    assert treasury != empty(address), "ZeroAddress"
     assert initial_supply <= votes.MAX_SUPPLY, "SupplyTooLarge"
     ownable.__init__()
     erc20.__init__("aicommons", "AIC", 18, _EIP712_NAME, _EIP712_VERSION)

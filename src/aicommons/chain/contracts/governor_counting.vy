@@ -61,16 +61,15 @@ def proposalVotes(proposalId: uint256) -> (uint256, uint256, uint256):
 
 @internal
 def _count_vote(proposal_id: uint256, account: address, support: uint8, weight: uint256):
+    assert support <= VOTE_ABSTAIN, "InvalidVoteType"
     assert not self._has_voted[proposal_id][account], "AlreadyVoted"
     self._has_voted[proposal_id][account] = True
     if support == VOTE_AGAINST:
         self._votes[proposal_id].against_votes += weight
     elif support == VOTE_FOR:
         self._votes[proposal_id].for_votes += weight
-    elif support == VOTE_ABSTAIN:
-        self._votes[proposal_id].abstain_votes += weight
     else:
-        raise "InvalidVoteType"
+        self._votes[proposal_id].abstain_votes += weight
 
 
 @internal
