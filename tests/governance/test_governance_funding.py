@@ -223,3 +223,27 @@ def test_claims_follow_the_canonical_versions_attribution(world):
     assert world.token.balanceOf(world.author) == before + owed_author
     with boa.reverts("NoCanonicalVersion"):
         world.funding.claim(round_id, world.models[5])
+
+
+def test_the_treasury_funds_a_round_by_governance_and_collects_what_is_not_matched(world):
+    timelock = boa.env.generate_address("timelock")
+    treasury = load_boa("Treasury", timelock)
+    with boa.env.prank(world.deployer):
+        world.token.transfer(treasury.address, 10**21)
+    now = boa.env.evm.patch.timestamp
+    args = (world.funding.address, 10**21, now, now + 1_000, 2_500, "0x" + "00" * 20)
+    with boa.env.prank(world.funder), boa.reverts("NotGovernance"):
+        treasury.fund_round(*args)
+    with boa.env.prank(timelock):
+        round_id = treasury.fund_round(*args)
+    assert world.funding.rounds(round_id)[0] == treasury.address  # the funder
+    for person in world.people[:2]:
+        world.give(round_id, person, world.models[0], 10**18)
+    boa.env.time_travel(seconds=1_000)
+    world.funding.finalise(round_id)
+    match = world.funding.project(round_id, world.models[0])[5]
+    assert match == 10**21 * 2_500 // 10_000  # one model, capped at 25 % of the pool
+    stranger = boa.env.generate_address("stranger")
+    with boa.env.prank(stranger):
+        assert treasury.collect(world.funding.address) == 10**21 - match
+    assert world.token.balanceOf(treasury.address) == 10**21 - match
