@@ -111,3 +111,40 @@ def publish_model(
             0,
         )
     return model_id
+
+
+EIP712_DOMAIN = [
+    {"name": "name", "type": "string"},
+    {"name": "version", "type": "string"},
+    {"name": "chainId", "type": "uint256"},
+    {"name": "verifyingContract", "type": "address"},
+]
+
+
+def sign_typed(
+    signer: Any,
+    *,
+    domain: str,
+    contract: str,
+    primary: str,
+    fields: list[dict[str, str]],
+    message: dict[str, Any],
+) -> Any:
+    """`signer`'s EIP-712 signature of `message` (type `primary` with `fields`) in the domain
+    (`domain`, version "1", this chain, `contract`), as a wallet would make it."""
+    from eth_account.messages import encode_typed_data
+
+    signable = encode_typed_data(
+        full_message={
+            "types": {"EIP712Domain": EIP712_DOMAIN, primary: fields},
+            "primaryType": primary,
+            "domain": {
+                "name": domain,
+                "version": "1",
+                "chainId": boa.env.evm.patch.chain_id,
+                "verifyingContract": contract,
+            },
+            "message": message,
+        }
+    )
+    return signer.sign_message(signable)

@@ -13,8 +13,7 @@ import boa
 import pytest
 from eth_abi import encode
 from eth_account import Account
-from eth_account.messages import encode_typed_data
-from governance_fixtures import ZERO, publish_model
+from governance_fixtures import ZERO, publish_model, sign_typed
 
 from aicommons.chain.compile import compile_source_file, load_boa
 from aicommons.commit import keccak256
@@ -356,39 +355,30 @@ def test_late_quorum_extends_the_deadline(world):
     assert governor.state(proposal_id) == SUCCEEDED
 
 
+BALLOT = [
+    {"name": "proposalId", "type": "uint256"},
+    {"name": "support", "type": "uint8"},
+    {"name": "voter", "type": "address"},
+    {"name": "nonce", "type": "uint256"},
+]
+
+
 def _ballot(governor, signer, proposal_id: int, support: int, nonce: int) -> bytes:
-    message = encode_typed_data(
-        full_message={
-            "types": {
-                "EIP712Domain": [
-                    {"name": "name", "type": "string"},
-                    {"name": "version", "type": "string"},
-                    {"name": "chainId", "type": "uint256"},
-                    {"name": "verifyingContract", "type": "address"},
-                ],
-                "Ballot": [
-                    {"name": "proposalId", "type": "uint256"},
-                    {"name": "support", "type": "uint8"},
-                    {"name": "voter", "type": "address"},
-                    {"name": "nonce", "type": "uint256"},
-                ],
-            },
-            "primaryType": "Ballot",
-            "domain": {
-                "name": "aicommons Governor",
-                "version": "1",
-                "chainId": boa.env.evm.patch.chain_id,
-                "verifyingContract": governor.address,
-            },
-            "message": {
-                "proposalId": proposal_id,
-                "support": support,
-                "voter": signer.address,
-                "nonce": nonce,
-            },
-        }
+    message = {
+        "proposalId": proposal_id,
+        "support": support,
+        "voter": signer.address,
+        "nonce": nonce,
+    }
+    signed = sign_typed(
+        signer,
+        domain="aicommons Governor",
+        contract=governor.address,
+        primary="Ballot",
+        fields=BALLOT,
+        message=message,
     )
-    return bytes(signer.sign_message(message).signature)
+    return bytes(signed.signature)
 
 
 def test_cast_vote_by_sig(world):

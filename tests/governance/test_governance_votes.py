@@ -12,8 +12,7 @@ import random
 import boa
 import pytest
 from eth_account import Account
-from eth_account.messages import encode_typed_data
-from governance_fixtures import ZERO, VotesModel
+from governance_fixtures import ZERO, VotesModel, sign_typed
 
 from aicommons.chain.compile import load_boa
 
@@ -104,31 +103,16 @@ def test_every_path_that_moves_tokens_moves_votes(token):
 
 
 def _sign(
-    account, token, primary: str, types: list[dict], message: dict
+    account, token, primary: str, fields: list[dict], message: dict
 ) -> tuple[int, bytes, bytes]:
-    domain = {
-        "name": "aicommons CommonsToken",
-        "version": "1",
-        "chainId": boa.env.evm.patch.chain_id,
-        "verifyingContract": token.address,
-    }
-    signable = encode_typed_data(
-        full_message={
-            "types": {
-                "EIP712Domain": [
-                    {"name": "name", "type": "string"},
-                    {"name": "version", "type": "string"},
-                    {"name": "chainId", "type": "uint256"},
-                    {"name": "verifyingContract", "type": "address"},
-                ],
-                primary: types,
-            },
-            "primaryType": primary,
-            "domain": domain,
-            "message": message,
-        }
+    signed = sign_typed(
+        account,
+        domain="aicommons CommonsToken",
+        contract=token.address,
+        primary=primary,
+        fields=fields,
+        message=message,
     )
-    signed = account.sign_message(signable)
     return signed.v, signed.r.to_bytes(32, "big"), signed.s.to_bytes(32, "big")
 
 
