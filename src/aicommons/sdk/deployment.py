@@ -95,6 +95,16 @@ def load_deployment(w3: Any) -> Deployment:
     return deployment
 
 
+def owned_contracts(addresses: Any) -> dict[str, str]:
+    """The suite contracts with an owner, which the timelock must own: the registry, and the
+    compute market once the suite deploys one (`SuiteAddresses.market`)."""
+    owned = {"ModelRegistry": addresses.registry}
+    market = getattr(addresses, "market", "")
+    if market:
+        owned["ComputeMarket"] = market
+    return owned
+
+
 def deploy_suite(
     w3: Any,
     account: Any,
@@ -162,7 +172,7 @@ def deploy_suite(
         treasury=treasury,
         params=params,
         allocations=allocations,
-        owned={"ModelRegistry": addresses.registry},
+        owned=owned_contracts(addresses),
     )
     if development:
         delegate_development_accounts(w3, addresses.token)
