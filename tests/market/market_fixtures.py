@@ -214,6 +214,11 @@ def send(suite: MarketSuite, sender: str, move: Move) -> int:
     return int(computation.get_gas_used()) + calldata_gas(bytes(computation.msg.data))
 
 
+def _resolved(suite: MarketSuite) -> Any:
+    logs = [log for log in suite.game.get_logs() if type(log).__name__ == "DisputeResolved"]
+    return logs[0] if logs else None
+
+
 @dataclass
 class GameRecord:
     """What a played dispute cost and how it ended."""
@@ -223,6 +228,8 @@ class GameRecord:
     provider_gas: int
     challenger_gas: int
     moves: list[str]
+    errors: list[str] = field(default_factory=list)
+    resolved: Any = None  # the DisputeResolved log
 
 
 def play(
@@ -252,11 +259,14 @@ def play(
         if move is not None:
             try:
                 gas = send(suite, who, move)
-            except boa.BoaError:
+                record.resolved = _resolved(suite) or record.resolved
+            except boa.BoaError as exc:
+                record.errors.append(f"{move.function}: {str(exc)[:400]}")
                 gas = None  # the commitments do not open this way: the mover cannot move
         if gas is None:
             advance(suite.params.move_period + 1)
             suite.game.timeout(dispute_id)
+            record.resolved = _resolved(suite) or record.resolved
             record.moves.append("timeout")
             continue
         record.moves.append(move.function)

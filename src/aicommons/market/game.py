@@ -180,16 +180,22 @@ def challenger_move(
             row = first + offset
             if their_row != mine.rows[state.layer][row]:
                 element = mine.differing_element(state.layer, row, their_row)
-                return one_step_move(state, mine, row, element, their_row)
+                return one_step_move(state, mine, row, element, their_row, revealed_roots)
         raise DisputeError("the revealed rows equal ours")
     return None
 
 
 def one_step_move(
-    state: DisputeState, mine: TraceCommitments, row: int, element: int, their_row: bytes
+    state: DisputeState,
+    mine: TraceCommitments,
+    row: int,
+    element: int,
+    their_row: bytes,
+    revealed_roots: Sequence[bytes] | None,
 ) -> Move:
-    """The `one_step` call for element `element` of revealed row `row`, arguments from `mine`."""
-    args = mine.one_step(state.layer, row, element)
+    """The `one_step` call for element `element` of revealed row `row`, arguments from `mine`
+    with the input roots proven under the provider's revealed roots."""
+    args = mine.one_step(state.layer, row, element, trace_roots=revealed_roots)
     right = state.level == 1 and row % 2 == 1
     return Move(
         "one_step",
