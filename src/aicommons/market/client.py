@@ -153,7 +153,10 @@ class MarketClient:
 
     @staticmethod
     def _event(contract: Any, name: str, receipt: Any) -> Any:
-        events = getattr(contract.events, name)().process_receipt(receipt)
+        from web3.logs import DISCARD
+
+        # The receipt also holds other contracts' logs (token, market): skip them quietly.
+        events = getattr(contract.events, name)().process_receipt(receipt, errors=DISCARD)
         if not events:
             raise MarketError(f"the transaction logged no {name} event")
         return events[0]["args"]
