@@ -352,29 +352,13 @@ class MarketClient:
         ), sent
 
     def finalise(self, *, request_id: int, batch: PostedBatch) -> Sent:
-        index = batch.commitment.index_of(request_id)
-        result = batch.commitment.results[index]
-        function = self.market.functions.finalise(
-            request_id,
-            batch.batch_id,
-            index,
-            result.output,
-            result.trace_root,
-            list(batch.commitment.proof(index).siblings),
-        )
+        args = batch.commitment.finalise_args(batch_id=batch.batch_id, request_id=request_id)
+        function = self.market.functions.finalise(*args)
         return self._send(function, f"finalising request {request_id}")[0]
 
     def challenge(self, *, request_id: int, batch: PostedBatch) -> tuple[int, Sent]:
-        index = batch.commitment.index_of(request_id)
-        result = batch.commitment.results[index]
-        function = self.game.functions.challenge(
-            request_id,
-            batch.batch_id,
-            index,
-            result.output_hash,
-            result.trace_root,
-            list(batch.commitment.proof(index).siblings),
-        )
+        args = batch.commitment.challenge_args(batch_id=batch.batch_id, request_id=request_id)
+        function = self.game.functions.challenge(*args)
         sent, receipt = self._send(function, f"challenging request {request_id}")
         return int(self._event(self.game, "Challenged", receipt)["dispute_id"]), sent
 

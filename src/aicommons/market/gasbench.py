@@ -193,18 +193,8 @@ def _measure(name: str, package: ModelPackage, x: np.ndarray) -> MarketGasRow:
         requests = [bench.request(x)[0] for _ in range(BATCH)]
         _, _, post64 = bench.post([PostedResult(r, honest.trace_root, output) for r in requests])
         boa.env.time_travel(seconds=bench.params.window)
-        proof = list(batch.proof(0).siblings)
-        _, finalise_gas = bench.send(
-            bench.market,
-            bench.watcher,
-            "finalise",
-            request_id,
-            batch_id,
-            0,
-            output,
-            honest.trace_root,
-            proof,
-        )
+        args = batch.finalise_args(batch_id=batch_id, request_id=request_id)
+        _, finalise_gas = bench.send(bench.market, bench.watcher, "finalise", *args)
 
         # A dispute: the provider corrupted one element of the widest layer.
         layer = _widest_layer(package)
@@ -215,18 +205,8 @@ def _measure(name: str, package: ModelPackage, x: np.ndarray) -> MarketGasRow:
         posted = output_bytes(values[-1])
         request_id, _ = bench.request(x)
         batch_id, batch, _ = bench.post([PostedResult(request_id, liar.trace_root, posted)])
-        proof = list(batch.proof(0).siblings)
-        dispute_id, challenge_gas = bench.send(
-            bench.game,
-            bench.watcher,
-            "challenge",
-            request_id,
-            batch_id,
-            0,
-            keccak256(posted),
-            liar.trace_root,
-            proof,
-        )
+        args = batch.challenge_args(batch_id=batch_id, request_id=request_id)
+        dispute_id, challenge_gas = bench.send(bench.game, bench.watcher, "challenge", *args)
         record = _play(bench, dispute_id, liar, honest, posted)
         if record["winner"] != bench.watcher:
             raise RuntimeError(f"the honest watcher lost the bench dispute: {record}")
