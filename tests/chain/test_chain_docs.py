@@ -12,8 +12,15 @@ from pathlib import Path
 from aicommons.chain.compile import CONTRACTS_DIR
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "contracts.md"
-# StorageRegistry.vy is documented in docs/storage.md by its own owners.
-SOURCES = ("ModelRegistry", "OnchainExecutor", "CommonsToken", "payouts", "fee_split", "merkle")
+SOURCES = (
+    "ModelRegistry",
+    "OnchainExecutor",
+    "StorageRegistry",
+    "CommonsToken",
+    "payouts",
+    "fee_split",
+    "merkle",
+)
 # `..., "Reason"` closing an assert (one line or the last line of a multi-line one).
 REASON = re.compile(r',\s*"([A-Z][A-Za-z0-9]*)"\s*$', re.MULTILINE)
 

@@ -264,3 +264,17 @@ def test_connect_resolves_accounts_like_the_cli(network, monkeypatch) -> None:
     monkeypatch.setenv("AIC_PASSWORD", "wrong")
     with pytest.raises(ValueError, match="wrong password"):
         aicommons.connect(account="carol", rpc_url=network.rpc_url, storage_nodes=[])
+
+
+def test_a_receipts_own_integer_input_gives_the_same_result(network, published_mlp) -> None:
+    """Integers are integers (issue 14 item 13): the committed int8 input, fed back as JSON ints
+    or an int64 array, is taken as those values, not re-quantised as floats."""
+    import numpy as np
+
+    client = network.client()
+    receipt = published_mlp.receipt
+    as_list = client.inference.predict("digits-mlp", receipt.input)
+    as_int64 = client.inference.predict("digits-mlp", np.asarray(receipt.input, dtype=np.int64))
+    assert as_list == as_int64 == (receipt.output, receipt.label)
+    with pytest.raises(ValueError, match="outside int8"):
+        client.inference.predict("digits-mlp", [300] + receipt.input[1:])
