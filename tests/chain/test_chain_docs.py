@@ -20,6 +20,16 @@ SOURCES = (
     "payouts",
     "fee_split",
     "merkle",
+    "votes",
+    "Governor",
+    "governor_core",
+    "governor_votes",
+    "governor_counting",
+    "governor_timelock",
+    "governor_late_quorum",
+    "Treasury",
+    "FundingRound",
+    "quadratic_funding",
 )
 # `..., "Reason"` closing an assert (one line or the last line of a multi-line one).
 REASON = re.compile(r',\s*"([A-Z][A-Za-z0-9]*)"\s*$', re.MULTILINE)

@@ -85,10 +85,12 @@ def deploy_suite_boa(
     supply: int = DEFAULT_SUPPLY,
     protocol_share_bps: int = DEFAULT_PROTOCOL_SHARE_BPS,
     sender: str | None = None,
+    holder: str | None = None,
 ) -> tuple[Any, Any, Any]:
-    """Deploy into the current titanoboa environment; returns (token, registry, executor)."""
+    """Deploy into the current titanoboa environment; returns (token, registry, executor).
+    The supply is minted to `holder` (default: the treasury)."""
     _check_share(protocol_share_bps)
-    token = load_boa("CommonsToken", treasury, supply, sender=sender)
+    token = load_boa("CommonsToken", holder or treasury, supply, sender=sender)
     registry = load_boa("ModelRegistry", sender=sender)
     executor = load_boa(
         "OnchainExecutor",
@@ -108,13 +110,16 @@ def deploy_suite_web3(
     *,
     supply: int = DEFAULT_SUPPLY,
     protocol_share_bps: int = DEFAULT_PROTOCOL_SHARE_BPS,
+    holder: str | None = None,
     market_params: MarketParams | None = None,
 ) -> SuiteAddresses:
     """Deploy over JSON-RPC from `account` (a LocalAccount, or an address the node unlocks):
-    token, registry, executor and the compute market (`market_params`, devnet defaults)."""
+    token, registry, executor and the compute market (`market_params`, devnet defaults).
+    The supply is minted to `holder` (default: the treasury), e.g. the deployer, which then
+    gives out the genesis allocation (`aicommons.governance.deploy`)."""
     market_params = market_params or MarketParams(protocol_share_bps=protocol_share_bps)
     _check_share(protocol_share_bps)
-    token = deploy_web3(w3, "CommonsToken", treasury, supply, account=account)
+    token = deploy_web3(w3, "CommonsToken", holder or treasury, supply, account=account)
     registry = deploy_web3(w3, "ModelRegistry", account=account)
     executor = deploy_web3(
         w3,

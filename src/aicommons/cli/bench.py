@@ -119,3 +119,45 @@ def bench_gas(
             f" {row['upload_gas']:>11} {row['upload_txs']:>4}"
         )
     typer.echo(f"target: gas/MAC <= {GAS_PER_MAC_TARGET} on the digits MLP (stretch <= 20)")
+
+
+@bench_app.command("governance")
+def bench_governance(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Gas of votes, proposals and funding rounds (in-process EVM, cold first-call gas)."""
+    from aicommons.governance.bench import run_governance_bench
+
+    figures = run_governance_bench()
+    if as_json:
+        print_json(figures)
+        return
+    for key, value in figures.items():
+        typer.echo(f"{key:>36}  {value}")
+    typer.echo("targets: transfer_votes_ratio <= 2; finalise_gas_per_model <= 60000")
+
+
+@bench_app.command("economics")
+def bench_economics(
+    epochs: int = typer.Option(10_000, "--epochs", min=2, help="Epochs simulated per strategy."),
+    seed: int = typer.Option(0, "--seed", help="Random seed."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Expected profit of honest and cheating compute and storage providers (Monte Carlo)."""
+    from aicommons.sdk.governance import run_economics
+
+    report = run_economics(epochs=epochs, seed=seed)
+    if as_json:
+        print_json(report.to_json())
+        return
+    typer.echo(
+        f"{'role':<8} {'strategy':<17} {'mean AIC/epoch':>15} {'±95%':>9} {'expected':>10}"
+        f" {'gain vs honest':>15} {'slashes':>8}"
+    )
+    for row in report.results:
+        typer.echo(
+            f"{row.role:<8} {row.strategy:<17} {row.mean_profit / 10**18:>15.4f}"
+            f" {row.ci95 / 10**18:>9.4f} {row.expected_profit / 10**18:>10.4f}"
+            f" {row.gain_over_honest / 10**18:>15.4f} {row.slashes:>8}"
+        )
+    for key, value in report.break_even.items():
+        typer.echo(f"break-even {key}: {value}")
+    typer.echo("cheating pays" if report.cheating_pays else "cheating never pays: every gain < 0")

@@ -45,12 +45,58 @@ def _client(rpc: str | None, account: str | None, nodes: list[str] | None, signe
     return client
 
 
-def deploy(rpc: str | None = RpcOption, account: str | None = AccountOption) -> None:
-    """Deploy the contract suite (no-op if this chain already has a live deployment)."""
+def deploy(
+    rpc: str | None = RpcOption,
+    account: str | None = AccountOption,
+    allocate: list[str] | None = typer.Option(
+        None,
+        "--allocate",
+        help="ADDRESS:AIC holding votes from the start (repeat); the rest "
+        "of the supply goes to the treasury. Required off development chains.",
+    ),
+    voting_delay: str | None = typer.Option(None, "--voting-delay", help="e.g. 1d (default)."),
+    voting_period: str | None = typer.Option(None, "--voting-period", help="e.g. 7d (default)."),
+    timelock_delay: str | None = typer.Option(None, "--timelock-delay", help="e.g. 2d."),
+    late_quorum_extension: str | None = typer.Option(None, "--late-quorum-extension"),
+    grace_period: str | None = typer.Option(None, "--grace-period", help="e.g. 14d."),
+    quorum_bps: int | None = typer.Option(None, "--quorum-bps", min=0, max=10_000),
+    proposal_threshold: str | None = typer.Option(None, "--proposal-threshold", help="AIC."),
+) -> None:
+    """Deploy the contract suite and its governance (no-op if this chain already has a live
+    deployment). Off development chains the periods are realistic unless given here."""
+    from aicommons.governance.deploy import Allocation
+    from aicommons.governance.proposals import parse_duration
     from aicommons.sdk.deployment import deploy_suite, deployment_path
+    from aicommons.sdk.tokens import parse_units
 
+    overrides: dict[str, int] = {}
+    for name, value in (
+        ("voting_delay", voting_delay),
+        ("voting_period", voting_period),
+        ("timelock_delay", timelock_delay),
+        ("late_quorum_extension", late_quorum_extension),
+        ("grace_period", grace_period),
+    ):
+        if value is not None:
+            overrides[name] = parse_duration(value)
+    if quorum_bps is not None:
+        overrides["quorum_bps"] = quorum_bps
+    if proposal_threshold is not None:
+        overrides["proposal_threshold"] = parse_units(
+            proposal_threshold, what="--proposal-threshold"
+        )
+    allocations = None
+    if allocate:
+        allocations = []
+        for item in allocate:
+            address, sep, amount = item.rpartition(":")
+            if not sep or not address:
+                raise CliError(f"--allocate takes ADDRESS:AIC, got {item!r}")
+            allocations.append(Allocation(address, parse_units(amount, what="--allocate")))
     client = _client(rpc, account, None)
-    deployment, created = deploy_suite(client.w3, client.account)
+    deployment, created = deploy_suite(
+        client.w3, client.account, governance_overrides=overrides, allocations=allocations
+    )
     verb = "deployed" if created else "already deployed"
     for name, address in deployment.contracts.items():
         console.print(f"{verb} {name:16} {address}")

@@ -1,5 +1,5 @@
 """`aicommons.Client`: one chain (and its storage nodes) as one account, with a service per
-concern — `registry`, `storage`, `inference`, `tokens` — and `verify` for receipts.
+concern — `registry`, `storage`, `inference`, `tokens`, `governance` — and `verify` for receipts.
 
 The client only holds the connection, the account and the deployment; the services do the work
 and check what they can before sending, so a bad request costs no gas. `publish`, `infer`,
@@ -18,6 +18,7 @@ import numpy as np
 from aicommons.runtime import ModelPackage
 from aicommons.sdk.deployment import Deployment, contract, load_deployment
 from aicommons.sdk.errors import ClientError
+from aicommons.sdk.governance import GovernanceService
 from aicommons.sdk.inference import InferenceService
 from aicommons.sdk.receipt import Receipt, VerificationReport
 from aicommons.sdk.registry import RegistryService, model_id_of, parse_reference
@@ -73,6 +74,7 @@ class Client:
         self.storage = StorageService(self)
         self.inference = InferenceService(self)
         self.tokens = TokensService(self)
+        self.governance = GovernanceService(self)
 
     @property
     def deployment(self) -> Deployment:

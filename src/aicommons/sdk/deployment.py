@@ -2,11 +2,14 @@
 
 A deployment file per chain (keyed by chain id and genesis hash, so two devnets never mix) lives
 under `$AIC_HOME/deployments`. Deploying again where a live deployment exists is a no-op.
+The suite is governed from the start: a Timelock owns the registry and the Treasury, a Governor
+is its only proposer, and the deployer keeps no role (`aicommons.governance.deploy`).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +18,15 @@ from aicommons.chain.compile import compile_contract, deploy_web3
 from aicommons.chain.deploy import deploy_suite_web3
 from aicommons.commit.json_input import read_json_file
 from aicommons.fsutil import atomic_write_bytes
+from aicommons.governance.deploy import (
+    Allocation,
+    complete_governance_web3,
+    delegate_development_accounts,
+    deploy_timelock_and_treasury_web3,
+    development_allocations,
+)
+from aicommons.governance.errors import ParameterError
+from aicommons.governance.params import DEFAULT_PARAMS, DEVNET_PARAMS, GovernanceParams
 from aicommons.home import state_dir
 from aicommons.sdk.errors import DeploymentError
 
@@ -83,8 +95,32 @@ def load_deployment(w3: Any) -> Deployment:
     return deployment
 
 
-def deploy_suite(w3: Any, account: Any) -> tuple[Deployment, bool]:
-    """Deploy token, registry, executor and storage registry unless a live deployment exists.
+def owned_contracts(addresses: Any) -> dict[str, str]:
+    """The suite contracts with an owner, which the timelock must own: the registry, and the
+    compute market once the suite deploys one (`SuiteAddresses.market`)."""
+    owned = {"ModelRegistry": addresses.registry}
+    market = getattr(addresses, "market", "")
+    if market:
+        owned["ComputeMarket"] = market
+    return owned
+
+
+def deploy_suite(
+    w3: Any,
+    account: Any,
+    *,
+    development: bool | None = None,
+    governance: GovernanceParams | None = None,
+    governance_overrides: Mapping[str, int] | None = None,
+    allocations: Sequence[Allocation] | None = None,
+) -> tuple[Deployment, bool]:
+    """Deploy the suite and its governance unless a live deployment exists.
+
+    `development` (default: a development chain id, 1337 or 31337) selects `DEVNET_PARAMS` and
+    gives dev0..dev9 their genesis allocation, delegated; otherwise `DEFAULT_PARAMS`, and
+    `allocations` must name who holds votes first (the rest of the supply goes to the
+    treasury). `governance_overrides` changes single fields of the chosen parameters. Either
+    way the timelock ends up owning every owned contract and the deployer no role.
 
     Returns the deployment and whether anything was deployed. The file is written only after
     every contract is deployed, so a failure midway leaves no deployment that looks complete.
@@ -95,14 +131,30 @@ def deploy_suite(w3: Any, account: Any) -> tuple[Deployment, bool]:
         if "has no code" in str(exc):
             raise
     chain_id, genesis_hash = chain_key(w3)
+    if development is None:
+        from aicommons.sdk.client import DEV_CHAIN_IDS
+
+        development = chain_id in DEV_CHAIN_IDS
+    params = governance or (DEVNET_PARAMS if development else DEFAULT_PARAMS)
+    try:
+        params = params.with_changes(**(governance_overrides or {}))
+    except ParameterError as exc:
+        raise DeploymentError(str(exc)) from None
+    if allocations is None:
+        if not development:
+            raise DeploymentError(
+                f"chain {chain_id} is not a development chain: name who holds votes first "
+                "(aic deploy --allocate ADDRESS:AIC); the rest of the supply goes to the treasury"
+            )
+        allocations = development_allocations()
     deployer = account.address
-    # The deployer is the treasury (and governance) until it hands over to a timelock.
-    addresses = deploy_suite_web3(w3, account, deployer)
+    timelock, treasury = deploy_timelock_and_treasury_web3(w3, account, params=params)
+    addresses = deploy_suite_web3(w3, account, treasury, holder=deployer)
     storage_registry = deploy_web3(
         w3,
         "StorageRegistry",
         addresses.token,
-        deployer,
+        treasury,
         STORAGE_STAKE,
         STORAGE_CHALLENGE_BOND,
         STORAGE_SLASH_BPS,
@@ -111,17 +163,31 @@ def deploy_suite(w3: Any, account: Any) -> tuple[Deployment, bool]:
         STORAGE_RELEASE_DELAY,
         account=account,
     )
+    governed = complete_governance_web3(
+        w3,
+        account,
+        token=addresses.token,
+        registry=addresses.registry,
+        timelock=timelock,
+        treasury=treasury,
+        params=params,
+        allocations=allocations,
+        owned=owned_contracts(addresses),
+    )
+    if development:
+        delegate_development_accounts(w3, addresses.token)
     deployment = Deployment(
         chain_id=chain_id,
         genesis_hash=genesis_hash,
         block=int(w3.eth.block_number),
         deployer=deployer,
-        treasury=deployer,
+        treasury=treasury,
         contracts={
             "CommonsToken": addresses.token,
             "ModelRegistry": addresses.registry,
             "OnchainExecutor": addresses.executor,
             "StorageRegistry": storage_registry.address,
+            **governed.contracts(),
         },
     )
     atomic_write_bytes(

@@ -1,13 +1,18 @@
 # pragma version ~=0.4.3
 """
 @title CommonsToken (AIC): the aicommons fee and governance token
-@notice A fixed-supply ERC-20 with EIP-2612 permit, built on snekmate's audited erc20 module.
-        The whole supply is minted once, at deploy, to a treasury address chosen by the
-        deployer; nobody can mint afterwards (no minter role, no owner powers are exported),
-        so the supply is a constant anyone can check. Inference fees are paid in this token.
-@dev Vote checkpoints arrive with governance: they will wrap `transfer`/`transferFrom` in this
-     contract (exporting wrappers instead of the erc20 functions) without changing the storage of
-     balances, so the public interface below stays stable.
+@notice A fixed-supply ERC-20 with EIP-2612 permit, built on snekmate's audited erc20 module,
+        and with checkpointed, delegated votes (ERC-5805, clock ERC-6372 "mode=timestamp", the
+        `votes` module). The whole supply is minted once, at deploy, to a treasury address
+        chosen by the deployer; nobody can mint afterwards (no minter role, no owner powers are
+        exported), so the supply is a constant anyone can check. Inference fees are paid in
+        this token; the governor weighs votes with it.
+@dev Every path that moves tokens moves votes: `transfer`, `transferFrom` (also after a
+     `permit`), `burn` and `burn_from` are this contract's wrappers of erc20's internal
+     functions followed by `votes._after_token_transfer`; the constructor's mint is recorded
+     the same way. The balance storage is snekmate's, unchanged.
+     Reverts: ZeroAddress, SupplyTooLarge (above votes.MAX_SUPPLY), snekmate erc20's and
+     votes' reasons.
 """
 
 from ethereum.ercs import IERC20
@@ -19,20 +24,20 @@ implements: IERC20Detailed
 from snekmate.auth import ownable
 from snekmate.tokens import erc20
 
+import votes
+
 initializes: ownable
 initializes: erc20[ownable := ownable]
+initializes: votes[erc20 := erc20]
 
-# Only the holder-facing ERC-20 + permit surface; `mint`, `set_minter` and the ownership
-# functions stay internal so the supply is fixed forever.
+# The holder-facing ERC-20 + permit surface and the votes; `mint`, `set_minter` and the
+# ownership functions stay internal so the supply is fixed forever. The four functions that
+# move or destroy tokens are defined below so that votes follow them.
 exports: (
     erc20.totalSupply,
     erc20.balanceOf,
     erc20.allowance,
-    erc20.transfer,
-    erc20.transferFrom,
     erc20.approve,
-    erc20.burn,
-    erc20.burn_from,
     erc20.permit,
     erc20.nonces,
     erc20.DOMAIN_SEPARATOR,
@@ -40,9 +45,18 @@ exports: (
     erc20.name,
     erc20.symbol,
     erc20.decimals,
+    votes.clock,
+    votes.CLOCK_MODE,
+    votes.delegates,
+    votes.getVotes,
+    votes.getPastVotes,
+    votes.getPastTotalSupply,
+    votes.delegate,
+    votes.delegateBySig,
 )
 
-# EIP-712 signing domain; a new version would make old permits invalid, so it is fixed here.
+# EIP-712 signing domain (permit and delegateBySig); a new version would make old signatures
+# invalid, so it is fixed here.
 _EIP712_NAME: constant(String[50]) = "aicommons CommonsToken"
 _EIP712_VERSION: constant(String[20]) = "1"
 
@@ -50,14 +64,69 @@ _EIP712_VERSION: constant(String[20]) = "1"
 @deploy
 def __init__(treasury: address, initial_supply: uint256):
     """
-    @param treasury Receives the entire supply (a multisig or, later, the timelock).
-    @param initial_supply Total supply in the smallest unit (18 decimals).
+    @param treasury Receives the entire supply (the Treasury contract, or a development
+           account on a devnet).
+    @param initial_supply Total supply in the smallest unit (18 decimals), at most
+           votes.MAX_SUPPLY (about 4.95e27, i.e. 4.95 billion AIC).
     """
     assert treasury != empty(address), "ZeroAddress"
+    assert initial_supply <= votes.MAX_SUPPLY, "SupplyTooLarge"
     ownable.__init__()
     erc20.__init__("aicommons", "AIC", 18, _EIP712_NAME, _EIP712_VERSION)
     erc20._mint(treasury, initial_supply)
+    votes._after_token_transfer(empty(address), treasury, initial_supply)
     # Drop the deployer's minter role and ownership: the supply above is final.
     erc20.is_minter[msg.sender] = False
     log erc20.RoleMinterChanged(minter=msg.sender, status=False)
     ownable._transfer_ownership(empty(address))
+
+
+@external
+def transfer(to: address, amount: uint256) -> bool:
+    """
+    @notice Move `amount` of the caller's tokens (and the votes they carry) to `to`.
+    @param to The receiver, not the zero address.
+    @param amount In base units.
+    @return True (failures revert).
+    """
+    erc20._transfer(msg.sender, to, amount)
+    votes._after_token_transfer(msg.sender, to, amount)
+    return True
+
+
+@external
+def transferFrom(owner: address, to: address, amount: uint256) -> bool:
+    """
+    @notice Move `amount` of `owner`'s tokens to `to` within the caller's allowance (set by
+            `approve` or a `permit` signature).
+    @param owner Whose tokens.
+    @param to The receiver, not the zero address.
+    @param amount In base units.
+    @return True (failures revert).
+    """
+    erc20._spend_allowance(owner, msg.sender, amount)
+    erc20._transfer(owner, to, amount)
+    votes._after_token_transfer(owner, to, amount)
+    return True
+
+
+@external
+def burn(amount: uint256):
+    """
+    @notice Destroy `amount` of the caller's tokens (and their votes).
+    @param amount In base units.
+    """
+    erc20._burn(msg.sender, amount)
+    votes._after_token_transfer(msg.sender, empty(address), amount)
+
+
+@external
+def burn_from(owner: address, amount: uint256):
+    """
+    @notice Destroy `amount` of `owner`'s tokens within the caller's allowance.
+    @param owner Whose tokens.
+    @param amount In base units.
+    """
+    erc20._spend_allowance(owner, msg.sender, amount)
+    erc20._burn(owner, amount)
+    votes._after_token_transfer(owner, empty(address), amount)
