@@ -1,0 +1,24 @@
+"""Errors of the compute-market package: commitments, dispute arguments and contract calls.
+
+All derive from `aicommons.errors.AicommonsError`; messages are one line naming the rule broken.
+"""
+
+from __future__ import annotations
+
+from aicommons.errors import AicommonsError
+
+
+class MarketError(AicommonsError, ValueError):
+    """Base class of the market package's errors."""
+
+
+class NotDisputable(MarketError):
+    """A graph the on-chain one-step check cannot evaluate (an op or a size beyond its limits)."""
+
+
+class CommitmentError(MarketError):
+    """Arguments that do not fit a commitment (a row range outside a tensor, a bad index...)."""
+
+
+class DisputeError(MarketError):
+    """A dispute move that cannot be made (the traces agree, the node is not on the path...)."""
