@@ -99,7 +99,7 @@ def test_one_fee_is_split_by_shares_with_the_rest_to_the_treasury(world) -> None
     with boa.env.anchor():
         with boa.env.prank(payers[0]):
             suite.executor.infer(versions[2], encode_input(np.zeros(4, dtype=np.int8)))
-        credited = [e for e in suite.executor.get_logs() if type(e).__name__ == "FeeCredited"]
+        credited = [e for e in suite.executor.get_logs() if type(e).__name__ == "Credited"]
         assert sum(e.amount for e in credited) == fee
         distributable = fee - fee * PROTOCOL_BPS // 10_000
         author_share = distributable * SHARES[0] // 10_000

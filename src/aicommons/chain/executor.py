@@ -237,6 +237,48 @@ def upload_calls(version_id: bytes, model: ExecutorModel) -> list[ContractCall]:
     return calls
 
 
+BPS = 10_000
+MAX_FEE = (2**256 - 1) // BPS
+"""Mirrors `fee_split.MAX_FEE`: the registry refuses larger fees (their products could overflow)."""
+
+
+@dataclass(frozen=True)
+class Credit:
+    """One payout of a fee split: `amount` token units owed to `account`."""
+
+    account: str
+    amount: int
+
+
+def split_fee(
+    fee: int,
+    *,
+    protocol_share_bps: int,
+    attribution: Sequence[tuple[str, int, int]],
+    treasury: str,
+) -> list[Credit]:
+    """The credits `fee_split.split` makes for one fee; the pure-Python mirror of that module.
+
+    distributable = fee - fee * protocol_share_bps // 10000; each (account, role, share_bps)
+    entry gets distributable * share_bps // 10000 (dropped when 0); the treasury gets the rest,
+    last. The amounts sum to `fee`. Raises ExecutorError outside the contract's preconditions.
+    """
+    if not 0 <= fee <= MAX_FEE or not 0 <= protocol_share_bps <= BPS:
+        raise ExecutorError(f"fee {fee} or protocol share {protocol_share_bps} bps out of range")
+    if sum(share for _, _, share in attribution) > BPS:
+        raise ExecutorError("attribution shares sum above 10000 bps")
+    distributable = fee - fee * protocol_share_bps // BPS
+    credits = [
+        Credit(account, distributable * share // BPS)
+        for account, _, share in attribution
+        if distributable * share // BPS > 0
+    ]
+    rest = fee - sum(credit.amount for credit in credits)
+    if rest > 0:
+        credits.append(Credit(treasury, rest))
+    return credits
+
+
 def encode_input(values: Sequence[int] | np.ndarray) -> bytes:
     """One byte per int8 value (two's complement), the executor's input encoding."""
     array = np.asarray(values).reshape(-1)

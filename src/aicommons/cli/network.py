@@ -37,7 +37,7 @@ def _client(rpc: str | None, account: str | None, nodes: list[str] | None, signe
     local = running_network()
     rpc_url = rpc or (local.rpc_url if local else DEFAULT_RPC)
     storage = list(nodes or ([local.storage_url] if local else []))
-    client = Client(rpc_url, None, storage)
+    client = Client(rpc_url, storage_nodes=storage)
     if signer:
         if account is None:
             if client.chain_id not in DEV_CHAIN_IDS:
@@ -92,9 +92,11 @@ def publish(
     """Publish a model version: storage, registry, and (with --onchain) the executor."""
     client = _client(rpc, account, node)
     attribution = _attribution(author, "author") + _attribution(data_provider, "data_provider")
-    result = client.publish(package, model, licence, attribution, fee, onchain)
+    result = client.registry.publish(
+        package, model=model, licence=licence, attribution=attribution, fee=fee, onchain=onchain
+    )
     if as_json:
-        print_json(result.__dict__)
+        print_json(result.to_json())
         return
     console.print(f"published [bold]{result.model}[/] version {result.version_id}")
     console.print(f"  weights root {result.weights_root}")
@@ -108,7 +110,7 @@ def models(
 ) -> None:
     """List registered models and their versions."""
     client = _client(rpc, None, None, signer=False)
-    found = client.models()
+    found = client.registry.models()
     if as_json:
         print_json([m.to_json() for m in found])
         return
@@ -130,9 +132,11 @@ def show(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Show a registered model and its versions (or one version)."""
+    from aicommons.sdk.registry import parse_reference
+
     client = _client(rpc, None, None, signer=False)
-    name, _, version = reference.partition("@")
-    info = client.resolve(reference) if version else client.model(name)
+    name, version = parse_reference(reference)
+    info = client.registry.resolve(reference) if version else client.registry.model(name)
     payload = info.to_json()
     if as_json:
         print_json(payload)
@@ -144,10 +148,12 @@ def _load_input(path: Path) -> np.ndarray:
     from aicommons.runtime.files import load_array
 
     if path.suffix == ".json":
+        from aicommons.commit import read_json_file
+
         try:
-            values = json.loads(path.read_text())
-        except (OSError, ValueError) as exc:
-            raise CliError(f"cannot read input {path}: {exc}") from None
+            values = read_json_file(path, what="input", max_bytes=64 << 20)
+        except OSError as exc:
+            raise CliError(f"cannot read input {path}: {exc.strerror}") from None
         try:
             return np.asarray(values, dtype=np.float64)
         except (TypeError, ValueError):
@@ -158,24 +164,54 @@ def _load_input(path: Path) -> np.ndarray:
 def infer(
     reference: str = typer.Argument(..., metavar="NAME[@VERSION]"),
     input_path: Path = typer.Option(..., "--input", help="One sample: X.npy or X.json."),
-    receipt_path: Path | None = typer.Option(None, "--receipt", help="Save the receipt here."),
+    receipt_path: Path | None = typer.Option(
+        None, "--receipt", help="Also save the receipt here (a file, or a directory)."
+    ),
     rpc: str | None = RpcOption,
     account: str | None = AccountOption,
     node: list[str] | None = NodeOption,
     as_json: bool = typer.Option(False, "--json", help="Print the receipt as JSON."),
 ) -> None:
-    """Run a model on-chain; the Inference event is the receipt."""
+    """Run a model on-chain; the Inference event is the receipt.
+
+    Every receipt is kept under $AIC_HOME/receipts; --receipt saves a copy where you say.
+    """
+    from aicommons.sdk.receipt import kept_receipt_path
+
+    _check_receipt_target(receipt_path)  # before paying: a bad path must cost nothing
+    sample = _load_input(input_path)
     client = _client(rpc, account, node)
-    receipt = client.infer(reference, _load_input(input_path))
+    receipt = client.inference.infer(reference, sample)
+    kept = kept_receipt_path(receipt)
+    copy_error = None
     if receipt_path is not None:
-        receipt.save(receipt_path)
+        target = receipt_path / kept.name if receipt_path.is_dir() else receipt_path
+        try:
+            receipt.save(target)
+        except OSError as exc:
+            copy_error = (
+                f"could not save the receipt to {target}: {exc.strerror}; it is kept at {kept}"
+            )
     if as_json:
         print_json(receipt.to_json())
+    else:
+        console.print(f"label [bold]{receipt.label}[/]  output {receipt.output}")
+        console.print(f"tx {receipt.tx_hash} in block {receipt.block_number}")
+        console.print(f"receipt kept at {kept}")
+        if receipt_path is not None and copy_error is None:
+            console.print(f"receipt saved to {target}")
+    if copy_error is not None:
+        raise CliError(copy_error)
+
+
+def _check_receipt_target(path: Path | None) -> None:
+    """A --receipt path must be a directory or a file in an existing directory."""
+    if path is None or path.is_dir():
         return
-    console.print(f"label [bold]{receipt.label}[/]  output {receipt.output}")
-    console.print(f"tx {receipt.tx_hash} in block {receipt.block_number}")
-    if receipt_path is not None:
-        console.print(f"receipt saved to {receipt_path}")
+    if not path.parent.is_dir():
+        raise CliError(f"--receipt {path}: directory {path.parent} does not exist")
+    if path.exists() and not path.is_file():
+        raise CliError(f"--receipt {path} is neither a file nor a directory")
 
 
 def verify(
@@ -183,13 +219,16 @@ def verify(
     rpc: str | None = RpcOption,
     node: list[str] | None = NodeOption,
     as_json: bool = typer.Option(False, "--json", help="Print the checks as JSON."),
+    confirmations: int | None = typer.Option(
+        None, "--confirmations", min=1, help="Blocks needed (default: per chain, 1 on devnets)."
+    ),
 ) -> None:
-    """Check a receipt: chain, event, registry, storage and bit-exact re-execution."""
+    """Check a receipt: chain, confirmations, event, registry, storage, bit-exact re-execution."""
     from aicommons.sdk.receipt import Receipt
 
     receipt = Receipt.load(receipt_path)
     client = _client(rpc, None, node, signer=False)
-    report = client.verify(receipt)
+    report = client.verify(receipt, confirmations=confirmations)
     if as_json:
         print_json(report.to_json())
     else:
@@ -203,14 +242,17 @@ def verify(
 
 def transfer(
     to: str = typer.Argument(..., help="Recipient address."),
-    eth: float = typer.Option(0.0, "--eth", min=0.0, help="Ether to send."),
-    tokens: float = typer.Option(0.0, "--tokens", min=0.0, help="CommonsToken (AIC) to send."),
+    eth: str = typer.Option("0", "--eth", help="Ether to send (decimal, e.g. 0.5)."),
+    tokens: str = typer.Option("0", "--tokens", help="CommonsToken (AIC) to send (decimal)."),
     rpc: str | None = RpcOption,
     account: str | None = AccountOption,
 ) -> None:
     """Send ether and/or AIC tokens (e.g. to fund a new account on a devnet)."""
+    from aicommons.sdk.tokens import parse_units
+
+    eth_wei, token_units = parse_units(eth, what="--eth"), parse_units(tokens, what="--tokens")
     client = _client(rpc, account, None)
-    hashes = client.transfer(to, int(round(eth * 10**18)), int(round(tokens * 10**18)))
+    hashes = client.tokens.transfer(to, eth_wei=eth_wei, tokens=token_units)
     if not hashes:
         raise CliError("nothing to send: give --eth and/or --tokens")
     for tx_hash in hashes:
@@ -242,7 +284,9 @@ def up(
             "[bold yellow]dev0..dev9 are DEVELOPMENT KEYS ONLY — never use them on a real "
             "network.[/]"
         )
-        client = Client(state.rpc_url, load_account("dev0", None), [state.storage_url])
+        client = Client(
+            state.rpc_url, account=load_account("dev0", None), storage_nodes=[state.storage_url]
+        )
         deployment, created = deploy_suite(client.w3, client.account)
         console.print(f"{'deployed' if created else 'found'} contracts: {deployment.contracts}")
         demo = run_demo(client)

@@ -13,8 +13,9 @@ import numpy as np
 
 from aicommons.demo import DIGITS_CNN, DIGITS_DATA, DIGITS_MLP
 from aicommons.home import state_dir
-from aicommons.sdk.client import Attribution, Client, PublishResult
+from aicommons.sdk.client import Client
 from aicommons.sdk.receipt import Receipt, VerificationReport
+from aicommons.sdk.types import Attribution, PublishResult
 
 DEMO_FEE = 10**16
 """Fee per on-chain inference of the demo MLP: 0.01 AIC."""
@@ -49,9 +50,17 @@ def demo_package(onnx_path: Path) -> Path:
 def publish_demo_models(client: Client) -> list[PublishResult]:
     """The digits MLP on-chain (exact mode) and the digits CNN off-chain, authored by the caller."""
     author = [Attribution(client.account.address, "author", 7000)]
+    publish = client.registry.publish
     return [
-        client.publish(demo_package(DIGITS_MLP), "digits-mlp", "MIT", author, DEMO_FEE, True),
-        client.publish(demo_package(DIGITS_CNN), "digits-cnn", "MIT", author, 0, False),
+        publish(
+            demo_package(DIGITS_MLP),
+            model="digits-mlp",
+            licence="MIT",
+            attribution=author,
+            fee=DEMO_FEE,
+            onchain=True,
+        ),
+        publish(demo_package(DIGITS_CNN), model="digits-cnn", licence="MIT", attribution=author),
     ]
 
 
@@ -61,7 +70,7 @@ def run_demo(client: Client, sample: int = 0) -> DemoRun:
     with np.load(DIGITS_DATA) as data:
         x = data["x_test"][sample]
         expected = int(data["y_test"][sample])
-    receipt = client.infer("digits-mlp", x)
+    receipt = client.inference.infer("digits-mlp", x)
     receipt_path = state_dir("receipts") / f"{receipt.tx_hash}.json"
     receipt.save(receipt_path)
     return DemoRun(published, receipt, receipt_path, client.verify(receipt), expected)

@@ -15,20 +15,12 @@ from typing import Any
 from aicommons.commit.json_input import JsonInputError, read_json_file
 from aicommons.sdk.errors import ReceiptError
 
-RECEIPT_FORMAT = "aicommons-receipt/1"
+RECEIPT_FORMAT = "aicommons-receipt/2"
+"""Format 2 adds `block_hash`, so a verifier can tell a receipt from a block that was reorged."""
+LEGACY_FORMATS = ("aicommons-receipt/1",)
+"""Older formats still read (without a block hash)."""
 RECEIPT_MAX_BYTES = 16 * 1024 * 1024
 """A receipt carries one input and one output; 16 MiB bounds even a large model's."""
-CHECK_NAMES = (
-    "format",
-    "chain",
-    "deployment",
-    "transaction",
-    "event",
-    "hashes",
-    "registry",
-    "package",
-    "reexecution",
-)
 
 
 @dataclass(frozen=True)
@@ -49,10 +41,14 @@ class Receipt:
     output_hash: str
     label: int
     fee: int
+    block_hash: str = ""
     format: str = RECEIPT_FORMAT
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        if self.format in LEGACY_FORMATS:
+            del data["block_hash"]
+        return data
 
     def save(self, path: Path) -> None:
         from aicommons.fsutil import atomic_write_bytes
@@ -64,7 +60,8 @@ class Receipt:
         if not isinstance(data, dict):
             raise ReceiptError("a receipt is a JSON object")
         expected = set(cls.__dataclass_fields__)
-        missing = sorted(expected - set(data) - {"format"})
+        optional = {"format", "block_hash"} if data.get("format") in LEGACY_FORMATS else {"format"}
+        missing = sorted(expected - set(data) - optional)
         if missing:
             raise ReceiptError(f"receipt lacks field(s): {', '.join(missing)}")
         unknown = sorted(set(data) - expected)
@@ -73,20 +70,21 @@ class Receipt:
         try:
             return cls(
                 chain_id=_as_int(data["chain_id"], "chain_id"),
-                executor=str(data["executor"]),
-                registry=str(data["registry"]),
-                tx_hash=str(data["tx_hash"]),
+                executor=_as_str(data["executor"], "executor"),
+                registry=_as_str(data["registry"], "registry"),
+                tx_hash=_as_str(data["tx_hash"], "tx_hash"),
                 block_number=_as_int(data["block_number"], "block_number"),
-                model=str(data["model"]),
-                version_id=str(data["version_id"]),
-                caller=str(data["caller"]),
-                input=[_as_int(v, "input") for v in data["input"]],
-                input_hash=str(data["input_hash"]),
-                output=[_as_int(v, "output") for v in data["output"]],
-                output_hash=str(data["output_hash"]),
+                block_hash=_as_str(data.get("block_hash", ""), "block_hash"),
+                model=_as_str(data["model"], "model"),
+                version_id=_as_str(data["version_id"], "version_id"),
+                caller=_as_str(data["caller"], "caller"),
+                input=[_as_int(v, "input") for v in _as_list(data["input"], "input")],
+                input_hash=_as_str(data["input_hash"], "input_hash"),
+                output=[_as_int(v, "output") for v in _as_list(data["output"], "output")],
+                output_hash=_as_str(data["output_hash"], "output_hash"),
                 label=_as_int(data["label"], "label"),
                 fee=_as_int(data["fee"], "fee"),
-                format=str(data.get("format", "")),
+                format=_as_str(data.get("format", ""), "format"),
             )
         except TypeError as exc:
             raise ReceiptError(f"receipt field has the wrong type: {exc}") from exc
@@ -100,6 +98,32 @@ class Receipt:
         except JsonInputError as exc:
             raise ReceiptError(str(exc)) from None
         return cls.from_json(data)
+
+
+def kept_receipt_path(receipt: Receipt) -> Path:
+    """Where the SDK keeps every receipt it was paid for: `$AIC_HOME/receipts/<tx hash>.json`."""
+    from aicommons.home import state_dir
+
+    return state_dir("receipts") / f"{receipt.tx_hash}.json"
+
+
+def keep_receipt(receipt: Receipt) -> Path:
+    """Save `receipt` under `$AIC_HOME/receipts` (atomically); returns the path."""
+    path = kept_receipt_path(receipt)
+    receipt.save(path)
+    return path
+
+
+def _as_str(value: Any, name: str) -> str:
+    if not isinstance(value, str):
+        raise ReceiptError(f"receipt field {name} must be a string, got {value!r}")
+    return value
+
+
+def _as_list(value: Any, name: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise ReceiptError(f"receipt field {name} must be a list of integers")
+    return value
 
 
 def _as_int(value: Any, name: str) -> int:

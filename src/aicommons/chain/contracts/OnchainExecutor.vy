@@ -7,23 +7,28 @@
         chunks and every row is checked against the weights root registered in ModelRegistry
         before the version can run, so the weights on-chain provably are the registered ones.
         `infer` charges the version's fee in CommonsToken, credits it to the attribution list
-        and the treasury (pull payments, `withdraw`), and logs an `Inference` receipt;
-        `predict` is the free view variant.
+        and the treasury (`fee_split`; pull payments through the `payouts` module, `withdraw`),
+        and logs an `Inference` receipt; `predict` is the free view variant.
 @dev Gas: verified rows are repacked into "weight segment" contracts (code, not storage: reading
      24 KB of code costs a few thousand gas, the same in storage millions). Each 256-bit word holds
      several weights of one row in lanes; multiplying it by a word of lane-packed inputs leaves the
      dot product of the whole word in the top lane (SWAR), so one MUL does up to 10 MACs.
+     Invariant (property-tested): token.balanceOf(self) == payouts.total_owed == sum of owed;
+     every fee is credited in full (fee_split) before it is pulled in, in the same transaction.
      Reverts use named reasons listed in docs/contracts.md.
 """
 
-from ethereum.ercs import IERC20
-
+import fee_split
 import merkle
+import payouts
+
+initializes: payouts
+
+exports: (payouts.token, payouts.owed, payouts.total_owed, payouts.withdraw)
 
 MAX_LAYERS: constant(uint256) = 8
 MAX_WIDTH: constant(uint256) = 1024
 MAX_TENSORS: constant(uint256) = 64
-MAX_ATTRIBUTION: constant(uint256) = 16
 MAX_CHUNKS: constant(uint256) = 256
 # Words per segment contract (at most 766 fit the 24 576-byte code limit). Smaller segments cost
 # one more account access each, larger ones more memory per call; 360 measured best here.
@@ -40,7 +45,6 @@ PROGRAM_WORDS: constant(uint256) = 1 + MAX_LAYERS + MAX_SEGMENTS
 # over every row of a segment; rows are padded with zero words to whole blocks.
 BLOCK: constant(uint256) = 8
 MAX_BLOCKS: constant(uint256) = MAX_PACKED_INPUT_WORDS // BLOCK
-BPS: constant(uint256) = 10_000
 MASK32: constant(uint256) = 2**32 - 1
 INT32_MIN: constant(int256) = -(2**31)
 INT32_MAX: constant(int256) = 2**31 - 1
@@ -53,7 +57,9 @@ INPUT_OFFSET: constant(int256) = 128
 
 interface Registry:
     def inference_terms(version_id: bytes32) -> (bool, bool, uint256): view
-    def attribution(version_id: bytes32) -> DynArray[Attribution, MAX_ATTRIBUTION]: view
+    def attribution(version_id: bytes32) -> DynArray[
+        fee_split.Attribution, fee_split.MAX_ATTRIBUTION
+    ]: view
     def weights_root(version_id: bytes32) -> bytes32: view
     def can_maintain_version(version_id: bytes32, account: address) -> bool: view
 
@@ -66,12 +72,6 @@ interface WeightSegment:
 interface ProgramData:
     # The same code shape as a segment, holding the (short) inference program.
     def words() -> DynArray[uint256, PROGRAM_WORDS]: view
-
-
-struct Attribution:
-    account: address
-    role: uint8
-    share_bps: uint16
 
 
 struct LayerSpec:
@@ -141,27 +141,13 @@ event Inference:
     output: DynArray[int256, MAX_OUTPUT]
 
 
-event FeeCredited:
-    version_id: indexed(bytes32)
-    account: indexed(address)
-    amount: uint256
-
-
-event Withdrawn:
-    account: indexed(address)
-    amount: uint256
-
-
 registry: public(immutable(Registry))
-token: public(immutable(IERC20))
 treasury: public(immutable(address))
 protocol_share_bps: public(immutable(uint256))
 
 uploads: public(HashMap[bytes32, Upload])
 layers: public(HashMap[bytes32, HashMap[uint256, Layer]])
 segments: public(HashMap[bytes32, HashMap[uint256, address]])  # key: layer * MAX_CHUNKS + chunk
-owed: public(HashMap[address, uint256])
-total_owed: public(uint256)
 
 
 @deploy
@@ -170,11 +156,11 @@ def __init__(registry_: address, token_: address, treasury_: address, protocol_s
     @param protocol_share_bps_ Share of every fee (basis points) kept for the treasury before
            the attribution split; the treasury also gets whatever attribution leaves unassigned.
     """
-    assert registry_ != empty(address) and token_ != empty(address), "ZeroAddress"
+    assert registry_ != empty(address), "ZeroAddress"
     assert treasury_ != empty(address), "ZeroAddress"
-    assert protocol_share_bps_ <= BPS, "InvalidProtocolShare"
+    assert protocol_share_bps_ <= fee_split.BPS, "InvalidProtocolShare"
+    payouts.__init__(token_)
     registry = Registry(registry_)
-    token = IERC20(token_)
     treasury = treasury_
     protocol_share_bps = protocol_share_bps_
 
@@ -384,7 +370,9 @@ def infer(version_id: bytes32, input: Bytes[MAX_WIDTH]) -> (DynArray[int256, MAX
     )
     if fee > 0:
         # The only interaction, after every effect; the token is fixed at deploy.
-        assert extcall token.transferFrom(msg.sender, self, fee, default_return_value=True), "FeeUnpaid"
+        assert extcall payouts.token.transferFrom(
+            msg.sender, self, fee, default_return_value=True
+        ), "FeeUnpaid"
     return output, label
 
 
@@ -399,20 +387,6 @@ def predict(version_id: bytes32, input: Bytes[MAX_WIDTH]) -> (DynArray[int256, M
     fee, program = self._check_version(version_id)
     output: DynArray[int256, MAX_OUTPUT] = self._run(program, input)
     return output, self._argmax(output)
-
-
-@external
-def withdraw() -> uint256:
-    """
-    @notice Pay out everything credited to the caller (attribution shares, treasury share).
-    """
-    amount: uint256 = self.owed[msg.sender]
-    assert amount > 0, "NothingToWithdraw"
-    self.owed[msg.sender] = 0
-    self.total_owed -= amount
-    log Withdrawn(account=msg.sender, amount=amount)
-    assert extcall token.transfer(msg.sender, amount, default_return_value=True), "TransferFailed"
-    return amount
 
 
 @external
@@ -460,24 +434,20 @@ def _check_version(version_id: bytes32) -> (uint256, address):
 @internal
 def _charge(version_id: bytes32, fee: uint256):
     """
-    @dev Credits first (effects); the caller pulls the fee in afterwards. Rounding dust and any
-         share the attribution list leaves unassigned go to the treasury, so credits sum to fee.
+    @dev Credits first (effects); `infer` pulls the fee in afterwards. `fee_split` gives the
+         protocol share, unassigned shares and rounding dust to the treasury, so the credits
+         sum to the fee and `total_owed` rises by exactly what the pull brings in.
     """
-    assert staticcall token.allowance(msg.sender, self) >= fee, "FeeUnpaid"
-    assert staticcall token.balanceOf(msg.sender) >= fee, "FeeUnpaid"
-    distributable: uint256 = fee - fee * protocol_share_bps // BPS
-    credited: uint256 = 0
-    for entry: Attribution in staticcall registry.attribution(version_id):
-        amount: uint256 = distributable * convert(entry.share_bps, uint256) // BPS
-        if amount > 0:
-            self.owed[entry.account] += amount
-            credited += amount
-            log FeeCredited(version_id=version_id, account=entry.account, amount=amount)
-    rest: uint256 = fee - credited
-    if rest > 0:
-        self.owed[treasury] += rest
-        log FeeCredited(version_id=version_id, account=treasury, amount=rest)
-    self.total_owed += fee
+    assert staticcall payouts.token.allowance(msg.sender, self) >= fee, "FeeUnpaid"
+    assert staticcall payouts.token.balanceOf(msg.sender) >= fee, "FeeUnpaid"
+    attribution: DynArray[fee_split.Attribution, fee_split.MAX_ATTRIBUTION] = (
+        staticcall registry.attribution(version_id)
+    )
+    credits: DynArray[fee_split.Credit, fee_split.MAX_CREDITS] = fee_split.split(
+        fee, protocol_share_bps, attribution, treasury
+    )
+    for credit: fee_split.Credit in credits:
+        payouts._credit(credit.account, credit.amount, version_id)
 
 
 @internal

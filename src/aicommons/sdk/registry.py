@@ -1,0 +1,196 @@
+"""`client.registry`: the models and versions on the chain, name resolution, and publishing.
+
+Reads go through the registry contract's views and its `ModelRegistered`/`VersionPublished`
+logs; `publish` checks everything it can (package, licence, attribution, executor limits,
+storage) before its first transaction, so a doomed publish costs no gas.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from aicommons.commit import keccak256
+from aicommons.runtime import load_package
+from aicommons.sdk import protocol
+from aicommons.sdk._service import Service
+from aicommons.sdk.errors import ClientError
+from aicommons.sdk.types import (
+    Attribution,
+    ModelInfo,
+    PublishResult,
+    VersionInfo,
+    hex32,
+)
+
+
+def model_id_of(name: str) -> bytes:
+    """The registry's id of a model: keccak256 of its slug."""
+    return keccak256(name.encode())
+
+
+def parse_reference(reference: str) -> tuple[str, str | None]:
+    """`NAME` or `NAME@VERSION` (a 0x version id or a unique prefix of one)."""
+    name, _, version = reference.partition("@")
+    protocol.check_slug(name)
+    return name, (version or None)
+
+
+class RegistryService(Service):
+    """Models, versions and publishing (`ModelRegistry`, and `OnchainExecutor` readiness)."""
+
+    def model_names(self) -> list[str]:
+        registry = self._contract("ModelRegistry")
+        events = registry.events.ModelRegistered().get_logs(from_block=self.deployment.block)
+        return sorted({str(event["args"]["slug"]) for event in events})
+
+    def _version_ids(self, name: str) -> list[bytes]:
+        registry = self._contract("ModelRegistry")
+        events = registry.events.VersionPublished().get_logs(
+            from_block=self.deployment.block,
+            argument_filters={"model_id": model_id_of(name)},
+        )
+        return [bytes(event["args"]["version_id"]) for event in events]
+
+    def version(self, name: str, version_id: bytes) -> VersionInfo:
+        """One version of model `name`, as the registry records it."""
+        registry = self._contract("ModelRegistry")
+        record = self._call_struct("ModelRegistry", "versions", version_id)
+        if bytes(record["model_id"]) != model_id_of(name):
+            raise ClientError(f"version {hex32(version_id)} is not a version of model {name!r}")
+        canonical = bytes(registry.functions.canonical(model_id_of(name)).call()) == version_id
+        executor = self._contract("OnchainExecutor")
+        return VersionInfo(
+            model=name,
+            version_id=hex32(version_id),
+            weights_root=hex32(record["weights_root"]),
+            fee=int(record["fee"]),
+            modes=int(record["modes"]),
+            licence=str(record["licence"]),
+            locators=[str(locator) for locator in record["locators"]],
+            attribution=[_attribution(entry) for entry in record["attribution"]],
+            publisher=str(record["publisher"]),
+            deprecated=bool(record["deprecated"]),
+            canonical=canonical,
+            onchain_ready=bool(executor.functions.is_ready(version_id).call()),
+        )
+
+    def model(self, name: str) -> ModelInfo:
+        name, _ = parse_reference(name)
+        record = self._call_struct("ModelRegistry", "models", model_id_of(name))
+        if not record["maintainer_count"]:
+            raise ClientError(f"unknown model {name!r} (see `aic models`)")
+        versions = [self.version(name, v) for v in self._version_ids(name)]
+        return ModelInfo(name, hex32(model_id_of(name)), versions)
+
+    def models(self) -> list[ModelInfo]:
+        return [self.model(name) for name in self.model_names()]
+
+    def resolve(self, reference: str) -> VersionInfo:
+        """`NAME@VERSION` → that version; `NAME` → the canonical version, else the latest live."""
+        name, wanted = parse_reference(reference)
+        info = self.model(name)
+        if not info.versions:
+            raise ClientError(f"model {name!r} has no published version")
+        if wanted is None:
+            for version in info.versions:
+                if version.canonical:
+                    return version
+            live = [v for v in info.versions if not v.deprecated]
+            return (live or info.versions)[-1]
+        matches = [v for v in info.versions if v.version_id.startswith(wanted.lower())]
+        if not matches:
+            raise ClientError(f"model {name!r} has no version {wanted}")
+        if len(matches) > 1:
+            raise ClientError(f"version prefix {wanted} is ambiguous for model {name!r}")
+        return matches[0]
+
+    def publish(
+        self,
+        package_path: Path | str,
+        *,
+        model: str,
+        licence: str = "MIT",
+        attribution: Sequence[Attribution] = (),
+        fee: int = 0,
+        onchain: bool = False,
+    ) -> PublishResult:
+        """Store the package, register the model (if new) and the version, upload it on-chain.
+
+        Everything that can be checked is checked before the first transaction: the package
+        verifies, the model fits the executor (when `onchain`), storage accepts the bytes.
+        """
+        from aicommons.chain.executor import (
+            model_from_package,
+            send_web3,
+            upload_calls,
+            validate_model,
+        )
+
+        account = self._require_account()
+        name, version = parse_reference(model)
+        if version is not None:
+            raise ClientError("publish takes a model name; the version id comes from the package")
+        package = load_package(package_path)
+        protocol.check_licence(licence)
+        if sum(entry.share_bps for entry in attribution) > protocol.MAX_SHARES_BPS:
+            raise ClientError(
+                f"attribution shares add up to more than {protocol.MAX_SHARES_BPS} bps"
+            )
+        entries = [(a.account, protocol.role_code(a.role), a.share_bps) for a in attribution]
+        program = None
+        if onchain:
+            program = model_from_package(package)
+            validate_model(program)
+        stored = self._client.storage.put(package_path)
+
+        registry = self._contract("ModelRegistry")
+        model_id = model_id_of(name)
+        if not self._call_struct("ModelRegistry", "models", model_id)["maintainer_count"]:
+            self._transact(
+                registry.functions.register_model(name, [account.address]),
+                f"registering model {name!r}",
+            )
+        version_id = package.version_id
+        existing = self._call_struct("ModelRegistry", "versions", version_id)
+        if bytes(existing["model_id"]) == bytes(32):
+            modes = protocol.MODES["onchain" if onchain else "optimistic"]
+            self._transact(
+                registry.functions.publish_version(
+                    model_id,
+                    version_id,
+                    package.weights_root,
+                    [protocol.LOCATOR_PREFIX + stored.blob_id],
+                    licence,
+                    entries,
+                    modes,
+                    fee,
+                ),
+                f"publishing version {hex32(version_id)}",
+            )
+        elif bytes(existing["model_id"]) != model_id:
+            raise ClientError(
+                f"version {hex32(version_id)} is already published under another model"
+            )
+        upload_gas = None
+        if program is not None:
+            executor = self._contract("OnchainExecutor")
+            if not executor.functions.is_ready(version_id).call():
+                upload_gas = send_web3(executor, upload_calls(version_id, program), account)
+        return PublishResult(
+            model=name,
+            version_id=hex32(version_id),
+            weights_root=hex32(package.weights_root),
+            blob_id=stored.blob_id,
+            stored_on=stored.stored_on,
+            onchain_upload_gas=upload_gas,
+        )
+
+
+def _attribution(entry: dict[str, Any]) -> Attribution:
+    return Attribution(
+        account=str(entry["account"]),
+        role=protocol.role_name(int(entry["role"])),
+        share_bps=int(entry["share_bps"]),
+    )

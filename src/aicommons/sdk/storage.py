@@ -1,0 +1,61 @@
+"""`client.storage`: model packages on aicommons storage nodes, checked against the registry.
+
+A package fetched from storage is used only after it hashes to the registered version id and
+weights root; a mismatching download is deleted, never cached.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from aicommons.home import state_dir
+from aicommons.runtime import ModelPackage, load_package
+from aicommons.sdk import protocol
+from aicommons.sdk._service import Service
+from aicommons.sdk.errors import ClientError
+from aicommons.sdk.types import VersionInfo, hex32
+
+
+class StorageService(Service):
+    """Put packages on the client's storage nodes; fetch and verify a version's package."""
+
+    @property
+    def nodes(self) -> list[str]:
+        return self._client.storage_nodes
+
+    def put(self, path: Path | str) -> Any:
+        """Store a file on every configured node (signed upload grant); returns the blob."""
+        from aicommons.storage.client import put_file
+
+        if not self.nodes:
+            raise ClientError("no storage node given: the package must be stored to be published")
+        return put_file(path, self.nodes, self._require_account())
+
+    def fetch_package(self, version: VersionInfo) -> ModelPackage:
+        """The version's package from the local cache or storage, verified against its id."""
+        from aicommons.storage.client import get_blob
+
+        cache = state_dir("packages") / f"{version.version_id}.aicm"
+        if not cache.is_file():
+            blobs = [
+                loc.removeprefix(protocol.LOCATOR_PREFIX)
+                for loc in version.locators
+                if loc.startswith(protocol.LOCATOR_PREFIX)
+            ]
+            if not blobs:
+                raise ClientError(f"version {version.version_id} lists no aicommons storage blob")
+            if not self.nodes:
+                raise ClientError("no storage node given to fetch the model package from")
+            get_blob(blobs[0], cache, self.nodes)
+        package = load_package(cache)
+        if hex32(package.version_id) != version.version_id:
+            cache.unlink(missing_ok=True)
+            raise ClientError(
+                f"package from storage hashes to {hex32(package.version_id)}, "
+                f"not the registered version {version.version_id}"
+            )
+        if hex32(package.weights_root) != version.weights_root:
+            cache.unlink(missing_ok=True)
+            raise ClientError("package weights root differs from the registered weights root")
+        return package
