@@ -19,6 +19,7 @@ from aicommons.runtime import ModelPackage
 from aicommons.sdk.deployment import Deployment, contract, load_deployment
 from aicommons.sdk.errors import ClientError
 from aicommons.sdk.inference import InferenceService
+from aicommons.sdk.market import MarketService
 from aicommons.sdk.receipt import Receipt, VerificationReport
 from aicommons.sdk.registry import RegistryService, model_id_of, parse_reference
 from aicommons.sdk.storage import StorageService
@@ -68,6 +69,7 @@ class Client:
         self.storage = StorageService(self)
         self.inference = InferenceService(self)
         self.tokens = TokensService(self)
+        self.market = MarketService(self)
 
     @property
     def deployment(self) -> Deployment:

@@ -1,0 +1,162 @@
+"""Playing the dispute game from one side: given where a dispute stands and the trace this side
+committed to (or recomputed), choose and send the next move (docs/market.md "Moves").
+
+The provider side reveals what its trace commits to; the challenger side picks the first
+differing layer, then the differing child at every level, then the one-step on the first
+differing element. Both sides call `timeout` once the other side's deadline has passed.
+Decisions come from `TraceCommitments`; transactions go through `client.market` only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from aicommons.commit import EMPTY_SLOT, MerkleTree, leaf_hash
+from aicommons.market.dispute import TraceCommitments
+from aicommons.market.records import DisputeState, MarketEvent
+
+if TYPE_CHECKING:
+    from aicommons.sdk.client import Client
+
+
+@dataclass(frozen=True)
+class Move:
+    """A move just sent (for the daemon's one-line log)."""
+
+    dispute_id: int
+    name: str
+    detail: str
+    tx_hash: str
+
+
+def _latest(events: list[MarketEvent], name: str) -> MarketEvent | None:
+    chosen = [event for event in events if event.name == name]
+    return chosen[-1] if chosen else None
+
+
+def dispute_events(client: Client, dispute_id: int, *, from_block: int | None = None) -> list:
+    """Every event of one dispute, in order."""
+    names = ("RootsRevealed", "LayerPicked", "ChildrenRevealed", "ChildPicked", "RowsRevealed")
+    return client.market.events(
+        from_block=from_block, names=names, filters={"dispute_id": dispute_id}
+    )
+
+
+def chain_now(client: Client) -> int:
+    """The time the next block will (at least) carry: the later of the head's and the clock's."""
+    import time
+
+    head = int(client.w3.eth.get_block("latest")["timestamp"])
+    return max(head, int(time.time()))
+
+
+def timeout_due(state: DisputeState, now: int) -> bool:
+    return state.winner is None and state.to_move is not None and now > state.deadline
+
+
+def defend(
+    client: Client, state: DisputeState, mine: TraceCommitments, *, output: bytes
+) -> Move | None:
+    """The provider's move in `state` (None when it is not the provider's turn)."""
+    market = client.market
+    if state.winner is not None or state.to_move != "provider":
+        return None
+    if state.phase == "roots":
+        tx = market.reveal_roots(state.id, layer_roots=mine.layer_roots, output=output)
+        return Move(state.id, "reveal_roots", f"{len(mine.layer_roots)} roots", tx)
+    if state.phase == "children":
+        left, right = mine.children(state.layer, state.level, state.index)
+        tx = market.reveal_children(state.id, left=left, right=right)
+        detail = f"layer {state.layer} level {state.level} node {state.index}"
+        return Move(state.id, "reveal_children", detail, tx)
+    if state.phase == "rows":
+        rows = mine.leaf_rows(state.layer, state.level, state.index)
+        tx = market.reveal_rows(state.id, rows=rows)
+        return Move(state.id, "reveal_rows", f"layer {state.layer} node {state.index}", tx)
+    return None
+
+
+def challenge_move(
+    client: Client, state: DisputeState, mine: TraceCommitments, events: list[MarketEvent]
+) -> Move | None:
+    """The challenger's move in `state`, from its own (honest) trace and what the provider
+    revealed so far (`events` of this dispute)."""
+    market = client.market
+    if state.winner is not None or state.to_move != "challenger":
+        return None
+    if state.phase == "layer":
+        revealed = _latest(events, "RootsRevealed")
+        if revealed is None:
+            return None
+        theirs = [bytes(root) for root in revealed.args["layer_roots"]]
+        layer = mine.first_difference(theirs)
+        tree = MerkleTree.from_leaves(theirs)
+        tx = market.pick_layer(
+            state.id,
+            layer=layer,
+            layer_root=theirs[layer],
+            root_siblings=list(tree.prove(layer).siblings),
+            spec=mine.graph.specs[layer - 1],
+            spec_siblings=mine.graph.proof(layer),
+        )
+        return Move(state.id, "pick_layer", f"layer {layer}", tx)
+    if state.phase == "pick":
+        revealed = _latest(events, "ChildrenRevealed")
+        if revealed is None:
+            return None
+        left, right = bytes(revealed.args["left"]), bytes(revealed.args["right"])
+        go_right = mine.pick(state.layer, state.level, state.index, left, right)
+        tx = market.pick_child(state.id, right=go_right)
+        return Move(state.id, "pick_child", "right" if go_right else "left", tx)
+    if state.phase == "step":
+        revealed = _latest(events, "RowsRevealed")
+        if revealed is None:
+            return None
+        return _one_step(client, state, mine, [bytes(row) for row in revealed.args["rows"]])
+    return None
+
+
+def _one_step(
+    client: Client, state: DisputeState, mine: TraceCommitments, rows: list[bytes]
+) -> Move:
+    """The one-step on the first revealed row that differs from ours, at its first differing
+    element; the other row's leaf hash (or the padding slot) proves the row's position."""
+    first_row = state.index * 2 if state.level == 1 else state.index
+    for offset, row in enumerate(rows):
+        index = first_row + offset
+        if row == mine.rows[state.layer][index]:
+            continue
+        element = mine.differing_element(state.layer, index, row)
+        other = rows[1 - offset] if len(rows) == 2 else None
+        sibling = leaf_hash(other) if other is not None else EMPTY_SLOT
+        args = mine.one_step(state.layer, index, element)
+        tx = client.market.one_step(
+            state.id, right=offset == 1, row=row, sibling_leaf=sibling, args=args
+        )
+        return Move(state.id, "one_step", f"layer {state.layer} row {index} elem {element}", tx)
+    raise_no_difference(state)
+    raise AssertionError("unreachable")
+
+
+def raise_no_difference(state: DisputeState) -> None:
+    from aicommons.market.errors import DisputeError
+
+    raise DisputeError(f"dispute {state.id}: the revealed rows equal ours")
+
+
+def claim_timeout(client: Client, state: DisputeState, *, now: int) -> Move | None:
+    """`timeout` when the side to move has missed its deadline."""
+    if not timeout_due(state, now):
+        return None
+    tx = client.market.timeout(state.id)
+    return Move(state.id, "timeout", f"{state.to_move} missed its move", tx)
+
+
+def output_of(mine: TraceCommitments) -> bytes:
+    """The output bytes this trace commits to (the graph header's output leaf, all rows)."""
+    return b"".join(mine.rows[mine.graph.header.output_leaf])
+
+
+def describe(value: Any) -> str:
+    return str(value)

@@ -1,0 +1,203 @@
+"""The watcher daemon behind `aic watch`: re-executes every result posted to the market while
+its window is open and, on a mismatch, disputes it and plays the game to the end.
+
+It picks the first layer whose root differs, then the differing child at every level, then the
+one-step on the first differing element, and calls `timeout` when the provider misses a move.
+It disputes only what its own exact re-execution contradicts. Transient failures are logged on
+one line and retried with backoff; the loop never ends on one.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from aicommons.market.daemon import Backoff, EventLog, Retry, attempt, run_loop
+from aicommons.market.dispute import TraceCommitments
+from aicommons.market.game import chain_now, challenge_move, claim_timeout, dispute_events
+from aicommons.market.graph import GraphCommitment, graph_commitment
+from aicommons.market.inputs import sample_from_bytes
+from aicommons.market.records import MarketEvent, PostedResult
+from aicommons.runtime import ModelPackage
+
+if TYPE_CHECKING:
+    from aicommons.sdk.client import Client
+
+
+@dataclass
+class _Watched:
+    """A posted result under watch."""
+
+    result: PostedResult
+    version_id: str
+    verdict: str = ""  # "", "ok", "wrong"
+    dispute_id: int | None = None
+    done: bool = False
+
+
+@dataclass
+class _Version:
+    package: ModelPackage
+    graph: GraphCommitment
+
+
+@dataclass
+class Watcher:
+    """Watches the market as one account; `step()` is one poll of the chain."""
+
+    client: Client
+    models: tuple[str, ...] = ()
+    log: EventLog = field(default_factory=lambda: EventLog("watcher"))
+    poll_s: float = 0.5
+    backoff: Backoff = field(default_factory=Backoff)
+
+    def __post_init__(self) -> None:
+        self.retry = Retry(self.backoff)
+        self.cursor: int | None = None
+        self.requests: dict[int, MarketEvent] = {}
+        self.watched: dict[tuple[int, int], _Watched] = {}
+        self.versions: dict[str, _Version | None] = {}
+        self.commitments: dict[int, TraceCommitments] = {}
+        self.wanted = {name.partition("@")[0] for name in self.models}
+        self.stats = {"checked": 0, "disputed": 0, "won": 0, "lost": 0}
+
+    def run(self, stop: threading.Event) -> None:
+        self.log("watching " + (", ".join(sorted(self.wanted)) or "every model"))
+        run_loop(self.step, stop=stop, log=self.log)
+
+    def step(self) -> float:
+        head = int(self.client.w3.eth.block_number)
+        first = self.client.deployment.block if self.cursor is None else self.cursor + 1
+        if first <= head:
+            for event in self.client.market.events(from_block=first, to_block=head):
+                self._fold(event)
+            self.cursor = head
+        now = chain_now(self.client)
+        for key, watched in list(self.watched.items()):
+            if watched.done:
+                continue
+            if not watched.verdict and now < watched.result.window_ends:
+                attempt(
+                    ("check", key),
+                    lambda w=watched: self._check(w),
+                    retry=self.retry,
+                    log=self.log,
+                    what=f"re-execution of request {key[0]}",
+                )
+            if watched.verdict == "wrong" and watched.dispute_id is None:
+                if now < watched.result.window_ends:
+                    attempt(
+                        ("challenge", key),
+                        lambda w=watched: self._challenge(w),
+                        retry=self.retry,
+                        log=self.log,
+                        what=f"challenge of request {key[0]}",
+                    )
+                else:
+                    watched.done = True
+                    self.log(f"request {key[0]}: window closed before a challenge")
+            if watched.dispute_id is not None:
+                attempt(
+                    ("play", watched.dispute_id),
+                    lambda w=watched: self._play(w, now),
+                    retry=self.retry,
+                    log=self.log,
+                    what=f"move in dispute {watched.dispute_id}",
+                )
+            if watched.verdict == "ok" or (
+                not watched.verdict and now >= watched.result.window_ends
+            ):
+                watched.done = True
+        self.watched = {k: w for k, w in self.watched.items() if not w.done}
+        return self.poll_s
+
+    # -- events --------------------------------------------------------------------------------
+
+    def _fold(self, event: MarketEvent) -> None:
+        from aicommons.sdk.market import _batch_results
+
+        if event.name == "RequestCreated":
+            self.requests[int(event.args["request_id"])] = event
+        elif event.name == "BatchPosted":
+            for result in _batch_results(event):
+                created = self.requests.get(result.request_id)
+                if created is None:
+                    continue
+                version_id = "0x" + bytes(created.args["version_id"]).hex()
+                self.watched[(result.request_id, result.batch_id * 1000 + result.index)] = _Watched(
+                    result, version_id
+                )
+        elif event.name == "DisputeResolved":
+            dispute = int(event.args["dispute_id"])
+            for watched in self.watched.values():
+                if watched.dispute_id == dispute:
+                    won = str(event.args["winner"]).lower() == self.client.account.address.lower()
+                    self.stats["won" if won else "lost"] += 1
+                    self.log(
+                        f"dispute {dispute} on request {watched.result.request_id} "
+                        f"{'won' if won else 'lost'}: {event.args.get('reason', '')}"
+                    )
+                    watched.done = True
+
+    # -- re-execution --------------------------------------------------------------------------
+
+    def _version(self, created: MarketEvent, version_id: str) -> _Version | None:
+        if version_id not in self.versions:
+            name = self.client.market._model_name(bytes(created.args["model_id"]))
+            if self.wanted and name not in self.wanted:
+                self.versions[version_id] = None
+            else:
+                version = self.client.registry.version(name, bytes.fromhex(version_id[2:]))
+                package = self.client.storage.fetch_package(version)
+                self.versions[version_id] = _Version(package, graph_commitment(package))
+        return self.versions[version_id]
+
+    def _check(self, watched: _Watched) -> None:
+        result = watched.result
+        created = self.requests[result.request_id]
+        version = self._version(created, watched.version_id)
+        if version is None:
+            watched.done = True
+            return
+        mine = self.commitments.get(result.request_id)
+        if mine is None:
+            sample = sample_from_bytes(version.package, bytes(created.args["input"]))
+            trace = version.package.trace(sample)
+            mine = TraceCommitments.from_trace(version.package, trace, 0, version.graph)
+            self.commitments[result.request_id] = mine
+        output = b"".join(mine.rows[version.graph.header.output_leaf])
+        self.stats["checked"] += 1
+        same = output == result.output and mine.trace_root.hex() == result.trace_root[2:]
+        watched.verdict = "ok" if same else "wrong"
+        if not same:
+            what = "output" if output != result.output else "trace root"
+            self.log(f"request {result.request_id}: posted {what} differs from re-execution")
+
+    def _challenge(self, watched: _Watched) -> None:
+        dispute = self.client.market.challenge(watched.result.request_id, posted=watched.result)
+        watched.dispute_id = dispute
+        self.stats["disputed"] += 1
+        self.log(f"challenged request {watched.result.request_id} (dispute {dispute})")
+
+    def _play(self, watched: _Watched, now: int) -> None:
+        assert watched.dispute_id is not None
+        state = self.client.market.dispute_state(watched.dispute_id)
+        if state.winner is not None:
+            won = state.winner.lower() == self.client.account.address.lower()
+            self.stats["won" if won else "lost"] += 1
+            self.log(f"dispute {state.id} {'won' if won else 'lost'}")
+            watched.done = True
+            return
+        move = claim_timeout(self.client, state, now=now) if state.to_move == "provider" else None
+        if move is None:
+            mine = self.commitments[watched.result.request_id]
+            events = dispute_events(self.client, state.id, from_block=watched.result.block_number)
+            move = challenge_move(self.client, state, mine, events)
+        if move is not None:
+            self.log(f"dispute {state.id}: {move.name} {move.detail}")
+
+
+def watch(client: Client, *, models: tuple[str, ...] = (), stop: threading.Event) -> None:
+    """`aic watch`: watch until `stop` is set."""
+    Watcher(client, models).run(stop)

@@ -1,0 +1,872 @@
+"""`client.market`: the compute market (ComputeMarket, docs/market.md) as one account sees it —
+providers (stake, offers, claims, batched results, redundant commit/reveal), requesters
+(requests, status, receipts) and both sides of the dispute game.
+
+Every transaction goes through `Service._transact`; what can be checked before sending (the
+version, the input size, the fee against balance and allowance, the deadline) is checked first,
+so a refused request costs no gas. Results are frozen records (`aicommons.market.records`).
+`post_result` posts whatever `Trace` it is given: that is what a provider is.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from aicommons.commit import MerkleTree, keccak256
+from aicommons.market.records import (
+    MODES,
+    SETTLED,
+    DisputeState,
+    MarketEvent,
+    MarketRequest,
+    PostedResult,
+    ProviderInfo,
+    mode_name,
+    status_name,
+)
+from aicommons.runtime import ModelPackage, Trace, tensor_rows
+from aicommons.sdk._service import Service
+from aicommons.sdk.errors import ClientError
+from aicommons.sdk.receipt import MarketReceipt, keep_receipt
+from aicommons.sdk.types import VersionInfo, hex32
+
+CONTRACT = "ComputeMarket"
+DEFAULT_TTL_S = 600
+"""A request's deadline when none is given: ten minutes from now."""
+LOG_CHUNK = 5_000
+"""Blocks per eth_getLogs query (nodes cap the range)."""
+
+
+@dataclass(frozen=True)
+class RequestTicket:
+    """A request just made: its id and the transaction that escrowed the fee."""
+
+    request_id: int
+    tx_hash: str
+    block_number: int
+    block_hash: str
+    model: str
+    version_id: str
+    mode: str
+    input: list[int]
+    input_hash: str
+    max_fee: int
+    deadline: int
+
+
+@dataclass(frozen=True)
+class PostedBatch:
+    """A batch just posted: its id, when its window ends, and each request's result."""
+
+    batch_id: int
+    tx_hash: str
+    window_ends: int
+    results: tuple[PostedResult, ...]
+    gas_used: int
+
+
+def input_bytes(x_int8: np.ndarray) -> bytes:
+    """A sample's int8 values as the request carries them: C order, one byte each."""
+    return np.ascontiguousarray(x_int8, dtype=np.int8).tobytes()
+
+
+def output_values(output: bytes, width: int) -> list[int]:
+    """The element values of posted output bytes (big-endian two's complement, `width` each)."""
+    if width not in (1, 4) or len(output) % width:
+        raise ClientError(f"{len(output)} output bytes are not elements of {width} byte(s)")
+    return [
+        int.from_bytes(output[i : i + width], "big", signed=True)
+        for i in range(0, len(output), width)
+    ]
+
+
+def result_leaf(request_id: int, output: bytes, trace_root: bytes) -> bytes:
+    """Leaf data of a batch result: abi_encode(request_id, keccak256(output), trace_root)."""
+    from eth_abi import encode
+
+    return encode(["uint256", "bytes32", "bytes32"], [request_id, keccak256(output), trace_root])
+
+
+class MarketService(Service):
+    """The ComputeMarket contract for providers, requesters and challengers."""
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def _market(self) -> Any:
+        return self._contract(CONTRACT)
+
+    @property
+    def address(self) -> str:
+        return self.deployment.address(CONTRACT)
+
+    def params(self) -> dict[str, int]:
+        """The market's parameters (`Params`: window, bonds, stakes, periods...)."""
+        return {k: int(v) for k, v in self._call_struct(CONTRACT, "params").items()}
+
+    def graph(self, version: VersionInfo) -> dict[str, Any]:
+        """The registered graph commitment of a version (root zero when none)."""
+        return self._call_struct(CONTRACT, "graphs", version.version_bytes)
+
+    def package_of(self, version: VersionInfo) -> ModelPackage:
+        return self._client.storage.fetch_package(version)
+
+    def provider(self, address: str | None = None) -> ProviderInfo:
+        """Stake, lock, unbonding, earnings and slashes of `address` (default: the account)."""
+        who = address or self._require_account().address
+        record = self._call_struct(CONTRACT, "providers", who)
+        market = self._market()
+        offers = []
+        for event in self.events(names=("OfferSet",), filters={"provider": who}):
+            offers.append(
+                {
+                    "model_id": hex32(event.args["model_id"]),
+                    "version_id": hex32(event.args["version_id"]),
+                    "price": int(event.args["price"]),
+                }
+            )
+        latest: dict[str, dict[str, Any]] = {}
+        for offer in offers:
+            latest[offer["version_id"]] = offer
+        return ProviderInfo(
+            address=who,
+            stake=int(record["stake"]),
+            locked=int(record["locked"]),
+            unbonding=int(record["unbonding"]),
+            unbonding_until=int(record["unbonding_until"]),
+            earned=int(record["earned"]),
+            slashed=int(record["slashed"]),
+            owed=int(market.functions.owed(who).call()),
+            offers=[offer for offer in latest.values() if offer["price"] >= 0],
+        )
+
+    def events(
+        self,
+        *,
+        from_block: int | None = None,
+        to_block: int | None = None,
+        names: Sequence[str] | None = None,
+        filters: dict[str, Any] | None = None,
+    ) -> list[MarketEvent]:
+        """The market's logs in chain order, decoded; `names` limits the event types and
+        `filters` their indexed arguments."""
+        from web3.logs import DISCARD
+
+        market = self._market()
+        first = self.deployment.block if from_block is None else from_block
+        last = int(self.w3.eth.block_number) if to_block is None else to_block
+        wanted = names or [item["name"] for item in market.abi if item.get("type") == "event"]
+        found: list[MarketEvent] = []
+        for name in wanted:
+            event = getattr(market.events, name)
+            start = first
+            while start <= last:
+                end = min(last, start + LOG_CHUNK - 1)
+                logs = event().get_logs(
+                    from_block=start, to_block=end, argument_filters=filters or None
+                )
+                for log in logs:
+                    found.append(
+                        MarketEvent(
+                            name=name,
+                            args=dict(log["args"]),
+                            block_number=int(log["blockNumber"]),
+                            log_index=int(log["logIndex"]),
+                            tx_hash=hex32(log["transactionHash"]),
+                        )
+                    )
+                start = end + 1
+        del DISCARD
+        return sorted(found, key=lambda e: e.order)
+
+    def status(self, request_id: int) -> str:
+        """The on-chain status name (`claimed` for a request whose batch is not yet proven)."""
+        return status_name(int(self._market().functions.request_status(request_id).call()))
+
+    def _request_record(self, request_id: int) -> dict[str, Any]:
+        record = self._call_struct(CONTRACT, "requests", request_id)
+        if not int(record.get("deadline", 0)):
+            raise ClientError(f"no market request {request_id}")
+        return record
+
+    def _created(self, request_id: int) -> MarketEvent:
+        events = self.events(names=("RequestCreated",), filters={"request_id": request_id})
+        if not events:
+            raise ClientError(f"no market request {request_id}")
+        return events[0]
+
+    def posted_results(self, request_id: int) -> list[PostedResult]:
+        """Every result posted for `request_id` (normally one), with its batch proof."""
+        found = []
+        for event in self.events(names=("BatchPosted",)):
+            found += [r for r in _batch_results(event) if r.request_id == request_id]
+        return found
+
+    def request_info(self, request_id: int) -> MarketRequest:
+        """The request joined with its events: what `aic request show` prints."""
+        created = self._created(request_id)
+        args = created.args
+        version_id = hex32(args["version_id"])
+        model = self._model_name(bytes(args["model_id"]))
+        status = self.status(request_id)
+        claims = self.events(names=("Claimed",), filters={"request_id": request_id})
+        providers = [str(e.args["provider"]) for e in claims]
+        posted = self.posted_results(request_id)
+        finalised = self.events(names=("ResultFinalised",), filters={"request_id": request_id})
+        disputes = self.events(names=("Challenged",), filters={"request_id": request_id})
+        if status == "claimed" and posted:
+            status = "posted"
+        output = output_hash = trace_root = fee = window_ends = finalise_tx = None
+        width = self._output_width(version_id)
+        if finalised:
+            f = finalised[0].args
+            output = output_values(bytes(f["output"]), width)
+            output_hash, trace_root = hex32(f["output_hash"]), hex32(f["trace_root"])
+            fee, finalise_tx = int(f["fee"]), finalised[0].tx_hash
+            providers = providers or [str(f["provider"])]
+        elif posted:
+            result = posted[0]
+            output = output_values(result.output, width)
+            output_hash, trace_root = result.output_hash, result.trace_root
+        if posted:
+            window_ends = posted[0].window_ends
+        return MarketRequest(
+            id=request_id,
+            model=model,
+            version_id=version_id,
+            mode=mode_name(int(args["mode"])),
+            status=status,
+            requester=str(args["requester"]),
+            provider=providers[0] if providers else None,
+            providers=providers,
+            output=output,
+            output_hash=output_hash,
+            trace_root=trace_root,
+            fee=fee,
+            max_fee=int(args["max_fee"]),
+            deadline=int(args["deadline"]),
+            window_ends=window_ends,
+            input_hash=hex32(args["input_hash"]),
+            request_tx=created.tx_hash,
+            finalise_tx=finalise_tx,
+            disputes=[int(e.args["dispute_id"]) for e in disputes],
+        )
+
+    def _model_name(self, model_id: bytes) -> str:
+        registry = self._contract("ModelRegistry")
+        for event in registry.events.ModelRegistered().get_logs(
+            from_block=self.deployment.block, argument_filters={"model_id": model_id}
+        ):
+            return str(event["args"]["slug"])
+        return hex32(model_id)
+
+    def _output_width(self, version_id: str) -> int:
+        graph = self._call_struct(CONTRACT, "graphs", bytes.fromhex(version_id[2:]))
+        return int(graph.get("output_bytes") or 1)
+
+    def dispute_state(self, dispute_id: int) -> DisputeState:
+        """Whose move it is in a dispute, until when, and the node of the row tree in play."""
+        record = self._call_struct(CONTRACT, "disputes", dispute_id)
+        if not int(record.get("request_id", 0)):
+            raise ClientError(f"no dispute {dispute_id}")
+        phase = _PHASES.get(int(record["phase"]), str(int(record["phase"])))
+        winner = str(record["winner"])
+        return DisputeState(
+            id=dispute_id,
+            request_id=int(record["request_id"]),
+            provider=str(record["provider"]),
+            challenger=str(record["challenger"]),
+            phase=phase,
+            to_move=_TO_MOVE.get(phase),
+            deadline=int(record["deadline"]),
+            layer=int(record["layer"]),
+            level=int(record["level"]),
+            index=int(record["index"]),
+            winner=None if int(winner, 16) == 0 else winner,
+        )
+
+    # -- maintainer ----------------------------------------------------------------------------
+
+    def register_graph(self, reference: str) -> str:
+        """Register the graph commitment of a version (a maintainer, once); returns the root.
+
+        A no-op when the same root is already registered; refused when another is."""
+        from aicommons.market import graph_commitment
+
+        version = self._client.registry.resolve(reference)
+        commitment = graph_commitment(self.package_of(version))
+        registered = bytes(self.graph(version)["root"])
+        if registered == commitment.root:
+            return hex32(commitment.root)
+        if registered != bytes(32):
+            raise ClientError(
+                f"version {version.version_id} has another graph root registered "
+                f"({hex32(registered)})"
+            )
+        market = self._market()
+        self._transact(
+            market.functions.register_graph(
+                bytes.fromhex(self._model_id(version)[2:]),
+                version.version_bytes,
+                commitment.root,
+                commitment.header.as_abi(),
+                commitment.proof(0),
+            ),
+            f"registering the graph of {version.model}",
+        )
+        return hex32(commitment.root)
+
+    @staticmethod
+    def _model_id(version: VersionInfo) -> str:
+        from aicommons.sdk.registry import model_id_of
+
+        return hex32(model_id_of(version.model))
+
+    # -- providers -----------------------------------------------------------------------------
+
+    def _ensure_allowance(self, amount: int, what: str) -> None:
+        account = self._require_account()
+        tokens = self._client.tokens
+        balance = tokens.balance(account.address)
+        if balance < amount:
+            raise ClientError(f"insufficient AIC for {what}: have {balance}, need {amount}")
+        if tokens.allowance(account.address, self.address) < amount:
+            tokens.approve(self.address, amount)
+
+    def register_provider(
+        self, *, stake: int, models: Sequence[str], price: int = 0
+    ) -> ProviderInfo:
+        """Stake `stake` more AIC (base units) and offer each `NAME[@VER]` at `price`.
+
+        Every version is resolved and checked (live, graph registered) before the first
+        transaction; the stake must reach the market's minimum."""
+        account = self._require_account()
+        if stake < 0 or price < 0:
+            raise ClientError("stake and price cannot be negative")
+        if not models:
+            raise ClientError("offer at least one model (--model NAME[@VER])")
+        versions = [self._servable(reference) for reference in models]
+        current = self.provider(account.address)
+        minimum = self.params()["min_stake"]
+        if current.stake + current.locked + stake < minimum:
+            raise ClientError(
+                f"a provider needs a stake of at least {minimum}; "
+                f"it has {current.stake + current.locked}, adding {stake}"
+            )
+        market = self._market()
+        if stake:
+            self._ensure_allowance(stake, "the stake")
+            self._transact(market.functions.stake(stake), "staking")
+        for version in versions:
+            self._transact(
+                market.functions.offer(
+                    bytes.fromhex(self._model_id(version)[2:]), version.version_bytes, price
+                ),
+                f"offering {version.model}",
+            )
+        return self.provider(account.address)
+
+    def _servable(self, reference: str) -> VersionInfo:
+        version = self._client.registry.resolve(reference)
+        if version.deprecated:
+            raise ClientError(f"version {version.version_id} of {version.model} is deprecated")
+        if bytes(self.graph(version)["root"]) == bytes(32):
+            raise ClientError(
+                f"{version.model} {version.version_id[:10]}… has no graph registered with the "
+                "market (its maintainer runs `aic provider graph`)"
+            )
+        return version
+
+    def unstake(self, amount: int) -> str:
+        """Start unbonding `amount` of free stake."""
+        receipt = self._transact(self._market().functions.unstake(amount), "unstaking")
+        return hex32(receipt["transactionHash"])
+
+    def withdraw(self) -> int:
+        """Release unbonded stake (when its delay has passed) and withdraw everything owed
+        (earnings, refunds, released stake); returns the amount paid out."""
+        account = self._require_account()
+        market = self._market()
+        info = self.provider(account.address)
+        now = int(self.w3.eth.get_block("latest")["timestamp"])
+        if info.unbonding and now >= info.unbonding_until:
+            self._transact(market.functions.withdraw_stake(), "withdrawing stake")
+        owed = int(market.functions.owed(account.address).call())
+        if not owed:
+            if info.unbonding:
+                raise ClientError(
+                    f"nothing to withdraw yet: {info.unbonding} unbonding until "
+                    f"{info.unbonding_until}"
+                )
+            raise ClientError("nothing to withdraw")
+        self._transact(market.functions.withdraw(), "withdrawing")
+        return owed
+
+    def claim(self, request_id: int) -> str:
+        receipt = self._transact(self._market().functions.claim(request_id), "claiming")
+        return hex32(receipt["transactionHash"])
+
+    def result_of(
+        self, trace: Trace, *, package: ModelPackage, sample: int = 0
+    ) -> tuple[bytes, bytes]:
+        """(output bytes, trace root) of one sample of `trace`, as a batch leaf carries them."""
+        from aicommons.market import graph_commitment
+
+        header = graph_commitment(package).header
+        if not 0 <= sample < len(trace.roots):
+            raise ClientError(f"the trace has no sample {sample}")
+        value = np.asarray(trace.values[header.output_leaf][sample])
+        return b"".join(tensor_rows(value)), bytes(trace.roots[sample])
+
+    def post_result(
+        self, request_id: int, trace: Trace, *, package: ModelPackage | None = None
+    ) -> PostedBatch:
+        """Post `trace` (sample 0) as the result of `request_id`, exactly as given."""
+        return self.post_results([(request_id, trace, 0)], package=package)
+
+    def post_results(
+        self,
+        results: Sequence[tuple[int, Trace, int]],
+        *,
+        package: ModelPackage | None = None,
+    ) -> PostedBatch:
+        """Post many results in one transaction: `(request_id, trace, sample)` each, one batch
+        commitment over all of them. The requests must be optimistic and claimed by the
+        account; `package` (else fetched per version) fixes the output leaf and width."""
+        if not results:
+            raise ClientError("a batch needs at least one result")
+        packages: dict[str, ModelPackage] = {}
+        leaves = []
+        for request_id, trace, sample in results:
+            version_id = hex32(self._created(request_id).args["version_id"])
+            pkg = package
+            if pkg is None:
+                if version_id not in packages:
+                    record = self._created(request_id).args
+                    name = self._model_name(bytes(record["model_id"]))
+                    packages[version_id] = self.package_of(
+                        self._client.registry.version(name, bytes.fromhex(version_id[2:]))
+                    )
+                pkg = packages[version_id]
+            output, root = self.result_of(trace, package=pkg, sample=sample)
+            leaves.append((request_id, root, output))
+        market = self._market()
+        receipt = self._transact(
+            market.functions.post_batch(leaves), f"posting a batch of {len(leaves)}"
+        )
+        events = market.events.BatchPosted().process_receipt(receipt, errors=_discard())
+        if len(events) != 1:
+            raise ClientError("the post transaction logged no BatchPosted event")
+        event = _as_market_event("BatchPosted", events[0])
+        batch = _batch_results(event)
+        return PostedBatch(
+            batch_id=int(event.args["batch_id"]),
+            tx_hash=event.tx_hash,
+            window_ends=int(event.args["window_ends"]),
+            results=tuple(batch),
+            gas_used=int(receipt["gasUsed"]),
+        )
+
+    def finalise(self, request_id: int, *, posted: PostedResult | None = None) -> str:
+        """Finalise a posted optimistic result after its window; returns the transaction."""
+        result = posted or self._standing_result(request_id)
+        receipt = self._transact(
+            self._market().functions.finalise(
+                request_id,
+                result.batch_id,
+                result.index,
+                result.output,
+                bytes.fromhex(result.trace_root[2:]),
+                list(result.siblings),
+            ),
+            f"finalising request {request_id}",
+        )
+        return hex32(receipt["transactionHash"])
+
+    def _standing_result(self, request_id: int) -> PostedResult:
+        claims = self.events(names=("Claimed",), filters={"request_id": request_id})
+        claimants = {str(e.args["provider"]).lower() for e in claims}
+        posted = [r for r in self.posted_results(request_id) if r.provider.lower() in claimants]
+        if not posted:
+            raise ClientError(f"request {request_id} has no posted result")
+        return posted[0]
+
+    def expire(self, request_id: int) -> str:
+        receipt = self._transact(
+            self._market().functions.expire(request_id), f"expiring {request_id}"
+        )
+        return hex32(receipt["transactionHash"])
+
+    # redundant mode
+
+    def commit_result(
+        self, request_id: int, *, output: bytes, trace_root: bytes, salt: bytes
+    ) -> str:
+        """Commit to a redundant result: keccak256(abi_encode(id, provider, output hash, trace
+        root, salt))."""
+        from eth_abi import encode
+
+        account = self._require_account()
+        commitment = keccak256(
+            encode(
+                ["uint256", "address", "bytes32", "bytes32", "bytes32"],
+                [request_id, account.address, keccak256(output), trace_root, salt],
+            )
+        )
+        receipt = self._transact(
+            self._market().functions.commit(request_id, commitment), f"committing {request_id}"
+        )
+        return hex32(receipt["transactionHash"])
+
+    def reveal_result(
+        self, request_id: int, *, output: bytes, trace_root: bytes, salt: bytes
+    ) -> str:
+        receipt = self._transact(
+            self._market().functions.reveal(request_id, output, trace_root, salt),
+            f"revealing {request_id}",
+        )
+        return hex32(receipt["transactionHash"])
+
+    def finalise_redundant(self, request_id: int) -> str:
+        """Settle a redundant request by majority (or expire it without one)."""
+        reveals = self.events(names=("Revealed",), filters={"request_id": request_id})
+        votes: dict[bytes, int] = {}
+        for event in reveals:
+            output = bytes(event.args["output"])
+            votes[output] = votes.get(output, 0) + 1
+        output = max(votes, key=lambda o: votes[o]) if votes else b""
+        receipt = self._transact(
+            self._market().functions.finalise_redundant(request_id, output),
+            f"finalising request {request_id}",
+        )
+        return hex32(receipt["transactionHash"])
+
+    # -- requesters ----------------------------------------------------------------------------
+
+    def request(
+        self,
+        reference: str,
+        x: Any,
+        *,
+        mode: str = "optimistic",
+        providers: int = 1,
+        provider: str | None = None,
+        max_fee: int | None = None,
+        ttl_s: int = DEFAULT_TTL_S,
+    ) -> RequestTicket:
+        """Escrow a fee and ask the market for `reference` on one sample `x`.
+
+        `x` is int8 (taken as is) or floats (quantised with the package's input scale).
+        `max_fee` defaults to the version fee plus the dearest offer per provider. The paid
+        request is kept as a pending receipt under `$AIC_HOME/receipts` before anything else can
+        fail."""
+        from aicommons.market.inputs import prepare_sample
+
+        account = self._require_account()
+        if mode not in MODES:
+            raise ClientError(f"unknown mode {mode!r}: one of {', '.join(MODES)}")
+        if mode == "optimistic" and providers != 1:
+            raise ClientError("optimistic mode takes one provider (--providers 1)")
+        if mode == "redundant":
+            if provider is not None:
+                raise ClientError("redundant mode cannot name a provider")
+            if not 2 <= providers <= 9:
+                raise ClientError(f"redundant mode takes 2..9 providers, got {providers}")
+        version = self._servable(reference)
+        package = self.package_of(version)
+        sample = prepare_sample(package, x)
+        data = input_bytes(sample)
+        offers = [p for p in self._offer_prices(version)]
+        if provider is not None:
+            from web3 import Web3
+
+            if not Web3.is_address(provider):
+                raise ClientError(f"{provider!r} is not an address")
+            provider = Web3.to_checksum_address(provider)
+            offers = [price for who, price in self._offers_by(version) if who == provider.lower()]
+            if not offers:
+                raise ClientError(f"provider {provider} does not offer {version.model}")
+        if max_fee is None:
+            dearest = max(offers) if offers else 0
+            max_fee = version.fee + providers * dearest
+        if max_fee < version.fee:
+            raise ClientError(f"--max-fee {max_fee} is below the version fee {version.fee}")
+        params = self.params()
+        if not 0 < ttl_s <= params["max_request_ttl"]:
+            raise ClientError(f"the deadline must be 1..{params['max_request_ttl']} s ahead")
+        balance = self._client.tokens.balance(account.address)
+        if balance < max_fee:
+            raise ClientError(f"insufficient AIC for the fee: have {balance}, need {max_fee}")
+        self._ensure_allowance(max_fee, "the fee")
+        now = int(self.w3.eth.get_block("latest")["timestamp"])
+        deadline = max(now, int(time.time())) + ttl_s
+        zero = "0x" + "00" * 20
+        call = self._market().functions.request(
+            bytes.fromhex(self._model_id(version)[2:]),
+            version.version_bytes,
+            data,
+            (bytes(32), bytes(32), bytes(32)),
+            MODES[mode],
+            providers,
+            max_fee,
+            deadline,
+            provider or zero,
+            zero,
+            0,
+        )
+        receipt = self._transact(call, f"requesting {version.model}")
+        events = self._market().events.RequestCreated().process_receipt(receipt, errors=_discard())
+        if len(events) != 1:
+            raise ClientError("the request transaction logged no RequestCreated event")
+        args = events[0]["args"]
+        ticket = RequestTicket(
+            request_id=int(args["request_id"]),
+            tx_hash=hex32(receipt["transactionHash"]),
+            block_number=int(receipt["blockNumber"]),
+            block_hash=hex32(receipt["blockHash"]),
+            model=version.model,
+            version_id=version.version_id,
+            mode=mode,
+            input=[int(v) for v in sample.reshape(-1)],
+            input_hash=hex32(keccak256(data)),
+            max_fee=max_fee,
+            deadline=deadline,
+        )
+        keep_receipt(self._pending_receipt(ticket, account.address))
+        return ticket
+
+    def _offers_by(self, version: VersionInfo) -> list[tuple[str, int]]:
+        latest: dict[str, int] = {}
+        for event in self.events(
+            names=("OfferSet",), filters={"version_id": version.version_bytes}
+        ):
+            latest[str(event.args["provider"]).lower()] = int(event.args["price"])
+        return list(latest.items())
+
+    def _offer_prices(self, version: VersionInfo) -> list[int]:
+        return [price for _, price in self._offers_by(version)]
+
+    def _pending_receipt(self, ticket: RequestTicket, requester: str) -> MarketReceipt:
+        return MarketReceipt(
+            chain_id=self._client.chain_id,
+            market=self.address,
+            registry=self.deployment.address("ModelRegistry"),
+            request_id=ticket.request_id,
+            model=ticket.model,
+            version_id=ticket.version_id,
+            mode=ticket.mode,
+            requester=requester,
+            provider="",
+            signature="",
+            tx_hash=ticket.tx_hash,
+            block_number=ticket.block_number,
+            block_hash=ticket.block_hash,
+            input=ticket.input,
+            input_hash=ticket.input_hash,
+            output=[],
+            output_hash="",
+            trace_root="",
+            max_fee=ticket.max_fee,
+            fee=None,
+        )
+
+    def wait(
+        self, request_id: int, *, timeout_s: float = 300.0, poll_s: float = 0.5
+    ) -> MarketRequest:
+        """Block until the request is settled (finalised, overturned or expired)."""
+        limit = time.monotonic() + timeout_s
+        while True:
+            info = self.request_info(request_id)
+            if info.status in SETTLED:
+                return info
+            if time.monotonic() >= limit:
+                raise ClientError(
+                    f"request {request_id} is still {info.status} after {timeout_s:.0f} s"
+                )
+            time.sleep(poll_s)
+
+    def receipt(self, ticket: RequestTicket) -> MarketReceipt:
+        """The receipt of a request as the chain and the provider's signature show it now
+        (pending until finalised); kept under `$AIC_HOME/receipts`."""
+        from aicommons.market.outbox import find_signature
+        from aicommons.market.receipts import ResultStatement
+
+        account = self._require_account()
+        info = self.request_info(ticket.request_id)
+        receipt = self._pending_receipt(ticket, account.address)
+        if info.output is None or info.provider is None:
+            keep_receipt(receipt)
+            return receipt
+        statement = ResultStatement(
+            request_id=ticket.request_id,
+            version_id=ticket.version_id,
+            input_hash=ticket.input_hash,
+            output_hash=info.output_hash or "",
+            trace_root=info.trace_root or "",
+        )
+        signature = find_signature(
+            chain_id=self._client.chain_id,
+            market=self.address,
+            request_id=ticket.request_id,
+            provider=info.provider,
+            statement=statement,
+        )
+        final = MarketReceipt(
+            **{
+                **receipt.to_json(),
+                "provider": info.provider,
+                "signature": signature or "",
+                "output": info.output,
+                "output_hash": info.output_hash or "",
+                "trace_root": info.trace_root or "",
+                "fee": info.fee,
+                "finalise_tx": info.finalise_tx or "",
+            }
+        )
+        keep_receipt(final)
+        return final
+
+    # -- disputes ------------------------------------------------------------------------------
+
+    def challenge(self, request_id: int, *, posted: PostedResult | None = None) -> int:
+        """Dispute a posted result (the bond is taken); returns the dispute id."""
+        result = posted or self._standing_result(request_id)
+        self._ensure_allowance(self.params()["challenge_bond"], "the challenge bond")
+        market = self._market()
+        receipt = self._transact(
+            market.functions.challenge(
+                request_id,
+                result.batch_id,
+                result.index,
+                bytes.fromhex(result.output_hash[2:]),
+                bytes.fromhex(result.trace_root[2:]),
+                list(result.siblings),
+            ),
+            f"challenging request {request_id}",
+        )
+        events = market.events.Challenged().process_receipt(receipt, errors=_discard())
+        if len(events) != 1:
+            raise ClientError("the challenge logged no Challenged event")
+        return int(events[0]["args"]["dispute_id"])
+
+    def _move(self, function: str, *args: Any) -> str:
+        call = getattr(self._market().functions, function)(*args)
+        receipt = self._transact(call, f"{function.replace('_', ' ')} in dispute {args[0]}")
+        return hex32(receipt["transactionHash"])
+
+    def reveal_roots(self, dispute_id: int, *, layer_roots: Sequence[bytes], output: bytes) -> str:
+        return self._move("reveal_roots", dispute_id, list(layer_roots), output)
+
+    def pick_layer(
+        self,
+        dispute_id: int,
+        *,
+        layer: int,
+        layer_root: bytes,
+        root_siblings: Sequence[bytes],
+        spec: Any,
+        spec_siblings: Sequence[bytes],
+    ) -> str:  # noqa: E501
+        return self._move(
+            "pick_layer",
+            dispute_id,
+            layer,
+            layer_root,
+            list(root_siblings),
+            spec.as_abi(),
+            list(spec_siblings),
+        )
+
+    def reveal_children(self, dispute_id: int, *, left: bytes, right: bytes) -> str:
+        return self._move("reveal_children", dispute_id, left, right)
+
+    def pick_child(self, dispute_id: int, *, right: bool) -> str:
+        return self._move("pick_child", dispute_id, right)
+
+    def reveal_rows(self, dispute_id: int, *, rows: Sequence[bytes]) -> str:
+        return self._move("reveal_rows", dispute_id, list(rows))
+
+    def one_step(
+        self, dispute_id: int, *, right: bool, row: bytes, sibling_leaf: bytes, args: Any
+    ) -> str:  # noqa: E501
+        return self._move(
+            "one_step",
+            dispute_id,
+            right,
+            row,
+            sibling_leaf,
+            args.element,
+            args.spec.as_abi(),
+            [a.as_abi() for a in args.inputs],
+            [t.as_abi() for t in args.tensors],
+        )
+
+    def timeout(self, dispute_id: int) -> str:
+        return self._move("timeout", dispute_id)
+
+
+# The dispute phases of ComputeMarket (flag values) and who moves in each.
+_PHASES = {1: "roots", 2: "layer", 4: "children", 8: "pick", 16: "rows", 32: "step", 64: "done"}
+_TO_MOVE = {
+    "roots": "provider",
+    "layer": "challenger",
+    "children": "provider",
+    "pick": "challenger",
+    "rows": "provider",
+    "step": "challenger",
+}
+
+
+def _discard() -> Any:
+    from web3.logs import DISCARD
+
+    return DISCARD
+
+
+def _as_market_event(name: str, log: Any) -> MarketEvent:
+    return MarketEvent(
+        name=name,
+        args=dict(log["args"]),
+        block_number=int(log["blockNumber"]),
+        log_index=int(log["logIndex"]),
+        tx_hash=hex32(log["transactionHash"]),
+    )
+
+
+def _batch_results(event: MarketEvent) -> list[PostedResult]:
+    """Every result of a BatchPosted event, each with its proof under the batch root."""
+    args = event.args
+    entries = list(args["results"])
+    leaves = []
+    parsed = []
+    for entry in entries:
+        request_id, trace_root, output = _result_fields(entry)
+        leaves.append(result_leaf(request_id, output, trace_root))
+        parsed.append((request_id, trace_root, output))
+    tree = MerkleTree.from_leaves(leaves)
+    return [
+        PostedResult(
+            request_id=request_id,
+            batch_id=int(args["batch_id"]),
+            index=index,
+            provider=str(args["provider"]),
+            output=output,
+            output_hash=hex32(keccak256(output)),
+            trace_root=hex32(trace_root),
+            siblings=tuple(tree.prove(index).siblings),
+            window_ends=int(args["window_ends"]),
+            block_number=event.block_number,
+        )
+        for index, (request_id, trace_root, output) in enumerate(parsed)
+    ]
+
+
+def _result_fields(entry: Any) -> tuple[int, bytes, bytes]:
+    if isinstance(entry, dict):
+        return int(entry["request_id"]), bytes(entry["trace_root"]), bytes(entry["output"])
+    request_id, trace_root, output = entry
+    return int(request_id), bytes(trace_root), bytes(output)
