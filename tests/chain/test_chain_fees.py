@@ -31,9 +31,11 @@ def world():
         versions = []
         for seed, fee in enumerate(FEES):
             package = dense_package(np.random.default_rng(seed), [4, 2])
-            publish(suite, package, maintainer, "paid-model", fee=fee, attribution=attribution)
-            upload(suite, package, maintainer)
-            versions.append(package.version_id)
+            key = publish(
+                suite, package, maintainer, "paid-model", fee=fee, attribution=attribution
+            )
+            upload(suite, package, maintainer, "paid-model")
+            versions.append(key)
         payers = [boa.env.generate_address(f"payer{i}") for i in range(2)]
         for payer in payers:
             with boa.env.prank(suite.treasury):
@@ -69,7 +71,7 @@ def test_balance_held_equals_everything_owed(world, steps) -> None:
         for action, who, which in steps:
             if action == "infer":
                 with boa.env.prank(payers[who]):
-                    executor.infer(versions[which], x)
+                    executor.infer(*versions[which], x)
                 paid += FEES[which]
             else:
                 account = accounts[who]
@@ -98,7 +100,7 @@ def test_one_fee_is_split_by_shares_with_the_rest_to_the_treasury(world) -> None
     fee = FEES[2]
     with boa.env.anchor():
         with boa.env.prank(payers[0]):
-            suite.executor.infer(versions[2], encode_input(np.zeros(4, dtype=np.int8)))
+            suite.executor.infer(*versions[2], encode_input(np.zeros(4, dtype=np.int8)))
         credited = [e for e in suite.executor.get_logs() if type(e).__name__ == "Credited"]
         assert sum(e.amount for e in credited) == fee
         distributable = fee - fee * PROTOCOL_BPS // 10_000
@@ -115,11 +117,11 @@ def test_unpaid_fee_reverts_by_name(world) -> None:
     broke = boa.env.generate_address("broke")
     with boa.env.anchor():
         with boa.env.prank(broke), boa.reverts("FeeUnpaid"):
-            suite.executor.infer(versions[1], x)  # no allowance
+            suite.executor.infer(*versions[1], x)  # no allowance
         with boa.env.prank(broke):
             suite.token.approve(suite.executor.address, 10**30)
         with boa.env.prank(broke), boa.reverts("FeeUnpaid"):
-            suite.executor.infer(versions[1], x)  # allowance but no balance
+            suite.executor.infer(*versions[1], x)  # allowance but no balance
         # The free view variant needs neither.
         with boa.env.prank(broke):
-            assert len(suite.executor.predict(versions[1], x)[0]) == 2
+            assert len(suite.executor.predict(*versions[1], x)[0]) == 2

@@ -16,6 +16,7 @@ from aicommons.chain.executor import (
     ContractCall,
     encode_input,
     model_from_package,
+    program_hash,
     upload_calls,
 )
 
@@ -116,12 +117,20 @@ def _measure(suite: dict[str, Any], name: str, package: Any, sample: np.ndarray)
     with boa.env.prank(maintainer):
         model_id = registry.register_model(slug, [])
         registry.publish_version(
-            model_id, package.version_id, package.weights_root, [f"aicm://{slug}"], "MIT", [], 1, 0
+            model_id,
+            package.version_id,
+            package.weights_root,
+            program_hash(package),
+            [f"aicm://{slug}"],
+            "MIT",
+            [],
+            1,
+            0,
         )
-    calls = upload_calls(package.version_id, model_from_package(package))
+    calls = upload_calls(model_id, package.version_id, model_from_package(package))
     upload_gas = sum(_transaction_gas(executor, call, maintainer) for call in calls)
     caller = boa.env.generate_address(f"caller-{name}")
-    infer = ContractCall("infer", (package.version_id, encode_input(sample)))
+    infer = ContractCall("infer", (model_id, package.version_id, encode_input(sample)))
     infer_gas = _transaction_gas(executor, infer, caller)
     macs = model_from_package(package).macs()
     return GasRow(name, macs, infer_gas, round(infer_gas / macs, 2), upload_gas, len(calls))

@@ -13,11 +13,13 @@
      arithmetic would revert rather than wrap.
 """
 
+import tensor_commit
+
 # Largest row buffer a step reads (input planes of a conv group, a dense input vector, a
 # weight row). Bounded so memory stays small; the market's limits keep real layers inside.
-MAX_STEP_BYTES: constant(uint256) = 32768
+MAX_STEP_BYTES: constant(uint256) = 16384
 # Loop bounds for signed loop variables (Vyper needs a bound of the variable's type).
-MAX_GROUP_IN: constant(int256) = 32768
+MAX_GROUP_IN: constant(int256) = 16384
 MAX_KERNEL: constant(int256) = 256
 
 
@@ -93,25 +95,20 @@ def int8_at(data: Bytes[MAX_STEP_BYTES], index: uint256) -> int256:
 def dot_int8(x: Bytes[MAX_STEP_BYTES], w: Bytes[MAX_STEP_BYTES]) -> int256:
     """
     @notice sum_k x[k] * w[k] over two equally long int8 byte strings, exact.
-    @dev Reads 32 bytes per word and splits them with shifts: one extract32 per 32 terms.
+    @dev Reads 32 bytes per word and splits them with shifts: one word read per 32 terms.
     """
     length: uint256 = len(x)
-    padded_x: Bytes[MAX_STEP_BYTES + 32] = concat(x, empty(bytes32))
-    padded_w: Bytes[MAX_STEP_BYTES + 32] = concat(w, empty(bytes32))
     acc: int256 = 0
     words: uint256 = (length + 31) // 32
     for j: uint256 in range(words, bound=MAX_STEP_BYTES // 32):
-        word_x: uint256 = extract32(padded_x, j * 32, output_type=uint256)
-        word_w: uint256 = extract32(padded_w, j * 32, output_type=uint256)
+        word_x: uint256 = tensor_commit.word_at(x, j * 32)
+        word_w: uint256 = tensor_commit.word_at(w, j * 32)
         here: uint256 = min(32, length - j * 32)
         for t: uint256 in range(here, bound=32):
-            shift_bits: uint256 = unsafe_sub(248, unsafe_mul(8, t))
-            a: int256 = convert((word_x >> shift_bits) & 255, int256)
-            b: int256 = convert((word_w >> shift_bits) & 255, int256)
-            if a >= 128:
-                a = unsafe_sub(a, 256)
-            if b >= 128:
-                b = unsafe_sub(b, 256)
+            bit: uint256 = unsafe_sub(248, unsafe_mul(8, t))
+            # (v ^ 128) - 128 sign-extends a byte v without a branch.
+            a: int256 = unsafe_sub(convert(((word_x >> bit) & 255) ^ 128, int256), 128)
+            b: int256 = unsafe_sub(convert(((word_w >> bit) & 255) ^ 128, int256), 128)
             acc = unsafe_add(acc, unsafe_mul(a, b))
     return acc
 
