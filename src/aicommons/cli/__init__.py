@@ -13,6 +13,7 @@ from aicommons.cli._common import run_cli
 from aicommons.cli.account import account_app
 from aicommons.cli.bench import bench_app
 from aicommons.cli.devnet import devnet_command
+from aicommons.cli.market import register as register_market_commands
 from aicommons.cli.model import model_app
 from aicommons.cli.network import register as register_network_commands
 from aicommons.cli.storage import storage_app
@@ -33,6 +34,7 @@ app.add_typer(model_app, name="model")
 app.command("devnet")(devnet_command)
 app.add_typer(storage_app, name="storage")
 register_network_commands(app, model_app)
+register_market_commands(app)
 
 
 def _print_version(value: bool) -> None:
