@@ -222,13 +222,16 @@ def verify(
     confirmations: int | None = typer.Option(
         None, "--confirmations", min=1, help="Blocks needed (default: per chain, 1 on devnets)."
     ),
+    allow_pending: bool = typer.Option(
+        False, "--allow-pending", help="Market receipts: accept a result not yet final."
+    ),
 ) -> None:
     """Check a receipt: chain, confirmations, event, registry, storage, bit-exact re-execution."""
-    from aicommons.sdk.receipt import Receipt
+    from aicommons.sdk.receipt import load_receipt
 
-    receipt = Receipt.load(receipt_path)
+    receipt = load_receipt(receipt_path)
     client = _client(rpc, None, node, signer=False)
-    report = client.verify(receipt, confirmations=confirmations)
+    report = client.verify(receipt, confirmations=confirmations, allow_pending=allow_pending)
     if as_json:
         print_json(report.to_json())
     else:

@@ -12,6 +12,7 @@ from aicommons.chain.executor import encode_input
 from aicommons.sdk._service import Service
 from aicommons.sdk.errors import ClientError
 from aicommons.sdk.receipt import Receipt, keep_receipt
+from aicommons.sdk.registry import model_id_of
 from aicommons.sdk.types import VersionInfo, hex32
 
 
@@ -42,7 +43,9 @@ class InferenceService(Service):
         """The executor's output and label for one sample, as a free call: no fee, no receipt."""
         version, flat = self._prepare(reference, x)
         executor = self._contract("OnchainExecutor")
-        output, label = executor.functions.predict(version.version_bytes, encode_input(flat)).call()
+        output, label = executor.functions.predict(
+            model_id_of(version.model), version.version_bytes, encode_input(flat)
+        ).call()
         return [int(v) for v in output], int(label)
 
     def infer(self, reference: str, x: np.ndarray) -> Receipt:
@@ -71,7 +74,9 @@ class InferenceService(Service):
             if tokens.allowance(account.address, executor.address) < version.fee:
                 tokens.approve(executor.address, version.fee)
         try:
-            call = executor.functions.infer(version.version_bytes, encode_input(flat))
+            call = executor.functions.infer(
+                model_id_of(version.model), version.version_bytes, encode_input(flat)
+            )
             receipt = self._transact(call, f"inference on {version.model}")
         except ContractLogicError as exc:
             raise ClientError(f"inference reverted: {revert_reason(exc)}") from None

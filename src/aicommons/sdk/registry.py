@@ -56,8 +56,9 @@ class RegistryService(Service):
     def version(self, name: str, version_id: bytes) -> VersionInfo:
         """One version of model `name`, as the registry records it."""
         registry = self._contract("ModelRegistry")
-        record = self._call_struct("ModelRegistry", "versions", version_id)
-        if bytes(record["model_id"]) != model_id_of(name):
+        model_id = model_id_of(name)
+        record = self._call_struct("ModelRegistry", "versions", model_id, version_id)
+        if not int(record["published_at"]):
             raise ClientError(f"version {hex32(version_id)} is not a version of model {name!r}")
         canonical = bytes(registry.functions.canonical(model_id_of(name)).call()) == version_id
         executor = self._contract("OnchainExecutor")
@@ -73,7 +74,7 @@ class RegistryService(Service):
             publisher=str(record["publisher"]),
             deprecated=bool(record["deprecated"]),
             canonical=canonical,
-            onchain_ready=bool(executor.functions.is_ready(version_id).call()),
+            onchain_ready=bool(executor.functions.is_ready(model_id, version_id).call()),
         )
 
     def model(self, name: str) -> ModelInfo:
@@ -123,6 +124,7 @@ class RegistryService(Service):
         """
         from aicommons.chain.executor import (
             model_from_package,
+            program_hash,
             send_web3,
             upload_calls,
             validate_model,
@@ -153,14 +155,15 @@ class RegistryService(Service):
                 f"registering model {name!r}",
             )
         version_id = package.version_id
-        existing = self._call_struct("ModelRegistry", "versions", version_id)
-        if bytes(existing["model_id"]) == bytes(32):
+        existing = self._call_struct("ModelRegistry", "versions", model_id, version_id)
+        if not int(existing["published_at"]):
             modes = protocol.MODES["onchain" if onchain else "optimistic"]
             self._transact(
                 registry.functions.publish_version(
                     model_id,
                     version_id,
                     package.weights_root,
+                    program_hash(package) if onchain else bytes(32),
                     [protocol.LOCATOR_PREFIX + stored.blob_id],
                     licence,
                     entries,
@@ -169,15 +172,13 @@ class RegistryService(Service):
                 ),
                 f"publishing version {hex32(version_id)}",
             )
-        elif bytes(existing["model_id"]) != model_id:
-            raise ClientError(
-                f"version {hex32(version_id)} is already published under another model"
-            )
         upload_gas = None
         if program is not None:
             executor = self._contract("OnchainExecutor")
-            if not executor.functions.is_ready(version_id).call():
-                upload_gas = send_web3(executor, upload_calls(version_id, program), account)
+            if not executor.functions.is_ready(model_id, version_id).call():
+                upload_gas = send_web3(
+                    executor, upload_calls(model_id, version_id, program), account
+                )
         return PublishResult(
             model=name,
             version_id=hex32(version_id),
