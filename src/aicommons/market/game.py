@@ -10,10 +10,11 @@ Decisions come from `TraceCommitments`; transactions go through `client.market` 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from aicommons.commit import EMPTY_SLOT, MerkleTree, leaf_hash
+from aicommons.commit import MerkleTree
 from aicommons.market.dispute import TraceCommitments
+from aicommons.market.errors import DisputeError
 from aicommons.market.records import DisputeState, MarketEvent
 
 if TYPE_CHECKING:
@@ -89,7 +90,8 @@ def challenge_move(
         revealed = _latest(events, "RootsRevealed")
         if revealed is None:
             return None
-        theirs = [bytes(root) for root in revealed.args["layer_roots"]]
+        packed = bytes(revealed.args["layer_roots"])
+        theirs = [packed[i : i + 32] for i in range(0, len(packed), 32)]
         layer = mine.first_difference(theirs)
         tree = MerkleTree.from_leaves(theirs)
         tx = market.pick_layer(
@@ -121,27 +123,16 @@ def _one_step(
     client: Client, state: DisputeState, mine: TraceCommitments, rows: list[bytes]
 ) -> Move:
     """The one-step on the first revealed row that differs from ours, at its first differing
-    element; the other row's leaf hash (or the padding slot) proves the row's position."""
+    element (an honest challenger always finds one: the rows fold to a differing node)."""
     first_row = state.index * 2 if state.level == 1 else state.index
     for offset, row in enumerate(rows):
         index = first_row + offset
         if row == mine.rows[state.layer][index]:
             continue
         element = mine.differing_element(state.layer, index, row)
-        other = rows[1 - offset] if len(rows) == 2 else None
-        sibling = leaf_hash(other) if other is not None else EMPTY_SLOT
         args = mine.one_step(state.layer, index, element)
-        tx = client.market.one_step(
-            state.id, right=offset == 1, row=row, sibling_leaf=sibling, args=args
-        )
+        tx = client.market.one_step(state.id, right=offset == 1, row=row, args=args)
         return Move(state.id, "one_step", f"layer {state.layer} row {index} elem {element}", tx)
-    raise_no_difference(state)
-    raise AssertionError("unreachable")
-
-
-def raise_no_difference(state: DisputeState) -> None:
-    from aicommons.market.errors import DisputeError
-
     raise DisputeError(f"dispute {state.id}: the revealed rows equal ours")
 
 
@@ -156,7 +147,3 @@ def claim_timeout(client: Client, state: DisputeState, *, now: int) -> Move | No
 def output_of(mine: TraceCommitments) -> bytes:
     """The output bytes this trace commits to (the graph header's output leaf, all rows)."""
     return b"".join(mine.rows[mine.graph.header.output_leaf])
-
-
-def describe(value: Any) -> str:
-    return str(value)

@@ -56,7 +56,7 @@ def prepare_versions(client: Client, references: list[str]) -> list[ServedVersio
             raise ServeError(f"{version.model} {version.version_id} is deprecated")
         package = client.storage.fetch_package(version)
         graph = graph_commitment(package)
-        registered = bytes(client.market.graph(version)["root"])
+        registered = bytes(client.market.graph(version)["graph_root"])
         if registered == bytes(32):
             raise ServeError(f"{version.model} has no graph registered with the market")
         if registered != graph.root:
@@ -102,7 +102,9 @@ class Provider:
         backoff: Backoff | None = None,
     ) -> None:
         self.client = client
-        self.address = client.market._require_account().address
+        if client.account is None:
+            raise ServeError("a provider needs an account to sign with")
+        self.address = client.account.address
         self.served = {s.version.version_id: s for s in served}
         self.log = log or EventLog(f"provider {self.address[:10]}")
         self.max_batch = max_batch
@@ -274,7 +276,7 @@ class Provider:
             output_hash=result.output_hash,
             trace_root=result.trace_root,
         )
-        account = self.client.market._require_account()
+        account = self.client.account
         signature = sign_result(account, statement, chain_id=self.chain_id, market=self.market)
         publish_signature(
             statement,

@@ -38,13 +38,15 @@ def status_name(code: int) -> str:
 
 @dataclass(frozen=True)
 class PostedResult:
-    """One result inside a posted batch, with what proves it under the batch root."""
+    """One result inside a posted batch, with what proves it under the batch root.
+
+    `output` is None when only the batch's event was read (outputs travel in calldata)."""
 
     request_id: int
     batch_id: int
     index: int
     provider: str
-    output: bytes
+    output: bytes | None
     output_hash: str
     trace_root: str
     siblings: tuple[bytes, ...]
@@ -114,6 +116,7 @@ class DisputeState:
     to_move: str | None
     deadline: int
     layer: int
+    rows: int
     level: int
     index: int
     winner: str | None

@@ -13,9 +13,16 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from aicommons.commit import keccak256
 from aicommons.market.daemon import Backoff, EventLog, Retry, attempt, run_loop
 from aicommons.market.dispute import TraceCommitments
-from aicommons.market.game import chain_now, challenge_move, claim_timeout, dispute_events
+from aicommons.market.game import (
+    chain_now,
+    challenge_move,
+    claim_timeout,
+    dispute_events,
+    output_of,
+)
 from aicommons.market.graph import GraphCommitment, graph_commitment
 from aicommons.market.inputs import sample_from_bytes
 from aicommons.market.records import MarketEvent, PostedResult
@@ -115,12 +122,12 @@ class Watcher:
     # -- events --------------------------------------------------------------------------------
 
     def _fold(self, event: MarketEvent) -> None:
-        from aicommons.sdk.market import _batch_results
+        from aicommons.sdk.market import batch_results
 
         if event.name == "RequestCreated":
             self.requests[int(event.args["request_id"])] = event
         elif event.name == "BatchPosted":
-            for result in _batch_results(event):
+            for result in batch_results(event):
                 created = self.requests.get(result.request_id)
                 if created is None:
                     continue
@@ -166,12 +173,13 @@ class Watcher:
             trace = version.package.trace(sample)
             mine = TraceCommitments.from_trace(version.package, trace, 0, version.graph)
             self.commitments[result.request_id] = mine
-        output = b"".join(mine.rows[version.graph.header.output_leaf])
+        output_hash = "0x" + keccak256(output_of(mine)).hex()
         self.stats["checked"] += 1
-        same = output == result.output and mine.trace_root.hex() == result.trace_root[2:]
+        same_output = output_hash == result.output_hash
+        same = same_output and "0x" + mine.trace_root.hex() == result.trace_root
         watched.verdict = "ok" if same else "wrong"
         if not same:
-            what = "output" if output != result.output else "trace root"
+            what = "output" if not same_output else "trace root"
             self.log(f"request {result.request_id}: posted {what} differs from re-execution")
 
     def _challenge(self, watched: _Watched) -> None:

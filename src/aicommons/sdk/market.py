@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -85,11 +85,11 @@ def output_values(output: bytes, width: int) -> list[int]:
     ]
 
 
-def result_leaf(request_id: int, output: bytes, trace_root: bytes) -> bytes:
-    """Leaf data of a batch result: abi_encode(request_id, keccak256(output), trace_root)."""
-    from eth_abi import encode
+def version_key(version: VersionInfo) -> bytes:
+    """The market's key of a version: keccak256(model_id ++ version_id)."""
+    from aicommons.sdk.registry import model_id_of
 
-    return encode(["uint256", "bytes32", "bytes32"], [request_id, keccak256(output), trace_root])
+    return keccak256(model_id_of(version.model) + version.version_bytes)
 
 
 class MarketService(Service):
@@ -109,39 +109,40 @@ class MarketService(Service):
         return {k: int(v) for k, v in self._call_struct(CONTRACT, "params").items()}
 
     def graph(self, version: VersionInfo) -> dict[str, Any]:
-        """The registered graph commitment of a version (root zero when none)."""
-        return self._call_struct(CONTRACT, "graphs", version.version_bytes)
+        """The registered graph commitment of a version (`graph_root` zero when none)."""
+        return self._call_struct(CONTRACT, "graphs", version_key(version))
 
     def package_of(self, version: VersionInfo) -> ModelPackage:
         return self._client.storage.fetch_package(version)
 
     def provider(self, address: str | None = None) -> ProviderInfo:
-        """Stake, lock, unbonding, earnings and slashes of `address` (default: the account)."""
-        who = address or self._require_account().address
+        """Stake (free, locked, unbonding), what the market credited and slashed, what is owed
+        now, and the live offers of `address` (default: the account)."""
+        from web3 import Web3
+
+        who = Web3.to_checksum_address(address or self._require_account().address)
         record = self._call_struct(CONTRACT, "providers", who)
         market = self._market()
-        offers = []
-        for event in self.events(names=("OfferSet",), filters={"provider": who}):
-            offers.append(
-                {
-                    "model_id": hex32(event.args["model_id"]),
-                    "version_id": hex32(event.args["version_id"]),
-                    "price": int(event.args["price"]),
-                }
-            )
         latest: dict[str, dict[str, Any]] = {}
-        for offer in offers:
-            latest[offer["version_id"]] = offer
+        for event in self.events(names=("OfferSet",), filters={"provider": who}):
+            latest[hex32(event.args["version_id"])] = {
+                "model_id": hex32(event.args["model_id"]),
+                "version_id": hex32(event.args["version_id"]),
+                "price": int(event.args["price"]),
+                "active": bool(event.args["active"]),
+            }
+        credited = self.events(names=("Credited",), filters={"account": who})
+        slashed = self.events(names=("Slashed",), filters={"provider": who})
         return ProviderInfo(
             address=who,
-            stake=int(record["stake"]),
+            stake=int(record["free"]),
             locked=int(record["locked"]),
             unbonding=int(record["unbonding"]),
-            unbonding_until=int(record["unbonding_until"]),
-            earned=int(record["earned"]),
-            slashed=int(record["slashed"]),
+            unbonding_until=int(record["unbond_at"]),
+            earned=sum(int(e.args["amount"]) for e in credited),
+            slashed=sum(int(e.args["amount"]) for e in slashed),
             owed=int(market.functions.owed(who).call()),
-            offers=[offer for offer in latest.values() if offer["price"] >= 0],
+            offers=[offer for offer in latest.values() if offer["active"]],
         )
 
     def events(
@@ -199,12 +200,39 @@ class MarketService(Service):
             raise ClientError(f"no market request {request_id}")
         return events[0]
 
-    def posted_results(self, request_id: int) -> list[PostedResult]:
-        """Every result posted for `request_id` (normally one), with its batch proof."""
+    def posted_results(self, request_id: int, *, outputs: bool = True) -> list[PostedResult]:
+        """Every result posted for `request_id` (normally one), with its batch proof; with
+        `outputs`, the output bytes read from the posting transaction's calldata."""
         found = []
         for event in self.events(names=("BatchPosted",)):
-            found += [r for r in _batch_results(event) if r.request_id == request_id]
+            results = [r for r in batch_results(event) if r.request_id == request_id]
+            if results and outputs:
+                results = self.with_outputs(event, results)
+            found += results
         return found
+
+    def with_outputs(self, event: MarketEvent, results: list[PostedResult]) -> list[PostedResult]:
+        """`results` of a BatchPosted event with their output bytes, from the calldata of the
+        transaction that posted them (left None where the post did not come straight from a
+        transaction to the market, or the bytes do not hash to the leaf)."""
+        tx = self.w3.eth.get_transaction(event.tx_hash)
+        outputs: dict[int, bytes] = {}
+        if str(tx["to"]).lower() == self.address.lower():
+            try:
+                function, args = self._market().decode_function_input(tx["input"])
+            except ValueError:
+                function, args = None, {}
+            if function is not None and function.fn_name == "post_batch":
+                for entry in args["results"]:
+                    request_id, _, output = _result_fields(entry)
+                    outputs.setdefault(request_id, output)
+        completed = []
+        for result in results:
+            output = outputs.get(result.request_id)
+            if output is not None and hex32(keccak256(output)) == result.output_hash:
+                result = replace(result, output=output)
+            completed.append(result)
+        return completed
 
     def request_info(self, request_id: int) -> MarketRequest:
         """The request joined with its events: what `aic request show` prints."""
@@ -221,7 +249,7 @@ class MarketService(Service):
         if status == "claimed" and posted:
             status = "posted"
         output = output_hash = trace_root = fee = window_ends = finalise_tx = None
-        width = self._output_width(version_id)
+        width = self.output_width(bytes(args["model_id"]), bytes(args["version_id"]))
         if finalised:
             f = finalised[0].args
             output = output_values(bytes(f["output"]), width)
@@ -230,7 +258,7 @@ class MarketService(Service):
             providers = providers or [str(f["provider"])]
         elif posted:
             result = posted[0]
-            output = output_values(result.output, width)
+            output = None if result.output is None else output_values(result.output, width)
             output_hash, trace_root = result.output_hash, result.trace_root
         if posted:
             window_ends = posted[0].window_ends
@@ -264,17 +292,29 @@ class MarketService(Service):
             return str(event["args"]["slug"])
         return hex32(model_id)
 
-    def _output_width(self, version_id: str) -> int:
-        graph = self._call_struct(CONTRACT, "graphs", bytes.fromhex(version_id[2:]))
-        return int(graph.get("output_bytes") or 1)
+    def output_width(self, model_id: bytes, version_id: bytes) -> int:
+        """Bytes per output element of a version (its registered graph header)."""
+        events = self.events(
+            names=("GraphRegistered",),
+            filters={"model_id": model_id, "version_id": version_id},
+        )
+        if not events:
+            raise ClientError(f"version {hex32(version_id)} has no graph registered")
+        return int(events[0].args["header"]["output_bytes"])
 
     def dispute_state(self, dispute_id: int) -> DisputeState:
         """Whose move it is in a dispute, until when, and the node of the row tree in play."""
         record = self._call_struct(CONTRACT, "disputes", dispute_id)
-        if not int(record.get("request_id", 0)):
+        if not int(record["request_id"]):
             raise ClientError(f"no dispute {dispute_id}")
         phase = _PHASES.get(int(record["phase"]), str(int(record["phase"])))
-        winner = str(record["winner"])
+        level = int(record["level"])
+        if phase == "reveal":
+            phase = "children" if level >= 2 else "rows"
+        winners = {
+            "challenger_won": str(record["challenger"]),
+            "provider_won": str(record["provider"]),
+        }
         return DisputeState(
             id=dispute_id,
             request_id=int(record["request_id"]),
@@ -284,9 +324,10 @@ class MarketService(Service):
             to_move=_TO_MOVE.get(phase),
             deadline=int(record["deadline"]),
             layer=int(record["layer"]),
-            level=int(record["level"]),
+            rows=int(record["rows"]),
+            level=level,
             index=int(record["index"]),
-            winner=None if int(winner, 16) == 0 else winner,
+            winner=winners.get(phase),
         )
 
     # -- maintainer ----------------------------------------------------------------------------
@@ -295,11 +336,11 @@ class MarketService(Service):
         """Register the graph commitment of a version (a maintainer, once); returns the root.
 
         A no-op when the same root is already registered; refused when another is."""
-        from aicommons.market import graph_commitment
+        from aicommons.market.graph import graph_commitment
 
         version = self._client.registry.resolve(reference)
         commitment = graph_commitment(self.package_of(version))
-        registered = bytes(self.graph(version)["root"])
+        registered = bytes(self.graph(version)["graph_root"])
         if registered == commitment.root:
             return hex32(commitment.root)
         if registered != bytes(32):
@@ -374,7 +415,7 @@ class MarketService(Service):
         version = self._client.registry.resolve(reference)
         if version.deprecated:
             raise ClientError(f"version {version.version_id} of {version.model} is deprecated")
-        if bytes(self.graph(version)["root"]) == bytes(32):
+        if bytes(self.graph(version)["graph_root"]) == bytes(32):
             raise ClientError(
                 f"{version.model} {version.version_id[:10]}… has no graph registered with the "
                 "market (its maintainer runs `aic provider graph`)"
@@ -414,7 +455,7 @@ class MarketService(Service):
         self, trace: Trace, *, package: ModelPackage, sample: int = 0
     ) -> tuple[bytes, bytes]:
         """(output bytes, trace root) of one sample of `trace`, as a batch leaf carries them."""
-        from aicommons.market import graph_commitment
+        from aicommons.market.graph import graph_commitment
 
         header = graph_commitment(package).header
         if not 0 <= sample < len(trace.roots):
@@ -462,7 +503,8 @@ class MarketService(Service):
         if len(events) != 1:
             raise ClientError("the post transaction logged no BatchPosted event")
         event = _as_market_event("BatchPosted", events[0])
-        batch = _batch_results(event)
+        outputs = {request_id: output for request_id, _, output in leaves}
+        batch = [replace(r, output=outputs[r.request_id]) for r in batch_results(event)]
         return PostedBatch(
             batch_id=int(event.args["batch_id"]),
             tx_hash=event.tx_hash,
@@ -474,6 +516,8 @@ class MarketService(Service):
     def finalise(self, request_id: int, *, posted: PostedResult | None = None) -> str:
         """Finalise a posted optimistic result after its window; returns the transaction."""
         result = posted or self._standing_result(request_id)
+        if result.output is None:
+            raise ClientError(f"finalising request {request_id} needs its output bytes")
         receipt = self._transact(
             self._market().functions.finalise(
                 request_id,
@@ -493,6 +537,8 @@ class MarketService(Service):
         posted = [r for r in self.posted_results(request_id) if r.provider.lower() in claimants]
         if not posted:
             raise ClientError(f"request {request_id} has no posted result")
+        if posted[0].output is None:
+            raise ClientError(f"the output of request {request_id} is in no market calldata")
         return posted[0]
 
     def expire(self, request_id: int) -> str:
@@ -759,7 +805,7 @@ class MarketService(Service):
         return hex32(receipt["transactionHash"])
 
     def reveal_roots(self, dispute_id: int, *, layer_roots: Sequence[bytes], output: bytes) -> str:
-        return self._move("reveal_roots", dispute_id, list(layer_roots), output)
+        return self._move("reveal_roots", dispute_id, b"".join(layer_roots), output)
 
     def pick_layer(
         self,
@@ -790,15 +836,14 @@ class MarketService(Service):
     def reveal_rows(self, dispute_id: int, *, rows: Sequence[bytes]) -> str:
         return self._move("reveal_rows", dispute_id, list(rows))
 
-    def one_step(
-        self, dispute_id: int, *, right: bool, row: bytes, sibling_leaf: bytes, args: Any
-    ) -> str:  # noqa: E501
+    def one_step(self, dispute_id: int, *, right: bool, row: bytes, args: Any) -> str:
+        """The one-step on element `args.element` of the revealed `row` (the right one of the
+        pair when `right`); `args` is a `market.dispute.OneStepArgs`."""
         return self._move(
             "one_step",
             dispute_id,
             right,
             row,
-            sibling_leaf,
             args.element,
             args.spec.as_abi(),
             [a.as_abi() for a in args.inputs],
@@ -810,7 +855,16 @@ class MarketService(Service):
 
 
 # The dispute phases of ComputeMarket (flag values) and who moves in each.
-_PHASES = {1: "roots", 2: "layer", 4: "children", 8: "pick", 16: "rows", 32: "step", 64: "done"}
+_PHASES = {
+    1: "roots",
+    2: "layer",
+    4: "reveal",
+    8: "pick",
+    16: "step",
+    32: "challenger_won",
+    64: "provider_won",
+    128: "cancelled",
+}
 _TO_MOVE = {
     "roots": "provider",
     "layer": "challenger",
@@ -837,31 +891,33 @@ def _as_market_event(name: str, log: Any) -> MarketEvent:
     )
 
 
-def _batch_results(event: MarketEvent) -> list[PostedResult]:
-    """Every result of a BatchPosted event, each with its proof under the batch root."""
+def batch_results(event: MarketEvent) -> list[PostedResult]:
+    """Every result of a BatchPosted event, each with its proof under the batch root (outputs
+    are not in the event: `MarketService.with_outputs` reads them from calldata)."""
+    from eth_abi import encode
+
     args = event.args
-    entries = list(args["results"])
-    leaves = []
-    parsed = []
-    for entry in entries:
-        request_id, trace_root, output = _result_fields(entry)
-        leaves.append(result_leaf(request_id, output, trace_root))
-        parsed.append((request_id, trace_root, output))
-    tree = MerkleTree.from_leaves(leaves)
+    parsed = [
+        (int(leaf["request_id"]), bytes(leaf["output_hash"]), bytes(leaf["trace_root"]))
+        for leaf in args["leaves"]
+    ]
+    tree = MerkleTree.from_leaves(
+        [encode(["uint256", "bytes32", "bytes32"], list(leaf)) for leaf in parsed]
+    )
     return [
         PostedResult(
             request_id=request_id,
             batch_id=int(args["batch_id"]),
             index=index,
             provider=str(args["provider"]),
-            output=output,
-            output_hash=hex32(keccak256(output)),
+            output=None,
+            output_hash=hex32(output_hash),
             trace_root=hex32(trace_root),
             siblings=tuple(tree.prove(index).siblings),
             window_ends=int(args["window_ends"]),
             block_number=event.block_number,
         )
-        for index, (request_id, trace_root, output) in enumerate(parsed)
+        for index, (request_id, output_hash, trace_root) in enumerate(parsed)
     ]
 
 
