@@ -926,3 +926,67 @@ def _result_fields(entry: Any) -> tuple[int, bytes, bytes]:
         return int(entry["request_id"]), bytes(entry["trace_root"]), bytes(entry["output"])
     request_id, trace_root, output = entry
     return int(request_id), bytes(trace_root), bytes(output)
+
+
+@dataclass(frozen=True)
+class MarketParams:
+    """ComputeMarket's `Params` (docs/market.md "Parameters"); defaults are the devnet's."""
+
+    window: int = 20
+    move_period: int = 20
+    reveal_period: int = 20
+    finalise_grace: int = 60
+    unbonding_delay: int = 60
+    max_request_ttl: int = 86_400
+    min_stake: int = 100 * 10**18
+    claim_lock: int = 10 * 10**18
+    challenge_bond: int = 10 * 10**18
+    winner_share_bps: int = 5_000
+    silence_slash_bps: int = 5_000
+    protocol_share_bps: int = 500
+    max_callback_gas: int = 500_000
+
+    def as_abi(self) -> tuple[int, ...]:
+        return tuple(getattr(self, name) for name in self.__dataclass_fields__)
+
+
+def deploy_market(w3: Any, account: Any, *, params: MarketParams | None = None) -> Any:
+    """Deploy the OneStepVerifier and the ComputeMarket next to this chain's suite (a no-op when
+    the deployment already has a market) and record them in its deployment file; returns the
+    deployment. The deployer is the market's owner and the suite's treasury."""
+    import json
+
+    from aicommons.chain.compile import deploy_web3
+    from aicommons.fsutil import atomic_write_bytes
+    from aicommons.sdk.deployment import Deployment, deployment_path, load_deployment
+
+    deployment = load_deployment(w3)
+    if CONTRACT in deployment.contracts:
+        return deployment
+    chosen = params or MarketParams()
+    verifier = deploy_web3(w3, "OneStepVerifier", account=account)
+    market = deploy_web3(
+        w3,
+        CONTRACT,
+        deployment.address("ModelRegistry"),
+        deployment.address("CommonsToken"),
+        deployment.treasury,
+        verifier.address,
+        chosen.as_abi(),
+        account=account,
+    )
+    updated = Deployment(
+        **{
+            **deployment.to_json(),
+            "contracts": {
+                **deployment.contracts,
+                "OneStepVerifier": verifier.address,
+                CONTRACT: market.address,
+            },
+        }
+    )
+    atomic_write_bytes(
+        deployment_path(updated.chain_id, updated.genesis_hash),
+        (json.dumps(updated.to_json(), indent=2) + "\n").encode(),
+    )
+    return updated
