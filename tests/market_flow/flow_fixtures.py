@@ -35,8 +35,8 @@ from aicommons.storage.store import LocalStore
 AIC = 10**18
 CNN_FEE = AIC // 100
 PARAMS = MarketParams(
-    window=12,
-    move_period=8,
+    window=15,
+    move_period=15,
     reveal_period=8,
     finalise_grace=4,
     unbonding_delay=2,
@@ -48,6 +48,8 @@ PARAMS = MarketParams(
 PROVIDERS = ("dev1", "dev2", "dev3")
 WATCHER = "dev4"
 REQUESTER = "dev5"
+LIAR = "dev6"
+CHALLENGER = "dev7"
 
 
 @dataclass
@@ -106,7 +108,7 @@ def market_net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MarketNetwo
             fee=CNN_FEE,
         )
         admin.market.register_graph("digits-cnn")
-        for name in (*PROVIDERS, WATCHER, REQUESTER):
+        for name in (*PROVIDERS, WATCHER, REQUESTER, LIAR, CHALLENGER):
             admin.tokens.transfer(load_account(name, None).address, tokens=10_000 * AIC)
         yield net
     finally:

@@ -73,6 +73,10 @@ class Backoff:
         return min(self.maximum, self.initial * self.factor ** (failures - 1))
 
 
+MOVE_BACKOFF = Backoff(initial=0.3, factor=2.0, maximum=2.0)
+"""Retries of a dispute move stay frequent: a move has a deadline, and missing it loses."""
+
+
 @dataclass
 class Retry:
     """Per-key retry bookkeeping: after a failure a key waits its backoff before the next try."""

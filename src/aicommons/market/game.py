@@ -9,11 +9,11 @@ Decisions come from `TraceCommitments`; transactions go through `client.market` 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from aicommons.commit import MerkleTree
-from aicommons.market.dispute import TraceCommitments
+from aicommons.market.dispute import OneStepArgs, TraceCommitments
 from aicommons.market.errors import DisputeError
 from aicommons.market.records import DisputeState, MarketEvent
 
@@ -34,14 +34,6 @@ class Move:
 def _latest(events: list[MarketEvent], name: str) -> MarketEvent | None:
     chosen = [event for event in events if event.name == name]
     return chosen[-1] if chosen else None
-
-
-def dispute_events(client: Client, dispute_id: int, *, from_block: int | None = None) -> list:
-    """Every event of one dispute, in order."""
-    names = ("RootsRevealed", "LayerPicked", "ChildrenRevealed", "ChildPicked", "RowsRevealed")
-    return client.market.events(
-        from_block=from_block, names=names, filters={"dispute_id": dispute_id}
-    )
 
 
 def chain_now(client: Client) -> int:
@@ -90,8 +82,7 @@ def challenge_move(
         revealed = _latest(events, "RootsRevealed")
         if revealed is None:
             return None
-        packed = bytes(revealed.args["layer_roots"])
-        theirs = [packed[i : i + 32] for i in range(0, len(packed), 32)]
+        theirs = _unpack_roots(revealed)
         layer = mine.first_difference(theirs)
         tree = MerkleTree.from_leaves(theirs)
         tx = market.pick_layer(
@@ -113,27 +104,54 @@ def challenge_move(
         return Move(state.id, "pick_child", "right" if go_right else "left", tx)
     if state.phase == "step":
         revealed = _latest(events, "RowsRevealed")
-        if revealed is None:
+        roots = _latest(events, "RootsRevealed")
+        if revealed is None or roots is None:
             return None
-        return _one_step(client, state, mine, [bytes(row) for row in revealed.args["rows"]])
+        rows = [bytes(row) for row in revealed.args["rows"]]
+        return _one_step(client, state, mine, rows, _unpack_roots(roots))
     return None
 
 
+def _unpack_roots(event: MarketEvent) -> list[bytes]:
+    """The provider's layer roots from its RootsRevealed event (32 bytes each, input first)."""
+    packed = bytes(event.args["layer_roots"])
+    return [packed[i : i + 32] for i in range(0, len(packed), 32)]
+
+
 def _one_step(
-    client: Client, state: DisputeState, mine: TraceCommitments, rows: list[bytes]
+    client: Client,
+    state: DisputeState,
+    mine: TraceCommitments,
+    rows: list[bytes],
+    their_roots: list[bytes],
 ) -> Move:
     """The one-step on the first revealed row that differs from ours, at its first differing
-    element (an honest challenger always finds one: the rows fold to a differing node)."""
+    element (an honest challenger always finds one: the rows fold to a differing node).
+
+    The input rows are ours, which equal the provider's (the layer is the first that differs),
+    but they are proven under the provider's trace root, so their trace proofs are built from
+    the provider's revealed layer roots, not from our tree."""
     first_row = state.index * 2 if state.level == 1 else state.index
     for offset, row in enumerate(rows):
         index = first_row + offset
         if row == mine.rows[state.layer][index]:
             continue
         element = mine.differing_element(state.layer, index, row)
-        args = mine.one_step(state.layer, index, element)
+        args = _under_their_roots(mine.one_step(state.layer, index, element), their_roots)
         tx = client.market.one_step(state.id, right=offset == 1, row=row, args=args)
         return Move(state.id, "one_step", f"layer {state.layer} row {index} elem {element}", tx)
     raise DisputeError(f"dispute {state.id}: the revealed rows equal ours")
+
+
+def _under_their_roots(args: OneStepArgs, their_roots: list[bytes]) -> OneStepArgs:
+    """`args` with each input's root and trace proof taken from the provider's trace tree."""
+    tree = MerkleTree.from_leaves(their_roots)
+    inputs = []
+    for leaf, arg in zip(args.spec.inputs, args.inputs, strict=True):
+        inputs.append(
+            replace(arg, root=their_roots[leaf], trace_siblings=tuple(tree.prove(leaf).siblings))
+        )
+    return replace(args, inputs=tuple(inputs))
 
 
 def claim_timeout(client: Client, state: DisputeState, *, now: int) -> Move | None:

@@ -15,7 +15,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from aicommons.market.daemon import Backoff, EventLog, Retry, attempt, run_loop
+from aicommons.market.daemon import MOVE_BACKOFF, Backoff, EventLog, Retry, attempt, run_loop
 from aicommons.market.dispute import TraceCommitments
 from aicommons.market.errors import ServeError
 from aicommons.market.game import chain_now, claim_timeout, defend, output_of
@@ -110,6 +110,7 @@ class Provider:
         self.max_batch = max_batch
         self.poll_s = poll_s
         self.retry = Retry(backoff or Backoff())
+        self.moves = Retry(MOVE_BACKOFF)
         self.jobs: dict[int, _Job] = {}
         self.disputes: dict[int, int] = {}
         self.cursor: int | None = None
@@ -370,7 +371,7 @@ class Provider:
             attempt(
                 ("dispute", dispute_id),
                 lambda d=dispute_id, j=job: self._defend_one(d, j, now),
-                retry=self.retry,
+                retry=self.moves,
                 log=self.log,
                 what=f"move in dispute {dispute_id}",
             )
@@ -378,6 +379,12 @@ class Provider:
     def _defend_one(self, dispute_id: int, job: _Job | None, now: int) -> None:
         state = self.client.market.dispute_state(dispute_id)
         if state.winner is not None:
+            self.disputes.pop(dispute_id, None)
+            return
+        if state.to_move == "provider" and now > state.deadline:
+            self.log(
+                f"dispute {dispute_id}: our move came too late; the challenger may time us out"
+            )
             self.disputes.pop(dispute_id, None)
             return
         move = claim_timeout(self.client, state, now=now) if state.to_move == "challenger" else None

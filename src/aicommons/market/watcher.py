@@ -14,13 +14,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from aicommons.commit import keccak256
-from aicommons.market.daemon import Backoff, EventLog, Retry, attempt, run_loop
+from aicommons.market.daemon import MOVE_BACKOFF, Backoff, EventLog, Retry, attempt, run_loop
 from aicommons.market.dispute import TraceCommitments
 from aicommons.market.game import (
     chain_now,
     challenge_move,
     claim_timeout,
-    dispute_events,
     output_of,
 )
 from aicommons.market.graph import GraphCommitment, graph_commitment
@@ -61,6 +60,8 @@ class Watcher:
 
     def __post_init__(self) -> None:
         self.retry = Retry(self.backoff)
+        self.moves = Retry(MOVE_BACKOFF)
+        self.moves_seen: dict[int, list[MarketEvent]] = {}
         self.cursor: int | None = None
         self.requests: dict[int, MarketEvent] = {}
         self.watched: dict[tuple[int, int], _Watched] = {}
@@ -108,7 +109,7 @@ class Watcher:
                 attempt(
                     ("play", watched.dispute_id),
                     lambda w=watched: self._play(w, now),
-                    retry=self.retry,
+                    retry=self.moves,
                     log=self.log,
                     what=f"move in dispute {watched.dispute_id}",
                 )
@@ -135,6 +136,8 @@ class Watcher:
                 self.watched[(result.request_id, result.batch_id * 1000 + result.index)] = _Watched(
                     result, version_id
                 )
+        elif event.name in ("RootsRevealed", "ChildrenRevealed", "RowsRevealed"):
+            self.moves_seen.setdefault(int(event.args["dispute_id"]), []).append(event)
         elif event.name == "DisputeResolved":
             dispute = int(event.args["dispute_id"])
             for watched in self.watched.values():
@@ -197,11 +200,14 @@ class Watcher:
             self.log(f"dispute {state.id} {'won' if won else 'lost'}")
             watched.done = True
             return
+        if state.to_move == "challenger" and now > state.deadline:
+            self.log(f"dispute {state.id}: our move came too late; the provider may time us out")
+            watched.done = True
+            return
         move = claim_timeout(self.client, state, now=now) if state.to_move == "provider" else None
         if move is None:
             mine = self.commitments[watched.result.request_id]
-            events = dispute_events(self.client, state.id, from_block=watched.result.block_number)
-            move = challenge_move(self.client, state, mine, events)
+            move = challenge_move(self.client, state, mine, self.moves_seen.get(state.id, []))
         if move is not None:
             self.log(f"dispute {state.id}: {move.name} {move.detail}")
 

@@ -40,6 +40,21 @@ DEFAULT_TTL_S = 600
 """A request's deadline when none is given: ten minutes from now."""
 LOG_CHUNK = 5_000
 """Blocks per eth_getLogs query (nodes cap the range)."""
+MOVE_GAS = {
+    "reveal_roots": 3_000_000,
+    "pick_layer": 1_000_000,
+    "reveal_children": 500_000,
+    "pick_child": 300_000,
+    "reveal_rows": 3_000_000,
+    "one_step": 8_000_000,
+    "timeout": 1_000_000,
+}
+"""Gas limits of the dispute moves (upper bounds; `aic bench market` measures what they use):
+sent without a node estimate, which on a Python EVM re-runs a heavy move some 25 times and
+could cost a move its deadline."""
+POST_GAS_BASE = 1_200_000
+POST_GAS_PER_RESULT = 60_000
+"""Gas limit of a `post_batch` of n results: base + n * per result (upper bounds)."""
 
 
 @dataclass(frozen=True)
@@ -154,35 +169,51 @@ class MarketService(Service):
         filters: dict[str, Any] | None = None,
     ) -> list[MarketEvent]:
         """The market's logs in chain order, decoded; `names` limits the event types and
-        `filters` their indexed arguments."""
-        from web3.logs import DISCARD
+        `filters` their indexed arguments (by name).
 
+        Without filters one `eth_getLogs` per block range covers every wanted type (the node is
+        asked once, not once per event type); with filters, one per type."""
         market = self._market()
         first = self.deployment.block if from_block is None else from_block
         last = int(self.w3.eth.block_number) if to_block is None else to_block
-        wanted = names or [item["name"] for item in market.abi if item.get("type") == "event"]
+        abis = {item["name"]: item for item in market.abi if item.get("type") == "event"}
+        wanted = list(names or abis)
         found: list[MarketEvent] = []
-        for name in wanted:
-            event = getattr(market.events, name)
-            start = first
-            while start <= last:
-                end = min(last, start + LOG_CHUNK - 1)
-                logs = event().get_logs(
-                    from_block=start, to_block=end, argument_filters=filters or None
-                )
-                for log in logs:
-                    found.append(
-                        MarketEvent(
-                            name=name,
-                            args=dict(log["args"]),
-                            block_number=int(log["blockNumber"]),
-                            log_index=int(log["logIndex"]),
-                            tx_hash=hex32(log["transactionHash"]),
-                        )
+        start = first
+        while start <= last:
+            end = min(last, start + LOG_CHUNK - 1)
+            if filters:
+                for name in wanted:
+                    logs = getattr(market.events, name)().get_logs(
+                        from_block=start, to_block=end, argument_filters=filters
                     )
-                start = end + 1
-        del DISCARD
+                    found += [_as_market_event(name, log) for log in logs]
+            else:
+                found += self._logs_by_topic(market, abis, wanted, start, end)
+            start = end + 1
         return sorted(found, key=lambda e: e.order)
+
+    def _logs_by_topic(
+        self, market: Any, abis: dict[str, Any], names: list[str], first: int, last: int
+    ) -> list[MarketEvent]:
+        from eth_utils import event_abi_to_log_topic
+
+        topics = {bytes(event_abi_to_log_topic(abis[name])): name for name in names}
+        raw = self.w3.eth.get_logs(
+            {
+                "address": market.address,
+                "fromBlock": first,
+                "toBlock": last,
+                "topics": [["0x" + topic.hex() for topic in topics]],
+            }
+        )
+        decoded = []
+        for log in raw:
+            name = topics.get(bytes(log["topics"][0])) if log["topics"] else None
+            if name is not None:
+                event = getattr(market.events, name)().process_log(log)
+                decoded.append(_as_market_event(name, event))
+        return decoded
 
     def status(self, request_id: int) -> str:
         """The on-chain status name (`claimed` for a request whose batch is not yet proven)."""
@@ -497,7 +528,9 @@ class MarketService(Service):
             leaves.append((request_id, root, output))
         market = self._market()
         receipt = self._transact(
-            market.functions.post_batch(leaves), f"posting a batch of {len(leaves)}"
+            market.functions.post_batch(leaves),
+            f"posting a batch of {len(leaves)}",
+            gas=POST_GAS_BASE + POST_GAS_PER_RESULT * len(leaves),
         )
         events = market.events.BatchPosted().process_receipt(receipt, errors=_discard())
         if len(events) != 1:
@@ -801,7 +834,9 @@ class MarketService(Service):
 
     def _move(self, function: str, *args: Any) -> str:
         call = getattr(self._market().functions, function)(*args)
-        receipt = self._transact(call, f"{function.replace('_', ' ')} in dispute {args[0]}")
+        receipt = self._transact(
+            call, f"{function.replace('_', ' ')} in dispute {args[0]}", gas=MOVE_GAS[function]
+        )
         return hex32(receipt["transactionHash"])
 
     def reveal_roots(self, dispute_id: int, *, layer_roots: Sequence[bytes], output: bytes) -> str:
