@@ -176,11 +176,11 @@ class TraceCommitments:
 
     # -- move 6: the one-step ------------------------------------------------------------------
 
-    def _input_arg(self, leaf: int, first: int, count: int) -> InputRowsArg:
+    def _input_arg(self, leaf: int, first: int, count: int, trace: MerkleTree) -> InputRowsArg:
         rows = self.rows[leaf]
         return InputRowsArg(
             root=self.layer_roots[leaf],
-            trace_siblings=tuple(self.trace_proof(leaf)),
+            trace_siblings=tuple(trace.prove(leaf).siblings),
             first=first,
             data=b"".join(rows[first : first + count]),
             siblings=tuple(prove_rows(rows, first, count)),
@@ -196,10 +196,25 @@ class TraceCommitments:
             siblings=tuple(prove_rows(rows, first, count)),
         )
 
-    def one_step(self, layer: int, row: int, element: int) -> OneStepArgs:
-        """The one-step arguments for (layer, row, element), as OneStepVerifier reads them."""
+    def one_step(
+        self, layer: int, row: int, element: int, *, trace_roots: Sequence[bytes] | None = None
+    ) -> OneStepArgs:
+        """The one-step arguments for (layer, row, element), as OneStepVerifier reads them.
+
+        The input roots are proven against the trace tree over `trace_roots` — the disputed
+        trace, i.e. the provider's revealed roots (a challenger agrees with them up to the
+        disputed layer, so its own input rows open under them) — or against our own trace.
+        """
         if not 1 <= layer < len(self.rows):
             raise DisputeError(f"no layer {layer}")
+        trace = self._trace
+        if trace_roots is not None:
+            if len(trace_roots) != len(self.rows):
+                raise DisputeError(f"{len(trace_roots)} trace roots for {len(self.rows)} values")
+            for leaf in self.graph.specs[layer - 1].inputs:
+                if trace_roots[leaf] != self.layer_roots[leaf]:
+                    raise DisputeError(f"layer {layer}'s input {leaf} differs from ours")
+            trace = MerkleTree.from_leaves(list(trace_roots))
         spec = self.graph.specs[layer - 1]
         op = _OP_NAMES[spec.op]
         out_row_length = spec.out_row_bytes // spec.out_bytes
@@ -207,19 +222,19 @@ class TraceCommitments:
             raise DisputeError(f"element ({row}, {element}) is outside layer {layer}")
         in_row = math.prod(spec.in_shape[1:])
         if op == "dense":
-            inputs = [self._input_arg(spec.inputs[0], 0, spec.in_shape[0])]
+            inputs = [self._input_arg(spec.inputs[0], 0, spec.in_shape[0], trace)]
         elif op == "conv2d":
             groups = spec.attrs[10]
             group_in = spec.in_shape[0] // groups
             group = row // (spec.out_shape[0] // groups)
-            inputs = [self._input_arg(spec.inputs[0], group * group_in, group_in)]
+            inputs = [self._input_arg(spec.inputs[0], group * group_in, group_in, trace)]
         elif op in ("maxpool", "avgpool", "clamp"):
-            inputs = [self._input_arg(spec.inputs[0], row, 1)]
+            inputs = [self._input_arg(spec.inputs[0], row, 1, trace)]
         elif op == "add":
-            inputs = [self._input_arg(leaf, row, 1) for leaf in spec.inputs]
+            inputs = [self._input_arg(leaf, row, 1, trace) for leaf in spec.inputs]
         elif op == "reshape":
             flat = row * out_row_length + element
-            inputs = [self._input_arg(spec.inputs[0], flat // in_row, 1)]
+            inputs = [self._input_arg(spec.inputs[0], flat // in_row, 1, trace)]
         else:  # pragma: no cover - graph_commitment refuses unknown ops
             raise DisputeError(f"no one-step for op {op!r}")
         if op in ("dense", "conv2d"):
