@@ -18,6 +18,7 @@ import pytest
 import uvicorn
 
 from aicommons.chain.accounts import load_account
+from aicommons.chain.deploy import MarketParams
 from aicommons.chain.devnet import DevnetServer
 from aicommons.demo import DIGITS_CNN, DIGITS_DATA
 from aicommons.market.daemon import EventLog
@@ -26,7 +27,6 @@ from aicommons.market.watcher import Watcher
 from aicommons.sdk.client import Client
 from aicommons.sdk.demo import demo_package
 from aicommons.sdk.deployment import deploy_suite
-from aicommons.sdk.market import MarketParams, deploy_market
 from aicommons.sdk.types import Attribution
 from aicommons.storage.node import create_app
 from aicommons.storage.process import free_port, node_answers
@@ -97,9 +97,7 @@ def market_net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MarketNetwo
     net = MarketNetwork(devnet.url, storage_url, home, PARAMS)
     try:
         admin = net.client()
-        deploy_suite(admin.w3, admin.account)
-        deploy_market(admin.w3, admin.account, params=PARAMS)
-        admin = net.client()
+        deploy_suite(admin.w3, admin.account, market_params=PARAMS)
         admin.registry.publish(
             demo_package(DIGITS_CNN),
             model="digits-cnn",

@@ -28,9 +28,9 @@ from flow_fixtures import (
 )
 
 from aicommons.market.dispute import TraceCommitments
-from aicommons.market.game import challenge_move, defend, output_of
 from aicommons.market.graph import graph_commitment
 from aicommons.market.inputs import prepare_sample
+from aicommons.market.play import chain_now, challenger_turn, output_of, provider_turn, unpack_roots
 from aicommons.runtime import Trace, trace_root
 from aicommons.sdk.client import Client
 
@@ -67,7 +67,9 @@ def play_provider(
             for event in challenges:
                 state = client.market.dispute_state(int(event.args["dispute_id"]))
                 with lock:
-                    defend(client, state, mine, output=output_of(mine))
+                    provider_turn(
+                        client, state, mine, output=output_of(mine), now=chain_now(client)
+                    )
         except Exception as exc:  # a liar's reveal may revert; it keeps trying, like a daemon
             errors.append(f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
         stop.wait(0.3)
@@ -185,16 +187,23 @@ def test_a_dishonest_challenger_loses_its_bond(market_net: MarketNetwork, daemon
     mine = TraceCommitments(package, [v[0] for v in belief.values], graph_commitment(package))
     deadline = time.monotonic() + 120
     state = challenger.market.dispute_state(dispute)
-    while state.winner is None and time.monotonic() < deadline:
-        if state.to_move == "challenger":
-            events = challenger.market.events(
-                names=("RootsRevealed", "ChildrenRevealed", "RowsRevealed"),
-                filters={"dispute_id": dispute},
-            )
-            challenge_move(challenger, state, mine, events)
+    while state.active and time.monotonic() < deadline:
+        seen = challenger.market.events(
+            names=("RootsRevealed", "RowsRevealed"), filters={"dispute_id": dispute}
+        )
+        roots = [e for e in seen if e.name == "RootsRevealed"]
+        rows = [e for e in seen if e.name == "RowsRevealed"]
+        challenger_turn(
+            challenger,
+            state,
+            mine,
+            revealed_roots=unpack_roots(bytes(roots[-1].args["layer_roots"])) if roots else None,
+            revealed_rows=[bytes(r) for r in rows[-1].args["rows"]] if rows else None,
+            now=chain_now(challenger),
+        )
         time.sleep(0.3)
         state = challenger.market.dispute_state(dispute)
-    assert state.winner is not None and state.winner.lower() == posted[0].provider.lower()
+    assert state.phase == "provider_won", state
     resolved = challenger.market.events(names=("DisputeResolved",), filters={"dispute_id": dispute})
     assert int(resolved[0].args["reason"]) == 1  # decided by the one-step, not a timeout
     assert requester.market.wait(ticket.request_id, timeout_s=60).status == "finalised"

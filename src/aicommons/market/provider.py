@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any
 from aicommons.market.daemon import MOVE_BACKOFF, Backoff, EventLog, Retry, attempt, run_loop
 from aicommons.market.dispute import TraceCommitments
 from aicommons.market.errors import ServeError
-from aicommons.market.game import chain_now, claim_timeout, defend, output_of
 from aicommons.market.graph import GraphCommitment, graph_commitment
 from aicommons.market.inputs import sample_from_bytes
 from aicommons.market.outbox import publish_signature
+from aicommons.market.play import chain_now, output_of, provider_turn
 from aicommons.market.receipts import ResultStatement, sign_result
-from aicommons.market.records import MODES, MarketEvent, PostedResult
+from aicommons.market.records import MODES, SETTLED, MarketEvent, PostedResult
 from aicommons.runtime import ModelPackage
 
 if TYPE_CHECKING:
@@ -83,8 +83,9 @@ class _Job:
     committed: bool = False
     revealed: bool = False
     salt: bytes = field(default_factory=lambda: secrets.token_bytes(32))
-    reveal_open: bool = False
+    redundancy: int = 1
     reveal_deadline: int = 0
+    reveals: int = 0
     settled: bool = False
 
 
@@ -158,6 +159,7 @@ class Provider:
                 deadline=int(args["deadline"]),
                 input=bytes(args["input"]),
                 designated=designated if int(designated, 16) else None,
+                redundancy=int(args["redundancy"]),
             )
             return
         job = self.jobs.get(int(args.get("request_id", 0) or 0))
@@ -167,10 +169,10 @@ class Provider:
                 self.log(f"claimed request {job.request_id}")
             elif job.mode == "optimistic":
                 job.settled = True  # someone else's
-        elif event.name == "Committed" and job is not None and job.claimed:
-            if "reveal_deadline" in args and int(args["reveal_deadline"]):
-                job.reveal_open = True
-                job.reveal_deadline = int(args["reveal_deadline"])
+        elif event.name == "RevealsOpened" and job is not None:
+            job.reveal_deadline = int(args["reveal_ends"])
+        elif event.name == "Revealed" and job is not None:
+            job.reveals += 1
         elif event.name in ("ResultFinalised", "RequestExpired") and job is not None:
             job.settled = True
             if job.claimed:
@@ -204,7 +206,7 @@ class Provider:
     def _claim_one(self, job: _Job) -> None:
         status = self.client.market.status(job.request_id)
         if status != "open":
-            job.settled = job.mode == "optimistic" or status not in ("open", "claimed")
+            job.settled = True  # all slots taken by others (or settled): never ours
             return
         self.client.market.claim(job.request_id)
         job.claimed = True
@@ -288,62 +290,53 @@ class Provider:
         )
 
     def _redundant(self, now: int) -> None:
+        """Commit once all k slots are claimed, reveal once all k committed, then settle by
+        majority when every vote is in or the reveal period is over."""
         for job in list(self.jobs.values()):
             if not job.claimed or job.mode != "redundant" or job.settled:
                 continue
-            mine = self.commitments(job)
-            output, root = output_of(mine), mine.trace_root
-            if not job.committed and now < job.deadline:
+            if not job.committed:
+                if now <= job.deadline and self.client.market.status(job.request_id) == "claimed":
+                    self._step(job, "commit", self._commit)
+            elif not job.revealed:
+                if job.reveal_deadline and now <= job.reveal_deadline:
+                    self._step(job, "reveal", self._reveal)
+            elif job.reveals >= job.redundancy or now > job.reveal_deadline:
+                self._step(job, "settle", self._finalise_redundant)
 
-                def commit(job: _Job = job, output: bytes = output, root: bytes = root) -> None:
-                    self.client.market.commit_result(
-                        job.request_id, output=output, trace_root=root, salt=job.salt
-                    )
-                    job.committed = True
-                    self.log(f"committed to request {job.request_id}")
+    def _step(self, job: _Job, what: str, action: Any) -> None:
+        attempt(
+            (what, job.request_id),
+            lambda: action(job),
+            retry=self.retry,
+            log=self.log,
+            what=f"{what} of request {job.request_id}",
+        )
 
-                attempt(
-                    ("commit", job.request_id),
-                    commit,
-                    retry=self.retry,
-                    log=self.log,
-                    what=f"commit to request {job.request_id}",
-                )
-                continue
-            status = self.client.market.status(job.request_id)
-            if job.committed and not job.revealed and status == "posted":
+    def _commit(self, job: _Job) -> None:
+        mine = self.commitments(job)
+        self.client.market.commit_result(
+            job.request_id, output=output_of(mine), trace_root=mine.trace_root, salt=job.salt
+        )
+        job.committed = True
+        self.log(f"committed to request {job.request_id}")
 
-                def reveal(job: _Job = job, output: bytes = output, root: bytes = root) -> None:
-                    self.client.market.reveal_result(
-                        job.request_id, output=output, trace_root=root, salt=job.salt
-                    )
-                    job.revealed = True
-                    self._sign_redundant(job, output, root)
-                    self.log(f"revealed request {job.request_id}")
-
-                attempt(
-                    ("reveal", job.request_id),
-                    reveal,
-                    retry=self.retry,
-                    log=self.log,
-                    what=f"reveal of request {job.request_id}",
-                )
-            elif job.revealed and status == "posted":
-                attempt(
-                    ("settle", job.request_id),
-                    lambda job=job: self._finalise_redundant(job),
-                    retry=self.retry,
-                    log=self.log,
-                    what=f"finalising request {job.request_id}",
-                )
+    def _reveal(self, job: _Job) -> None:
+        mine = self.commitments(job)
+        output = output_of(mine)
+        self.client.market.reveal_result(
+            job.request_id, output=output, trace_root=mine.trace_root, salt=job.salt
+        )
+        job.revealed = True
+        self._sign_redundant(job, output, mine.trace_root)
+        self.log(f"revealed request {job.request_id}")
 
     def _finalise_redundant(self, job: _Job) -> None:
-        try:
-            self.client.market.finalise_redundant(job.request_id)
-        except Exception as exc:
-            if "RevealOpen" in str(exc):
-                return  # not yet: others may still reveal
-            raise
+        if self.client.market.status(job.request_id) in SETTLED:
+            job.settled = True
+            return
+        self.client.market.finalise_redundant(job.request_id)
+        job.settled = True
         self.log(f"finalised request {job.request_id}")
 
     def _sign_redundant(self, job: _Job, output: bytes, root: bytes) -> None:
@@ -378,21 +371,20 @@ class Provider:
 
     def _defend_one(self, dispute_id: int, job: _Job | None, now: int) -> None:
         state = self.client.market.dispute_state(dispute_id)
-        if state.winner is not None:
+        if not state.active:
             self.disputes.pop(dispute_id, None)
             return
-        if state.to_move == "provider" and now > state.deadline:
-            self.log(
-                f"dispute {dispute_id}: our move came too late; the challenger may time us out"
-            )
-            self.disputes.pop(dispute_id, None)
+        if job is None:
+            return  # not a request of ours any more (settled); nothing to defend with
+        mine = self.commitments(job)
+        turn = provider_turn(self.client, state, mine, output=output_of(mine), now=now)
+        if turn is None:
             return
-        move = claim_timeout(self.client, state, now=now) if state.to_move == "challenger" else None
-        if move is None and job is not None:
-            mine = self.commitments(job)
-            move = defend(self.client, state, mine, output=output_of(mine))
-        if move is not None:
-            self.log(f"dispute {dispute_id}: {move.name} {move.detail}")
+        if turn.action == "missed":
+            self.log(f"dispute {dispute_id}: our move came too late")
+            self.disputes.pop(dispute_id, None)
+        else:
+            self.log(f"dispute {dispute_id}: {turn.action}")
 
     def _finalise(self, now: int) -> None:
         for job in list(self.jobs.values()):

@@ -38,15 +38,13 @@ def status_name(code: int) -> str:
 
 @dataclass(frozen=True)
 class PostedResult:
-    """One result inside a posted batch, with what proves it under the batch root.
-
-    `output` is None when only the batch's event was read (outputs travel in calldata)."""
+    """One result inside a posted batch, with what proves it under the batch root."""
 
     request_id: int
     batch_id: int
     index: int
     provider: str
-    output: bytes | None
+    output: bytes
     output_hash: str
     trace_root: str
     siblings: tuple[bytes, ...]
@@ -99,27 +97,6 @@ class ProviderInfo:
     slashed: int
     owed: int
     offers: list[dict[str, Any]]
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class DisputeState:
-    """Where a dispute stands: whose move, until when, and the node of the row tree in play."""
-
-    id: int
-    request_id: int
-    provider: str
-    challenger: str
-    phase: str
-    to_move: str | None
-    deadline: int
-    layer: int
-    rows: int
-    level: int
-    index: int
-    winner: str | None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

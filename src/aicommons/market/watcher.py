@@ -16,14 +16,9 @@ from typing import TYPE_CHECKING
 from aicommons.commit import keccak256
 from aicommons.market.daemon import MOVE_BACKOFF, Backoff, EventLog, Retry, attempt, run_loop
 from aicommons.market.dispute import TraceCommitments
-from aicommons.market.game import (
-    chain_now,
-    challenge_move,
-    claim_timeout,
-    output_of,
-)
 from aicommons.market.graph import GraphCommitment, graph_commitment
 from aicommons.market.inputs import sample_from_bytes
+from aicommons.market.play import chain_now, challenger_turn, output_of, unpack_roots, winner
 from aicommons.market.records import MarketEvent, PostedResult
 from aicommons.runtime import ModelPackage
 
@@ -194,22 +189,30 @@ class Watcher:
     def _play(self, watched: _Watched, now: int) -> None:
         assert watched.dispute_id is not None
         state = self.client.market.dispute_state(watched.dispute_id)
-        if state.winner is not None:
-            won = state.winner.lower() == self.client.account.address.lower()
+        if not state.active:
+            won = (winner(state) or "").lower() == self.client.account.address.lower()
             self.stats["won" if won else "lost"] += 1
-            self.log(f"dispute {state.id} {'won' if won else 'lost'}")
+            self.log(f"dispute {state.dispute_id} {'won' if won else 'lost'} ({state.phase})")
             watched.done = True
             return
-        if state.to_move == "challenger" and now > state.deadline:
-            self.log(f"dispute {state.id}: our move came too late; the provider may time us out")
-            watched.done = True
+        seen = self.moves_seen.get(state.dispute_id, [])
+        roots = [e for e in seen if e.name == "RootsRevealed"]
+        rows = [e for e in seen if e.name == "RowsRevealed"]
+        turn = challenger_turn(
+            self.client,
+            state,
+            self.commitments[watched.result.request_id],
+            revealed_roots=unpack_roots(bytes(roots[-1].args["layer_roots"])) if roots else None,
+            revealed_rows=[bytes(r) for r in rows[-1].args["rows"]] if rows else None,
+            now=now,
+        )
+        if turn is None:
             return
-        move = claim_timeout(self.client, state, now=now) if state.to_move == "provider" else None
-        if move is None:
-            mine = self.commitments[watched.result.request_id]
-            move = challenge_move(self.client, state, mine, self.moves_seen.get(state.id, []))
-        if move is not None:
-            self.log(f"dispute {state.id}: {move.name} {move.detail}")
+        if turn.action == "missed":
+            self.log(f"dispute {state.dispute_id}: our move came too late")
+            watched.done = True
+        else:
+            self.log(f"dispute {state.dispute_id}: {turn.action}")
 
 
 def watch(client: Client, *, models: tuple[str, ...] = (), stop: threading.Event) -> None:

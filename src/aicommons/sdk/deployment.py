@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from aicommons.chain.compile import compile_contract, deploy_web3
-from aicommons.chain.deploy import deploy_suite_web3
+from aicommons.chain.deploy import MarketParams, deploy_suite_web3
 from aicommons.commit.json_input import read_json_file
 from aicommons.fsutil import atomic_write_bytes
 from aicommons.home import state_dir
@@ -83,7 +83,9 @@ def load_deployment(w3: Any) -> Deployment:
     return deployment
 
 
-def deploy_suite(w3: Any, account: Any) -> tuple[Deployment, bool]:
+def deploy_suite(
+    w3: Any, account: Any, *, market_params: MarketParams | None = None
+) -> tuple[Deployment, bool]:
     """Deploy token, registry, executor and storage registry unless a live deployment exists.
 
     Returns the deployment and whether anything was deployed. The file is written only after
@@ -97,7 +99,7 @@ def deploy_suite(w3: Any, account: Any) -> tuple[Deployment, bool]:
     chain_id, genesis_hash = chain_key(w3)
     deployer = account.address
     # The deployer is the treasury (and governance) until it hands over to a timelock.
-    addresses = deploy_suite_web3(w3, account, deployer)
+    addresses = deploy_suite_web3(w3, account, deployer, market_params=market_params)
     storage_registry = deploy_web3(
         w3,
         "StorageRegistry",
@@ -122,6 +124,10 @@ def deploy_suite(w3: Any, account: Any) -> tuple[Deployment, bool]:
             "ModelRegistry": addresses.registry,
             "OnchainExecutor": addresses.executor,
             "StorageRegistry": storage_registry.address,
+            "ComputeMarket": addresses.market,
+            "DisputeGame": addresses.dispute_game,
+            "RedundantMode": addresses.redundant_mode,
+            "OneStepVerifier": addresses.verifier,
         },
     )
     atomic_write_bytes(

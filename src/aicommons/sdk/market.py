@@ -12,16 +12,24 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from aicommons.commit import MerkleTree, keccak256
+from aicommons.commit import keccak256
+from aicommons.market.commitments import (
+    BatchCommitment,
+    input_bytes,
+    output_bytes,
+    redundant_commitment,
+)
+from aicommons.market.commitments import PostedResult as CommittedResult
+from aicommons.market.commitments import version_key as commitment_version_key
+from aicommons.market.game import DisputeState, Move
 from aicommons.market.records import (
     MODES,
     SETTLED,
-    DisputeState,
     MarketEvent,
     MarketRequest,
     PostedResult,
@@ -29,13 +37,15 @@ from aicommons.market.records import (
     mode_name,
     status_name,
 )
-from aicommons.runtime import ModelPackage, Trace, tensor_rows
+from aicommons.runtime import ModelPackage, Trace
 from aicommons.sdk._service import Service
 from aicommons.sdk.errors import ClientError
 from aicommons.sdk.receipt import MarketReceipt, keep_receipt
 from aicommons.sdk.types import VersionInfo, hex32
 
 CONTRACT = "ComputeMarket"
+GAME = "DisputeGame"
+REDUNDANT = "RedundantMode"
 DEFAULT_TTL_S = 600
 """A request's deadline when none is given: ten minutes from now."""
 LOG_CHUNK = 5_000
@@ -48,6 +58,7 @@ MOVE_GAS = {
     "reveal_rows": 3_000_000,
     "one_step": 8_000_000,
     "timeout": 1_000_000,
+    "cancel_dispute": 500_000,
 }
 """Gas limits of the dispute moves (upper bounds; `aic bench market` measures what they use):
 sent without a node estimate, which on a Python EVM re-runs a heavy move some 25 times and
@@ -85,11 +96,6 @@ class PostedBatch:
     gas_used: int
 
 
-def input_bytes(x_int8: np.ndarray) -> bytes:
-    """A sample's int8 values as the request carries them: C order, one byte each."""
-    return np.ascontiguousarray(x_int8, dtype=np.int8).tobytes()
-
-
 def output_values(output: bytes, width: int) -> list[int]:
     """The element values of posted output bytes (big-endian two's complement, `width` each)."""
     if width not in (1, 4) or len(output) % width:
@@ -101,10 +107,10 @@ def output_values(output: bytes, width: int) -> list[int]:
 
 
 def version_key(version: VersionInfo) -> bytes:
-    """The market's key of a version: keccak256(model_id ++ version_id)."""
+    """The market's key of a version (`commitments.version_key`)."""
     from aicommons.sdk.registry import model_id_of
 
-    return keccak256(model_id_of(version.model) + version.version_bytes)
+    return commitment_version_key(model_id_of(version.model), version.version_bytes)
 
 
 class MarketService(Service):
@@ -114,6 +120,12 @@ class MarketService(Service):
 
     def _market(self) -> Any:
         return self._contract(CONTRACT)
+
+    def _game(self) -> Any:
+        return self._contract(GAME)
+
+    def _redundant(self) -> Any:
+        return self._contract(REDUNDANT)
 
     @property
     def address(self) -> str:
@@ -125,7 +137,7 @@ class MarketService(Service):
 
     def graph(self, version: VersionInfo) -> dict[str, Any]:
         """The registered graph commitment of a version (`graph_root` zero when none)."""
-        return self._call_struct(CONTRACT, "graphs", version_key(version))
+        return self._call_struct(GAME, "graphs", version_key(version))
 
     def package_of(self, version: VersionInfo) -> ModelPackage:
         return self._client.storage.fetch_package(version)
@@ -168,52 +180,57 @@ class MarketService(Service):
         names: Sequence[str] | None = None,
         filters: dict[str, Any] | None = None,
     ) -> list[MarketEvent]:
-        """The market's logs in chain order, decoded; `names` limits the event types and
-        `filters` their indexed arguments (by name).
+        """The logs of the market's contracts (ComputeMarket, DisputeGame, RedundantMode) in
+        chain order, decoded; `names` limits the event types and `filters` their indexed
+        arguments (by name).
 
-        Without filters one `eth_getLogs` per block range covers every wanted type (the node is
-        asked once, not once per event type); with filters, one per type."""
-        market = self._market()
+        Without filters one `eth_getLogs` per block range covers every wanted type of every
+        contract (the node is asked once, not once per type); with filters, one per type."""
+        from eth_utils import event_abi_to_log_topic
+
+        contracts = [self._market(), self._game(), self._redundant()]
+        owner: dict[str, Any] = {}
+        for contract in contracts:
+            for item in contract.abi:
+                if item.get("type") == "event":
+                    owner.setdefault(item["name"], (contract, item))
+        wanted = list(names or owner)
+        unknown = [name for name in wanted if name not in owner]
+        if unknown:
+            raise ClientError(f"the market logs no event {unknown[0]!r}")
         first = self.deployment.block if from_block is None else from_block
         last = int(self.w3.eth.block_number) if to_block is None else to_block
-        abis = {item["name"]: item for item in market.abi if item.get("type") == "event"}
-        wanted = list(names or abis)
+        by_topic = {
+            (owner[name][0].address.lower(), bytes(event_abi_to_log_topic(owner[name][1]))): name
+            for name in wanted
+        }
         found: list[MarketEvent] = []
         start = first
         while start <= last:
             end = min(last, start + LOG_CHUNK - 1)
             if filters:
                 for name in wanted:
-                    logs = getattr(market.events, name)().get_logs(
+                    logs = getattr(owner[name][0].events, name)().get_logs(
                         from_block=start, to_block=end, argument_filters=filters
                     )
                     found += [_as_market_event(name, log) for log in logs]
             else:
-                found += self._logs_by_topic(market, abis, wanted, start, end)
+                raw = self.w3.eth.get_logs(
+                    {
+                        "address": sorted({owner[name][0].address for name in wanted}),
+                        "fromBlock": start,
+                        "toBlock": end,
+                        "topics": [sorted({"0x" + topic.hex() for _, topic in by_topic})],
+                    }
+                )
+                for log in raw:
+                    key = (str(log["address"]).lower(), bytes(log["topics"][0]))
+                    name = by_topic.get(key) if log["topics"] else None
+                    if name is not None:
+                        event = getattr(owner[name][0].events, name)().process_log(log)
+                        found.append(_as_market_event(name, event))
             start = end + 1
         return sorted(found, key=lambda e: e.order)
-
-    def _logs_by_topic(
-        self, market: Any, abis: dict[str, Any], names: list[str], first: int, last: int
-    ) -> list[MarketEvent]:
-        from eth_utils import event_abi_to_log_topic
-
-        topics = {bytes(event_abi_to_log_topic(abis[name])): name for name in names}
-        raw = self.w3.eth.get_logs(
-            {
-                "address": market.address,
-                "fromBlock": first,
-                "toBlock": last,
-                "topics": [["0x" + topic.hex() for topic in topics]],
-            }
-        )
-        decoded = []
-        for log in raw:
-            name = topics.get(bytes(log["topics"][0])) if log["topics"] else None
-            if name is not None:
-                event = getattr(market.events, name)().process_log(log)
-                decoded.append(_as_market_event(name, event))
-        return decoded
 
     def status(self, request_id: int) -> str:
         """The on-chain status name (`claimed` for a request whose batch is not yet proven)."""
@@ -231,39 +248,12 @@ class MarketService(Service):
             raise ClientError(f"no market request {request_id}")
         return events[0]
 
-    def posted_results(self, request_id: int, *, outputs: bool = True) -> list[PostedResult]:
-        """Every result posted for `request_id` (normally one), with its batch proof; with
-        `outputs`, the output bytes read from the posting transaction's calldata."""
+    def posted_results(self, request_id: int) -> list[PostedResult]:
+        """Every result posted for `request_id` (normally one), with its batch proof."""
         found = []
         for event in self.events(names=("BatchPosted",)):
-            results = [r for r in batch_results(event) if r.request_id == request_id]
-            if results and outputs:
-                results = self.with_outputs(event, results)
-            found += results
+            found += [r for r in batch_results(event) if r.request_id == request_id]
         return found
-
-    def with_outputs(self, event: MarketEvent, results: list[PostedResult]) -> list[PostedResult]:
-        """`results` of a BatchPosted event with their output bytes, from the calldata of the
-        transaction that posted them (left None where the post did not come straight from a
-        transaction to the market, or the bytes do not hash to the leaf)."""
-        tx = self.w3.eth.get_transaction(event.tx_hash)
-        outputs: dict[int, bytes] = {}
-        if str(tx["to"]).lower() == self.address.lower():
-            try:
-                function, args = self._market().decode_function_input(tx["input"])
-            except ValueError:
-                function, args = None, {}
-            if function is not None and function.fn_name == "post_batch":
-                for entry in args["results"]:
-                    request_id, _, output = _result_fields(entry)
-                    outputs.setdefault(request_id, output)
-        completed = []
-        for result in results:
-            output = outputs.get(result.request_id)
-            if output is not None and hex32(keccak256(output)) == result.output_hash:
-                result = replace(result, output=output)
-            completed.append(result)
-        return completed
 
     def request_info(self, request_id: int) -> MarketRequest:
         """The request joined with its events: what `aic request show` prints."""
@@ -289,7 +279,7 @@ class MarketService(Service):
             providers = providers or [str(f["provider"])]
         elif posted:
             result = posted[0]
-            output = None if result.output is None else output_values(result.output, width)
+            output = output_values(result.output, width)
             output_hash, trace_root = result.output_hash, result.trace_root
         if posted:
             window_ends = posted[0].window_ends
@@ -334,32 +324,14 @@ class MarketService(Service):
         return int(events[0].args["header"]["output_bytes"])
 
     def dispute_state(self, dispute_id: int) -> DisputeState:
-        """Whose move it is in a dispute, until when, and the node of the row tree in play."""
-        record = self._call_struct(CONTRACT, "disputes", dispute_id)
-        if not int(record["request_id"]):
+        """A dispute as DisputeGame keeps it: phase, deadline, the node in play (`game`'s
+        `DisputeState`)."""
+        bound = self._game().functions.disputes(dispute_id)
+        values = bound.call()
+        state = DisputeState.from_abi(dispute_id, values)
+        if not state.request_id:
             raise ClientError(f"no dispute {dispute_id}")
-        phase = _PHASES.get(int(record["phase"]), str(int(record["phase"])))
-        level = int(record["level"])
-        if phase == "reveal":
-            phase = "children" if level >= 2 else "rows"
-        winners = {
-            "challenger_won": str(record["challenger"]),
-            "provider_won": str(record["provider"]),
-        }
-        return DisputeState(
-            id=dispute_id,
-            request_id=int(record["request_id"]),
-            provider=str(record["provider"]),
-            challenger=str(record["challenger"]),
-            phase=phase,
-            to_move=_TO_MOVE.get(phase),
-            deadline=int(record["deadline"]),
-            layer=int(record["layer"]),
-            rows=int(record["rows"]),
-            level=level,
-            index=int(record["index"]),
-            winner=winners.get(phase),
-        )
+        return state
 
     # -- maintainer ----------------------------------------------------------------------------
 
@@ -379,9 +351,8 @@ class MarketService(Service):
                 f"version {version.version_id} has another graph root registered "
                 f"({hex32(registered)})"
             )
-        market = self._market()
         self._transact(
-            market.functions.register_graph(
+            self._game().functions.register_graph(
                 bytes.fromhex(self._model_id(version)[2:]),
                 version.version_bytes,
                 commitment.root,
@@ -492,7 +463,7 @@ class MarketService(Service):
         if not 0 <= sample < len(trace.roots):
             raise ClientError(f"the trace has no sample {sample}")
         value = np.asarray(trace.values[header.output_leaf][sample])
-        return b"".join(tensor_rows(value)), bytes(trace.roots[sample])
+        return output_bytes(value), bytes(trace.roots[sample])
 
     def post_result(
         self, request_id: int, trace: Trace, *, package: ModelPackage | None = None
@@ -526,9 +497,12 @@ class MarketService(Service):
                 pkg = packages[version_id]
             output, root = self.result_of(trace, package=pkg, sample=sample)
             leaves.append((request_id, root, output))
+        batch = BatchCommitment(
+            [CommittedResult(request_id, root, output) for request_id, root, output in leaves]
+        )
         market = self._market()
         receipt = self._transact(
-            market.functions.post_batch(leaves),
+            market.functions.post_batch(*batch.post_args()),
             f"posting a batch of {len(leaves)}",
             gas=POST_GAS_BASE + POST_GAS_PER_RESULT * len(leaves),
         )
@@ -536,21 +510,17 @@ class MarketService(Service):
         if len(events) != 1:
             raise ClientError("the post transaction logged no BatchPosted event")
         event = _as_market_event("BatchPosted", events[0])
-        outputs = {request_id: output for request_id, _, output in leaves}
-        batch = [replace(r, output=outputs[r.request_id]) for r in batch_results(event)]
         return PostedBatch(
             batch_id=int(event.args["batch_id"]),
             tx_hash=event.tx_hash,
             window_ends=int(event.args["window_ends"]),
-            results=tuple(batch),
+            results=tuple(batch_results(event)),
             gas_used=int(receipt["gasUsed"]),
         )
 
     def finalise(self, request_id: int, *, posted: PostedResult | None = None) -> str:
         """Finalise a posted optimistic result after its window; returns the transaction."""
         result = posted or self._standing_result(request_id)
-        if result.output is None:
-            raise ClientError(f"finalising request {request_id} needs its output bytes")
         receipt = self._transact(
             self._market().functions.finalise(
                 request_id,
@@ -570,8 +540,6 @@ class MarketService(Service):
         posted = [r for r in self.posted_results(request_id) if r.provider.lower() in claimants]
         if not posted:
             raise ClientError(f"request {request_id} has no posted result")
-        if posted[0].output is None:
-            raise ClientError(f"the output of request {request_id} is in no market calldata")
         return posted[0]
 
     def expire(self, request_id: int) -> str:
@@ -585,19 +553,18 @@ class MarketService(Service):
     def commit_result(
         self, request_id: int, *, output: bytes, trace_root: bytes, salt: bytes
     ) -> str:
-        """Commit to a redundant result: keccak256(abi_encode(id, provider, output hash, trace
-        root, salt))."""
-        from eth_abi import encode
-
+        """Commit to a redundant result (`commitments.redundant_commitment`)."""
         account = self._require_account()
-        commitment = keccak256(
-            encode(
-                ["uint256", "address", "bytes32", "bytes32", "bytes32"],
-                [request_id, account.address, keccak256(output), trace_root, salt],
-            )
+        commitment = redundant_commitment(
+            request_id=request_id,
+            provider=account.address,
+            output_hash=keccak256(output),
+            trace_root=trace_root,
+            salt=salt,
         )
         receipt = self._transact(
-            self._market().functions.commit(request_id, commitment), f"committing {request_id}"
+            self._redundant().functions.commit(request_id, commitment),
+            f"committing to request {request_id}",
         )
         return hex32(receipt["transactionHash"])
 
@@ -605,10 +572,14 @@ class MarketService(Service):
         self, request_id: int, *, output: bytes, trace_root: bytes, salt: bytes
     ) -> str:
         receipt = self._transact(
-            self._market().functions.reveal(request_id, output, trace_root, salt),
-            f"revealing {request_id}",
+            self._redundant().functions.reveal(request_id, output, trace_root, salt),
+            f"revealing request {request_id}",
         )
         return hex32(receipt["transactionHash"])
+
+    def reveal_ends(self, request_id: int) -> int:
+        """When the reveals of a redundant request close (0 before all k committed)."""
+        return int(self._redundant().functions.reveal_ends(request_id).call())
 
     def finalise_redundant(self, request_id: int) -> str:
         """Settle a redundant request by majority (or expire it without one)."""
@@ -619,7 +590,7 @@ class MarketService(Service):
             votes[output] = votes.get(output, 0) + 1
         output = max(votes, key=lambda o: votes[o]) if votes else b""
         receipt = self._transact(
-            self._market().functions.finalise_redundant(request_id, output),
+            self._redundant().functions.finalise(request_id, output),
             f"finalising request {request_id}",
         )
         return hex32(receipt["transactionHash"])
@@ -815,9 +786,9 @@ class MarketService(Service):
         """Dispute a posted result (the bond is taken); returns the dispute id."""
         result = posted or self._standing_result(request_id)
         self._ensure_allowance(self.params()["challenge_bond"], "the challenge bond")
-        market = self._market()
+        game = self._game()
         receipt = self._transact(
-            market.functions.challenge(
+            game.functions.challenge(
                 request_id,
                 result.batch_id,
                 result.index,
@@ -827,87 +798,25 @@ class MarketService(Service):
             ),
             f"challenging request {request_id}",
         )
-        events = market.events.Challenged().process_receipt(receipt, errors=_discard())
+        events = game.events.Challenged().process_receipt(receipt, errors=_discard())
         if len(events) != 1:
             raise ClientError("the challenge logged no Challenged event")
         return int(events[0]["args"]["dispute_id"])
 
-    def _move(self, function: str, *args: Any) -> str:
-        call = getattr(self._market().functions, function)(*args)
-        receipt = self._transact(
-            call, f"{function.replace('_', ' ')} in dispute {args[0]}", gas=MOVE_GAS[function]
-        )
+    def send_move(self, move: Move) -> str:
+        """Send one dispute move (`aicommons.market.game.Move`) to the DisputeGame, with the
+        move's fixed gas limit; returns the transaction hash."""
+        call = getattr(self._game().functions, move.function)(*move.args)
+        what = f"{move.function.replace('_', ' ')} in dispute {move.args[0]}"
+        receipt = self._transact(call, what, gas=MOVE_GAS[move.function])
         return hex32(receipt["transactionHash"])
 
-    def reveal_roots(self, dispute_id: int, *, layer_roots: Sequence[bytes], output: bytes) -> str:
-        return self._move("reveal_roots", dispute_id, b"".join(layer_roots), output)
-
-    def pick_layer(
-        self,
-        dispute_id: int,
-        *,
-        layer: int,
-        layer_root: bytes,
-        root_siblings: Sequence[bytes],
-        spec: Any,
-        spec_siblings: Sequence[bytes],
-    ) -> str:  # noqa: E501
-        return self._move(
-            "pick_layer",
-            dispute_id,
-            layer,
-            layer_root,
-            list(root_siblings),
-            spec.as_abi(),
-            list(spec_siblings),
-        )
-
-    def reveal_children(self, dispute_id: int, *, left: bytes, right: bytes) -> str:
-        return self._move("reveal_children", dispute_id, left, right)
-
-    def pick_child(self, dispute_id: int, *, right: bool) -> str:
-        return self._move("pick_child", dispute_id, right)
-
-    def reveal_rows(self, dispute_id: int, *, rows: Sequence[bytes]) -> str:
-        return self._move("reveal_rows", dispute_id, list(rows))
-
-    def one_step(self, dispute_id: int, *, right: bool, row: bytes, args: Any) -> str:
-        """The one-step on element `args.element` of the revealed `row` (the right one of the
-        pair when `right`); `args` is a `market.dispute.OneStepArgs`."""
-        return self._move(
-            "one_step",
-            dispute_id,
-            right,
-            row,
-            args.element,
-            args.spec.as_abi(),
-            [a.as_abi() for a in args.inputs],
-            [t.as_abi() for t in args.tensors],
-        )
-
     def timeout(self, dispute_id: int) -> str:
-        return self._move("timeout", dispute_id)
+        """Settle a dispute whose side to move missed its deadline (anyone may)."""
+        return self.send_move(Move("timeout", (dispute_id,)))
 
-
-# The dispute phases of ComputeMarket (flag values) and who moves in each.
-_PHASES = {
-    1: "roots",
-    2: "layer",
-    4: "reveal",
-    8: "pick",
-    16: "step",
-    32: "challenger_won",
-    64: "provider_won",
-    128: "cancelled",
-}
-_TO_MOVE = {
-    "roots": "provider",
-    "layer": "challenger",
-    "children": "provider",
-    "pick": "challenger",
-    "rows": "provider",
-    "step": "challenger",
-}
+    def cancel_dispute(self, dispute_id: int) -> str:
+        return self.send_move(Move("cancel_dispute", (dispute_id,)))
 
 
 def _discard() -> Any:
@@ -927,101 +836,33 @@ def _as_market_event(name: str, log: Any) -> MarketEvent:
 
 
 def batch_results(event: MarketEvent) -> list[PostedResult]:
-    """Every result of a BatchPosted event, each with its proof under the batch root (outputs
-    are not in the event: `MarketService.with_outputs` reads them from calldata)."""
-    from eth_abi import encode
-
+    """Every result of a BatchPosted event (outputs included), each with its proof under the
+    batch root."""
     args = event.args
-    parsed = [
-        (int(leaf["request_id"]), bytes(leaf["output_hash"]), bytes(leaf["trace_root"]))
-        for leaf in args["leaves"]
-    ]
-    tree = MerkleTree.from_leaves(
-        [encode(["uint256", "bytes32", "bytes32"], list(leaf)) for leaf in parsed]
+    outputs, offset = [], 0
+    for size in args["output_sizes"]:
+        outputs.append(bytes(args["outputs"][offset : offset + int(size)]))
+        offset += int(size)
+    batch = BatchCommitment(
+        [
+            CommittedResult(int(request_id), bytes(root), output)
+            for request_id, root, output in zip(
+                args["request_ids"], args["trace_roots"], outputs, strict=True
+            )
+        ]
     )
     return [
         PostedResult(
-            request_id=request_id,
+            request_id=result.request_id,
             batch_id=int(args["batch_id"]),
             index=index,
             provider=str(args["provider"]),
-            output=None,
-            output_hash=hex32(output_hash),
-            trace_root=hex32(trace_root),
-            siblings=tuple(tree.prove(index).siblings),
+            output=result.output,
+            output_hash=hex32(result.output_hash),
+            trace_root=hex32(result.trace_root),
+            siblings=tuple(batch.proof(index).siblings),
             window_ends=int(args["window_ends"]),
             block_number=event.block_number,
         )
-        for index, (request_id, output_hash, trace_root) in enumerate(parsed)
+        for index, result in enumerate(batch.results)
     ]
-
-
-def _result_fields(entry: Any) -> tuple[int, bytes, bytes]:
-    if isinstance(entry, dict):
-        return int(entry["request_id"]), bytes(entry["trace_root"]), bytes(entry["output"])
-    request_id, trace_root, output = entry
-    return int(request_id), bytes(trace_root), bytes(output)
-
-
-@dataclass(frozen=True)
-class MarketParams:
-    """ComputeMarket's `Params` (docs/market.md "Parameters"); defaults are the devnet's."""
-
-    window: int = 20
-    move_period: int = 20
-    reveal_period: int = 20
-    finalise_grace: int = 60
-    unbonding_delay: int = 60
-    max_request_ttl: int = 86_400
-    min_stake: int = 100 * 10**18
-    claim_lock: int = 10 * 10**18
-    challenge_bond: int = 10 * 10**18
-    winner_share_bps: int = 5_000
-    silence_slash_bps: int = 5_000
-    protocol_share_bps: int = 500
-    max_callback_gas: int = 500_000
-
-    def as_abi(self) -> tuple[int, ...]:
-        return tuple(getattr(self, name) for name in self.__dataclass_fields__)
-
-
-def deploy_market(w3: Any, account: Any, *, params: MarketParams | None = None) -> Any:
-    """Deploy the OneStepVerifier and the ComputeMarket next to this chain's suite (a no-op when
-    the deployment already has a market) and record them in its deployment file; returns the
-    deployment. The deployer is the market's owner and the suite's treasury."""
-    import json
-
-    from aicommons.chain.compile import deploy_web3
-    from aicommons.fsutil import atomic_write_bytes
-    from aicommons.sdk.deployment import Deployment, deployment_path, load_deployment
-
-    deployment = load_deployment(w3)
-    if CONTRACT in deployment.contracts:
-        return deployment
-    chosen = params or MarketParams()
-    verifier = deploy_web3(w3, "OneStepVerifier", account=account)
-    market = deploy_web3(
-        w3,
-        CONTRACT,
-        deployment.address("ModelRegistry"),
-        deployment.address("CommonsToken"),
-        deployment.treasury,
-        verifier.address,
-        chosen.as_abi(),
-        account=account,
-    )
-    updated = Deployment(
-        **{
-            **deployment.to_json(),
-            "contracts": {
-                **deployment.contracts,
-                "OneStepVerifier": verifier.address,
-                CONTRACT: market.address,
-            },
-        }
-    )
-    atomic_write_bytes(
-        deployment_path(updated.chain_id, updated.genesis_hash),
-        (json.dumps(updated.to_json(), indent=2) + "\n").encode(),
-    )
-    return updated
