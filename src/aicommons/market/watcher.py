@@ -19,7 +19,7 @@ from aicommons.market.dispute import TraceCommitments
 from aicommons.market.graph import GraphCommitment, graph_commitment
 from aicommons.market.inputs import sample_from_bytes
 from aicommons.market.play import chain_now, challenger_turn, output_of, unpack_roots, winner
-from aicommons.market.records import MarketEvent, PostedResult
+from aicommons.market.records import MODES, MarketEvent, PostedResult
 from aicommons.runtime import ModelPackage
 
 if TYPE_CHECKING:
@@ -35,6 +35,16 @@ class _Watched:
     verdict: str = ""  # "", "ok", "wrong"
     dispute_id: int | None = None
     done: bool = False
+
+
+@dataclass
+class _Deadline:
+    """What decides when an unanswered request may be expired."""
+
+    optimistic: bool
+    deadline: int
+    claims: int = 0
+    answered: bool = False
 
 
 @dataclass
@@ -64,6 +74,8 @@ class Watcher:
         self.commitments: dict[int, TraceCommitments] = {}
         self.wanted = {name.partition("@")[0] for name in self.models}
         self.stats = {"checked": 0, "disputed": 0, "won": 0, "lost": 0}
+        self.unsettled: dict[int, _Deadline] = {}
+        self.params: dict[str, int] | None = None
 
     def run(self, stop: threading.Event) -> None:
         self.log("watching " + (", ".join(sorted(self.wanted)) or "every model"))
@@ -113,7 +125,39 @@ class Watcher:
             ):
                 watched.done = True
         self.watched = {k: w for k, w in self.watched.items() if not w.done}
+        self._expire(now)
         return self.poll_s
+
+    def _expire(self, now: int) -> None:
+        """Expire what nobody answered: open past its deadline (refund), or optimistic, claimed
+        and never posted past deadline + window + grace (refund, the silent claimant slashed).
+        Anyone may; a watcher does it so a requester is never left waiting."""
+        if not self.unsettled:
+            return
+        if self.params is None:
+            self.params = self.client.market.params()
+        grace = self.params["window"] + self.params["finalise_grace"]
+        for request_id, due in list(self.unsettled.items()):
+            silent = (
+                due.optimistic and due.claims and not due.answered and now > due.deadline + grace
+            )
+            if (not due.claims and now > due.deadline) or silent:
+                attempt(
+                    ("expire", request_id),
+                    lambda r=request_id: self._expire_one(r),
+                    retry=self.retry,
+                    log=self.log,
+                    what=f"expiry of request {request_id}",
+                )
+
+    def _expire_one(self, request_id: int) -> None:
+        status = self.client.market.status(request_id)
+        if status not in ("open", "claimed"):
+            self.unsettled.pop(request_id, None)
+            return
+        self.client.market.expire(request_id)
+        self.unsettled.pop(request_id, None)
+        self.log(f"expired request {request_id} (unanswered past its deadline)")
 
     # -- events --------------------------------------------------------------------------------
 
@@ -121,9 +165,20 @@ class Watcher:
         from aicommons.sdk.market import batch_results
 
         if event.name == "RequestCreated":
-            self.requests[int(event.args["request_id"])] = event
+            request_id = int(event.args["request_id"])
+            self.requests[request_id] = event
+            self.unsettled[request_id] = _Deadline(
+                optimistic=int(event.args["mode"]) == MODES["optimistic"],
+                deadline=int(event.args["deadline"]),
+            )
+        elif event.name == "Claimed" and int(event.args["request_id"]) in self.unsettled:
+            self.unsettled[int(event.args["request_id"])].claims += 1
+        elif event.name in ("ResultFinalised", "RequestExpired"):
+            self.unsettled.pop(int(event.args["request_id"]), None)
         elif event.name == "BatchPosted":
             for result in batch_results(event):
+                if result.request_id in self.unsettled:
+                    self.unsettled[result.request_id].answered = True
                 created = self.requests.get(result.request_id)
                 if created is None:
                     continue

@@ -63,6 +63,18 @@ MOVE_GAS = {
 """Gas limits of the dispute moves (upper bounds; `aic bench market` measures what they use):
 sent without a node estimate, which on a Python EVM re-runs a heavy move some 25 times and
 could cost a move its deadline."""
+TX_GAS = {
+    "request": 1_500_000,
+    "claim": 400_000,
+    "finalise": 1_000_000,
+    "finalise_redundant": 2_000_000,
+    "expire": 1_500_000,
+    "challenge": 1_000_000,
+    "commit": 300_000,
+    "reveal": 1_000_000,
+}
+"""Gas limits of the market's frequent transactions (upper bounds, sent without a node
+estimate for the same reason as MOVE_GAS; finalising adds the callback's gas)."""
 POST_GAS_BASE = 1_200_000
 POST_GAS_PER_RESULT = 60_000
 """Gas limit of a `post_batch` of n results: base + n * per result (upper bounds)."""
@@ -270,13 +282,14 @@ class MarketService(Service):
         if status == "claimed" and posted:
             status = "posted"
         output = output_hash = trace_root = fee = window_ends = finalise_tx = None
+        answered_by = providers[0] if providers else None
         width = self.output_width(bytes(args["model_id"]), bytes(args["version_id"]))
         if finalised:
             f = finalised[0].args
             output = output_values(bytes(f["output"]), width)
             output_hash, trace_root = hex32(f["output_hash"]), hex32(f["trace_root"])
             fee, finalise_tx = int(f["fee"]), finalised[0].tx_hash
-            providers = providers or [str(f["provider"])]
+            answered_by = str(f["provider"])  # redundant mode: a majority provider
         elif posted:
             result = posted[0]
             output = output_values(result.output, width)
@@ -290,7 +303,7 @@ class MarketService(Service):
             mode=mode_name(int(args["mode"])),
             status=status,
             requester=str(args["requester"]),
-            provider=providers[0] if providers else None,
+            provider=answered_by,
             providers=providers,
             output=output,
             output_hash=output_hash,
@@ -450,7 +463,9 @@ class MarketService(Service):
         return owed
 
     def claim(self, request_id: int) -> str:
-        receipt = self._transact(self._market().functions.claim(request_id), "claiming")
+        receipt = self._transact(
+            self._market().functions.claim(request_id), "claiming", gas=TX_GAS["claim"]
+        )
         return hex32(receipt["transactionHash"])
 
     def result_of(
@@ -531,6 +546,7 @@ class MarketService(Service):
                 list(result.siblings),
             ),
             f"finalising request {request_id}",
+            gas=TX_GAS["finalise"] + self.params()["max_callback_gas"],
         )
         return hex32(receipt["transactionHash"])
 
@@ -544,7 +560,9 @@ class MarketService(Service):
 
     def expire(self, request_id: int) -> str:
         receipt = self._transact(
-            self._market().functions.expire(request_id), f"expiring {request_id}"
+            self._market().functions.expire(request_id),
+            f"expiring {request_id}",
+            gas=TX_GAS["expire"],
         )
         return hex32(receipt["transactionHash"])
 
@@ -565,6 +583,7 @@ class MarketService(Service):
         receipt = self._transact(
             self._redundant().functions.commit(request_id, commitment),
             f"committing to request {request_id}",
+            gas=TX_GAS["commit"],
         )
         return hex32(receipt["transactionHash"])
 
@@ -574,6 +593,7 @@ class MarketService(Service):
         receipt = self._transact(
             self._redundant().functions.reveal(request_id, output, trace_root, salt),
             f"revealing request {request_id}",
+            gas=TX_GAS["reveal"],
         )
         return hex32(receipt["transactionHash"])
 
@@ -592,6 +612,7 @@ class MarketService(Service):
         receipt = self._transact(
             self._redundant().functions.finalise(request_id, output),
             f"finalising request {request_id}",
+            gas=TX_GAS["finalise_redundant"] + self.params()["max_callback_gas"],
         )
         return hex32(receipt["transactionHash"])
 
@@ -668,7 +689,7 @@ class MarketService(Service):
             zero,
             0,
         )
-        receipt = self._transact(call, f"requesting {version.model}")
+        receipt = self._transact(call, f"requesting {version.model}", gas=TX_GAS["request"])
         events = self._market().events.RequestCreated().process_receipt(receipt, errors=_discard())
         if len(events) != 1:
             raise ClientError("the request transaction logged no RequestCreated event")
@@ -797,6 +818,7 @@ class MarketService(Service):
                 list(result.siblings),
             ),
             f"challenging request {request_id}",
+            gas=TX_GAS["challenge"],
         )
         events = game.events.Challenged().process_receipt(receipt, errors=_discard())
         if len(events) != 1:
