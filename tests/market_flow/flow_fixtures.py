@@ -1,6 +1,8 @@
 """An in-process market network for the off-chain flow tests: the devnet and a storage node on
 threads, the suite and the market deployed with short periods, the digits CNN published with a
 fee and its graph registered, and AIC handed to the provider, watcher and requester accounts.
+One network serves the whole session (setting one up costs most of a minute); each test stops
+the daemons it started.
 
 Daemons run on threads here (`Daemons`), so a test plays every role without subprocesses.
 """
@@ -72,7 +74,7 @@ def digits_sample(index: int = 0) -> np.ndarray:
         return data["x_test"][index].reshape(1, 8, 8)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def market_net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MarketNetwork]:
     home = tmp_path_factory.mktemp("aic-home")
     patch = pytest.MonkeyPatch()

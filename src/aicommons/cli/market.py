@@ -204,6 +204,7 @@ def request_new(
     providers: int = typer.Option(1, "--providers", min=1, help="Redundant mode: k providers."),
     provider: str | None = typer.Option(None, "--provider", help="Only this provider may claim."),
     max_fee: str | None = typer.Option(None, "--max-fee", help="Most AIC to pay (decimal)."),
+    ttl: int = typer.Option(600, "--ttl", help="Seconds until the request's deadline."),
     wait: bool = typer.Option(False, "--wait", help="Wait until the result is final."),
     timeout: float = typer.Option(600.0, "--timeout", min=1.0, help="Seconds --wait waits."),
     receipt_path: Path | None = typer.Option(None, "--receipt", help="Save the receipt here."),
@@ -221,7 +222,13 @@ def request_new(
     sample = _load_input(input_path)
     client = _client(rpc, account, node)
     ticket = client.market.request(
-        reference, sample, mode=mode, providers=providers, provider=provider, max_fee=fee
+        reference,
+        sample,
+        mode=mode,
+        providers=providers,
+        provider=provider,
+        max_fee=fee,
+        ttl_s=ttl,
     )
     info = client.market.wait(ticket.request_id, timeout_s=timeout) if wait else None
     receipt = client.market.receipt(ticket)
