@@ -110,12 +110,21 @@ def market_net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MarketNetwo
         admin.market.register_graph("digits-cnn")
         for name in (*PROVIDERS, WATCHER, REQUESTER, LIAR, CHALLENGER):
             admin.tokens.transfer(load_account(name, None).address, tokens=10_000 * AIC)
+        patch.undo()  # each test points AIC_HOME here itself (`market_home`)
         yield net
     finally:
+        patch.undo()
         server.should_exit = True
         thread.join(timeout=10)
         devnet.stop()
-        patch.undo()
+
+
+@pytest.fixture(autouse=True)
+def market_home(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests on the market network see its deployment and keys under its AIC_HOME."""
+    if "market_net" in request.fixturenames:
+        net = request.getfixturevalue("market_net")
+        monkeypatch.setenv("AIC_HOME", str(net.home))
 
 
 @dataclass

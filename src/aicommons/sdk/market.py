@@ -632,9 +632,33 @@ class MarketService(Service):
         """Escrow a fee and ask the market for `reference` on one sample `x`.
 
         `x` is int8 (taken as is) or floats (quantised with the package's input scale).
-        `max_fee` defaults to the version fee plus the dearest offer per provider. The paid
-        request is kept as a pending receipt under `$AIC_HOME/receipts` before anything else can
-        fail."""
+        `max_fee` defaults to the version fee plus the dearest live offer per provider. The
+        paid request is kept as a pending receipt under `$AIC_HOME/receipts` before anything
+        else can fail."""
+        (ticket,) = self.request_many(
+            reference,
+            [x],
+            mode=mode,
+            providers=providers,
+            provider=provider,
+            max_fee=max_fee,
+            ttl_s=ttl_s,
+        )
+        return ticket
+
+    def request_many(
+        self,
+        reference: str,
+        samples: Sequence[Any],
+        *,
+        mode: str = "optimistic",
+        providers: int = 1,
+        provider: str | None = None,
+        max_fee: int | None = None,
+        ttl_s: int = DEFAULT_TTL_S,
+    ) -> list[RequestTicket]:
+        """One request per sample, with the same terms: everything is checked (and the fee
+        approved) once, for all of them, before the first transaction."""
         from aicommons.market.inputs import prepare_sample
 
         account = self._require_account()
@@ -649,77 +673,83 @@ class MarketService(Service):
                 raise ClientError(f"redundant mode takes 2..9 providers, got {providers}")
         version = self._servable(reference)
         package = self.package_of(version)
-        sample = prepare_sample(package, x)
-        data = input_bytes(sample)
-        offers = [p for p in self._offer_prices(version)]
+        inputs = [prepare_sample(package, x) for x in samples]
+        offers = dict(self._offers_by(version))
         if provider is not None:
             from web3 import Web3
 
             if not Web3.is_address(provider):
                 raise ClientError(f"{provider!r} is not an address")
             provider = Web3.to_checksum_address(provider)
-            offers = [price for who, price in self._offers_by(version) if who == provider.lower()]
-            if not offers:
+            if provider.lower() not in offers:
                 raise ClientError(f"provider {provider} does not offer {version.model}")
+            offers = {provider.lower(): offers[provider.lower()]}
         if max_fee is None:
-            dearest = max(offers) if offers else 0
-            max_fee = version.fee + providers * dearest
+            max_fee = version.fee + providers * max(offers.values(), default=0)
         if max_fee < version.fee:
             raise ClientError(f"--max-fee {max_fee} is below the version fee {version.fee}")
         params = self.params()
         if not 0 < ttl_s <= params["max_request_ttl"]:
             raise ClientError(f"the deadline must be 1..{params['max_request_ttl']} s ahead")
+        total = max_fee * len(inputs)
         balance = self._client.tokens.balance(account.address)
-        if balance < max_fee:
-            raise ClientError(f"insufficient AIC for the fee: have {balance}, need {max_fee}")
-        self._ensure_allowance(max_fee, "the fee")
-        now = int(self.w3.eth.get_block("latest")["timestamp"])
-        deadline = max(now, int(time.time())) + ttl_s
+        if balance < total:
+            raise ClientError(f"insufficient AIC for the fee: have {balance}, need {total}")
+        self._ensure_allowance(total, "the fee")
+        model_id = bytes.fromhex(self._model_id(version)[2:])
         zero = "0x" + "00" * 20
-        call = self._market().functions.request(
-            bytes.fromhex(self._model_id(version)[2:]),
-            version.version_bytes,
-            data,
-            (bytes(32), bytes(32), bytes(32)),
-            MODES[mode],
-            providers,
-            max_fee,
-            deadline,
-            provider or zero,
-            zero,
-            0,
-        )
-        receipt = self._transact(call, f"requesting {version.model}", gas=TX_GAS["request"])
-        events = self._market().events.RequestCreated().process_receipt(receipt, errors=_discard())
-        if len(events) != 1:
-            raise ClientError("the request transaction logged no RequestCreated event")
-        args = events[0]["args"]
-        ticket = RequestTicket(
-            request_id=int(args["request_id"]),
-            tx_hash=hex32(receipt["transactionHash"]),
-            block_number=int(receipt["blockNumber"]),
-            block_hash=hex32(receipt["blockHash"]),
-            model=version.model,
-            version_id=version.version_id,
-            mode=mode,
-            input=[int(v) for v in sample.reshape(-1)],
-            input_hash=hex32(keccak256(data)),
-            max_fee=max_fee,
-            deadline=deadline,
-        )
-        keep_receipt(self._pending_receipt(ticket, account.address))
-        return ticket
+        tickets = []
+        for sample in inputs:
+            data = input_bytes(sample)
+            now = int(self.w3.eth.get_block("latest")["timestamp"])
+            deadline = max(now, int(time.time())) + ttl_s
+            call = self._market().functions.request(
+                model_id,
+                version.version_bytes,
+                data,
+                (bytes(32), bytes(32), bytes(32)),
+                MODES[mode],
+                providers,
+                max_fee,
+                deadline,
+                provider or zero,
+                zero,
+                0,
+            )
+            receipt = self._transact(call, f"requesting {version.model}", gas=TX_GAS["request"])
+            events = (
+                self._market().events.RequestCreated().process_receipt(receipt, errors=_discard())
+            )
+            if len(events) != 1:
+                raise ClientError("the request transaction logged no RequestCreated event")
+            ticket = RequestTicket(
+                request_id=int(events[0]["args"]["request_id"]),
+                tx_hash=hex32(receipt["transactionHash"]),
+                block_number=int(receipt["blockNumber"]),
+                block_hash=hex32(receipt["blockHash"]),
+                model=version.model,
+                version_id=version.version_id,
+                mode=mode,
+                input=[int(v) for v in sample.reshape(-1)],
+                input_hash=hex32(keccak256(data)),
+                max_fee=max_fee,
+                deadline=deadline,
+            )
+            keep_receipt(self._pending_receipt(ticket, account.address))
+            tickets.append(ticket)
+        return tickets
 
     def _offers_by(self, version: VersionInfo) -> list[tuple[str, int]]:
-        latest: dict[str, int] = {}
-        for event in self.events(
-            names=("OfferSet",), filters={"version_id": version.version_bytes}
-        ):
-            latest[str(event.args["provider"]).lower()] = int(event.args["price"])
-        return list(latest.items())
-
-    def _offer_prices(self, version: VersionInfo) -> list[int]:
-        return [price for _, price in self._offers_by(version)]
+        """(provider, price) of every live offer of the version."""
+        latest: dict[str, tuple[int, bool]] = {}
+        filters = {"model_id": bytes.fromhex(self._model_id(version)[2:])}
+        filters["version_id"] = version.version_bytes
+        for event in self.events(names=("OfferSet",), filters=filters):
+            latest[str(event.args["provider"]).lower()] = (
+                int(event.args["price"]),
+                bool(event.args["active"]),
+            )
+        return [(who, price) for who, (price, active) in latest.items() if active]
 
     def _pending_receipt(self, ticket: RequestTicket, requester: str) -> MarketReceipt:
         return MarketReceipt(
