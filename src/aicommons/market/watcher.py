@@ -231,7 +231,9 @@ class Watcher:
         same_output = output_hash == result.output_hash
         same = same_output and "0x" + mine.trace_root.hex() == result.trace_root
         watched.verdict = "ok" if same else "wrong"
-        if not same:
+        if same:
+            self.log(f"request {result.request_id}: posted result matches re-execution")
+        else:
             what = "output" if not same_output else "trace root"
             self.log(f"request {result.request_id}: posted {what} differs from re-execution")
 
