@@ -12,6 +12,7 @@ import pytest
 from chain_fixtures import LOCATOR, SUPPLY, deploy_suite, slug_id
 from eth_account import Account
 
+from aicommons.chain.compile import load_boa
 from aicommons.chain.executor import MAX_FEE
 from aicommons.commit import keccak256
 
@@ -290,3 +291,22 @@ def test_token_supply_is_fixed_at_the_treasury_and_permit_works(suite) -> None:
     with boa.env.prank(spender):
         token.transferFrom(owner.address, spender, 600)
     assert token.balanceOf(spender) == 600
+
+
+def test_zero_accounts_are_refused_by_one_name() -> None:
+    zero = "0x" + "00" * 20
+    account = boa.env.generate_address("someone")
+    with boa.env.anchor():
+        with pytest.raises(Exception, match="ZeroAddress"):
+            load_boa("CommonsToken", zero, SUPPLY)
+        token = load_boa("CommonsToken", account, SUPPLY)
+        registry = load_boa("ModelRegistry")
+        for arguments in [
+            (zero, token.address, account, 0),
+            (registry.address, zero, account, 0),
+            (registry.address, token.address, zero, 0),
+        ]:
+            with pytest.raises(Exception, match="ZeroAddress"):
+                load_boa("OnchainExecutor", *arguments)
+        with pytest.raises(Exception, match="InvalidProtocolShare"):
+            load_boa("OnchainExecutor", registry.address, token.address, account, 10_001)

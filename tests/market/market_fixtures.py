@@ -19,7 +19,7 @@ from aicommons.market.commitments import BatchCommitment, PostedResult, input_by
 from aicommons.market.dispute import TraceCommitments
 from aicommons.market.game import DisputeState, Move, challenger_move, provider_move
 from aicommons.market.graph import graph_commitment
-from aicommons.runtime import Layer, ModelPackage
+from aicommons.runtime import ModelPackage
 
 AIC = 10**18
 SUPPLY = 10**9 * AIC
@@ -171,33 +171,15 @@ def honest_result(
 def finalise(
     suite: MarketSuite, batch_id: int, batch: BatchCommitment, request_id: int, sender: str
 ) -> None:
-    index = batch.index_of(request_id)
-    result = batch.results[index]
     with boa.env.prank(sender):
-        suite.market.finalise(
-            request_id,
-            batch_id,
-            index,
-            result.output,
-            result.trace_root,
-            list(batch.proof(index).siblings),
-        )
+        suite.market.finalise(*batch.finalise_args(batch_id=batch_id, request_id=request_id))
 
 
 def challenge(
     suite: MarketSuite, challenger: str, batch_id: int, batch: BatchCommitment, request_id: int
 ) -> int:
-    index = batch.index_of(request_id)
-    result = batch.results[index]
     with boa.env.prank(challenger):
-        return suite.game.challenge(
-            request_id,
-            batch_id,
-            index,
-            result.output_hash,
-            result.trace_root,
-            list(batch.proof(index).siblings),
-        )
+        return suite.game.challenge(*batch.challenge_args(batch_id=batch_id, request_id=request_id))
 
 
 def state(suite: MarketSuite, dispute_id: int) -> DisputeState:
@@ -284,39 +266,3 @@ def play(
     record.winner = final.challenger if final.phase == "challenger_won" else final.provider
     record.rounds += 1  # the challenge itself
     return record
-
-
-def synthetic_wide_package(seed: int = 0, *, fan_in: int = 1024, width: int = 4096) -> ModelPackage:
-    """input [fan_in] -> dense width (ReLU) -> dense 10 (int32): one layer of width >= 4096 and
-    fan-in >= 1024, the bench's synthetic model; its second layer has fan-in `width`."""
-    rng = np.random.default_rng(seed)
-    tensors = {}
-    layers = []
-    previous, shape = "input", fan_in
-    for name, out, last in (("wide", width, False), ("head", 10, True)):
-        tensors[f"{name}.weight"] = rng.integers(-127, 128, (out, shape)).astype(np.int8)
-        tensors[f"{name}.bias"] = rng.integers(-(2**16), 2**16, out).astype(np.int32)
-        tensors[f"{name}.multiplier"] = rng.integers(2**20, 2**22, out).astype(np.int32)
-        tensors[f"{name}.shift"] = np.full(out, 32 if not last else 20, np.int32)
-        dtype, lo, hi = ("int32", -(2**31), 2**31 - 1) if last else ("int8", 0, 127)
-        output = "logits" if last else "hidden"
-        layers.append(
-            Layer(
-                name,
-                "dense",
-                (previous,),
-                output,
-                (out,),
-                dtype,
-                "1",
-                {role: f"{name}.{role}" for role in ("weight", "bias", "multiplier", "shift")},
-                {"channels": out, "lo": lo, "hi": hi},
-            )
-        )
-        previous, shape = output, out
-    return ModelPackage.build(
-        {"name": "input", "shape": [fan_in], "scale": "1"},
-        layers,
-        [{"name": "logits", "dtype": "int32", "scale": "1"}],
-        tensors,
-    )

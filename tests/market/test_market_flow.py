@@ -417,14 +417,6 @@ def test_callback_gets_the_output_and_cannot_block_finalisation(env, cnn) -> Non
     result, _ = honest_result(cnn, request_id, x[1])
     batch_id, batch = post(suite, actors["p1"], [result])
     advance(suite.params.window)
-    index = batch.index_of(request_id)
+    args = batch.finalise_args(batch_id=batch_id, request_id=request_id)
     with boa.env.prank(actors["watcher"]), boa.reverts("InsufficientGas"):
-        suite.market.finalise(
-            request_id,
-            batch_id,
-            index,
-            result.output,
-            result.trace_root,
-            list(batch.proof(index).siblings),
-            gas=300_000,
-        )
+        suite.market.finalise(*args, gas=300_000)

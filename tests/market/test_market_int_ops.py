@@ -81,7 +81,8 @@ def _step(ops, package, x: np.ndarray, position: tuple[int, ...]) -> int:
         )
     if layer.op == "add":
         a = int(x[position])
-        b = ref.clamp(a, package.layers[0].attrs["lo"], package.layers[0].attrs["hi"])
+        first = package.layers[0].attrs  # the clamp feeding the add
+        b = max(first["lo"], min(first["hi"], a))
         multiplier, shift = tensors["multiplier"], tensors["shift"]
         return ops.add_step(
             a, b, int(multiplier[0]), int(multiplier[1]), int(shift[0]), attrs["lo"], attrs["hi"]

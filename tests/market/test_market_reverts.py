@@ -336,3 +336,12 @@ def test_redundant_guards(env) -> None:
     result = PostedResult(request_id, b"\x00" * 32, b"\x00")
     with boa.env.prank(p2), boa.reverts("WrongMode"):
         suite.market.post_batch(*BatchCommitment([result]).post_args())
+
+
+@pytest.mark.parametrize(
+    "name", ["ComputeMarket", "DisputeGame", "RedundantMode", "OneStepVerifier"]
+)
+def test_every_market_contract_fits_eip_170(name) -> None:
+    from aicommons.chain.compile import compile_contract
+
+    assert len(compile_contract(name).bytecode_runtime) <= 24_576

@@ -1,7 +1,8 @@
 """Turn a runtime model package into OnchainExecutor upload transactions; encode inputs.
 
-Pure data in, call arguments out: tensor roots (from aicommons.runtime), chunking and Merkle proofs
-exactly as the contract checks them. Nothing is sent except through the `send_*` helpers.
+Pure data in, call arguments out: the program hash a version registers (a pure function of the
+manifest), tensor roots, chunking and Merkle proofs exactly as the contract checks them, and the
+fee split's Python mirror. Nothing is sent except through the `send_*` helpers.
 """
 
 from __future__ import annotations

@@ -214,12 +214,13 @@ def request_new(
     as_json: bool = JsonOption,
 ) -> None:
     """Escrow a fee and request a prediction; with --wait, wait for the final result."""
-    from aicommons.cli.network import _check_receipt_target, _load_input
+    from aicommons.cli.network import _check_receipt_target
+    from aicommons.runtime.files import load_input
     from aicommons.sdk.receipt import kept_receipt_path
 
     _check_receipt_target(receipt_path)  # before paying: a bad path must cost nothing
     fee = _units(max_fee, "--max-fee")
-    sample = _load_input(input_path)
+    sample = load_input(input_path)
     client = _client(rpc, account, node)
     ticket = client.market.request(
         reference,

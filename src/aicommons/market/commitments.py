@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from eth_abi import encode
@@ -104,6 +105,20 @@ class BatchCommitment:
 
     def proof(self, index: int) -> MerkleProof:
         return self._tree.prove(index)
+
+    def finalise_args(self, *, batch_id: int, request_id: int) -> tuple[Any, ...]:
+        """`finalise`'s arguments for one result of this batch (posted as `batch_id`)."""
+        index = self.index_of(request_id)
+        result = self.results[index]
+        siblings = list(self.proof(index).siblings)
+        return (request_id, batch_id, index, result.output, result.trace_root, siblings)
+
+    def challenge_args(self, *, batch_id: int, request_id: int) -> tuple[Any, ...]:
+        """`DisputeGame.challenge`'s arguments for one result of this batch."""
+        index = self.index_of(request_id)
+        result = self.results[index]
+        siblings = list(self.proof(index).siblings)
+        return (request_id, batch_id, index, result.output_hash, result.trace_root, siblings)
 
     def post_args(self) -> tuple[list[int], list[bytes], bytes, list[int]]:
         """`post_batch`'s arguments: request ids, trace roots, the outputs concatenated, sizes."""

@@ -38,9 +38,10 @@ TENSOR_ROLES: Mapping[str, tuple[str, ...]] = {
 """Order of LayerSpec.tensors per op (ops not listed have no tensors)."""
 
 # Limits of the on-chain game; pinned against the contracts by tests/market.
-MAX_LAYERS = 1024
+MAX_LAYERS = 511
 MAX_FAN_IN = 4096
-MAX_STEP_BYTES = 32768
+MAX_STEP_BYTES = 16384
+MAX_RANGE_ROWS = 256
 MAX_ROW_BYTES = 16384
 MAX_OUTPUT_BYTES = 4096
 MAX_KERNEL = 256

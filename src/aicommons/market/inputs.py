@@ -12,17 +12,12 @@ import numpy as np
 
 from aicommons.market.errors import MarketError
 from aicommons.runtime import ModelPackage
-from aicommons.runtime.files import prepare_input
 
 
 def prepare_sample(package: ModelPackage, x: Any) -> np.ndarray:
-    """`x` as int8 [1, *input_shape]; refuses a batch of more than one sample."""
-    values = np.asarray(x)
-    if values.dtype.kind in "iu" and values.dtype != np.int8:
-        if values.size and (values.min() < -128 or values.max() > 127):
-            raise MarketError("integer input values must lie in int8 [-128, 127]")
-        values = values.astype(np.int8)
-    batch = package.check_input(prepare_input(package, values))
+    """`x` as int8 [1, *input_shape] (`ModelPackage.prepare_input`: integers are the int8
+    values they hold, floats are quantised); refuses a batch of more than one sample."""
+    batch = package.prepare_input(x)
     if batch.shape[0] != 1:
         raise MarketError(f"a market request takes one sample, got a batch of {batch.shape[0]}")
     return batch

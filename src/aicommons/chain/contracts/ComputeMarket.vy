@@ -27,7 +27,6 @@ from snekmate.auth import ownable
 import fee_split
 import merkle
 import payouts
-import tensor_commit
 
 initializes: ownable
 initializes: payouts
@@ -80,6 +79,9 @@ EXPIRED: constant(uint256) = 7
 interface GraphSource:
     # DisputeGame keeps each version's graph commitment (docs/market.md "Graph commitment").
     def input_layout(model_id: bytes32, version_id: bytes32) -> (bool, uint256, uint256): view
+    def input_commitment(
+        model_id: bytes32, version_id: bytes32, input: Bytes[MAX_INPUT_BYTES]
+    ) -> (bytes32, bytes32): view
 
 
 interface Registry:
@@ -456,13 +458,6 @@ def request(
     @return request_id
     """
     version_fee: uint256 = self._live_terms(model_id, version_id)
-    registered: bool = False
-    input_rows: uint256 = 0
-    input_bytes: uint256 = 0
-    registered, input_rows, input_bytes = staticcall GraphSource(self.dispute_game).input_layout(
-        model_id, version_id
-    )
-    self._require(registered, "GraphNotRegistered")
     self._require(mode == MODE_OPTIMISTIC or mode == MODE_REDUNDANT, "InvalidMode")
     if mode == MODE_OPTIMISTIC:
         self._require(redundancy == 1, "InvalidRedundancy")
@@ -473,20 +468,22 @@ def request(
     self._require(deadline <= block.timestamp + self.params.max_request_ttl, "DeadlineTooFar")
     self._require(callback_gas <= self.params.max_callback_gas, "CallbackGasTooHigh")
     self._require(max_fee >= version_fee, "FeeTooLow")
-    input_hash: bytes32 = empty(bytes32)
-    input_root: bytes32 = empty(bytes32)
+    input_hash: bytes32 = input_ref.input_hash
+    input_root: bytes32 = input_ref.input_root
     if len(input) > 0:
+        # The game checks the size against the version's graph and hashes the tensor root.
         self._require(input_ref.blob_id == empty(bytes32), "InvalidInput")
-        self._require(len(input) == input_bytes, "InputSizeMismatch")
-        self._require(input_rows <= MAX_INPUT_ROWS, "InputTooLarge")
-        input_hash = keccak256(input)
-        input_root = tensor_commit.tensor_root(input, input_rows)
+        input_hash, input_root = staticcall GraphSource(self.dispute_game).input_commitment(
+            model_id, version_id, input
+        )
     else:
+        registered: bool = False
+        rows: uint256 = 0
+        size: uint256 = 0
+        registered, rows, size = staticcall GraphSource(self.dispute_game).input_layout(model_id, version_id)
+        self._require(registered, "GraphNotRegistered")
         self._require(input_ref.blob_id != empty(bytes32), "InvalidInput")
-        self._require(input_ref.input_hash != empty(bytes32), "InvalidInput")
-        self._require(input_ref.input_root != empty(bytes32), "InvalidInput")
-        input_hash = input_ref.input_hash
-        input_root = input_ref.input_root
+        self._require(input_hash != empty(bytes32) and input_root != empty(bytes32), "InvalidInput")
     self._require(staticcall payouts.token.allowance(msg.sender, self) >= max_fee, "FeeUnpaid")
     self._require(staticcall payouts.token.balanceOf(msg.sender) >= max_fee, "FeeUnpaid")
 

@@ -273,6 +273,22 @@ def input_layout(model_id: bytes32, version_id: bytes32) -> (bool, uint256, uint
     return graph.graph_root != empty(bytes32), graph.input_rows, graph.input_bytes
 
 
+@external
+@view
+def input_commitment(
+    model_id: bytes32, version_id: bytes32, input: Bytes[ComputeMarket.MAX_INPUT_BYTES]
+) -> (bytes32, bytes32):
+    """
+    @notice A calldata input checked against the version's graph: (keccak256(input), the
+            input's tensor root). The market asks this for every calldata request.
+    """
+    graph: VersionGraph = self.graphs[keccak256(concat(model_id, version_id))]
+    self._require(graph.graph_root != empty(bytes32), "GraphNotRegistered")
+    self._require(len(input) == graph.input_bytes, "InputSizeMismatch")
+    self._require(graph.input_rows <= ComputeMarket.MAX_INPUT_ROWS, "InputTooLarge")
+    return keccak256(input), tensor_commit.tensor_root(input, graph.input_rows)
+
+
 # ---------------------------------------------------------------------------------------------
 # The game.
 # ---------------------------------------------------------------------------------------------

@@ -529,7 +529,7 @@ def _charge(model_id: bytes32, version_id: bytes32, fee: uint256):
          protocol share, unassigned shares and rounding dust to the treasury, so the credits
          sum to the fee and `total_owed` rises by exactly what the pull brings in.
     """
-    assert staticcall payouts.token.allowance(msg.sender, self) >= fee, "FeeUnpaid"
+    assert staticcall payouts.token.allowance(msg.sender, self) >= fee, "FeeNotApproved"
     assert staticcall payouts.token.balanceOf(msg.sender) >= fee, "FeeUnpaid"
     attribution: DynArray[fee_split.Attribution, fee_split.MAX_ATTRIBUTION] = (
         staticcall registry.attribution(model_id, version_id)

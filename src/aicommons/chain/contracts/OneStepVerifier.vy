@@ -410,6 +410,9 @@ def _supported(spec: LayerSpec) -> bool:
         taps: uint256 = convert(spec.attrs[0] * spec.attrs[1], uint256)
         if group_in * taps > MAX_FAN_IN or group_in * in_row_bytes > MAX_STEP_BYTES:
             return False
+        # A group short of all input planes is a partial row range: at most MAX_RANGE_ROWS.
+        if group_count > 1 and group_in > tensor_commit.MAX_RANGE_ROWS:
+            return False
         return self._bounds_ok(spec.attrs[11], spec.attrs[12], spec.out_bytes)
     if spec.out_shape[0] != spec.in_shape[0] or in_row_bytes > MAX_STEP_BYTES:
         return False
