@@ -30,7 +30,7 @@ from aicommons.sdk.client import Client
 from aicommons.sdk.demo import demo_package
 from aicommons.sdk.deployment import deploy_suite
 from aicommons.sdk.types import Attribution
-from aicommons.storage.node import create_app
+from aicommons.storage.node import create_app, node_origins
 from aicommons.storage.process import free_port, node_answers
 from aicommons.storage.store import LocalStore
 
@@ -83,7 +83,7 @@ def market_net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MarketNetwo
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(LocalStore(home / "storage")),
+            create_app(LocalStore(home / "storage"), origins=node_origins("127.0.0.1", port)),
             host="127.0.0.1",
             port=port,
             log_level="warning",
