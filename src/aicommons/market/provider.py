@@ -23,7 +23,7 @@ from aicommons.market.inputs import sample_from_bytes
 from aicommons.market.outbox import publish_signature
 from aicommons.market.play import chain_now, output_of, provider_turn
 from aicommons.market.receipts import ResultStatement, sign_result
-from aicommons.market.records import MODES, SETTLED, MarketEvent, PostedResult
+from aicommons.market.records import MODES, SETTLED, MarketEvent, PostedResult, batch_results
 from aicommons.runtime import ModelPackage
 
 if TYPE_CHECKING:
@@ -162,6 +162,12 @@ class Provider:
                 redundancy=int(args["redundancy"]),
             )
             return
+        if event.name == "BatchPosted" and str(args["provider"]).lower() == me:
+            # Our own posts (this run's or, after a restart, an earlier run's): never post twice.
+            for result in batch_results(event):
+                if result.request_id in self.jobs and self.jobs[result.request_id].posted is None:
+                    self.jobs[result.request_id].posted = result
+            return
         job = self.jobs.get(int(args.get("request_id", 0) or 0))
         if event.name == "Claimed" and job is not None:
             if str(args["provider"]).lower() == me:
@@ -244,8 +250,6 @@ class Provider:
             )
 
     def _post(self, batch: list[_Job]) -> None:
-        from aicommons.sdk.market import input_bytes  # noqa: F401  (format reference)
-
         results = []
         for job in batch:
             served = self.served[job.version_id]

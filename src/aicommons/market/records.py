@@ -10,6 +10,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from aicommons.market.commitments import BatchCommitment
+from aicommons.market.commitments import PostedResult as CommittedResult
+
 MODES: dict[str, int] = {"optimistic": 1, "redundant": 2}
 """Request modes by name, with ComputeMarket's code."""
 
@@ -115,3 +118,36 @@ class MarketEvent:
     @property
     def order(self) -> tuple[int, int]:
         return self.block_number, self.log_index
+
+
+def batch_results(event: MarketEvent) -> list[PostedResult]:
+    """Every result of a BatchPosted event (outputs included), each with its proof under the
+    batch root."""
+    args = event.args
+    outputs, offset = [], 0
+    for size in args["output_sizes"]:
+        outputs.append(bytes(args["outputs"][offset : offset + int(size)]))
+        offset += int(size)
+    batch = BatchCommitment(
+        [
+            CommittedResult(int(request_id), bytes(root), output)
+            for request_id, root, output in zip(
+                args["request_ids"], args["trace_roots"], outputs, strict=True
+            )
+        ]
+    )
+    return [
+        PostedResult(
+            request_id=result.request_id,
+            batch_id=int(args["batch_id"]),
+            index=index,
+            provider=str(args["provider"]),
+            output=result.output,
+            output_hash="0x" + result.output_hash.hex(),
+            trace_root="0x" + result.trace_root.hex(),
+            siblings=tuple(batch.proof(index).siblings),
+            window_ends=int(args["window_ends"]),
+            block_number=event.block_number,
+        )
+        for index, result in enumerate(batch.results)
+    ]

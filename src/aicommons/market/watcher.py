@@ -19,7 +19,7 @@ from aicommons.market.dispute import TraceCommitments
 from aicommons.market.graph import GraphCommitment, graph_commitment
 from aicommons.market.inputs import sample_from_bytes
 from aicommons.market.play import chain_now, challenger_turn, output_of, unpack_roots, winner
-from aicommons.market.records import MODES, MarketEvent, PostedResult
+from aicommons.market.records import MODES, MarketEvent, PostedResult, batch_results
 from aicommons.runtime import ModelPackage
 
 if TYPE_CHECKING:
@@ -162,7 +162,6 @@ class Watcher:
     # -- events --------------------------------------------------------------------------------
 
     def _fold(self, event: MarketEvent) -> None:
-        from aicommons.sdk.market import batch_results
 
         if event.name == "RequestCreated":
             request_id = int(event.args["request_id"])

@@ -34,6 +34,7 @@ from aicommons.market.records import (
     MarketRequest,
     PostedResult,
     ProviderInfo,
+    batch_results,
     mode_name,
     status_name,
 )
@@ -885,36 +886,3 @@ def _as_market_event(name: str, log: Any) -> MarketEvent:
         log_index=int(log["logIndex"]),
         tx_hash=hex32(log["transactionHash"]),
     )
-
-
-def batch_results(event: MarketEvent) -> list[PostedResult]:
-    """Every result of a BatchPosted event (outputs included), each with its proof under the
-    batch root."""
-    args = event.args
-    outputs, offset = [], 0
-    for size in args["output_sizes"]:
-        outputs.append(bytes(args["outputs"][offset : offset + int(size)]))
-        offset += int(size)
-    batch = BatchCommitment(
-        [
-            CommittedResult(int(request_id), bytes(root), output)
-            for request_id, root, output in zip(
-                args["request_ids"], args["trace_roots"], outputs, strict=True
-            )
-        ]
-    )
-    return [
-        PostedResult(
-            request_id=result.request_id,
-            batch_id=int(args["batch_id"]),
-            index=index,
-            provider=str(args["provider"]),
-            output=result.output,
-            output_hash=hex32(result.output_hash),
-            trace_root=hex32(result.trace_root),
-            siblings=tuple(batch.proof(index).siblings),
-            window_ends=int(args["window_ends"]),
-            block_number=event.block_number,
-        )
-        for index, result in enumerate(batch.results)
-    ]
