@@ -144,7 +144,30 @@ def test_optimistic_and_redundant_requests_through_the_cli(
     assert "posted batch" in served and "finalised request" in served, served
 
 
+def _deprecated_version(net: MarketNetwork) -> str:
+    """A version with a registered graph that its maintainer then deprecated: NAME@VERSION."""
+    from aicommons.chain.transact import send_call
+    from aicommons.demo import DIGITS_MLP
+    from aicommons.sdk.demo import demo_package
+    from aicommons.sdk.registry import model_id_of
+
+    admin = net.client()
+    published = admin.registry.publish(demo_package(DIGITS_MLP), model="old-digits", fee=0)
+    admin.market.register_graph("old-digits")
+    version_id = bytes.fromhex(published.version_id[2:])
+    send_call(
+        admin.w3,
+        admin.account,
+        admin.contract("ModelRegistry").functions.deprecate_version(
+            model_id_of("old-digits"), version_id
+        ),
+        "deprecating",
+    )
+    return f"old-digits@{published.version_id}"
+
+
 def test_bad_requests_are_one_line_errors_and_cost_nothing(cli: Cli, tmp_path: Path) -> None:
+    deprecated = _deprecated_version(cli.net)
     wrong_size = tmp_path / "wrong.json"
     wrong_size.write_text(json.dumps([0.5] * 63))
     good = tmp_path / "x.json"
@@ -154,6 +177,7 @@ def test_bad_requests_are_one_line_errors_and_cost_nothing(cli: Cli, tmp_path: P
     cases = {
         "wrong input size": (["digits-cnn", "--input", str(wrong_size)], "does not match"),
         "unknown version": (["digits-cnn@0xdeadbeef", "--input", str(good)], "has no version"),
+        "deprecated version": ([deprecated, "--input", str(good)], "deprecated"),
         "past its deadline": (["digits-cnn", "--input", str(good), "--ttl", "0"], "deadline"),
         "fee above balance": (
             ["digits-cnn", "--input", str(good), "--account", "dev8"],

@@ -15,6 +15,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from aicommons.chain.errors import TransactionFailed
 from aicommons.market.daemon import MOVE_BACKOFF, Backoff, EventLog, Retry, attempt, run_loop
 from aicommons.market.dispute import TraceCommitments
 from aicommons.market.errors import ServeError
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
     from aicommons.sdk.client import Client
     from aicommons.sdk.types import VersionInfo
 
+_NOT_OURS = ("RequestNotOpen", "AlreadyClaimed", "WrongProvider", "DeadlinePassed")
+"""Claim refusals that mean the request will never be this provider's."""
 MAX_BATCH = 64
 """Results per post (the contract allows 128; 64 keeps one post well inside a block)."""
 
@@ -209,11 +212,14 @@ class Provider:
             )
 
     def _claim_one(self, job: _Job) -> None:
-        status = self.client.market.status(job.request_id)
-        if status != "open":
-            job.settled = True  # all slots taken by others (or settled): never ours
-            return
-        self.client.market.claim(job.request_id)
+        # No status read first: the claim's own pre-check says why it cannot be made.
+        try:
+            self.client.market.claim(job.request_id)
+        except TransactionFailed as exc:
+            if any(reason in str(exc) for reason in _NOT_OURS):
+                job.settled = True  # all slots taken by others (or settled): never ours
+                return
+            raise
         job.claimed = True
         self.log(f"claimed request {job.request_id}")
 
@@ -407,11 +413,13 @@ class Provider:
             )
 
     def _finalise_one(self, job: _Job) -> None:
-        status = self.client.market.status(job.request_id)
-        if status in ("finalised", "overturned", "expired"):
-            job.settled = True
-            return
-        self.client.market.finalise(job.request_id, posted=job.posted)
+        try:
+            self.client.market.finalise(job.request_id, posted=job.posted)
+        except TransactionFailed as exc:
+            if "AlreadySettled" in str(exc):
+                job.settled = True  # someone else finalised it (anyone may), or it was overturned
+                return
+            raise
         job.settled = True
         self.log(f"finalised request {job.request_id}")
 
