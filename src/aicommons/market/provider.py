@@ -422,9 +422,3 @@ class Provider:
             raise
         job.settled = True
         self.log(f"finalised request {job.request_id}")
-
-
-def serve(client: Client, references: list[str], *, stop: threading.Event, **options: Any) -> None:
-    """`aic provider serve`: check every version, then serve until `stop` is set."""
-    provider = Provider(client, prepare_versions(client, references), **options)
-    provider.run(stop)

@@ -269,8 +269,3 @@ class Watcher:
             watched.done = True
         else:
             self.log(f"dispute {state.dispute_id}: {turn.action}")
-
-
-def watch(client: Client, *, models: tuple[str, ...] = (), stop: threading.Event) -> None:
-    """`aic watch`: watch until `stop` is set."""
-    Watcher(client, models).run(stop)

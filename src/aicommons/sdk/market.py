@@ -249,12 +249,6 @@ class MarketService(Service):
         """The on-chain status name (`claimed` for a request whose batch is not yet proven)."""
         return status_name(int(self._market().functions.request_status(request_id).call()))
 
-    def _request_record(self, request_id: int) -> dict[str, Any]:
-        record = self._call_struct(CONTRACT, "requests", request_id)
-        if not int(record.get("deadline", 0)):
-            raise ClientError(f"no market request {request_id}")
-        return record
-
     def _created(self, request_id: int) -> MarketEvent:
         events = self.events(names=("RequestCreated",), filters={"request_id": request_id})
         if not events:
