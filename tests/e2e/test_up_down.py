@@ -18,6 +18,8 @@ import pytest
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 
 AIC = str(Path(sys.executable).parent / "aic")
+PIDS = ("devnet_pid", "storage_pid", "provider_pid", "watcher_pid")
+"""Every process `aic up` starts: Ctrl-C must stop them all."""
 
 
 def _alive(*pids: int) -> list[int]:
@@ -64,10 +66,13 @@ def test_up_reuse_and_ctrl_c(tmp_path: Path) -> None:
         listed = {m["name"]: m for m in json.loads(aic("models", "--json").stdout)}
         assert listed["digits-mlp"]["versions"][0]["onchain_ready"] is True
         assert listed["digits-cnn"]["versions"][0]["onchain_ready"] is False
-        receipts = list((tmp_path / "home/receipts").glob("*.json"))
-        assert len(receipts) == 1
-        verdict = aic("verify", str(receipts[0]), "--json")
-        assert verdict.returncode == 0 and json.loads(verdict.stdout)["ok"] is True
+        receipts = sorted((tmp_path / "home/receipts").glob("*.json"))
+        assert len(receipts) == 2  # the on-chain inference and the market request
+        for receipt in receipts:
+            verdict = aic("verify", str(receipt), "--json")
+            assert verdict.returncode == 0 and json.loads(verdict.stdout)["ok"] is True
+        assert "market request 1 for digits-cnn" in output
+        assert state["provider_pid"] and state["watcher_pid"]
 
         # A second `aic up` reuses the running network and deployment instead of starting more.
         second = aic("up", "--detach")
@@ -83,11 +88,11 @@ def test_up_reuse_and_ctrl_c(tmp_path: Path) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             rest, _ = process.communicate()
-            for pid in _alive(state["devnet_pid"], state["storage_pid"]):
+            for pid in _alive(*(state[key] for key in PIDS)):
                 os.kill(pid, signal.SIGKILL)  # leave no orphaned node behind a failed test
             raise AssertionError(f"aic up did not stop after Ctrl-C:\n{output}{rest}") from None
     assert process.returncode == 0, output + rest
     assert "network stopped" in rest
-    assert _wait_gone(state["devnet_pid"], state["storage_pid"]) == []
+    assert _wait_gone(*(state[key] for key in PIDS)) == []
     assert not (tmp_path / "home/network/network.json").exists()
     assert "no local network is running" in aic("down").stdout

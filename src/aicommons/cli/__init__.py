@@ -14,6 +14,7 @@ from aicommons.cli.account import account_app
 from aicommons.cli.bench import bench_app
 from aicommons.cli.devnet import devnet_app
 from aicommons.cli.governance import register as register_governance_commands
+from aicommons.cli.market import register as register_market_commands
 from aicommons.cli.model import model_app
 from aicommons.cli.network import register as register_network_commands
 from aicommons.cli.storage import storage_app
@@ -35,6 +36,7 @@ app.add_typer(devnet_app, name="devnet")
 app.add_typer(storage_app, name="storage")
 register_network_commands(app, model_app)
 register_governance_commands(app)
+register_market_commands(app)
 
 
 def _print_version(value: bool) -> None:

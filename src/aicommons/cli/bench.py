@@ -164,3 +164,52 @@ def bench_economics(
     for key, value in report.break_even.items():
         typer.echo(f"break-even {key}: {value}")
     typer.echo("cheating pays" if report.cheating_pays else "cheating never pays: every gain < 0")
+
+
+@bench_app.command("market")
+def bench_market(
+    model: list[str] | None = typer.Option(
+        None, "--model", help="digits-cnn or synthetic-wide (repeat); default: both."
+    ),
+    settle: bool = typer.Option(
+        True, "--settle/--no-settle", help="Also time a dispute on the devnet (settle_s)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print rows as JSON."),
+) -> None:
+    """Compute market: request, post, finalise and dispute gas (titanoboa), and settle_s — a
+    wrong result's post to its slash on the devnet with the watcher daemon running."""
+    from aicommons.cli._common import CliError
+    from aicommons.market.gasbench import MODELS, measure_market_gas, rounds_target
+    from aicommons.market.settlebench import measure_settle_s
+
+    chosen = tuple(model or MODELS)
+    unknown = sorted(set(chosen) - set(MODELS))
+    if unknown:
+        raise CliError(f"unknown model(s) {unknown}; choose from {sorted(MODELS)}")
+    rows = []
+    for row in measure_market_gas(chosen):
+        figures = row.to_json()
+        figures["rounds_target"] = rounds_target(row)
+        if settle:
+            package, x = MODELS[row.model]()
+            figures["settle_s"] = round(measure_settle_s(row.model, package, x), 1)
+        else:
+            figures["settle_s"] = None
+        rows.append(figures)
+    if as_json:
+        print_json(rows)
+        return
+    keys = (
+        "macs", "layers", "request_gas", "post_gas_per_request_batch1",
+        "post_gas_per_request_batch64", "finalise_gas", "dispute_rounds", "rounds_target",
+        "one_step_gas", "dispute_gas_challenger", "dispute_gas_provider", "settle_s",
+    )  # fmt: skip
+    for row in rows:
+        typer.echo(row["model"])
+        for key in keys:
+            typer.echo(f"  {key:<30} {row[key]}")
+    typer.echo(
+        "targets: dispute_rounds <= rounds_target; one_step_gas <= 2,000,000 at fan-in 1024; "
+        "each side's dispute gas <= 5,000,000; post batch64 <= batch1 / 10; "
+        "settle_s <= 60 (digits-cnn)"
+    )

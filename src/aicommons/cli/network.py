@@ -17,6 +17,10 @@ from rich.table import Table
 
 from aicommons.cli._common import CliError, console, err_console, print_json
 
+UP_WINDOW_S = 10
+"""The challenge window `aic up` deploys the market with: long enough for the watcher to
+re-execute and dispute, short enough that the demo's request is final within seconds."""
+
 RpcOption = typer.Option(None, "--rpc", help="JSON-RPC URL (default: the running local network).")
 AccountOption = typer.Option(
     None, "--account", help="Account name (default on a devnet: dev0). Password: AIC_PASSWORD."
@@ -250,13 +254,16 @@ def verify(
     confirmations: int | None = typer.Option(
         None, "--confirmations", min=1, help="Blocks needed (default: per chain, 1 on devnets)."
     ),
+    allow_pending: bool = typer.Option(
+        False, "--allow-pending", help="Market receipts: accept a result not yet final."
+    ),
 ) -> None:
     """Check a receipt: chain, confirmations, event, registry, storage, bit-exact re-execution."""
-    from aicommons.sdk.receipt import Receipt
+    from aicommons.sdk.receipt import load_receipt
 
-    receipt = Receipt.load(receipt_path)
+    receipt = load_receipt(receipt_path)
     client = _client(rpc, None, node, signer=False)
-    report = client.verify(receipt, confirmations=confirmations)
+    report = client.verify(receipt, confirmations=confirmations, allow_pending=allow_pending)
     if as_json:
         print_json(report.to_json())
     else:
@@ -291,8 +298,10 @@ def up(
     detach: bool = typer.Option(False, "--detach", help="Leave the network running and return."),
     port: int | None = typer.Option(None, "--port", help="Devnet port (default: a free one)."),
 ) -> None:
-    """Start the local network, deploy, publish the demo models, infer and verify a sample."""
+    """Start the local network, deploy, publish the demo models, infer and verify a sample on
+    chain, and serve one through the compute market (a provider and a watcher daemon)."""
     from aicommons.chain.accounts import load_account
+    from aicommons.chain.deploy import MarketParams
     from aicommons.sdk.client import Client
     from aicommons.sdk.demo import run_demo
     from aicommons.sdk.deployment import deploy_suite
@@ -315,7 +324,9 @@ def up(
         client = Client(
             state.rpc_url, account=load_account("dev0", None), storage_nodes=[state.storage_url]
         )
-        deployment, created = deploy_suite(client.w3, client.account)
+        deployment, created = deploy_suite(
+            client.w3, client.account, market_params=MarketParams(window=UP_WINDOW_S)
+        )
         console.print(f"{'deployed' if created else 'found'} contracts: {deployment.contracts}")
         demo = run_demo(client)
         for result in demo.published:
@@ -329,9 +340,15 @@ def up(
         if not demo.report.ok:
             raise CliError(f"the sample receipt failed verification: {demo.report.failed()}")
         console.print(f"receipt: {demo.receipt_path}")
+        state, market = _market_demo(client, state)
         console.print(
             "\nnext: aic models | aic model show digits-mlp | "
             f"aic verify {demo.receipt_path} | aic infer digits-mlp --input X.json --receipt r.json"
+        )
+        console.print(
+            f"      aic request digits-cnn --input X.json --wait --receipt r.json | "
+            f"aic request show {market.receipt.request_id} | "
+            f"aic provider show {market.receipt.provider} | aic verify {market.receipt_path}"
         )
     except BaseException:
         if not reused and not detach:
@@ -349,6 +366,45 @@ def up(
     finally:
         stop_network()
         console.print("network stopped")
+
+
+def _market_demo(client, state):
+    """Start the market daemons and request a digits-CNN prediction through the market."""
+    from aicommons.chain.accounts import load_account
+    from aicommons.sdk.client import Client
+    from aicommons.sdk.demo import (
+        DEMO_PROVIDER,
+        DEMO_WATCHER,
+        prepare_market_demo,
+        run_market_demo,
+    )
+    from aicommons.sdk.network import start_market_daemons
+
+    provider = Client(
+        state.rpc_url, account=load_account(DEMO_PROVIDER, None), storage_nodes=[state.storage_url]
+    )
+    watcher = load_account(DEMO_WATCHER, None).address
+    prepare_market_demo(client, provider=provider, watcher_address=watcher)
+    state = start_market_daemons(
+        state, provider=DEMO_PROVIDER, watcher=DEMO_WATCHER, models=("digits-cnn",)
+    )
+    console.print(
+        f"market: provider {DEMO_PROVIDER} ({provider.account.address}) and watcher "
+        f"{DEMO_WATCHER} ({watcher}) running; logs in $AIC_HOME/provider.log, watcher.log"
+    )
+    market = run_market_demo(client)
+    receipt = market.receipt
+    console.print(
+        f"market request {receipt.request_id} for digits-cnn (true label "
+        f"{market.expected_label}): label {market.label}, served by {receipt.provider}, "
+        f"finalised in tx {receipt.finalise_tx}"
+    )
+    for check in market.report.checks:
+        console.print(f"  {'pass' if check.ok else 'FAIL'} {check.name}: {check.detail}")
+    if not market.report.ok:
+        raise CliError(f"the market receipt failed verification: {market.report.failed()}")
+    console.print(f"market receipt: {market.receipt_path}")
+    return state, market
 
 
 def _interrupt(signum: int, frame: object) -> None:

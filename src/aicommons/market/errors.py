@@ -22,3 +22,14 @@ class CommitmentError(MarketError):
 
 class DisputeError(MarketError):
     """A dispute move that cannot be made (the traces agree, the node is not on the path...)."""
+
+
+# -- off-chain flows (provider, watcher, requests, receipts) ------------------------------------
+
+
+class SignatureError(MarketError):
+    """A signed result that is malformed or was not signed by the account it names."""
+
+
+class ServeError(MarketError):
+    """A version a provider refuses to serve (package or graph root differ from the registry)."""

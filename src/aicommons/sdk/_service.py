@@ -52,6 +52,8 @@ class Service:
             raise ClientError("this operation sends a transaction: give an account")
         return account
 
-    def _transact(self, function: Any, what: str) -> Any:
-        """Sign and send one contract call; return its receipt or raise with the revert reason."""
-        return send_call(self.w3, self._require_account(), function, what)
+    def _transact(self, function: Any, what: str, *, gas: int | None = None) -> Any:
+        """Sign and send one contract call; return its receipt or raise with the revert reason.
+
+        `gas` fixes the gas limit instead of asking the node to estimate it."""
+        return send_call(self.w3, self._require_account(), function, what, gas=gas)

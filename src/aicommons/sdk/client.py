@@ -20,7 +20,8 @@ from aicommons.sdk.deployment import Deployment, contract, load_deployment
 from aicommons.sdk.errors import ClientError
 from aicommons.sdk.governance import GovernanceService
 from aicommons.sdk.inference import InferenceService
-from aicommons.sdk.receipt import Receipt, VerificationReport
+from aicommons.sdk.market import MarketService
+from aicommons.sdk.receipt import MarketReceipt, Receipt, VerificationReport
 from aicommons.sdk.registry import RegistryService, model_id_of, parse_reference
 from aicommons.sdk.storage import StorageService
 from aicommons.sdk.tokens import TokensService
@@ -75,6 +76,7 @@ class Client:
         self.inference = InferenceService(self)
         self.tokens = TokensService(self)
         self.governance = GovernanceService(self)
+        self.market = MarketService(self)
 
     @property
     def deployment(self) -> Deployment:
@@ -87,13 +89,24 @@ class Client:
         """A web3 contract object for suite member `name` (e.g. "ModelRegistry")."""
         return contract(self.w3, self.deployment, name)
 
-    def verify(self, receipt: Receipt, *, confirmations: int | None = None) -> VerificationReport:
+    def verify(
+        self,
+        receipt: Receipt | MarketReceipt,
+        *,
+        confirmations: int | None = None,
+        allow_pending: bool = False,
+    ) -> VerificationReport:
         """Check a receipt against the chain, the registry, storage and a local re-execution.
 
         `confirmations`: blocks needed on top of (and including) the receipt's block; the
-        default depends on the chain (`aicommons.sdk.verify.required_confirmations`)."""
-        from aicommons.sdk.verify import verify_receipt
+        default depends on the chain (`aicommons.sdk.verify.required_confirmations`). A market
+        receipt whose result is not final yet fails unless `allow_pending`."""
+        from aicommons.sdk.verify import verify_market_receipt, verify_receipt
 
+        if isinstance(receipt, MarketReceipt):
+            return verify_market_receipt(
+                self, receipt, confirmations=confirmations, allow_pending=allow_pending
+            )
         return verify_receipt(self, receipt, confirmations=confirmations)
 
     # -- delegators kept for one release ------------------------------------------------------

@@ -14,7 +14,7 @@ import numpy as np
 from aicommons.demo import DIGITS_CNN, DIGITS_DATA, DIGITS_MLP
 from aicommons.home import state_dir
 from aicommons.sdk.client import Client
-from aicommons.sdk.receipt import Receipt, VerificationReport
+from aicommons.sdk.receipt import MarketReceipt, Receipt, VerificationReport, kept_receipt_path
 from aicommons.sdk.types import Attribution, PublishResult
 
 DEMO_FEE = 10**16
@@ -74,3 +74,50 @@ def run_demo(client: Client, sample: int = 0) -> DemoRun:
     receipt_path = state_dir("receipts") / f"{receipt.tx_hash}.json"
     receipt.save(receipt_path)
     return DemoRun(published, receipt, receipt_path, client.verify(receipt), expected)
+
+
+DEMO_PROVIDER = "dev1"
+DEMO_WATCHER = "dev2"
+DEMO_PROVIDER_STAKE = 200 * 10**18
+DEMO_PROVIDER_PRICE = 10**16
+"""The demo provider stakes 200 AIC and asks 0.01 AIC per request on top of the version fee."""
+DEMO_MARKET_FUNDS = 1_000 * 10**18
+
+
+@dataclass(frozen=True)
+class MarketDemoRun:
+    receipt: MarketReceipt
+    receipt_path: Path
+    report: VerificationReport
+    expected_label: int
+    label: int
+
+
+def prepare_market_demo(client: Client, *, provider: Client, watcher_address: str) -> str:
+    """Make the digits CNN servable by the market: its graph registered (by the caller, its
+    maintainer), the provider and the watcher funded, the provider staked and offering it.
+    Idempotent; returns the graph root."""
+    root = client.market.register_graph("digits-cnn")
+    for address in (provider.account.address, watcher_address):
+        if client.tokens.balance(address) < DEMO_MARKET_FUNDS // 2:
+            client.tokens.transfer(address, tokens=DEMO_MARKET_FUNDS)
+    if not provider.market.provider().offers:
+        provider.market.register_provider(
+            stake=DEMO_PROVIDER_STAKE, models=["digits-cnn"], price=DEMO_PROVIDER_PRICE
+        )
+    return root
+
+
+def run_market_demo(client: Client, *, sample: int = 1, timeout_s: float = 180.0) -> MarketDemoRun:
+    """Request a digits-CNN prediction through the market, wait until it is final, keep the
+    receipt and verify it (the provider and watcher daemons must be running)."""
+    with np.load(DIGITS_DATA) as data:
+        x = data["x_test"][sample].reshape(DEMO_INPUT_SHAPES[DIGITS_CNN])
+        expected = int(data["y_test"][sample])
+    ticket = client.market.request("digits-cnn", x)
+    client.market.wait(ticket.request_id, timeout_s=timeout_s)
+    receipt = client.market.receipt(ticket)
+    label = int(np.argmax(np.asarray(receipt.output))) if receipt.output else -1
+    return MarketDemoRun(
+        receipt, kept_receipt_path(receipt), client.verify(receipt), expected, label
+    )

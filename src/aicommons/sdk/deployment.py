@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from aicommons.chain.compile import compile_contract, deploy_web3
-from aicommons.chain.deploy import deploy_suite_web3
+from aicommons.chain.deploy import MarketParams, deploy_suite_web3
 from aicommons.commit.json_input import read_json_file
 from aicommons.fsutil import atomic_write_bytes
 from aicommons.governance.deploy import (
@@ -97,11 +97,13 @@ def load_deployment(w3: Any) -> Deployment:
 
 def owned_contracts(addresses: Any) -> dict[str, str]:
     """The suite contracts with an owner, which the timelock must own: the registry, and the
-    compute market once the suite deploys one (`SuiteAddresses.market`)."""
+    compute market and its dispute game once the suite deploys them."""
     owned = {"ModelRegistry": addresses.registry}
-    market = getattr(addresses, "market", "")
-    if market:
-        owned["ComputeMarket"] = market
+    # The dispute game owns its verifier choice (new ops = a new verifier): governance too.
+    for name, attribute in (("ComputeMarket", "market"), ("DisputeGame", "dispute_game")):
+        address = getattr(addresses, attribute, "")
+        if address:
+            owned[name] = address
     return owned
 
 
@@ -113,6 +115,7 @@ def deploy_suite(
     governance: GovernanceParams | None = None,
     governance_overrides: Mapping[str, int] | None = None,
     allocations: Sequence[Allocation] | None = None,
+    market_params: MarketParams | None = None,
 ) -> tuple[Deployment, bool]:
     """Deploy the suite and its governance unless a live deployment exists.
 
@@ -121,6 +124,7 @@ def deploy_suite(
     `allocations` must name who holds votes first (the rest of the supply goes to the
     treasury). `governance_overrides` changes single fields of the chosen parameters. Either
     way the timelock ends up owning every owned contract and the deployer no role.
+    `market_params` sets the compute market's parameters (default: the devnet's short periods).
 
     Returns the deployment and whether anything was deployed. The file is written only after
     every contract is deployed, so a failure midway leaves no deployment that looks complete.
@@ -149,7 +153,9 @@ def deploy_suite(
         allocations = development_allocations()
     deployer = account.address
     timelock, treasury = deploy_timelock_and_treasury_web3(w3, account, params=params)
-    addresses = deploy_suite_web3(w3, account, treasury, holder=deployer)
+    addresses = deploy_suite_web3(
+        w3, account, treasury, holder=deployer, market_params=market_params
+    )
     storage_registry = deploy_web3(
         w3,
         "StorageRegistry",
@@ -187,6 +193,10 @@ def deploy_suite(
             "ModelRegistry": addresses.registry,
             "OnchainExecutor": addresses.executor,
             "StorageRegistry": storage_registry.address,
+            "ComputeMarket": addresses.market,
+            "DisputeGame": addresses.dispute_game,
+            "RedundantMode": addresses.redundant_mode,
+            "OneStepVerifier": addresses.verifier,
             **governed.contracts(),
         },
     )

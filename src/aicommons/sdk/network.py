@@ -39,6 +39,9 @@ class NetworkState:
     rpc_url: str
     storage_pid: int
     storage_url: str
+    provider_pid: int = 0
+    watcher_pid: int = 0
+    """The market daemons `aic up` starts (0: none); stopped with the network."""
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)
@@ -185,8 +188,48 @@ def stop_network() -> NetworkState | None:
     state = _recorded_network()
     if state is None:
         return None
-    # Storage first: it has no state the chain needs, and the devnet flushes on SIGTERM.
+    # The market daemons first (they talk to both), then storage: it has no state the chain
+    # needs, and the devnet flushes on SIGTERM.
+    for pid in (state.provider_pid, state.watcher_pid):
+        if pid:
+            _stop_pid(pid)
     _stop_pid(state.storage_pid)
     _stop_pid(state.devnet_pid)
     network_file().unlink(missing_ok=True)
     return state
+
+
+def start_market_daemons(
+    state: NetworkState, *, provider: str, watcher: str, models: tuple[str, ...]
+) -> NetworkState:
+    """Start `aic provider serve` (as `provider`, serving `models`) and `aic watch` (as
+    `watcher`) against the network, unless the recorded ones still run; their pids are recorded
+    with the network so `aic down` (or Ctrl-C on `aic up`) stops them. Logs go to
+    `$AIC_HOME/provider.log` and `$AIC_HOME/watcher.log`."""
+    import subprocess
+    import sys
+    from dataclasses import replace
+
+    home = state_dir()
+    common = ["--rpc", state.rpc_url, "--node", state.storage_url]
+    pids = {}
+    for role, pid, args in (
+        ("provider", state.provider_pid, ["provider", "serve", "--account", provider]),
+        ("watcher", state.watcher_pid, ["watch", "--account", watcher]),
+    ):
+        if pid and _alive(pid):
+            pids[role] = pid
+            continue
+        if role == "provider":
+            args = [*args, *(arg for model in models for arg in ("--model", model))]
+        with open(home / f"{role}.log", "ab") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "aicommons", *args, *common],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        pids[role] = process.pid
+    updated = replace(state, provider_pid=pids["provider"], watcher_pid=pids["watcher"])
+    atomic_write_bytes(network_file(), json.dumps(updated.to_json()).encode())
+    return updated

@@ -100,14 +100,107 @@ class Receipt:
         return cls.from_json(data)
 
 
-def kept_receipt_path(receipt: Receipt) -> Path:
-    """Where the SDK keeps every receipt it was paid for: `$AIC_HOME/receipts/<tx hash>.json`."""
+MARKET_RECEIPT_FORMAT = "aicommons-market-receipt/1"
+"""A compute-market result: the request transaction, the provider's EIP-712 signature, and
+(once final) the finalise transaction."""
+
+
+@dataclass(frozen=True)
+class MarketReceipt:
+    """What `aic request` saves: the paid request, the signed result and its finalisation.
+
+    `tx_hash`/`block_number`/`block_hash` are the request transaction (where the fee was
+    escrowed); `finalise_tx` is empty while the result is pending. `output` holds the posted
+    output's values (elements of the graph's output width); `signature` is the provider's
+    EIP-712 `Result` (`aicommons.market.receipts`).
+    """
+
+    chain_id: int
+    market: str
+    registry: str
+    request_id: int
+    model: str
+    version_id: str
+    mode: str
+    requester: str
+    provider: str
+    signature: str
+    tx_hash: str
+    block_number: int
+    block_hash: str
+    input: list[int]
+    input_hash: str
+    output: list[int]
+    output_hash: str
+    trace_root: str
+    max_fee: int
+    fee: int | None
+    finalise_tx: str = ""
+    format: str = MARKET_RECEIPT_FORMAT
+
+    @property
+    def pending(self) -> bool:
+        return not self.finalise_tx
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def save(self, path: Path) -> None:
+        from aicommons.fsutil import atomic_write_bytes
+
+        atomic_write_bytes(path, (json.dumps(self.to_json(), indent=2) + "\n").encode())
+
+    @classmethod
+    def from_json(cls, data: Any) -> MarketReceipt:
+        if not isinstance(data, dict):
+            raise ReceiptError("a receipt is a JSON object")
+        expected = set(cls.__dataclass_fields__)
+        missing = sorted(expected - set(data) - {"format", "finalise_tx"})
+        if missing:
+            raise ReceiptError(f"receipt lacks field(s): {', '.join(missing)}")
+        unknown = sorted(set(data) - expected)
+        if unknown:
+            raise ReceiptError(f"receipt has unknown field(s): {', '.join(unknown)}")
+        fee = data["fee"]
+        strings = ("market", "registry", "model", "version_id", "mode", "requester", "provider")
+        strings += ("signature", "tx_hash", "block_hash", "input_hash", "output_hash")
+        return cls(
+            chain_id=_as_int(data["chain_id"], "chain_id"),
+            request_id=_as_int(data["request_id"], "request_id"),
+            block_number=_as_int(data["block_number"], "block_number"),
+            input=[_as_int(v, "input") for v in _as_list(data["input"], "input")],
+            output=[_as_int(v, "output") for v in _as_list(data["output"], "output")],
+            trace_root=_as_str(data["trace_root"], "trace_root"),
+            max_fee=_as_int(data["max_fee"], "max_fee"),
+            fee=None if fee is None else _as_int(fee, "fee"),
+            finalise_tx=_as_str(data.get("finalise_tx", ""), "finalise_tx"),
+            format=_as_str(data.get("format", ""), "format"),
+            **{name: _as_str(data[name], name) for name in strings},
+        )
+
+
+def load_receipt(path: Path) -> Receipt | MarketReceipt:
+    """An on-chain inference receipt or a market receipt, by its `format` field."""
+    try:
+        data = read_json_file(path, what="receipt", max_bytes=RECEIPT_MAX_BYTES)
+    except OSError as exc:
+        raise ReceiptError(f"cannot read receipt {path}: {exc.strerror}") from exc
+    except JsonInputError as exc:
+        raise ReceiptError(str(exc)) from None
+    if isinstance(data, dict) and data.get("format") == MARKET_RECEIPT_FORMAT:
+        return MarketReceipt.from_json(data)
+    return Receipt.from_json(data)
+
+
+def kept_receipt_path(receipt: Receipt | MarketReceipt) -> Path:
+    """Where the SDK keeps every receipt it was paid for: `$AIC_HOME/receipts/<tx hash>.json`
+    (a market receipt: its request transaction, updated in place once final)."""
     from aicommons.home import state_dir
 
     return state_dir("receipts") / f"{receipt.tx_hash}.json"
 
 
-def keep_receipt(receipt: Receipt) -> Path:
+def keep_receipt(receipt: Receipt | MarketReceipt) -> Path:
     """Save `receipt` under `$AIC_HOME/receipts` (atomically); returns the path."""
     path = kept_receipt_path(receipt)
     receipt.save(path)
