@@ -36,6 +36,9 @@ class VendoredFile:
 VENDORED = (
     VendoredFile("htmx.org", "dist/htmx.min.js", "htmx.min.js", "LICENSE"),
     VendoredFile("chart.js", "dist/chart.umd.min.js", "chart.umd.min.js", "LICENSE.md"),
+    # The OpenAPI page at /docs (FastAPI's default would load these from a CDN).
+    VendoredFile("swagger-ui-dist", "swagger-ui-bundle.js", "swagger-ui-bundle.js", "LICENSE"),
+    VendoredFile("swagger-ui-dist", "swagger-ui.css", "swagger-ui.css", "LICENSE"),
 )
 
 
