@@ -13,12 +13,12 @@ try:
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0.0.0+unknown"
 
-__all__ = ["Client", "__version__"]
+__all__ = ["Client", "__version__", "connect"]
 
 
 def __getattr__(name: str) -> Any:
-    if name == "Client":
-        from aicommons.sdk.client import Client
+    if name in ("Client", "connect"):
+        from aicommons.sdk import client
 
-        return Client
+        return getattr(client, name)
     raise AttributeError(f"module 'aicommons' has no attribute {name!r}")

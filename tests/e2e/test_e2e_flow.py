@@ -128,28 +128,30 @@ def _flow(cli: Cli, package: Path, tmp: Path) -> Path:
 
 
 TAMPERS = {
-    "chain_id": lambda r: r["chain_id"] + 1,
-    "executor": lambda r: r["registry"],
-    "registry": lambda r: r["executor"],
-    "tx_hash": lambda r: "0x" + "ab" * 32,
-    "block_number": lambda r: r["block_number"] - 1,
-    "model": lambda r: "digits-cnn",
-    "version_id": lambda r: "0x" + "00" * 31 + "01",
-    "caller": lambda r: "0x" + "11" * 20,
-    "input": lambda r: [(v + 1) % 100 for v in r["input"]],
-    "input_hash": lambda r: "0x" + "22" * 32,
-    "output": lambda r: [v + 1 for v in r["output"]],
-    "output_hash": lambda r: "0x" + "33" * 32,
-    "label": lambda r: (r["label"] + 1) % 10,
-    "fee": lambda r: r["fee"] + 1,
-    "format": lambda r: "aicommons-receipt/0",
+    # field: (how to forge it, the check that must be the first to fail)
+    "chain_id": (lambda r: r["chain_id"] + 1, "chain"),
+    "executor": (lambda r: r["registry"], "deployment"),
+    "registry": (lambda r: r["executor"], "deployment"),
+    "tx_hash": (lambda r: "0x" + "ab" * 32, "transaction"),
+    "block_number": (lambda r: r["block_number"] - 1, "transaction"),
+    "block_hash": (lambda r: "0x" + "cd" * 32, "transaction"),
+    "model": (lambda r: "digits-cnn", "registry"),
+    "version_id": (lambda r: "0x" + "00" * 31 + "01", "event"),
+    "caller": (lambda r: "0x" + "11" * 20, "transaction"),
+    "input": (lambda r: [(v + 1) % 100 for v in r["input"]], "hashes"),
+    "input_hash": (lambda r: "0x" + "22" * 32, "event"),
+    "output": (lambda r: [v + 1 for v in r["output"]], "event"),
+    "output_hash": (lambda r: "0x" + "33" * 32, "event"),
+    "label": (lambda r: (r["label"] + 1) % 10, "event"),
+    "fee": (lambda r: r["fee"] + 1, "event"),
+    "format": (lambda r: "aicommons-receipt/0", "format"),
 }
 
 
 def _assert_every_tamper_fails(cli: Cli, receipt: Path, tmp: Path) -> None:
     original = json.loads(receipt.read_text())
     assert set(TAMPERS) == set(original), "every receipt field needs a tamper case"
-    for field, change in TAMPERS.items():
+    for field, (change, expected_check) in TAMPERS.items():
         forged = dict(original)
         forged[field] = change(original)
         path = tmp / f"forged-{field}.json"
@@ -157,7 +159,7 @@ def _assert_every_tamper_fails(cli: Cli, receipt: Path, tmp: Path) -> None:
         done = cli.chain("verify", str(path), "--node", cli.node, "--json", check=False)
         assert done.returncode == 1, f"tampered {field} still verified"
         failed = [c["name"] for c in json.loads(done.stdout)["checks"] if not c["ok"]]
-        assert failed, field
+        assert failed and failed[0] == expected_check, (field, failed)
 
 
 def test_devnet_flow_tamper_persistence_and_bad_input(

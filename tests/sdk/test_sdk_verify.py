@@ -189,3 +189,20 @@ def test_infer_refuses_an_unknown_model_before_paying(network, published_mlp) ->
     client = network.client()
     with pytest.raises(ClientError, match="unknown model 'no-such-model'"):
         client.inference.infer("no-such-model", published_mlp.sample)
+
+
+def test_connect_resolves_accounts_like_the_cli(network, monkeypatch) -> None:
+    import aicommons
+    from aicommons.chain.accounts import new_account
+
+    with pytest.raises(ClientError, match="no local network is recorded"):
+        aicommons.connect()
+    client = aicommons.connect(rpc_url=network.rpc_url, storage_nodes=[network.storage_url])
+    assert client.account is not None and client.chain_id == 1337  # dev0 on a devnet
+    new_account("carol", "pw-carol")
+    monkeypatch.setenv("AIC_PASSWORD", "pw-carol")
+    carol = aicommons.connect(account="carol", rpc_url=network.rpc_url, storage_nodes=[])
+    assert carol.account.address != client.account.address
+    monkeypatch.setenv("AIC_PASSWORD", "wrong")
+    with pytest.raises(ValueError, match="wrong password"):
+        aicommons.connect(account="carol", rpc_url=network.rpc_url, storage_nodes=[])

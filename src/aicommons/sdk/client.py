@@ -25,10 +25,15 @@ from aicommons.sdk.storage import StorageService
 from aicommons.sdk.tokens import TokensService
 from aicommons.sdk.types import Attribution, ModelInfo, PublishResult, VersionInfo
 
+DEV_CHAIN_IDS = (1337, 31337)
+"""Chains whose accounts dev0..dev9 are the published development keys (our devnet; hardhat)."""
+
 __all__ = [
+    "DEV_CHAIN_IDS",
     "Attribution",
     "Client",
     "ClientError",
+    "connect",
     "ModelInfo",
     "PublishResult",
     "VersionInfo",
@@ -132,3 +137,48 @@ class Client:
 
     def transfer(self, to: str, eth_wei: int = 0, tokens: int = 0) -> list[str]:
         return self.tokens.transfer(to, eth_wei=eth_wei, tokens=tokens)
+
+
+def connect(
+    *,
+    account: str | None = None,
+    password: str | None = None,
+    rpc_url: str | None = None,
+    storage_nodes: Sequence[str] | None = None,
+    require_account: bool = False,
+) -> Client:
+    """A `Client` for the network `aic up` recorded under `$AIC_HOME` (or `rpc_url`), signing
+    as `account`, resolved exactly as the `aic` command line does:
+
+    - `account` names a keystore account (password: `password`, else `$AIC_PASSWORD`) or a
+      development key `dev0`..`dev9`;
+    - with no `account`, a development chain signs as `dev0`; any other chain gives a read-only
+      client, or a `ClientError` when `require_account` is set.
+    """
+    import os
+
+    from aicommons.chain.accounts import is_dev_account, load_account
+    from aicommons.sdk.network import running_network
+
+    local = running_network() if rpc_url is None or storage_nodes is None else None
+    if rpc_url is None:
+        if local is None:
+            raise ClientError(
+                "no local network is recorded under $AIC_HOME (start one with `aic up`), "
+                "and no rpc_url was given"
+            )
+        rpc_url = local.rpc_url
+    if storage_nodes is None:
+        storage_nodes = [local.storage_url] if local is not None else []
+    client = Client(rpc_url, storage_nodes=storage_nodes)
+    if account is None:
+        if client.chain_id in DEV_CHAIN_IDS:
+            account = "dev0"
+        elif require_account:
+            raise ClientError(f"chain {client.chain_id} is not a devnet: give an account name")
+        else:
+            return client
+    if not is_dev_account(account) and password is None:
+        password = os.environ.get("AIC_PASSWORD")
+    client.account = load_account(account, password)
+    return client
