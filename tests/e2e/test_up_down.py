@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
@@ -61,6 +62,11 @@ def test_up_reuse_and_ctrl_c(tmp_path: Path) -> None:
     assert "pass reexecution" in output
     state = json.loads((tmp_path / "home/network/network.json").read_text())
     try:
+        # `aic up` also serves the explorer, which has indexed the demo it just ran.
+        assert f"explorer: {state['explorer_url']}" in output
+        assert state["explorer_url"].startswith("http://127.0.0.1:")
+        explored = httpx.get(state["explorer_url"] + "/api/models", timeout=30).json()
+        assert [m["name"] for m in explored["models"]] == ["digits-cnn", "digits-mlp"]
         listed = {m["name"]: m for m in json.loads(aic("models", "--json").stdout)}
         assert listed["digits-mlp"]["versions"][0]["onchain_ready"] is True
         assert listed["digits-cnn"]["versions"][0]["onchain_ready"] is False
@@ -83,11 +89,11 @@ def test_up_reuse_and_ctrl_c(tmp_path: Path) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             rest, _ = process.communicate()
-            for pid in _alive(state["devnet_pid"], state["storage_pid"]):
+            for pid in _alive(state["devnet_pid"], state["storage_pid"], state["explorer_pid"]):
                 os.kill(pid, signal.SIGKILL)  # leave no orphaned node behind a failed test
             raise AssertionError(f"aic up did not stop after Ctrl-C:\n{output}{rest}") from None
     assert process.returncode == 0, output + rest
     assert "network stopped" in rest
-    assert _wait_gone(state["devnet_pid"], state["storage_pid"]) == []
+    assert _wait_gone(state["devnet_pid"], state["storage_pid"], state["explorer_pid"]) == []
     assert not (tmp_path / "home/network/network.json").exists()
     assert "no local network is running" in aic("down").stdout

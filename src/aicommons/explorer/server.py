@@ -23,6 +23,20 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 
 
+def pick_port(host: str = DEFAULT_HOST, preferred: int = DEFAULT_PORT) -> int:
+    """`preferred` if it is free on `host`, else any free port."""
+    import socket
+
+    from aicommons.storage.process import free_port
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, preferred))
+        except OSError:
+            return free_port(host)
+    return preferred
+
+
 def build_explorer(rpc_url: str, *, storage_nodes: Sequence[str] = ()) -> tuple[Explorer, Indexer]:
     """An `Explorer` over `rpc_url`'s deployment and the indexer that keeps its index current."""
     from aicommons.sdk.client import Client

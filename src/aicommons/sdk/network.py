@@ -11,7 +11,7 @@ import json
 import os
 import signal
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from aicommons.chain.devnet import free_port, launch_devnet_process, rpc_answers
@@ -29,6 +29,8 @@ class NetworkState:
     rpc_url: str
     storage_pid: int
     storage_url: str
+    explorer_pid: int = 0
+    explorer_url: str = ""
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)
@@ -99,6 +101,18 @@ def start_network(devnet_port: int | None = None) -> tuple[NetworkState, bool]:
     return state, False
 
 
+def record_explorer(state: NetworkState, *, pid: int, url: str) -> NetworkState:
+    """Record the explorer serving this network, so `aic down` stops it with the rest."""
+    recorded = replace(state, explorer_pid=pid, explorer_url=url)
+    atomic_write_bytes(network_file(), json.dumps(recorded.to_json()).encode())
+    return recorded
+
+
+def running_explorer(state: NetworkState) -> str | None:
+    """The recorded explorer's URL if its process is alive."""
+    return state.explorer_url if state.explorer_pid and _alive(state.explorer_pid) else None
+
+
 def _stop_pid(pid: int, timeout_s: float = 15.0) -> None:
     """SIGTERM, wait for a clean exit, SIGKILL as the last resort."""
     if not _alive(pid):
@@ -121,7 +135,9 @@ def stop_network() -> NetworkState | None:
     state = _recorded_network()
     if state is None:
         return None
-    # Storage first: it has no state the chain needs, and the devnet flushes on SIGTERM.
+    # Explorer and storage first: neither has state the chain needs; the devnet flushes on SIGTERM.
+    if state.explorer_pid:
+        _stop_pid(state.explorer_pid)
     _stop_pid(state.storage_pid)
     _stop_pid(state.devnet_pid)
     network_file().unlink(missing_ok=True)
