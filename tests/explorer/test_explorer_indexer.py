@@ -3,12 +3,15 @@ duplicates; the id columns pages query are filled."""
 
 from __future__ import annotations
 
-from aicommons.explorer.indexer import open_index
+from aicommons.explorer.indexer import Indexer, open_index
+from aicommons.explorer.store import EventIndex
 
 
-def test_indexes_the_demo_and_resumes_without_duplicates(demo_network) -> None:
+def test_indexes_the_demo_and_resumes_without_duplicates(demo_network, tmp_path) -> None:
     client = demo_network.client(None)
-    indexer, index = open_index(client.w3, client.deployment)
+    path = tmp_path / "index.sqlite"  # not the shared $AIC_HOME one other tests fill
+    index = EventIndex(path)
+    indexer = Indexer(client.w3, client.deployment, index)
     stats = indexer.sync()
     assert stats.events > 0
     total = index.total_events()
@@ -20,7 +23,8 @@ def test_indexes_the_demo_and_resumes_without_duplicates(demo_network) -> None:
     assert inference[0].args["output"] == demo_network.receipt.output
     assert index.count(version_id=demo_network.receipt.version_id, event="Inference") == 1
     # A fresh indexer over the same file resumes after the last block: nothing is added twice.
-    again, same = open_index(client.w3, client.deployment)
+    same = EventIndex(path)
+    again = Indexer(client.w3, client.deployment, same)
     resumed = again.sync()
     assert (resumed.events, resumed.blocks) == (0, 0)
     # A crash between storing a batch and moving the cursor re-applies that batch on restart:
