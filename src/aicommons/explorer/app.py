@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -25,7 +26,13 @@ from aicommons.commit import JsonInputError
 from aicommons.errors import AicommonsError
 from aicommons.explorer.assets import STATIC_DIR
 from aicommons.explorer.errors import BadRequest, NotFound, PayloadTooLarge
-from aicommons.explorer.views import UPLOAD_MAX_BYTES, Explorer, parse_receipt_upload
+from aicommons.explorer.views import (
+    HEALTH_TTL_S,
+    UPLOAD_MAX_BYTES,
+    Explorer,
+    PageCache,
+    parse_receipt_upload,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -92,9 +99,13 @@ def create_app(explorer: Explorer) -> FastAPI:
     templates = _templates()
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
+    rendered = PageCache()
+
+    def render_text(template: str, data: Any) -> str:
+        return templates.get_template(template).render(data=data, contracts=_contracts(explorer))
+
     def render(template: str, data: Any, status: int = 200) -> HTMLResponse:
-        page = templates.get_template(template).render(data=data, contracts=_contracts(explorer))
-        return HTMLResponse(page, status_code=status)
+        return HTMLResponse(render_text(template, data), status_code=status)
 
     def page(path: str, template: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Register `function` as GET /api{path} (JSON) and GET {path} (the HTML page)."""
@@ -104,7 +115,14 @@ def create_app(explorer: Explorer) -> FastAPI:
 
             @functools.wraps(function)
             def html(*args: Any, **kwargs: Any) -> HTMLResponse:
-                return render(template, function(*args, **kwargs))
+                # A page is a function of its parameters and the indexed height (and of storage
+                # health, re-asked every HEALTH_TTL_S): render it once per such state.
+                stamp = (explorer.height, int(time.monotonic() // HEALTH_TTL_S))
+                key = (template, args, tuple(sorted(kwargs.items())))
+                body = rendered.get(
+                    key, stamp, lambda: render_text(template, function(*args, **kwargs))
+                )
+                return HTMLResponse(body)
 
             app.get(path, response_class=HTMLResponse, include_in_schema=False)(html)
             return function

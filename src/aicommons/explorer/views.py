@@ -105,7 +105,7 @@ def format_units(amount: int, decimals: int = 18) -> str:
     return f"{sign}{whole:,}" + (f".{text}" if text else "")
 
 
-class _Cache:
+class PageCache:
     """Values computed once per index height (or per TTL), shared by the request threads."""
 
     def __init__(self) -> None:
@@ -131,7 +131,7 @@ class Explorer:
     def __init__(self, client: Any, index: EventIndex) -> None:
         self.client = client
         self.index = index
-        self._cache = _Cache()
+        self._cache = PageCache()
 
     # -- shared ------------------------------------------------------------------------------
 
