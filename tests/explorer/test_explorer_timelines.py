@@ -16,6 +16,7 @@ from aicommons.explorer.views import Explorer
 
 PROVIDER = "0x" + "aa" * 20
 CHALLENGER = "0x" + "bb" * 20
+ROOT = "0x" + "cc" * 32
 DISPUTE_ROUNDS = [
     ("Challenged", {"dispute_id": 7, "request_id": 3, "challenger": CHALLENGER}),
     ("RootsRevealed", {"dispute_id": 7}),
@@ -40,6 +41,24 @@ def web(tmp_path):
         ("Governor", "ProposalQueued", {"proposal_id": 5}),
         ("FundingRound", "RoundStarted", {"round_id": 1}),
         ("FundingRound", "Contributed", {"round_id": 1, "contributor": PROVIDER, "amount": 9}),
+        ("StorageRegistry", "Staked", {"provider": PROVIDER, "amount": 3 * 10**18}),
+        ("StorageRegistry", "Committed", {"provider": PROVIDER, "root": ROOT, "locked": 10**18}),
+        (
+            "StorageRegistry",
+            "ChallengeOpened",
+            {"challenge_id": 1, "provider": PROVIDER, "root": ROOT},
+        ),
+        ("StorageRegistry", "ChallengePassed", {"challenge_id": 1, "provider": PROVIDER}),
+        (
+            "StorageRegistry",
+            "ChallengeOpened",
+            {"challenge_id": 2, "provider": PROVIDER, "root": ROOT},
+        ),
+        (
+            "StorageRegistry",
+            "Slashed",
+            {"challenge_id": 2, "provider": PROVIDER, "root": ROOT, "amount": 5 * 10**17},
+        ),
     ]
     events = [
         NewEvent(10 + n, f"0x{n:064x}", f"0x{n + 100:064x}", 0, contract, name, args)
@@ -75,7 +94,7 @@ def test_dispute_timeline_round_by_round(web) -> None:
     market = web.get("/api/market").json()
     assert [d["args"]["dispute_id"] for d in market["disputes"]] == [7]
     provider = market["providers"][0]
-    assert (provider["stake"], provider["slashed"]) == (5 * 10**18, 10**18)
+    assert (provider["stake"], provider["slashed"]) == (4 * 10**18, 10**18)
     request = web.get("/api/market/requests/3").json()
     assert [e["event"] for e in request["events"]] == [
         "RequestCreated",
@@ -96,3 +115,12 @@ def test_proposal_and_funding_round_timelines(web) -> None:
     )
     assert "Contributed" in web.get("/governance/rounds/1").text
     assert web.get("/governance/proposals/6").status_code == 404
+
+
+def test_storage_providers_and_stake_held(web) -> None:
+    (provider,) = web.get("/api/storage").json()["providers"]
+    assert (provider["blobs"], provider["passed"], provider["failed"]) == (1, 1, 1)
+    assert provider["stake"] == 3 * 10**18 - 5 * 10**17
+    # Market stake 5 - 1 slashed, storage stake 3 - 0.5 slashed.
+    assert web.get("/api/").json()["stake_held"] == str(4 * 10**18 + 25 * 10**17)
+    assert "challenges passed" in web.get("/storage").text

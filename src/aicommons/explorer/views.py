@@ -252,6 +252,7 @@ class Explorer:
         catalogue = self._catalogue()
         usage = self._usage()
         requests = self._market_requests_per_day()
+        stake = self._stake_held()
         return {
             "chain_id": self.client.chain_id,
             "block": self.height,
@@ -264,8 +265,8 @@ class Explorer:
             "fees_paid_text": usage["fees_text"],
             "inferences_per_day": usage["per_day"],
             "requests_per_day": requests,
-            "stake_held": str(self._stake_held()),
-            "stake_held_text": format_units(self._stake_held()),
+            "stake_held": str(stake),
+            "stake_held_text": format_units(stake),
             "latest_inferences": [
                 self._inference_row(e)
                 for e in self.index.events(
@@ -281,16 +282,11 @@ class Explorer:
         return _days_series(dict(counts), {})
 
     def _stake_held(self) -> int:
-        """Stake locked in every contract that logs Staked/Unstaked-like events, net."""
+        """Stake held by every contract that takes stakes: staked, less unstaked and slashed."""
         held = 0
-        for event in self.index.events(
-            event=("Staked", "Unstaked", "StakeWithdrawn", "Slashed", "Committed", "Released")
-        ):
+        for event in self.index.events(event=("Staked", "Unstaked", "StakeWithdrawn", "Slashed")):
             amount = int(event.args.get("amount", 0) or 0)
-            if event.event == "Staked":
-                held += amount
-            elif event.event in ("Unstaked", "StakeWithdrawn"):
-                held -= amount
+            held += amount if event.event == "Staked" else -amount
         return max(held, 0)
 
     def _inference_row(self, event: Event) -> dict[str, Any]:
@@ -583,6 +579,7 @@ class Explorer:
             elif event.event == "Slashed":
                 row["failed"] += 1
                 row["slashed"] += amount
+                row["stake"] -= amount
         return {
             "deployed": "StorageRegistry" in self.contracts,
             "providers": [
@@ -622,6 +619,7 @@ class Explorer:
                 row["stake"] -= amount
             elif event.event == "Slashed":
                 row["slashed"] += amount
+                row["stake"] -= amount
             elif event.event == "ResultFinalised":
                 row["results"] += 1
                 row["earned"] += int(event.args.get("fee", 0) or 0)
