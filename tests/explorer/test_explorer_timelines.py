@@ -39,8 +39,27 @@ def web(tmp_path):
         ("Governor", "ProposalCreated", {"proposal_id": 5, "proposer": PROVIDER}),
         ("Governor", "VoteCast", {"proposal_id": 5, "voter": CHALLENGER, "support": 1}),
         ("Governor", "ProposalQueued", {"proposal_id": 5}),
-        ("FundingRound", "RoundStarted", {"round_id": 1}),
-        ("FundingRound", "Contributed", {"round_id": 1, "contributor": PROVIDER, "amount": 9}),
+        ("FundingRound", "RoundStarted", {"round_id": 1, "matching_pool": 20}),
+        (
+            "FundingRound",
+            "Contributed",
+            {"round_id": 1, "model_id": "m1", "contributor": PROVIDER, "amount": 9},
+        ),
+        (
+            "FundingRound",
+            "Contributed",
+            {"round_id": 1, "model_id": "m1", "contributor": CHALLENGER, "amount": 16},
+        ),
+        (
+            "FundingRound",
+            "Contributed",
+            {"round_id": 1, "model_id": "m2", "contributor": PROVIDER, "amount": 4},
+        ),
+        (
+            "FundingRound",
+            "Contributed",
+            {"round_id": 1, "model_id": "m2", "contributor": PROVIDER, "amount": 5},
+        ),
         ("StorageRegistry", "Staked", {"provider": PROVIDER, "amount": 3 * 10**18}),
         ("StorageRegistry", "Committed", {"provider": PROVIDER, "root": ROOT, "locked": 10**18}),
         (
@@ -108,7 +127,13 @@ def test_proposal_and_funding_round_timelines(web) -> None:
     governance = web.get("/api/governance").json()
     assert governance["proposals"][0]["state"] == "ProposalQueued"
     assert governance["proposals"][0]["votes"] == 1
-    assert governance["rounds"][0]["contributions"] == 1
+    (funding_round,) = governance["rounds"]
+    assert funding_round["contributions"] == 4
+    # m1: (3 + 4)^2 - 25 = 24; m2: one contributor of 9 -> 9 - 9 = 0; scaled to the pool of 20.
+    assert funding_round["projected_match"] == [
+        {"recipient": "m1", "match": "20", "match_text": "0.00000000000000002"},
+        {"recipient": "m2", "match": "0", "match_text": "0"},
+    ]
     page = web.get("/governance/proposals/5")
     assert page.status_code == 200 and page.text.index("ProposalCreated") < page.text.index(
         "VoteCast"

@@ -706,6 +706,7 @@ class Explorer:
                         "contributed_text": format_units(
                             sum(int(e.args.get("amount", 0) or 0) for e in contributions)
                         ),
+                        "projected_match": projected_match(events),
                     }
                 )
         return {
@@ -740,6 +741,44 @@ class Explorer:
         inference = any(e.event == "Inference" for e in events)
         rows = [_event_row(e) for e in events]
         return {"tx_hash": tx_hash, "inference": inference, "events": rows}
+
+
+RECIPIENT_ARGUMENTS = ("model_id", "recipient", "project", "version_id")
+POOL_ARGUMENTS = ("matching_pool", "pool", "match_pool")
+
+
+def projected_match(events: Sequence[Event]) -> list[dict[str, Any]]:
+    """Each recipient's quadratic-funding match if the round closed now: CLR
+    `(Σ_i √c_i)² − Σ_i c_i` over each contributor's total `c_i`, scaled down pro rata when the
+    matches exceed the round's pool (the last pool amount any event of the round logged).
+    Square roots are integer (`isqrt`): a projection for readers, the contract settles."""
+    from math import isqrt
+
+    totals: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    pool: int | None = None
+    for event in events:
+        found = next((event.args[k] for k in POOL_ARGUMENTS if k in event.args), None)
+        if found is not None:
+            pool = int(found)
+        if not event.event.startswith("Contribut"):
+            continue
+        recipient = next((event.args[k] for k in RECIPIENT_ARGUMENTS if k in event.args), "")
+        contributor = str(event.args.get("contributor", event.args.get("account", "")))
+        totals[str(recipient)][contributor] += int(event.args.get("amount", 0) or 0)
+    raw = {
+        recipient: sum(isqrt(c) for c in by.values()) ** 2 - sum(by.values())
+        for recipient, by in totals.items()
+    }
+    total = sum(raw.values())
+    scale_to = pool if pool is not None and total > pool else total
+    return [
+        {
+            "recipient": recipient,
+            "match": str(value * scale_to // total if total else 0),
+            "match_text": format_units(value * scale_to // total if total else 0),
+        }
+        for recipient, value in sorted(raw.items())
+    ]
 
 
 def _time(timestamp: int | None) -> str:
