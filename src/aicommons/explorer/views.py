@@ -87,22 +87,23 @@ def _day(timestamp: int | None) -> str:
 def _days_series(counts: dict[str, int], fees: dict[str, int]) -> dict[str, Any]:
     """Per-day series from the first to the last day with data, zero days included."""
     if not counts:
-        return {"days": [], "counts": [], "fees": []}
+        return {"days": [], "counts": [], "fees": [], "fees_aic": []}
     first, last = date.fromisoformat(min(counts)), date.fromisoformat(max(counts))
     days = [(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
     return {
         "days": days,
         "counts": [counts.get(day, 0) for day in days],
         "fees": [str(fees.get(day, 0)) for day in days],
+        "fees_aic": [format_units(fees.get(day, 0), grouped=False) for day in days],
     }
 
 
-def format_units(amount: int, decimals: int = 18) -> str:
-    """Base units as an exact decimal string (10**16 → "0.01")."""
+def format_units(amount: int, decimals: int = 18, *, grouped: bool = True) -> str:
+    """Base units as an exact decimal string (10**16 → "0.01"; thousands grouped by default)."""
     sign = "-" if amount < 0 else ""
     whole, fraction = divmod(abs(int(amount)), 10**decimals)
     text = f"{fraction:0{decimals}d}".rstrip("0")
-    return f"{sign}{whole:,}" + (f".{text}" if text else "")
+    return (f"{sign}{whole:,}" if grouped else f"{sign}{whole}") + (f".{text}" if text else "")
 
 
 class PageCache:

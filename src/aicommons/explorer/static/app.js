@@ -15,7 +15,7 @@
         type: "bar",
         data: {
           labels: spec.labels,
-          datasets: [{ label: spec.label, data: spec.values.map(Number), backgroundColor: "#2f6f9f" }],
+          datasets: [{ label: spec.label, data: spec.values.map(Number), backgroundColor: "#2f6f9f", maxBarThickness: 48 }],
         },
         options: { animation: false, responsive: true, plugins: { legend: { display: false } } },
       });
