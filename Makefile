@@ -29,9 +29,9 @@ lint: $(STAMP_TEST)
 
 # hardhat node (npm, pinned in package-lock.json): the third-party EVM node the integration tests
 # and `aic bench devnet` compare against. CI mode: no prompts, no telemetry.
-# The explorer's browser libraries (htmx, Chart.js, Swagger UI) are pinned in their own package under the
-# explorer, so the tests can check the vendored copies the app serves against them. Only files
-# are copied from them, so no install script runs (swagger-ui-dist would run a telemetry one).
+# The explorer's browser libraries (htmx, Chart.js, Swagger UI) are pinned in their own package
+# under the explorer, so the tests can check the vendored copies the app serves against them.
+# Only files are copied from them, so no install script runs (swagger-ui-dist's would phone home).
 STAMP_NPM := node_modules/.stamp-npm
 EXPLORER_ASSETS := src/aicommons/explorer/assets
 $(STAMP_NPM): package.json package-lock.json $(EXPLORER_ASSETS)/package.json $(EXPLORER_ASSETS)/package-lock.json
