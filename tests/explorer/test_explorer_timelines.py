@@ -99,7 +99,7 @@ def web(tmp_path):
         storage_nodes=[],
         rpc_url="http://127.0.0.1:1",
     )
-    with TestClient(create_app(Explorer(client, index)), raise_server_exceptions=False) as test:
+    with TestClient(create_app(Explorer(client, index))) as test:
         yield test
 
 

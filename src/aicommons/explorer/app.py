@@ -145,6 +145,10 @@ def create_app(explorer: Explorer) -> FastAPI:
             return JSONResponse({"error": message, "status": status}, status_code=status)
         return render("error.html", {"status": status, "message": message}, status)
 
+    # Expected errors are answered inside the app; a bare Exception handler alone would sit in
+    # Starlette's outermost middleware, which answers and then re-raises (a traceback in the
+    # server log for every unknown id).
+    app.add_exception_handler(AicommonsError, handle)
     app.add_exception_handler(Exception, handle)
     app.add_exception_handler(StarletteHTTPException, handle)
     app.add_exception_handler(RequestValidationError, handle)
