@@ -23,6 +23,7 @@ from aicommons.commit import (
     verify_proof,
 )
 from aicommons.commit.cid import sha256
+from aicommons.commit.merkle import EMPTY_SLOT, node_hash, root_from_inner
 
 VECTORS = json.loads(
     (Path(__file__).resolve().parent.parent / "docs/test-vectors/commitments.json").read_text()
@@ -82,10 +83,33 @@ def test_merkle_rejects_wrong_index_leaf_root_and_count() -> None:
     assert not verify_proof(tree.root, good, MerkleProof(2, 5, proof.siblings))
     assert not verify_proof(tree.root, good, MerkleProof(2, 6, proof.siblings[:-1]))
     assert not verify_proof(keccak256(b"other"), good, proof)
-    # A padding slot (index >= leaf_count) can never be proven.
-    assert not verify_proof(tree.root, bytes(32), MerkleProof(6, 6, proof.siblings))
     with pytest.raises(MerkleError):
         tree.prove(6)
+
+
+@pytest.mark.parametrize(("leaf_count", "index"), [(6, 6), (6, 7), (5, 5), (3, 3)])
+def test_a_padding_slot_cannot_be_proven_even_with_its_true_siblings(
+    leaf_count: int, index: int
+) -> None:
+    """Slots at index >= leaf_count hold EMPTY_SLOT. Their siblings are built here by hand, so
+    the proof hashes up to the published root: only the index check can refuse it."""
+    leaves = [leaf_hash(f"row-{i}".encode()) for i in range(leaf_count)]
+    depth = max(leaf_count - 1, 0).bit_length()
+    level = leaves + [EMPTY_SLOT] * ((1 << depth) - leaf_count)
+    siblings, position = [], index
+    while len(level) > 1:
+        siblings.append(level[position ^ 1])
+        level = [node_hash(level[i], level[i + 1]) for i in range(0, len(level), 2)]
+        position >>= 1
+    root = MerkleTree(leaves).root
+    proof = MerkleProof(index, leaf_count, tuple(siblings))
+    # The proof is sound in every respect but the index: it rebuilds the root's inner node.
+    node, position = EMPTY_SLOT, index
+    for sibling in siblings:
+        node = node_hash(sibling, node) if position & 1 else node_hash(node, sibling)
+        position >>= 1
+    assert root_from_inner(leaf_count, node) == root
+    assert not verify_proof(root, EMPTY_SLOT, proof)
 
 
 def test_root_commits_to_leaf_count_and_separates_leaves_from_nodes() -> None:

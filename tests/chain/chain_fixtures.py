@@ -13,12 +13,13 @@ import boa
 import numpy as np
 
 from aicommons.chain.deploy import deploy_suite_boa
-from aicommons.chain.executor import model_from_package, send_boa, upload_calls
+from aicommons.chain.executor import model_from_package, program_hash, send_boa, upload_calls
 from aicommons.commit import keccak256
 from aicommons.runtime import Layer, ModelPackage
 
 SUPPLY = 10**9 * 10**18
 PROTOCOL_BPS = 500
+ZERO_ADDRESS = "0x" + "00" * 20
 LOCATOR = "ipfs://bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
 
 
@@ -102,26 +103,27 @@ def publish(
     slug: str,
     fee: int = 0,
     attribution: list[tuple[str, int, int]] | None = None,
-) -> bytes:
-    """Register `slug` if new and publish `package` as a version of it; returns the version id."""
+) -> tuple[bytes, bytes]:
+    """Register `slug` if new and publish `package` under it; returns (model_id, version_id)."""
     model_id = slug_id(slug)
     with boa.env.prank(maintainer):
-        if suite.registry.models(model_id)[1] == 0:
+        if suite.registry.model_owner(model_id) == ZERO_ADDRESS:
             suite.registry.register_model(slug, [])
         suite.registry.publish_version(
             model_id,
             package.version_id,
             package.weights_root,
+            program_hash(package),
             [LOCATOR],
             "MIT",
             attribution or [],
             1,
             fee,
         )
-    return package.version_id
+    return model_id, package.version_id
 
 
-def upload(suite: Suite, package: ModelPackage, maintainer: str) -> int:
-    """Upload every chunk of `package`; returns the total gas of the upload transactions."""
-    calls = upload_calls(package.version_id, model_from_package(package))
+def upload(suite: Suite, package: ModelPackage, maintainer: str, slug: str) -> int:
+    """Upload every chunk of `package` as a version of `slug`; returns the total gas used."""
+    calls = upload_calls(slug_id(slug), package.version_id, model_from_package(package))
     return send_boa(suite.executor, calls, sender=maintainer)

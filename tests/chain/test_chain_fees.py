@@ -31,9 +31,11 @@ def world():
         versions = []
         for seed, fee in enumerate(FEES):
             package = dense_package(np.random.default_rng(seed), [4, 2])
-            publish(suite, package, maintainer, "paid-model", fee=fee, attribution=attribution)
-            upload(suite, package, maintainer)
-            versions.append(package.version_id)
+            key = publish(
+                suite, package, maintainer, "paid-model", fee=fee, attribution=attribution
+            )
+            upload(suite, package, maintainer, "paid-model")
+            versions.append(key)
         payers = [boa.env.generate_address(f"payer{i}") for i in range(2)]
         for payer in payers:
             with boa.env.prank(suite.treasury):
@@ -69,7 +71,7 @@ def test_balance_held_equals_everything_owed(world, steps) -> None:
         for action, who, which in steps:
             if action == "infer":
                 with boa.env.prank(payers[who]):
-                    executor.infer(versions[which], x)
+                    executor.infer(*versions[which], x)
                 paid += FEES[which]
             else:
                 account = accounts[who]
@@ -98,7 +100,7 @@ def test_one_fee_is_split_by_shares_with_the_rest_to_the_treasury(world) -> None
     fee = FEES[2]
     with boa.env.anchor():
         with boa.env.prank(payers[0]):
-            suite.executor.infer(versions[2], encode_input(np.zeros(4, dtype=np.int8)))
+            suite.executor.infer(*versions[2], encode_input(np.zeros(4, dtype=np.int8)))
         credited = [e for e in suite.executor.get_logs() if type(e).__name__ == "Credited"]
         assert sum(e.amount for e in credited) == fee
         distributable = fee - fee * PROTOCOL_BPS // 10_000
@@ -114,12 +116,53 @@ def test_unpaid_fee_reverts_by_name(world) -> None:
     x = encode_input(np.zeros(4, dtype=np.int8))
     broke = boa.env.generate_address("broke")
     with boa.env.anchor():
-        with boa.env.prank(broke), boa.reverts("FeeUnpaid"):
-            suite.executor.infer(versions[1], x)  # no allowance
+        with boa.env.prank(broke), boa.reverts("FeeNotApproved"):
+            suite.executor.infer(*versions[1], x)  # no allowance
         with boa.env.prank(broke):
             suite.token.approve(suite.executor.address, 10**30)
         with boa.env.prank(broke), boa.reverts("FeeUnpaid"):
-            suite.executor.infer(versions[1], x)  # allowance but no balance
+            suite.executor.infer(*versions[1], x)  # allowance but no balance
         # The free view variant needs neither.
         with boa.env.prank(broke):
-            assert len(suite.executor.predict(versions[1], x)[0]) == 2
+            assert len(suite.executor.predict(*versions[1], x)[0]) == 2
+
+
+def test_an_allowance_and_a_balance_of_exactly_the_fee_suffice(world) -> None:
+    # Kills the mutants `allowance >= fee` -> `>` and `balance >= fee` -> `>` in `_charge`
+    # (issue 14 item 18: only the slow end-to-end tests caught them).
+    suite, versions, _, _ = world
+    fee = FEES[1]
+    exact = boa.env.generate_address("exact-payer")
+    x = encode_input(np.zeros(4, dtype=np.int8))
+    with boa.env.anchor():
+        with boa.env.prank(suite.treasury):
+            suite.token.transfer(exact, fee)
+        with boa.env.prank(exact):
+            suite.token.approve(suite.executor.address, fee - 1)
+        with boa.env.prank(exact), boa.reverts("FeeNotApproved"):
+            suite.executor.infer(*versions[1], x)
+        with boa.env.prank(exact):
+            suite.token.approve(suite.executor.address, fee)
+            suite.executor.infer(*versions[1], x)
+        assert suite.token.balanceOf(exact) == 0
+        assert suite.token.allowance(exact, suite.executor.address) == 0
+        assert suite.token.balanceOf(suite.executor.address) == suite.executor.total_owed()
+
+
+def test_predict_is_free_and_returns_what_infer_returns(world) -> None:
+    # predict() is kept on purpose (docs/contracts.md, "Why predict is free"): the same output
+    # as infer, for anyone, with no fee, no receipt and no credit.
+    suite, versions, payers, _ = world
+    x = encode_input(np.array([7, -128, 127, 3], dtype=np.int8))
+    stranger = boa.env.generate_address("no-tokens")
+    with boa.env.anchor():
+        owed_before = suite.executor.total_owed()
+        with boa.env.prank(stranger):
+            predicted = suite.executor.predict(*versions[2], x)
+        assert suite.executor.total_owed() == owed_before
+        with boa.env.prank(payers[0]):
+            inferred = suite.executor.infer(*versions[2], x)
+        receipt = [e for e in suite.executor.get_logs() if type(e).__name__ == "Inference"][0]
+        assert list(predicted[0]) == list(inferred[0]) == list(receipt.output)
+        assert predicted[1] == inferred[1] == receipt.label
+        assert suite.executor.total_owed() == owed_before + FEES[2] == receipt.fee + owed_before

@@ -22,6 +22,7 @@ from aicommons.chain.executor import (
     encode_input,
     model_from_package,
     output_hash,
+    program_hash,
     send_web3,
     upload_calls,
 )
@@ -52,13 +53,15 @@ def test_suite_deploys_publishes_uploads_and_infers_over_json_rpc(web3: Web3) ->
     )
     package = dense_package(np.random.default_rng(21), [6, 5, 3])
     slug = "web3-model"
+    model_id = keccak256(slug.encode())
     send_web3(registry, [ContractCall("register_model", (slug, []))], account)
     publish = ContractCall(
         "publish_version",
         (
-            keccak256(slug.encode()),
+            model_id,
             package.version_id,
             package.weights_root,
+            program_hash(package),
             [LOCATOR],
             "MIT",
             [],
@@ -67,17 +70,19 @@ def test_suite_deploys_publishes_uploads_and_infers_over_json_rpc(web3: Web3) ->
         ),
     )
     send_web3(registry, [publish], account)
-    send_web3(executor, upload_calls(package.version_id, model_from_package(package)), account)
-    assert executor.functions.is_ready(package.version_id).call()
+    key = (model_id, package.version_id)
+    send_web3(executor, upload_calls(*key, model_from_package(package)), account)
+    assert executor.functions.is_ready(*key).call()
 
     x = np.array([5, -7, 127, -128, 0, 9], dtype=np.int8)
     expected = [int(v) for v in package.run(x)[0]]
-    output, label = executor.functions.predict(package.version_id, encode_input(x)).call()
+    output, label = executor.functions.predict(*key, encode_input(x)).call()
     assert list(output) == expected
-    infer = ContractCall("infer", (package.version_id, encode_input(x)))
+    infer = ContractCall("infer", (*key, encode_input(x)))
     send_web3(executor, [infer], account)
     logs = executor.events.Inference().get_logs(from_block=0)
     assert len(logs) == 1
     receipt = logs[0]["args"]
     assert list(receipt["output"]) == expected and receipt["label"] == label
+    assert (receipt["model_id"], receipt["version_id"]) == key
     assert receipt["output_hash"] == output_hash(expected)

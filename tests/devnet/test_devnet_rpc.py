@@ -7,6 +7,7 @@ Client side is plain web3.py / httpx only; the project is used just to start the
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -25,6 +26,8 @@ from aicommons.chain.devnet import (
     DevnetServer,
     launch_devnet_process,
 )
+from aicommons.chain.devnet.rpc import MAX_BATCH_REQUESTS
+from aicommons.chain.devnet.server import MAX_REQUEST_BYTES
 
 pytestmark = pytest.mark.network
 
@@ -368,3 +371,80 @@ def test_unusable_data_dirs_are_one_line_value_errors(tmp_path: Path) -> None:
             DevnetServer(data_dir, port=0)
         assert isinstance(raised.value, ValueError)  # the CLI prints these as one line
         assert "\n" not in str(raised.value)
+
+
+def _block_number(url: str) -> int:
+    reply = _rpc(url, {"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []})
+    return int(reply.json()["result"], 16)
+
+
+def _raw_http(url: str, head: bytes, body_chunks: Iterator[bytes] = iter(())) -> bytes:
+    """Send `head` (request line and headers) and then `body_chunks` over one socket; return
+    what the server answered. A server that waits for a body it should have refused makes the
+    read time out (socket.timeout), which fails the test."""
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(head)
+        try:
+            for chunk in body_chunks:
+                connection.sendall(chunk)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server answered and closed before the rest was sent: what we want
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            received = connection.recv(65536)
+            if not received:
+                break
+            answer += received
+        return answer
+
+
+def test_bracket_bomb_gets_an_error_and_the_devnet_keeps_answering(devnet_url: str) -> None:
+    # Issue 14 item 2: 100,000 '[' then 100,000 ']' overflowed the C stack (SIGSEGV).
+    before = _block_number(devnet_url)
+    bomb = b"[" * 100_000 + b"]" * 100_000
+    reply = httpx.post(
+        devnet_url, content=bomb, headers={"content-type": "application/json"}, timeout=30
+    )
+    assert reply.status_code == 200
+    assert reply.json()["error"]["code"] == -32700
+    assert _block_number(devnet_url) == before
+
+
+def test_oversized_body_is_refused_by_content_length_before_it_is_read(devnet_url: str) -> None:
+    host = devnet_url.removeprefix("http://")
+    head = (
+        f"POST / HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {MAX_REQUEST_BYTES + 1}\r\n\r\n"
+    ).encode()
+    # No body is sent at all: only a server that refuses by the header answers in time.
+    assert _raw_http(devnet_url, head).startswith(b"HTTP/1.1 413")
+    assert _block_number(devnet_url) >= 0
+
+
+def test_oversized_chunked_body_is_refused_while_streaming(devnet_url: str) -> None:
+    host = devnet_url.removeprefix("http://")
+    head = (
+        f"POST / HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n"
+    ).encode()
+    piece = 1024 * 1024
+    chunks = (
+        b"%x\r\n" % piece + b" " * piece + b"\r\n" for _ in range(MAX_REQUEST_BYTES // piece + 2)
+    )
+    assert _raw_http(devnet_url, head, chunks).startswith(b"HTTP/1.1 413")
+    assert _block_number(devnet_url) >= 0
+
+
+def test_batches_are_bounded_and_ids_are_scalars(devnet_url: str) -> None:
+    call = {"jsonrpc": "2.0", "method": "eth_chainId", "params": []}
+    longest = [{**call, "id": index} for index in range(MAX_BATCH_REQUESTS)]
+    assert len(_rpc(devnet_url, longest).json()) == MAX_BATCH_REQUESTS
+    refused = _rpc(devnet_url, [*longest, {**call, "id": "one too many"}]).json()
+    assert len(refused) == 1
+    assert refused[0]["error"]["code"] == -32600
+    assert "too large" in refused[0]["error"]["message"]
+    nested_id = _rpc(devnet_url, {**call, "id": [[[1]]]}).json()
+    assert nested_id["id"] is None and nested_id["error"]["code"] == -32600
+    for scalar in ("a", 7, None):
+        assert _rpc(devnet_url, {**call, "id": scalar}).json()["id"] == scalar

@@ -4,6 +4,7 @@ key-value store, the development accounts, the data-dir default, and the in-proc
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from web3 import Web3
 
 from aicommons.chain.devnet import DEV_ACCOUNTS, DevnetServer, default_data_dir
 from aicommons.chain.devnet.node import InvalidParams, revert_reason
+from aicommons.chain.devnet.rpc import RpcDispatcher
 from aicommons.chain.devnet.rpc_format import (
     parse_address,
     parse_block_selector,
@@ -20,7 +22,7 @@ from aicommons.chain.devnet.rpc_format import (
     parse_log_query,
     parse_quantity,
 )
-from aicommons.chain.devnet.store import SqliteKeyValueStore
+from aicommons.chain.devnet.store import CommittedView, SqliteKeyValueStore
 
 EMITTER = bytes.fromhex("5fbdb2315678afecb367f032d93f642f64180aa3")
 TOPIC_A = 0xAA
@@ -50,6 +52,17 @@ def test_block_selectors() -> None:
     assert parse_block_selector({"blockHash": "0x" + "11" * 32}).block_hash == b"\x11" * 32
     with pytest.raises(InvalidParams):
         parse_block_selector("newest")
+    # EIP-1898 objects hold a number or tag; nesting them is refused, not followed.
+    for nested in ({"blockNumber": {"blockNumber": "0x2"}}, {"blockNumber": ["0x2"]}):
+        with pytest.raises(InvalidParams, match="number or a tag"):
+            parse_block_selector(nested)
+
+
+def test_bad_values_are_named_without_being_echoed_whole() -> None:
+    with pytest.raises(InvalidParams) as raised:
+        parse_quantity("0x" + "z" * 1_000_000)
+    assert len(str(raised.value)) < 200
+    assert "invalid quantity: '0xzzz" in str(raised.value)
 
 
 def test_log_query_matches_address_and_topic_positions() -> None:
@@ -110,6 +123,41 @@ def test_store_commits_atomically_and_reopens(tmp_path: Path) -> None:
     reopened.close()
 
 
+def test_store_reverts_to_a_snapshot_exactly_and_consumes_later_ones(tmp_path: Path) -> None:
+    store = SqliteKeyValueStore(tmp_path / "kv.sqlite3")
+    store[b"kept"] = b"0"
+    store[b"k"] = b"v1"
+    store.commit()  # no snapshot open yet: nothing is logged
+    first = store.open_snapshot()
+    store[b"k"] = b"v2"
+    store[b"new"] = b"n"
+    del store[b"kept"]
+    store.stage_meta("clock", "10")
+    store.commit()
+    assert store.committed(b"k") == b"v2"  # readers see commits only
+    store[b"uncommitted"] = b"x"
+    assert not CommittedView(store).exists(b"uncommitted")
+    second = store.open_snapshot()
+    store[b"k"] = b"v3"
+    store.stage_meta("clock", "20")
+    store.commit()
+    third = store.open_snapshot()
+    assert first < second < third
+
+    assert store.revert_to_snapshot(second)
+    assert store[b"k"] == b"v2" and store.read_meta("clock") == "10"
+    assert not store.revert_to_snapshot(third)  # later snapshots are consumed with it
+    assert store.revert_to_snapshot(first)
+    assert store[b"k"] == b"v1" and store[b"kept"] == b"0"
+    assert not store.exists(b"new") and not store.exists(b"uncommitted")
+    assert store.read_meta("clock") is None
+    assert not store.revert_to_snapshot(first)
+    assert store.open_snapshot() > third  # ids are never handed out twice
+    with pytest.raises(TypeError):
+        CommittedView(store)[b"k"] = b"written by a reader"
+    store.close()
+
+
 def test_dev_accounts_are_the_standard_test_mnemonic_accounts() -> None:
     assert len(DEV_ACCOUNTS) == 10
     assert DEV_ACCOUNTS[0].address == "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
@@ -132,3 +180,10 @@ def test_in_process_server_serves_and_stops(tmp_path: Path) -> None:
         assert web3.eth.get_balance(DEV_ACCOUNTS[5].address) == 10_000 * 10**18
     with DevnetServer(tmp_path / "chain", port=0) as reopened:
         assert Web3(Web3.HTTPProvider(reopened.url)).eth.block_number == 0
+
+
+def test_docs_list_exactly_the_methods_the_devnet_serves() -> None:
+    docs = (Path(__file__).parents[2] / "docs" / "devnet.md").read_text()
+    documented = set(re.findall(r"`((?:eth|net|web3|evm)_[A-Za-z0-9]+)`", docs))
+    served = {name[len("rpc_") :] for name in dir(RpcDispatcher) if name.startswith("rpc_")}
+    assert documented == served

@@ -135,7 +135,7 @@ TAMPERS = {
     "tx_hash": (lambda r: "0x" + "ab" * 32, "transaction"),
     "block_number": (lambda r: r["block_number"] - 1, "transaction"),
     "block_hash": (lambda r: "0x" + "cd" * 32, "transaction"),
-    "model": (lambda r: "digits-cnn", "registry"),
+    "model": (lambda r: "digits-cnn", "event"),  # Inference logs the model id
     "version_id": (lambda r: "0x" + "00" * 31 + "01", "event"),
     "caller": (lambda r: "0x" + "11" * 20, "transaction"),
     "input": (lambda r: [(v + 1) % 100 for v in r["input"]], "hashes"),

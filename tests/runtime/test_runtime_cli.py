@@ -174,7 +174,10 @@ def test_quantize_errors_are_one_line_and_write_nothing(
         str(out),
     )
     assert_one_line_error(
-        code, err, "calibration data shape [5, 63] does not match [N, 1, 8, 8] (or samples of 64"
+        code,
+        err,
+        "calibration data shape [5, 63] does not match the model input [N, 1, 8, 8] or flat "
+        "rows [N, 64]",
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.onnx", "short.npy"]
 
@@ -216,7 +219,7 @@ def test_flat_samples_are_reshaped_for_calibration_and_run(
         monkeypatch, capsys, "model", "run", str(out), "--input", str(wrong), "-o", str(y)
     )
     assert_one_line_error(
-        code, err, "input shape [2, 65] does not match [N, 1, 8, 8] (or samples of 64 values"
+        code, err, "input shape [2, 65] does not match the model input [N, 1, 8, 8] or flat rows"
     )
 
 
@@ -229,7 +232,7 @@ def test_run_errors_are_one_line_and_write_nothing(monkeypatch, capsys, tmp_path
     y = tmp_path / "y.npy"
     x = files["x"]
     cases = [
-        ((str(truncated), "--input", str(x)), "truncated or corrupt"),
+        ((str(truncated), "--input", str(x)), "package is truncated (tensor data has"),
         ((str(tampered), "--input", str(x)), "does not match its Merkle root"),
         ((str(tmp_path / "missing.aicm"), "--input", str(x)), "package file not found"),
     ]
@@ -242,7 +245,7 @@ def test_run_errors_are_one_line_and_write_nothing(monkeypatch, capsys, tmp_path
     cases += [
         (
             (str(files["pkg"]), "--input", str(wrong_shape)),
-            "input shape [3, 63] does not match [N, 64]",
+            "input shape [3, 63] does not match the model input [N, 64]",
         ),
         ((str(files["pkg"]), "--input", str(nan_input)), "NaN"),
         ((str(files["pkg"]), "--input", str(complex_input)), "input must be numeric"),
@@ -358,3 +361,96 @@ def test_bench_runtime_reports_every_model_and_batch(monkeypatch, capsys) -> Non
     for row in rows[:4]:
         assert row["top1_agreement"] >= 0.99
         assert row["acc_float"] - row["acc_int8"] <= 0.005
+
+
+def test_run_takes_integer_inputs_as_int8_values(monkeypatch, capsys, tmp_path, files) -> None:
+    """Issue 14 item 13: a receipt's committed input fed back as JSON integers or an int64 .npy
+    gives the same outputs as the int8 array (it was re-quantised as floats: another label)."""
+    package = load_package(files["pkg"])
+    x = package.quantize_input(np.load(files["x"]))
+    expected = package.dequantize_output(package.run(x))
+    sources = {"int8.npy": x, "int64.npy": x.astype(np.int64)}
+    for name, array in sources.items():
+        np.save(tmp_path / name, array)
+    (tmp_path / "ints.json").write_text(json.dumps(x.tolist()))
+    (tmp_path / "one.json").write_text(json.dumps(x[3].tolist()))
+    for name in (*sources, "ints.json", "one.json"):
+        y = tmp_path / f"y-{name}.npy"
+        code, stdout, err = invoke(
+            monkeypatch,
+            capsys,
+            "model",
+            "run",
+            str(files["pkg"]),
+            "--input",
+            str(tmp_path / name),
+            "-o",
+            str(y),
+            "--json",
+        )
+        assert code == 0, err
+        want = expected[3:4] if name == "one.json" else expected
+        np.testing.assert_array_equal(np.load(y), want, err_msg=name)
+        assert json.loads(stdout)["argmax"] == want.argmax(axis=1).tolist()
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps([[0] * 10 + [128] + [0] * 53]))
+    code, _, err = invoke(
+        monkeypatch, capsys, "model", "run", str(files["pkg"]), "--input", str(bad)
+    )
+    assert_one_line_error(code, err, "input value 128 at index [0, 10] is outside int8 [-128, 127]")
+    flags = tmp_path / "flags.json"
+    flags.write_text(json.dumps([[False] * 64]))
+    code, _, err = invoke(
+        monkeypatch, capsys, "model", "run", str(files["pkg"]), "--input", str(flags)
+    )
+    assert_one_line_error(code, err, "holds false at index [0, 0]; expected a number")
+
+
+def test_run_computes_first_and_never_overwrites_its_sources(
+    monkeypatch, capsys, tmp_path, files
+) -> None:
+    """Issue 14 item 14: an empty input wrote y.npy and then failed; -o could silently replace
+    the package or the input. Now: refused by name, and nothing is written or changed."""
+    package = tmp_path / "m.aicm"
+    shutil.copy(files["pkg"], package)
+    x = tmp_path / "x.npy"
+    shutil.copy(files["x"], x)
+    empty = tmp_path / "empty.npy"
+    np.save(empty, np.zeros((0, 64), np.float32))
+    y = tmp_path / "y.npy"
+    code, _, err = invoke(
+        monkeypatch, capsys, "model", "run", str(package), "--input", str(empty), "-o", str(y)
+    )
+    assert_one_line_error(code, err, "input holds no samples")
+    assert not y.exists()
+    (tmp_path / "link.npy").symlink_to(x)
+    os.link(package, tmp_path / "hard.aicm")
+    before = {p.name: p.read_bytes() for p in (package, x)}
+    for target, what in [
+        (package, f"it is the model package {package}"),
+        (x, f"it is the input {x}"),
+        (tmp_path / "link.npy", f"it is the input {x}"),
+        (tmp_path / "hard.aicm", f"it is the model package {package}"),
+        (tmp_path / "sub" / ".." / "x.npy", f"it is the input {x}"),
+    ]:
+        code, _, err = invoke(
+            monkeypatch, capsys, "model", "run", str(package), "--input", str(x), "-o", str(target)
+        )
+        assert_one_line_error(code, err, f"refusing to write {target}: {what}")
+    assert {p.name: p.read_bytes() for p in (package, x)} == before
+    model = tmp_path / "model.onnx"
+    shutil.copy(DIGITS_MLP, model)
+    for target, role in [(model, "source model"), (files["calib"], "calibration file")]:
+        code, _, err = invoke(
+            monkeypatch,
+            capsys,
+            "model",
+            "quantize",
+            str(model),
+            "--calib",
+            str(files["calib"]),
+            "-o",
+            str(target),
+        )
+        assert_one_line_error(code, err, f"refusing to write {target}: it is the {role}")
+    assert model.read_bytes() == DIGITS_MLP.read_bytes()

@@ -13,14 +13,11 @@ from hypothesis import strategies as st
 
 from aicommons.runtime import kernels
 from aicommons.runtime import reference as ref
-from aicommons.runtime.graph import Layer, infer_out_shape, run_reference_layer
-from aicommons.runtime.kernels import (
-    FLOAT32_MAX_FAN_IN,
-    Requantizer,
-    compile_layer,
-    to_external,
-    to_internal,
-)
+from aicommons.runtime.graph import run_reference_layer
+from aicommons.runtime.kernels import FLOAT32_MAX_FAN_IN, Requantizer, to_external, to_internal
+from aicommons.runtime.layer import Layer
+from aicommons.runtime.ops import infer_out_shape
+from aicommons.runtime.plan import compile_layer
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 PATHS = ("float32", "float64")
@@ -43,10 +40,37 @@ def int8_array(draw: st.DrawFn, shape: tuple[int, ...], low: int = -128) -> np.n
 
 @st.composite
 def requant_params(draw: st.DrawFn, channels: int, fan_in: int, wide: bool = False) -> dict:
-    """Bias, M, S, lo, hi inside the semantics' bounds; sometimes small M/S so ties happen."""
+    """Bias, M, S, lo, hi inside the semantics' bounds; sometimes small M/S so ties happen.
+
+    Wide (int32) outputs also get a "near-bound" style: large |bias|, odd M putting the worst
+    |acc * M| between 2^50 and 2^62 (around the float path's exactness bound, 2^52), and a
+    shift that keeps every output inside int32, so a requantisation that rounds shows in the
+    result instead of being clamped away."""
     bias_limit = ref.INT32_MAX - fan_in * 128 * 127
-    style = draw(st.sampled_from(["any", "ties", "float-friendly"]))
+    styles = ["any", "ties", "float-friendly", *(["near-bound"] if wide else [])]
+    style = draw(st.sampled_from(styles))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    if style == "near-bound":
+        bias = rng.integers(-bias_limit, bias_limit + 1, size=channels)
+        worst_acc = np.abs(bias) + fan_in * 128 * 127
+        product_bits = draw(st.integers(50, 61))
+        multiplier = np.array(
+            [min(2**31 - 1, (1 << product_bits) // int(w)) | 1 for w in worst_acc]
+        )
+        headroom = draw(st.integers(24, 30))
+        shift = np.array(
+            [
+                max(1, int(w * m).bit_length() - headroom)
+                for w, m in zip(worst_acc, multiplier, strict=True)
+            ]
+        )
+        return {
+            "bias": bias.astype(np.int32),
+            "multiplier": multiplier.astype(np.int32),
+            "shift": shift.astype(np.int32),
+            "lo": ref.INT32_MIN,
+            "hi": ref.INT32_MAX,
+        }
     if style == "ties":
         multiplier = rng.choice([1, 2, 3, 2**30], size=channels)
         shift = rng.integers(0, 6, size=channels)
@@ -322,23 +346,55 @@ def test_clamp_and_reshape_match_reference(data: st.DataObject) -> None:
     check_equal(Layer("r", "reshape", ("x",), "y", target, attrs={"shape": list(target)}), {}, [x])
 
 
+def near_tie_accumulators(bias: int, multiplier: int, shift: int, fan_in: int) -> list[int]:
+    """Accumulators in [-worst, worst] whose rescaled value lies just below or exactly on a
+    rounding boundary (acc*M + 2^(S-1) = -1 or 0 mod 2^S), the largest in magnitude: where a
+    float requantisation outside its exactness bound rounds to the wrong integer."""
+    if shift < 2 or multiplier % 2 == 0:
+        return []
+    worst = abs(bias) + fan_in * 128 * 127
+    modulus = 1 << shift
+    found = []
+    for residue in ((1 << (shift - 1)) - 1, 1 << (shift - 1)):
+        base = residue * pow(multiplier, -1, modulus) % modulus
+        top = base + (worst - base) // modulus * modulus
+        bottom = base - (worst + base) // modulus * modulus
+        found += [acc for acc in (top, bottom) if -worst <= acc <= worst]
+    return found
+
+
 @SETTINGS
 @given(data=st.data())
 def test_requantizer_paths_agree_with_reference_at_the_bounds(data: st.DataObject) -> None:
-    """Accumulators at +-(|bias| + K*128*127) and everything between, on both requant paths."""
+    """Accumulators at +-(|bias| + K*128*127), next to rounding boundaries and between, on both
+    requantisation paths, with int8 and non-saturating int32 outputs."""
     fan_in = data.draw(st.integers(1, 2000))
-    params = data.draw(requant_params(4, fan_in))
-    worst = np.abs(params["bias"].astype(np.int64)) + fan_in * 128 * 127
-    dots = np.stack([worst - params["bias"], -worst - params["bias"], np.zeros(4, np.int64)])
+    wide = data.draw(st.booleans())
+    params = data.draw(requant_params(4, fan_in, wide))
+    bias = params["bias"].astype(np.int64)
+    worst = np.abs(bias) + fan_in * 128 * 127
+    dots = [worst - bias, -worst - bias, np.zeros(4, np.int64)]
+    triples = zip(
+        bias.tolist(), params["multiplier"].tolist(), params["shift"].tolist(), strict=True
+    )
+    ties = [near_tie_accumulators(b, m, s, fan_in) for b, m, s in triples]
+    for k in range(max(map(len, ties))):
+        dots.append(
+            np.array(
+                [t[k] - b if k < len(t) else 0 for t, b in zip(ties, bias.tolist(), strict=True)]
+            )
+        )
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
-    dots = np.concatenate([dots, rng.integers(-fan_in * 16256, fan_in * 16256 + 1, (5, 4))])
+    dots = np.concatenate(
+        [np.stack(dots), rng.integers(-fan_in * 16256, fan_in * 16256 + 1, (5, 4))]
+    )
     requantize = Requantizer(
         params["bias"],
         params["multiplier"],
         params["shift"],
         params["lo"],
         params["hi"],
-        "int8",
+        "int32" if wide else "int8",
         fan_in,
     )
     got = requantize(dots.astype(np.float64))
@@ -350,6 +406,33 @@ def test_requantizer_paths_agree_with_reference_at_the_bounds(data: st.DataObjec
             )
         ]
         assert row.tolist() == expected
+
+
+def test_float_requantisation_is_not_used_beyond_its_exactness_bound() -> None:
+    """|acc * M| ~ 2^58.4 > 2^52: (bias*M + 2^29) / 2^30 = 357913939.99999999907 is not a
+    float64, it rounds up to 357913940. Only the int64 path gives the reference's 357913939."""
+    bias, multiplier, shift = 715827883, 536870909, 30
+    expected = ref.requantize(bias, multiplier, shift, ref.INT32_MIN, ref.INT32_MAX)
+    assert expected == 357913939
+    requantize = Requantizer(
+        np.array([bias], np.int32),
+        np.array([multiplier], np.int32),
+        np.array([shift], np.int32),
+        ref.INT32_MIN,
+        ref.INT32_MAX,
+        "int32",
+        1,
+    )
+    assert requantize(np.zeros((1, 1))).tolist() == [[expected]]
+    params = {
+        "bias": np.array([bias], np.int32),
+        "multiplier": np.array([multiplier], np.int32),
+        "shift": np.array([shift], np.int32),
+        "lo": ref.INT32_MIN,
+        "hi": ref.INT32_MAX,
+    }
+    layer, tensors = weighted_layer("dense", params, np.zeros((1, 1), np.int8), {}, (1,), True)
+    check_equal(layer, tensors, [np.zeros((2, 1), np.int8)], is_output=True)
 
 
 def test_float_requant_path_is_taken_for_friendly_parameters() -> None:

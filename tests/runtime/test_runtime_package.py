@@ -7,6 +7,7 @@ by hand rather than recomputed with the code under test.
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -21,6 +22,7 @@ from aicommons.commit import (
 )
 from aicommons.demo import DIGITS_CNN, DIGITS_DATA, DIGITS_MLP
 from aicommons.runtime import (
+    CalibrationError,
     InputError,
     Layer,
     ModelPackage,
@@ -169,3 +171,65 @@ def test_bad_inputs_are_clear_errors(mlp: ModelPackage) -> None:
         mlp.quantize_input(np.full((1, 64), np.inf))
     single = mlp.run(np.zeros(64, np.int8))
     assert single.shape == (1, 10)
+
+
+def test_integer_inputs_are_the_int8_values_they_hold(mlp: ModelPackage) -> None:
+    """Issue 14 item 13: an int64 array or JSON integers are the committed int8 values, never
+    re-quantised as floats; out-of-range integers are refused by name."""
+    x = mlp.quantize_input(np.load(DIGITS_DATA)["x_test"][:6])
+    expected = mlp.run(x)
+    for dtype in (np.int16, np.int32, np.int64, np.uint8):
+        held = np.abs(x).astype(dtype) if dtype == np.uint8 else x.astype(dtype)
+        want = mlp.run(np.abs(x)) if dtype == np.uint8 else expected
+        np.testing.assert_array_equal(mlp.run(mlp.prepare_input(held)), want)
+    np.testing.assert_array_equal(mlp.run(mlp.prepare_input(x.tolist())), expected)
+    np.testing.assert_array_equal(mlp.prepare_input(x[0].tolist()), x[:1])
+    floats = np.load(DIGITS_DATA)["x_test"][:6]
+    np.testing.assert_array_equal(mlp.prepare_input(floats), x)
+    np.testing.assert_array_equal(mlp.prepare_input(floats.tolist()), x)  # JSON floats
+    too_big = x.astype(np.int64)
+    too_big[2, 5] = 300
+    with pytest.raises(InputError, match=r"input value 300 at index \[2, 5\] is outside int8"):
+        mlp.prepare_input(too_big)
+    with pytest.raises(InputError, match=r"input value 200 at index \[0, 1\] is outside int8"):
+        mlp.prepare_input(np.array([[0, 200] + [0] * 62], np.uint8))
+    with pytest.raises(InputError, match=r"value -129 at index \[3\]"):
+        mlp.prepare_input([0, 0, 0, -129] + [0] * 60)
+    with pytest.raises(InputError, match=r"value 1180591620717411303424 at index \[1\]"):
+        mlp.prepare_input([0, 2**70] + [0] * 62)
+    with pytest.raises(InputError, match=r"holds true at index \[0, 3\]; expected a number"):
+        mlp.prepare_input([[0, 0, 0, True] + [0] * 60])
+    with pytest.raises(InputError, match=r"not a rectangular array \(ragged at index \[1\]\)"):
+        mlp.prepare_input([[0] * 64, [0] * 63])
+    with pytest.raises(InputError, match="must be numeric .* got dtype bool"):
+        mlp.prepare_input(np.zeros((1, 64), bool))
+    with pytest.raises(InputError, match="quantize_input takes floats, got dtype int64"):
+        mlp.quantize_input(x.astype(np.int64))
+
+
+def test_only_the_model_layout_or_flat_rows_are_accepted(cnn: ModelPackage) -> None:
+    """Issue 14 item 17: NHWC planes for an NCHW model were silently reshaped; now the model's
+    per-sample shape (with or without batch axis) or flat rows only, others refused by name."""
+    floats = np.load(DIGITS_DATA)["x_test"][:4]
+    x = cnn.quantize_input(floats.reshape(-1, 1, 8, 8))
+    expected = cnn.run(x)
+    np.testing.assert_array_equal(cnn.run(x.reshape(4, 64)), expected)  # flat rows
+    np.testing.assert_array_equal(cnn.run(x[0]), expected[:1])  # one sample, no batch axis
+    np.testing.assert_array_equal(cnn.run(x[0].reshape(64)), expected[:1])  # one flat row
+    np.testing.assert_array_equal(cnn.prepare_input(floats), x)
+    nhwc = "does not match the model input [N, 1, 8, 8] or flat rows [N, 64] in C order"
+    for shape in ((4, 8, 8, 1), (4, 8, 8), (4, 2, 32), (2, 128), (1, 4, 64)):
+        with pytest.raises(InputError, match=re.escape(f"input shape {list(shape)} {nhwc}")):
+            cnn.run(x.reshape(shape))
+        with pytest.raises(InputError, match=re.escape(f"input shape {list(shape)} {nhwc}")):
+            cnn.quantize_input(floats.reshape(shape))
+        with pytest.raises(InputError, match=re.escape(f"input shape {list(shape)} {nhwc}")):
+            cnn.prepare_input(x.reshape(shape).astype(np.int64))
+    with pytest.raises(InputError, match="must be transposed first"):
+        cnn.run(x.transpose(0, 2, 3, 1))
+    with pytest.raises(InputError, match=re.escape(f"input shape [8, 8] {nhwc}")):
+        cnn.run(x[0].reshape(8, 8))
+    with pytest.raises(CalibrationError, match=re.escape("calibration data shape [4, 8, 8, 1]")):
+        quantize_onnx(DIGITS_CNN, floats.reshape(4, 8, 8, 1))
+    with pytest.raises(InputError, match=r"input holds no samples"):
+        cnn.run(np.zeros((0, 1, 8, 8), np.int8))

@@ -21,7 +21,7 @@ from aicommons.sdk.demo import DEMO_FEE, demo_package
 from aicommons.sdk.deployment import deploy_suite
 from aicommons.sdk.receipt import Receipt
 from aicommons.sdk.types import Attribution, PublishResult
-from aicommons.storage.node import create_app
+from aicommons.storage.node import create_app, node_origins
 from aicommons.storage.process import free_port, node_answers
 from aicommons.storage.store import LocalStore
 
@@ -49,7 +49,7 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNetwork]:
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(LocalStore(home / "storage")),
+            create_app(LocalStore(home / "storage"), origins=node_origins("127.0.0.1", port)),
             host="127.0.0.1",
             port=port,
             log_level="warning",

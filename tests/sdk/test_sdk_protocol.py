@@ -83,6 +83,7 @@ def test_licence_rule_matches_the_registry(registry, licence: str) -> None:
                 model_id,
                 keccak256(licence.encode() + b"v"),
                 keccak256(b"w"),
+                keccak256(b"program"),
                 ["aicblob:x"],
                 licence,
                 [],

@@ -46,10 +46,10 @@ TAMPERINGS = {
     "transaction": lambda r, n, p: {"tx_hash": _other_tx(n, p)},
     "event": lambda r, n, p: {"fee": r.fee + 1},
     "hashes": lambda r, n, p: {"input": [v ^ 1 for v in r.input]},
-    "registry": lambda r, n, p: {"model": "digits-cnn"},
 }
-"""One tampering per check that the receipt alone can fail; `package` and `reexecution` need
-storage or the package to disagree with the chain, and have their own tests below."""
+"""One tampering per check that the receipt alone can fail. `registry`, `package` and
+`reexecution` need the chain, storage or the package to disagree, and have their own tests
+below (the receipt's model is bound by the event: Inference logs the model id)."""
 
 
 @pytest.mark.parametrize("check", sorted(TAMPERINGS))
@@ -58,6 +58,64 @@ def test_each_check_fails_by_name(network, published_mlp, check: str) -> None:
     tampered = dataclasses.replace(receipt, **TAMPERINGS[check](receipt, network, published_mlp))
     name, _ = _first_failure(network, tampered)
     assert name == check
+
+
+def test_another_model_name_fails_the_event_check(network, published_mlp) -> None:
+    # Versions are keyed by model: the same version id may be a fork under another model, so
+    # the receipt's model must be the one the Inference event logs.
+    tampered = dataclasses.replace(published_mlp.receipt, model="digits-cnn")
+    name, detail = _first_failure(network, tampered)
+    assert (name, detail) == ("event", "event differs from receipt in: model_id")
+
+
+def test_registry_check_fails_for_a_version_not_under_the_model(network, published_mlp) -> None:
+    from aicommons.sdk.verify import Context, check_registry
+
+    tampered = dataclasses.replace(published_mlp.receipt, model="digits-cnn")
+    context = Context(network.client(None), tampered, confirmations=1)
+    with pytest.raises(ClientError, match="is not a version of model 'digits-cnn'"):
+        check_registry(context)
+
+
+def test_a_version_registered_with_another_program_is_refused(network, published_mlp) -> None:
+    # Issue 14 item 8, SDK side: the registry cannot parse a manifest, so a maintainer can
+    # register a package's version id with a program hash that is not the package's. The SDK
+    # never treats such a version as usable, and will not publish on top of it.
+    from aicommons.chain.transact import send_call
+    from aicommons.commit import keccak256
+    from aicommons.demo import DIGITS_MLP
+    from aicommons.sdk.demo import demo_package
+    from aicommons.sdk.registry import model_id_of
+
+    owner, co_maintainer = network.client("dev0"), network.client("dev1")
+    genuine = owner.registry.resolve("digits-mlp")
+    registry = owner.contract("ModelRegistry").functions
+    send_call(
+        owner.w3,
+        owner.account,
+        registry.register_model("hijack-demo", [co_maintainer.account.address]),
+        "registering hijack-demo",
+    )
+    wrong_program = registry.publish_version(
+        model_id_of("hijack-demo"),
+        genuine.version_bytes,
+        bytes.fromhex(genuine.weights_root[2:]),
+        keccak256(b"some other program"),
+        genuine.locators,
+        "MIT",
+        [],
+        1,
+        0,
+    )
+    send_call(owner.w3, co_maintainer.account, wrong_program, "publishing another program hash")
+    hijacked = owner.registry.resolve("hijack-demo")
+    assert hijacked.version_id == genuine.version_id and not hijacked.onchain_ready
+    with pytest.raises(ClientError, match="registers program hash .* refusing it"):
+        owner.storage.fetch_package(hijacked)
+    with pytest.raises(ClientError, match="not uploaded to the on-chain executor"):
+        owner.inference.infer("hijack-demo", published_mlp.sample)
+    with pytest.raises(ClientError, match="already published with another weights root or"):
+        owner.registry.publish(demo_package(DIGITS_MLP), model="hijack-demo", onchain=True)
 
 
 def test_confirmations_are_required_and_reported(network, published_mlp) -> None:
@@ -206,3 +264,17 @@ def test_connect_resolves_accounts_like_the_cli(network, monkeypatch) -> None:
     monkeypatch.setenv("AIC_PASSWORD", "wrong")
     with pytest.raises(ValueError, match="wrong password"):
         aicommons.connect(account="carol", rpc_url=network.rpc_url, storage_nodes=[])
+
+
+def test_a_receipts_own_integer_input_gives_the_same_result(network, published_mlp) -> None:
+    """Integers are integers (issue 14 item 13): the committed int8 input, fed back as JSON ints
+    or an int64 array, is taken as those values, not re-quantised as floats."""
+    import numpy as np
+
+    client = network.client()
+    receipt = published_mlp.receipt
+    as_list = client.inference.predict("digits-mlp", receipt.input)
+    as_int64 = client.inference.predict("digits-mlp", np.asarray(receipt.input, dtype=np.int64))
+    assert as_list == as_int64 == (receipt.output, receipt.label)
+    with pytest.raises(ValueError, match="outside int8"):
+        client.inference.predict("digits-mlp", [300] + receipt.input[1:])

@@ -16,7 +16,7 @@ import uvicorn
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from aicommons.storage.node import NodePolicy, create_app
+from aicommons.storage.node import NodePolicy, StorageNode, node_origins
 from aicommons.storage.process import free_port, node_answers, start_node_process, wait_for_node
 from aicommons.storage.store import LocalStore
 
@@ -41,23 +41,33 @@ NodeFactory = Callable[..., tuple[str, LocalStore]]
 
 @pytest.fixture
 def thread_node(tmp_path: Path) -> Iterator[NodeFactory]:
-    """Start nodes in this process; `wrap` may replace the ASGI app (to make a node misbehave)."""
+    """Start nodes in this process; `wrap` may replace the ASGI app (to make a node misbehave),
+    `store` serves a given store, `with_node` returns the `StorageNode` (to look at its state)
+    instead of its store, `public_urls` replaces the loopback origins."""
     servers: list[tuple[uvicorn.Server, threading.Thread]] = []
 
-    def start(name: str = "node", wrap=None, policy: NodePolicy | None = None):
-        store = LocalStore(tmp_path / name)
-        app = create_app(store, policy)
+    def start(
+        name: str = "node",
+        wrap=None,
+        policy: NodePolicy | None = None,
+        store: LocalStore | None = None,
+        with_node: bool = False,
+        public_urls: tuple[str, ...] = (),
+    ):
         port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        origins = node_origins("127.0.0.1", port, public_urls)  # as `aic storage serve` does
+        node = StorageNode(store or LocalStore(tmp_path / name), policy, origins=origins)
+        app = node.app()
         config = uvicorn.Config(
             wrap(app) if wrap else app, host="127.0.0.1", port=port, log_level="warning"
         )
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
-        url = f"http://127.0.0.1:{port}"
         wait_healthy(url)
         servers.append((server, thread))
-        return url, store
+        return (url, node) if with_node else (url, node.store)
 
     yield start
     for server, thread in servers:

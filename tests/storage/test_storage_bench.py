@@ -17,6 +17,8 @@ def test_bench_storage_json_keys() -> None:
     figures = json.loads(result.stdout)
     for key in ("put_mb_s", "get_mb_s", "hash_limit_mb_s", "put_ratio", "get_ratio"):
         assert figures[key] > 0
+    # The printed speeds are rounded to 0.1 MB/s, which matters when a tiny put is slow.
+    rounding = 0.06 / figures["hash_limit_mb_s"] + 0.0005
     assert figures["put_ratio"] == pytest.approx(
-        figures["put_mb_s"] / figures["hash_limit_mb_s"], rel=0.01
+        figures["put_mb_s"] / figures["hash_limit_mb_s"], rel=0.01, abs=rounding
     )

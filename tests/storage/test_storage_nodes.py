@@ -7,15 +7,17 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
 from pathlib import Path
 
 import httpx
 import pytest
 from eth_account import Account
+from storage_fixtures import grant_json
 from typer.testing import CliRunner
 
-from aicommons.cli import app
-from aicommons.commit import MerkleProof, leaf_hash, verify_proof
+from aicommons.cli import app, main
+from aicommons.commit import MerkleProof, cid_of, leaf_hash, verify_proof
 from aicommons.storage.auth import sign_grant
 from aicommons.storage.chunking import CHUNK_SIZE
 from aicommons.storage.client import (
@@ -138,7 +140,7 @@ def test_uploads_need_an_allowed_signer_within_the_size_limit(
         put_file(tmp_path / "big", [url], signer)
     anonymous = httpx.put(f"{url}/chunks/{'b' + 'a' * 58}", content=b"x")
     assert anonymous.status_code == 403
-    grant = sign_grant(signer, 10)
+    grant = sign_grant(signer, node=url, max_bytes=10)
     assert httpx.post(f"{url}/uploads", json=grant.to_json()).status_code == 200
     replay = httpx.post(f"{url}/uploads", json=grant.to_json())
     assert replay.status_code == 403 and "replayed" in replay.text
@@ -148,18 +150,22 @@ def test_uploads_need_an_allowed_signer_within_the_size_limit(
 
 def test_upload_budget_is_enforced_per_grant(tmp_path, thread_node, signer) -> None:
     url, store = thread_node("n")
-    upload_id = httpx.post(f"{url}/uploads", json=sign_grant(signer, 150).to_json()).json()
+    upload_id = httpx.post(f"{url}/uploads", json=grant_json(signer, url, 300)).json()
     headers = {"X-AIC-Upload": upload_id["upload_id"]}
-    first, second = os.urandom(100), os.urandom(100)
-    from aicommons.commit import cid_of
+    first, second, third = os.urandom(100), os.urandom(200), os.urandom(1)
 
     ok = httpx.put(f"{url}/chunks/{cid_of(first)}", content=first, headers=headers)
-    assert ok.status_code == 201
-    over = httpx.put(f"{url}/chunks/{cid_of(second)}", content=second, headers=headers)
-    assert over.status_code == 403 and "exhausted" in over.text
+    assert ok.status_code == 201 and ok.json()["remaining"] == 200
+    # Bytes that do not hash to the CID they are sent under: charged, refused, refunded.
+    lying = httpx.put(f"{url}/chunks/{cid_of(second)}", content=second[:100], headers=headers)
+    assert lying.status_code == 422 and "do not match" in lying.text
     assert not store.has_chunk(cid_of(second))
-    lying = httpx.put(f"{url}/chunks/{cid_of(second)}", content=first, headers=headers)
-    assert lying.status_code in (403, 422) and not store.has_chunk(cid_of(second))
+    # The refund is exact: the 200 bytes left still fit, and not one byte more.
+    fits = httpx.put(f"{url}/chunks/{cid_of(second)}", content=second, headers=headers)
+    assert fits.status_code == 201 and fits.json()["remaining"] == 0
+    over = httpx.put(f"{url}/chunks/{cid_of(third)}", content=third, headers=headers)
+    assert over.status_code == 403 and "exhausted" in over.text
+    assert not store.has_chunk(cid_of(third))
 
 
 def test_cli_put_and_get_with_keystore(tmp_path, thread_node, monkeypatch) -> None:
@@ -248,10 +254,50 @@ def test_putting_a_stored_blob_again_costs_no_budget(tmp_path, thread_node, sign
     assert second.blob_id == first.blob_id and not second.report.problems
     assert sorted(store.chunk_cids()) == sorted(c.cid for c in first.manifest.chunks)
     # A grant of 0 bytes is enough when every chunk is already there.
-    grant = httpx.post(f"{url}/uploads", json=sign_grant(signer, 0).to_json()).json()
+    grant = httpx.post(f"{url}/uploads", json=grant_json(signer, url, 0)).json()
     headers = {"X-AIC-Upload": grant["upload_id"]}
     chunk = (tmp_path / "in").read_bytes()[:CHUNK_SIZE]
     again = httpx.put(
         f"{url}/chunks/{first.manifest.chunks[0].cid}", content=chunk, headers=headers
     )
     assert again.status_code == 200 and again.json()["stored"] is False
+
+
+def test_a_grant_for_one_node_is_refused_by_another(tmp_path, thread_node, signer) -> None:
+    """Issue 14 item 5: node A replays the grant a client sent it to node B, which allows that
+    client. B must refuse it: the grant names A's origin, inside its signature."""
+    url_a, _ = thread_node("a")
+    only_signer = NodePolicy(allowed=frozenset({signer.address.lower()}))
+    url_b, store_b = thread_node("b", policy=only_signer)
+    sent_to_a = grant_json(signer, url_a, CHUNK_SIZE)
+    assert httpx.post(f"{url_a}/uploads", json=sent_to_a).status_code == 200
+    replayed = httpx.post(f"{url_b}/uploads", json=sent_to_a)
+    assert replayed.status_code == 403 and "not this node" in replayed.text
+    relabelled = httpx.post(f"{url_b}/uploads", json={**sent_to_a, "node": url_b})
+    assert relabelled.status_code == 403 and "a field was changed" in relabelled.text
+    assert httpx.post(f"{url_b}/uploads", json=grant_json(signer, url_b, 10)).status_code == 200
+    assert list(store_b.chunk_cids()) == []
+
+
+def test_clients_sign_for_the_origin_they_use(tmp_path, thread_node, signer) -> None:
+    url, _ = thread_node("named")
+    identity = httpx.get(f"{url}/node").json()
+    assert url in identity["origins"] and identity["chain_id"] is None
+    random_file(tmp_path / "in", 1000)
+    by_name = url.replace("127.0.0.1", "localhost")
+    assert put_file(tmp_path / "in", [by_name], signer).stored_on == [by_name]
+    renamed, _ = thread_node("renamed", public_urls=("https://storage.example.org",))
+    with pytest.raises(StorageClientError, match="use one of those URLs"):
+        put_file(tmp_path / "in", [renamed], signer)
+
+
+def test_serve_on_every_interface_needs_the_public_url(tmp_path, monkeypatch, capsys) -> None:
+    command = ["aic", "storage", "serve", "--dir", str(tmp_path / "s"), "--host", "0.0.0.0"]
+    monkeypatch.setattr(sys, "argv", command)
+    with pytest.raises(SystemExit) as exited:
+        main()
+    err = capsys.readouterr().err
+    assert exited.value.code == 1 and "Traceback" not in err
+    assert [line for line in err.splitlines() if line.strip()] == [
+        "error: a node bound to 0.0.0.0 needs --public-url (the URL clients use to reach it)"
+    ]

@@ -23,6 +23,7 @@ from aicommons.storage.registry import (
     CHALLENGE_PASSED,
     ProviderDaemon,
     RegistryClient,
+    challenge_seed,
 )
 from aicommons.storage.store import LocalStore
 
@@ -92,21 +93,33 @@ def test_provider_daemon_and_cli_answer_challenges_on_devnet(tmp_path: Path, dev
     assert daemon.commit_stored() == [manifest.blob_id]
     assert client.is_committed(manifest.root)
 
-    send(w3, challenger, registry.functions.open_challenge(provider.address, manifest.root))
-    assert daemon.poll_once() == {}  # the reveal block is not mined yet
-    mine_one_block(w3, challenger)
-    assert daemon.poll_once() == {1: True}
-    # The seed is the keccak of the reveal block's real hash, the provider, the root and the id.
-    reveal_block = registry.functions.challenges(1).call()[3]
+    challenging = RegistryClient(w3, registry.address, challenger)
+    secret = os.urandom(32)
+    first = challenging.open_challenge(provider.address, manifest.root, secret)
+    assert daemon.poll_once() == {}  # nothing revealed yet: nobody knows the chunk
+    mine_one_block(w3, challenger)  # the reveal block
+    challenging.reveal_challenge(first, secret)
+    assert daemon.poll_once() == {first: True}
+    # The seed is the keccak of the reveal block's real hash, the secret, the provider, the root
+    # and the id: the hash alone (all a block builder controls) does not decide it.
+    reveal_block = registry.functions.challenges(first).call()[4]
     block_hash = bytes(w3.eth.get_block(reveal_block)["hash"])
-    expected = keccak256(
+    expected = challenge_seed(
+        block_hash=block_hash,
+        secret=secret,
+        provider=provider.address,
+        root=manifest.root,
+        challenge_id=first,
+    )
+    assert registry.functions.challenge_seed(first).call() == expected
+    without_secret = keccak256(
         encode(
             ["bytes32", "address", "bytes32", "uint256"],
-            [block_hash, provider.address, manifest.root, 1],
+            [block_hash, provider.address, manifest.root, first],
         )
     )
-    assert registry.functions.challenge_seed(1).call() == int.from_bytes(expected, "big")
-    assert registry.functions.withdrawable(provider.address).call() == BOND
+    assert expected != int.from_bytes(without_secret, "big")
+    assert registry.functions.owed(provider.address).call() == BOND
 
     # The same, through `aic storage provide` with the devnet's dev1 key.
     command = [sys.executable, "-c", "from aicommons.cli import main; main()", "storage"]
@@ -131,15 +144,16 @@ def test_provider_daemon_and_cli_answer_challenges_on_devnet(tmp_path: Path, dev
         text=True,
     )
     try:
-        send(w3, challenger, registry.functions.open_challenge(provider.address, manifest.root))
+        second = challenging.open_challenge(provider.address, manifest.root, secret)
         mine_one_block(w3, challenger)
+        challenging.reveal_challenge(second, secret)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and daemon_process.poll() is None:
-            if registry.functions.challenges(2).call()[5] == CHALLENGE_PASSED:
+            if challenging.challenge_phase(second) == CHALLENGE_PASSED:
                 break
             time.sleep(0.2)
     finally:
         daemon_process.terminate()
         _, errors = daemon_process.communicate(timeout=20)
-    assert registry.functions.challenges(2).call()[5] == CHALLENGE_PASSED, errors
-    assert registry.functions.withdrawable(provider.address).call() == 2 * BOND
+    assert challenging.challenge_phase(second) == CHALLENGE_PASSED, errors
+    assert registry.functions.owed(provider.address).call() == 2 * BOND

@@ -1,5 +1,7 @@
 """StorageRegistry in titanoboa: honest answers pass, wrong proof / wrong chunk / wrong bytes /
-late answers slash, the challenged index cannot be chosen, and stake accounting always balances.
+late answers slash, the challenged index cannot be chosen (commit-reveal seed), several
+challenges may be open at once, a self-challenge is a strict loss, and stake accounting always
+balances.
 """
 
 from __future__ import annotations
@@ -8,15 +10,29 @@ import os
 from dataclasses import replace
 
 import boa
+import httpx
 import pytest
+from eth_account import Account
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from aicommons.chain.compile import load_boa
 from aicommons.commit import MerkleProof, leaf_hash, verify_proof
-from aicommons.storage.chunking import CHUNK_SIZE, SEGMENT_SIZE, storage_answer
-from aicommons.storage.registry import answer_arguments, answer_from_store
+from aicommons.storage.auth import sign_grant
+from aicommons.storage.chunking import CHUNK_SIZE, SEGMENT_SIZE, BlobManifest, storage_answer
+from aicommons.storage.client import put_file
+from aicommons.storage.node import UPLOAD_HEADER
+from aicommons.storage.registry import (
+    CHALLENGE_COMMITTED,
+    CHALLENGE_EXPIRED,
+    CHALLENGE_PASSED,
+    CHALLENGE_REVEALED,
+    CHALLENGE_SLASHED,
+    answer_arguments,
+    answer_from_store,
+    challenge_secret_hash,
+)
 from aicommons.storage.store import LocalStore
 
 STAKE = 1000
@@ -42,6 +58,8 @@ class World:
         self.treasury = boa.env.generate_address("treasury")
         self.provider = boa.env.generate_address("provider")
         self.challenger = boa.env.generate_address("challenger")
+        # An address the provider controls, to challenge itself with.
+        self.sybil = boa.env.generate_address("sybil")
         self.token = load_boa("CommonsToken", self.treasury, 10**9)
         self.registry = load_boa(
             "StorageRegistry",
@@ -54,7 +72,7 @@ class World:
             WINDOW,
             RELEASE_DELAY,
         )
-        for who in (self.provider, self.challenger):
+        for who in (self.provider, self.challenger, self.sybil):
             self.token.transfer(who, 10**6, sender=self.treasury)
             self.token.approve(self.registry.address, 2**256 - 1, sender=who)
 
@@ -63,7 +81,17 @@ class World:
 
     def accounted(self) -> int:
         r = self.registry
-        return r.total_free() + r.total_locked() + r.total_bonds() + r.total_withdrawable()
+        return r.total_free() + r.total_locked() + r.total_bonds() + r.total_owed()
+
+    def wealth(self, *accounts: str) -> int:
+        """Every token the accounts hold or are owed or have staked here."""
+        r = self.registry
+        return sum(
+            self.balance(a) + r.owed(a) + r.free_stake(a) + r.locked_stake(a) for a in accounts
+        )
+
+    def phase(self, challenge_id: int) -> int:
+        return self.registry.challenges(challenge_id).phase
 
 
 @pytest.fixture
@@ -79,9 +107,25 @@ def committed(world: World, store: LocalStore, blob_id: str) -> bytes:
     return manifest.root
 
 
-def open_and_reveal(world: World, root: bytes) -> int:
-    challenge_id = world.registry.open_challenge(world.provider, root, sender=world.challenger)
+def open_challenge(world: World, root: bytes, challenger: str | None = None) -> tuple[int, bytes]:
+    """Open a challenge with a fresh secret; return its id and the secret."""
+    challenger = challenger or world.challenger
+    secret = os.urandom(32)
+    commitment = challenge_secret_hash(secret, challenger)
+    registry = world.registry
+    challenge_id = registry.open_challenge(world.provider, root, commitment, sender=challenger)
+    return challenge_id, secret
+
+
+def reveal(world: World, challenge_id: int, secret: bytes, challenger: str | None = None) -> None:
+    """Mine the reveal block, then reveal the secret (fixes the seed)."""
     boa.env.time_travel(blocks=2)
+    world.registry.reveal_challenge(challenge_id, secret, sender=challenger or world.challenger)
+
+
+def open_and_reveal(world: World, root: bytes, challenger: str | None = None) -> int:
+    challenge_id, secret = open_challenge(world, root, challenger)
+    reveal(world, challenge_id, secret, challenger)
     return challenge_id
 
 
@@ -94,13 +138,13 @@ def assert_slashed(
     world: World, events: list, challenge_id: int, root: bytes, missed: bool
 ) -> None:
     r = world.registry
-    assert r.challenges(challenge_id)[5] == 3  # SLASHED
+    assert world.phase(challenge_id) == CHALLENGE_SLASHED
     key = r.commitment_key(world.provider, root)
-    assert r.commitments(key)[0] == "0x0000000000000000000000000000000000000000"
+    assert r.commitments(key).provider == "0x0000000000000000000000000000000000000000"
     slash = STAKE * SLASH_BPS // 10000
     to_challenger = slash * CHALLENGER_BPS // 10000
-    assert r.withdrawable(world.challenger) == to_challenger + BOND
-    assert r.withdrawable(world.treasury) == slash - to_challenger
+    assert r.owed(world.challenger) == to_challenger + BOND
+    assert r.owed(world.treasury) == slash - to_challenger
     # The rest of the commitment's stake returns to the provider's free stake.
     assert r.free_stake(world.provider) == 2 * STAKE - slash
     assert r.locked_stake(world.provider) == 0
@@ -119,8 +163,8 @@ def test_honest_provider_passes_every_challenge(world, stored_blob) -> None:
         assert world.registry.answer(
             *honest_args(world, store, challenge_id, root), sender=world.provider
         )
-        assert world.registry.challenges(challenge_id)[5] == 2  # PASSED
-        assert world.registry.withdrawable(world.provider) == BOND * (round_number + 1)
+        assert world.phase(challenge_id) == CHALLENGE_PASSED
+        assert world.registry.owed(world.provider) == BOND * (round_number + 1)
     assert len(seen_chunks) >= 2, "seeds should spread challenges over the chunks"
     assert world.registry.locked_stake(world.provider) == STAKE
     before = world.balance(world.provider)
@@ -192,7 +236,12 @@ def test_late_answer_is_refused_and_missed_challenge_slashes(world, stored_blob)
     args = honest_args(world, store, challenge_id, root)
     with boa.reverts("DeadlineNotPassed"):
         world.registry.slash_missed(challenge_id, sender=world.challenger)
-    boa.env.time_travel(blocks=WINDOW)
+    boa.env.time_travel(blocks=WINDOW)  # the deadline block: still answerable, not yet missed
+    with boa.reverts("DeadlineNotPassed"):
+        world.registry.slash_missed(challenge_id, sender=world.challenger)
+    with boa.env.anchor():
+        assert world.registry.answer(*args, sender=world.provider)
+    boa.env.time_travel(blocks=1)
     with boa.reverts("TooLate"):
         world.registry.answer(*args, sender=world.provider)
     anyone = boa.env.generate_address("anyone")
@@ -201,35 +250,102 @@ def test_late_answer_is_refused_and_missed_challenge_slashes(world, stored_blob)
     assert_slashed(world, events, challenge_id, root, missed=True)
 
 
-def test_challenge_index_is_unknown_when_opened_and_bound_to_provider_and_root(
-    world, stored_blob
-) -> None:
+def test_challenge_index_is_unknown_until_the_secret_is_revealed(world, stored_blob) -> None:
     store, blob_id = stored_blob
     root = committed(world, store, blob_id)
-    challenge_id = world.registry.open_challenge(world.provider, root, sender=world.challenger)
-    # In the opening block and in the reveal block itself nobody can compute the seed yet.
-    with boa.reverts("TooEarly"):
+    challenge_id, secret = open_challenge(world, root)
+    assert world.phase(challenge_id) == CHALLENGE_COMMITTED
+    # Nobody can compute the seed before the reveal, and the reveal needs the reveal block mined.
+    with boa.reverts("NotRevealed"):
         world.registry.challenge_seed(challenge_id)
+    with boa.reverts("WrongPhase"):
+        world.registry.answer(challenge_id, bytes(32), [], b"x", 1, [], sender=world.provider)
     boa.env.time_travel(blocks=1)
     with boa.reverts("TooEarly"):
-        world.registry.challenge_seed(challenge_id)
-    with boa.reverts("TooEarly"):
-        world.registry.answer(*([challenge_id, bytes(32), [], b"x", 1, []]), sender=world.provider)
+        world.registry.reveal_challenge(challenge_id, secret, sender=world.challenger)
     boa.env.time_travel(blocks=1)
-    seed = world.registry.challenge_seed(challenge_id)
-    # A second provider committing the same root gets a different seed for the same blocks.
+    with boa.reverts("WrongSecret"):
+        world.registry.reveal_challenge(challenge_id, os.urandom(32), sender=world.challenger)
+    anyone = boa.env.generate_address("anyone")
+    seed = world.registry.reveal_challenge(challenge_id, secret, sender=anyone)
+    assert world.phase(challenge_id) == CHALLENGE_REVEALED
+    assert world.registry.challenge_seed(challenge_id) == seed
+    with boa.reverts("WrongPhase"):
+        world.registry.reveal_challenge(challenge_id, secret, sender=world.challenger)
+    # A second provider committing the same root gets a different seed for the same secret.
     other = boa.env.generate_address("other-provider")
     world.token.transfer(other, STAKE, sender=world.treasury)
     world.token.approve(world.registry.address, STAKE, sender=other)
     world.registry.stake(STAKE, sender=other)
-    manifest = store.read_manifest(blob_id)
-    world.registry.commit(root, len(manifest.chunks), sender=other)
-    other_id = world.registry.open_challenge(other, root, sender=world.challenger)
+    world.registry.commit(root, len(store.read_manifest(blob_id).chunks), sender=other)
+    commitment = challenge_secret_hash(secret, world.challenger)
+    other_id = world.registry.open_challenge(other, root, commitment, sender=world.challenger)
     boa.env.time_travel(blocks=2)
-    assert world.registry.challenge_seed(other_id) != seed
+    assert world.registry.reveal_challenge(other_id, secret, sender=world.challenger) != seed
     # Only the provider may answer: a stranger cannot trigger a slash with a bad answer.
     with boa.reverts("NotProvider"):
         world.registry.answer(challenge_id, bytes(32), [], b"x", 1, [], sender=world.challenger)
+
+
+def test_the_seed_depends_on_the_challengers_secret(world, stored_blob) -> None:
+    """Issue 14 item 10: the seed was keccak(blockhash(n+1), provider, root, id), chain data the
+    builder of block n+1 (on the devnet: the sender of the next transaction) grinds. The same
+    challenge in the same blocks now gets another seed for another secret, and whoever builds
+    the reveal block does not know the secret it is combined with."""
+    store, blob_id = stored_blob
+    root = committed(world, store, blob_id)
+    seeds = set()
+    for secret in (b"\x01" * 32, b"\x02" * 32):
+        with boa.env.anchor():
+            commitment = challenge_secret_hash(secret, world.challenger)
+            challenge_id = world.registry.open_challenge(
+                world.provider, root, commitment, sender=world.challenger
+            )
+            boa.env.time_travel(blocks=2)
+            world.registry.reveal_challenge(challenge_id, secret, sender=world.challenger)
+            seeds.add(world.registry.challenge_seed(challenge_id))
+    assert len(seeds) == 2
+
+
+def test_python_secret_hash_and_phases_mirror_the_contract(world, stored_blob) -> None:
+    store, blob_id = stored_blob
+    root = committed(world, store, blob_id)
+    secret = os.urandom(32)
+    assert world.registry.secret_hash(secret, world.challenger) == challenge_secret_hash(
+        secret, world.challenger
+    )
+    passed = open_and_reveal(world, root)
+    assert world.phase(passed) == CHALLENGE_REVEALED
+    world.registry.answer(*honest_args(world, store, passed, root), sender=world.provider)
+    expired, _ = open_challenge(world, root)
+    assert world.phase(expired) == CHALLENGE_COMMITTED
+    boa.env.time_travel(blocks=WINDOW + 2)
+    world.registry.expire_challenge(expired, sender=world.challenger)
+    slashed = open_and_reveal(world, root)
+    world.registry.answer(slashed, bytes(32), [], b"x", 1, [], sender=world.provider)
+    phases = [world.phase(i) for i in (passed, expired, slashed)]
+    assert phases == [CHALLENGE_PASSED, CHALLENGE_EXPIRED, CHALLENGE_SLASHED]
+    assert {CHALLENGE_COMMITTED, CHALLENGE_REVEALED, *phases} == {1 << i for i in range(5)}
+
+
+def test_an_unrevealed_challenge_expires_and_pays_its_bond_to_the_provider(
+    world, stored_blob
+) -> None:
+    store, blob_id = stored_blob
+    root = committed(world, store, blob_id)
+    challenge_id, secret = open_challenge(world, root)
+    boa.env.time_travel(blocks=WINDOW + 1)  # the last block of the reveal window
+    with boa.reverts("RevealWindowOpen"):
+        world.registry.expire_challenge(challenge_id, sender=world.provider)
+    boa.env.time_travel(blocks=1)
+    with boa.reverts("TooLate"):
+        world.registry.reveal_challenge(challenge_id, secret, sender=world.challenger)
+    world.registry.expire_challenge(challenge_id, sender=world.provider)
+    assert world.phase(challenge_id) == CHALLENGE_EXPIRED
+    assert world.registry.owed(world.provider) == BOND
+    key = world.registry.commitment_key(world.provider, root)
+    assert world.registry.commitments(key).open_challenges == 0
+    assert world.balance(world.registry.address) == world.accounted()
 
 
 def test_commit_release_and_guards(world, stored_blob) -> None:
@@ -237,7 +353,7 @@ def test_commit_release_and_guards(world, stored_blob) -> None:
     root = committed(world, store, blob_id)
     with boa.reverts("AlreadyCommitted"):
         world.registry.commit(root, 3, sender=world.provider)
-    with boa.reverts("BadLeafCount"):
+    with boa.reverts("InvalidLeafCount"):
         world.registry.commit(b"\x01" * 32, 0, sender=world.provider)
     with boa.reverts("ReleaseNotRequested"):
         world.registry.release(root, sender=world.provider)
@@ -246,15 +362,18 @@ def test_commit_release_and_guards(world, stored_blob) -> None:
         world.registry.release(root, sender=world.provider)
     # Still challengeable during the release delay: a provider cannot escape a challenge it sees
     # coming by releasing first.
-    challenge_id = world.registry.open_challenge(world.provider, root, sender=world.challenger)
+    first = open_and_reveal(world, root)
     boa.env.time_travel(blocks=RELEASE_DELAY)
     with boa.reverts("ChallengeOpen"):
         world.registry.release(root, sender=world.provider)
+    second = open_and_reveal(world, root)  # an open challenge shields nobody from another
+    world.registry.answer(*honest_args(world, store, first, root), sender=world.provider)
     with boa.reverts("ChallengeOpen"):
-        world.registry.open_challenge(world.provider, root, sender=world.challenger)
-    world.registry.answer(*honest_args(world, store, challenge_id, root), sender=world.provider)
+        world.registry.release(root, sender=world.provider)
+    world.registry.answer(*honest_args(world, store, second, root), sender=world.provider)
     world.registry.release(root, sender=world.provider)
     assert world.registry.free_stake(world.provider) == 2 * STAKE
+    assert world.registry.owed(world.provider) == 2 * BOND
     with boa.reverts("InsufficientFreeStake"):
         world.registry.unstake(2 * STAKE + 1, sender=world.provider)
     world.registry.unstake(2 * STAKE, sender=world.provider)
@@ -282,10 +401,138 @@ def test_python_and_vyper_reject_a_proof_with_extra_siblings(world, stored_blob)
     assert_slashed(world, events, challenge_id, root, missed=False)
 
 
+def swapped_cids(manifest: BlobManifest, first: int, second: int) -> BlobManifest:
+    """The attack of issue 14 item 1: the honest manifest with two chunks' CIDs exchanged. The
+    chunk roots stay, so the blob root stays; the manifest (and so the blob id) differs."""
+    chunks = list(manifest.chunks)
+    chunks[first] = replace(chunks[first], cid=manifest.chunks[second].cid)
+    chunks[second] = replace(chunks[second], cid=manifest.chunks[first].cid)
+    return BlobManifest(manifest.size, tuple(chunks), manifest.root)
+
+
+def challenge_every_chunk(world: World, store: LocalStore, root: bytes, chunks: int) -> set[int]:
+    """Challenge until each chunk index was asked for once; every answer must pass."""
+    asked: set[int] = set()
+    for _ in range(60):
+        challenge_id = open_and_reveal(world, root)
+        asked.add(world.registry.challenge_chunk_index(challenge_id))
+        args = honest_args(world, store, challenge_id, root)
+        assert world.registry.answer(*args, sender=world.provider), "honest provider slashed"
+        if len(asked) == chunks:
+            break
+    return asked
+
+
+def test_reposted_manifest_with_swapped_cids_cannot_get_the_provider_slashed(
+    tmp_path, world, thread_node
+) -> None:
+    url, store = thread_node("provider-node")
+    source = tmp_path / "blob.bin"
+    source.write_bytes(os.urandom(2 * CHUNK_SIZE + 5))
+    honest = put_file(source, [url], Account.create()).manifest
+    evil = swapped_cids(honest, 0, 1)
+    assert evil.root == honest.root and evil.blob_id != honest.blob_id
+    attacker = Account.create()
+    upload_id = httpx.post(
+        f"{url}/uploads", json=sign_grant(attacker, node=url, max_bytes=3 * CHUNK_SIZE).to_json()
+    ).json()["upload_id"]
+    posted = httpx.post(f"{url}/blobs", content=evil.encode(), headers={UPLOAD_HEADER: upload_id})
+    assert posted.status_code == 422 and "chunk root" in posted.text
+    assert not store.has_blob(evil.blob_id)
+    assert store.blob_for_root(honest.root) == honest.blob_id
+    root = committed(world, store, honest.blob_id)
+    assert challenge_every_chunk(world, store, root, 3) == {0, 1, 2}
+    assert world.registry.locked_stake(world.provider) == STAKE
+
+
+def test_provider_answers_from_the_chunk_with_the_committed_root_in_a_poisoned_store(
+    world, stored_blob, tmp_path
+) -> None:
+    """A store poisoned before nodes checked chunk roots (the index names the swapped manifest)
+    still answers every challenge from the bytes that have the committed chunk root."""
+    source_store, blob_id = stored_blob
+    store = LocalStore(tmp_path / "poisoned")
+    honest = source_store.read_manifest(blob_id)
+    for chunk in honest.chunks:
+        store.put_chunk(chunk.cid, source_store.read_chunk(chunk.cid))
+    evil = swapped_cids(honest, 0, 1)
+    store.manifest_path(evil.blob_id).write_bytes(evil.encode())
+    (store.directory / "roots" / evil.root.hex()).write_text(evil.blob_id)
+    assert store.blob_for_root(honest.root) == evil.blob_id
+    assert any("chunk root" in line for line in store.verify_all())
+    root = committed(world, store, evil.blob_id)
+    assert challenge_every_chunk(world, store, root, 3) == {0, 1, 2}
+
+
+def test_an_open_challenge_does_not_shield_a_provider_that_holds_nothing(
+    world, stored_blob
+) -> None:
+    """Issue 14 item 7: a provider that holds nothing challenges itself first. Another
+    challenger can still open a challenge (it got `ChallengeOpen` before), and the provider ends
+    worse off than if it had let the honest challenge come: each failed challenge slashes."""
+    store, blob_id = stored_blob
+    root = committed(world, store, blob_id)
+    junk = (bytes(32), [], b"junk", 1, [])
+    slash = STAKE * SLASH_BPS // 10000
+    share = slash * CHALLENGER_BPS // 10000
+    before = world.wealth(world.provider, world.sybil)
+    with boa.env.anchor():  # without the self-challenge: one honest challenge, one slash
+        honest = open_and_reveal(world, root)
+        assert not world.registry.answer(honest, *junk, sender=world.provider)
+        loss_without = before - world.wealth(world.provider, world.sybil)
+    assert loss_without == slash
+    own, own_secret = open_challenge(world, root, world.sybil)
+    honest, honest_secret = open_challenge(world, root)
+    reveal(world, own, own_secret, world.sybil)
+    world.registry.reveal_challenge(honest, honest_secret, sender=world.challenger)
+    assert not world.registry.answer(own, *junk, sender=world.provider)
+    key = world.registry.commitment_key(world.provider, root)
+    assert world.registry.commitments(key).failed  # failed, but still held to the open challenge
+    with boa.reverts("CommitmentFailed"):
+        world.registry.request_release(root, sender=world.provider)
+    boa.env.time_travel(blocks=WINDOW + 1)
+    world.registry.slash_missed(honest, sender=world.challenger)
+    loss_with = before - world.wealth(world.provider, world.sybil)
+    assert loss_with == 2 * slash - share > loss_without  # 800 > 500 with these parameters
+    assert world.registry.owed(world.challenger) == share + BOND
+    assert world.registry.commitments(key).provider == "0x0000000000000000000000000000000000000000"
+    assert world.registry.locked_stake(world.provider) == 0
+    assert world.balance(world.registry.address) == world.accounted()
+
+
+def test_a_self_challenge_is_a_strict_loss(world, stored_blob) -> None:
+    store, blob_id = stored_blob
+    root = committed(world, store, blob_id)
+    before = world.wealth(world.provider, world.sybil)
+    # Holding the blob: the bond comes back and nothing else; the gas is lost.
+    own = open_and_reveal(world, root, world.sybil)
+    assert world.registry.answer(*honest_args(world, store, own, root), sender=world.provider)
+    assert world.wealth(world.provider, world.sybil) == before
+    # Not holding it: the slash minus the challenger's share (300 of 1000 staked here).
+    own = open_and_reveal(world, root, world.sybil)
+    assert not world.registry.answer(own, bytes(32), [], b"x", 1, [], sender=world.provider)
+    slash = STAKE * SLASH_BPS // 10000
+    lost = before - world.wealth(world.provider, world.sybil)
+    assert lost == slash - slash * CHALLENGER_BPS // 10000 > 0
+
+
+def test_a_challenger_never_gets_the_whole_slash() -> None:
+    with boa.env.anchor():
+        treasury = boa.env.generate_address("treasury")
+        token = load_boa("CommonsToken", treasury, 10**9)
+        terms = [token.address, treasury, STAKE, BOND, SLASH_BPS]
+        with pytest.raises(Exception, match="InvalidShareBps"):  # a deploy revert
+            load_boa("StorageRegistry", *terms, 10000, WINDOW, RELEASE_DELAY)
+        with pytest.raises(Exception, match="InvalidResponseWindow"):
+            load_boa("StorageRegistry", *terms, 9999, 251, RELEASE_DELAY)
+        load_boa("StorageRegistry", *terms, 9999, 250, RELEASE_DELAY)
+
+
 class StakeAccounting(RuleBasedStateMachine):
-    """Random stake/commit/challenge/answer/slash/withdraw sequences keep every token accounted:
-    token.balanceOf(registry) == free + locked + bonds + withdrawable, and the per-provider sums
-    match the totals."""
+    """Random stake/commit/challenge/reveal/answer/slash/expire/withdraw sequences, several
+    challenges open at once, keep every token accounted: token.balanceOf(registry) == free +
+    locked + bonds + owed, each total is the sum of its parts, and a commitment closes exactly
+    when it has failed and its last challenge is settled."""
 
     store: LocalStore
     blob_id: str
@@ -299,12 +546,20 @@ class StakeAccounting(RuleBasedStateMachine):
         self.providers = [self.world.provider, boa.env.generate_address("p2")]
         self.world.token.transfer(self.providers[1], 10**6, sender=self.world.treasury)
         self.world.token.approve(self.world.registry.address, 2**256 - 1, sender=self.providers[1])
-        self.open: dict[int, tuple[str, bytes]] = {}
-        self.commits: set[tuple[str, bytes]] = set()
+        # challenge id -> (provider, root, secret, revealed)
+        self.open: dict[int, tuple[str, bytes, bytes, bool]] = {}
+        # (provider, root) -> failed, for every commitment not closed
+        self.commits: dict[tuple[str, bytes], bool] = {}
         self.roots = [self.manifest.root, b"\x07" * 32]
 
     def teardown(self) -> None:
         self.anchor.__exit__(None, None, None)
+
+    def settled(self, challenge_id: int, slashed: bool) -> None:
+        pair = self.open.pop(challenge_id)[:2]
+        self.commits[pair] = self.commits[pair] or slashed
+        if self.commits[pair] and not any(c[:2] == pair for c in self.open.values()):
+            del self.commits[pair]
 
     @rule(p=st.integers(0, 1), amount=st.integers(1, 3 * STAKE))
     def stake(self, p: int, amount: int) -> None:
@@ -320,38 +575,54 @@ class StakeAccounting(RuleBasedStateMachine):
         who, root = self.providers[p], self.roots[r]
         if (who, root) not in self.commits and self.world.registry.free_stake(who) >= STAKE:
             self.world.registry.commit(root, len(self.manifest.chunks), sender=who)
-            self.commits.add((who, root))
+            self.commits[(who, root)] = False
 
     @rule(p=st.integers(0, 1), r=st.integers(0, 1))
     def release(self, p: int, r: int) -> None:
         pair = (self.providers[p], self.roots[r])
-        if pair in self.commits and pair not in self.open.values():
+        busy = any(c[:2] == pair for c in self.open.values())
+        if pair in self.commits and not self.commits[pair] and not busy:
             self.world.registry.request_release(pair[1], sender=pair[0])
             boa.env.time_travel(blocks=RELEASE_DELAY)
             self.world.registry.release(pair[1], sender=pair[0])
-            self.commits.discard(pair)
+            del self.commits[pair]
 
     @precondition(lambda self: self.commits)
     @rule(data=st.data())
     def challenge(self, data) -> None:
-        candidates = sorted(self.commits - set(self.open.values()))
-        if candidates:
-            pair = data.draw(st.sampled_from(candidates))
-            cid = self.world.registry.open_challenge(*pair, sender=self.world.challenger)
-            self.open[cid] = pair
+        pair = data.draw(st.sampled_from(sorted(self.commits)))
+        secret = os.urandom(32)
+        commitment = challenge_secret_hash(secret, self.world.challenger)
+        cid = self.world.registry.open_challenge(*pair, commitment, sender=self.world.challenger)
+        self.open[cid] = (*pair, secret, False)
 
-    @precondition(lambda self: self.open)
+    @precondition(lambda self: any(not c[3] for c in self.open.values()))
+    @rule(data=st.data())
+    def reveal(self, data) -> None:
+        hidden = sorted(i for i, c in self.open.items() if not c[3])
+        challenge_id = data.draw(st.sampled_from(hidden))
+        who, root, secret, _ = self.open[challenge_id]
+        boa.env.time_travel(blocks=2)
+        window_end = self.world.registry.challenges(challenge_id).reveal_block + WINDOW
+        if window_end < boa.env.evm.patch.block_number:
+            # Other rules moved time past its reveal window: it can only expire.
+            self.world.registry.expire_challenge(challenge_id, sender=who)
+            self.settled(challenge_id, slashed=False)
+            return
+        self.world.registry.reveal_challenge(challenge_id, secret, sender=self.world.challenger)
+        self.open[challenge_id] = (who, root, secret, True)
+
+    @precondition(lambda self: any(c[3] for c in self.open.values()))
     @rule(data=st.data(), honest=st.booleans())
     def answer(self, data, honest: bool) -> None:
-        challenge_id = data.draw(st.sampled_from(sorted(self.open)))
-        who, root = self.open[challenge_id]
-        boa.env.time_travel(blocks=2)
-        if self.world.registry.challenges(challenge_id)[4] < boa.env.evm.patch.block_number:
+        challenge_id = data.draw(st.sampled_from(sorted(i for i, c in self.open.items() if c[3])))
+        who, root, _, _ = self.open[challenge_id]
+        if self.world.registry.challenges(challenge_id).deadline < boa.env.evm.patch.block_number:
             # Other rules moved time past this challenge's deadline: it can only be slashed.
             with boa.reverts("TooLate"):
                 self.world.registry.answer(challenge_id, bytes(32), [], b"x", 1, [], sender=who)
             self.world.registry.slash_missed(challenge_id, sender=self.world.challenger)
-            self.commits.discard(self.open.pop(challenge_id))
+            self.settled(challenge_id, slashed=True)
             return
         if honest and root == self.manifest.root:
             args = honest_args(self.world, self.store, challenge_id, root)
@@ -359,17 +630,15 @@ class StakeAccounting(RuleBasedStateMachine):
             args = (challenge_id, bytes(32), [], b"junk", 1, [])
         passed = self.world.registry.answer(*args, sender=who)
         assert passed == (honest and root == self.manifest.root)
-        del self.open[challenge_id]
-        if not passed:
-            self.commits.discard((who, root))
+        self.settled(challenge_id, slashed=not passed)
 
-    @precondition(lambda self: self.open)
+    @precondition(lambda self: any(c[3] for c in self.open.values()))
     @rule(data=st.data())
     def miss(self, data) -> None:
-        challenge_id = data.draw(st.sampled_from(sorted(self.open)))
+        challenge_id = data.draw(st.sampled_from(sorted(i for i, c in self.open.items() if c[3])))
         boa.env.time_travel(blocks=WINDOW + 2)
         self.world.registry.slash_missed(challenge_id, sender=self.world.challenger)
-        self.commits.discard(self.open.pop(challenge_id))
+        self.settled(challenge_id, slashed=True)
 
     @rule(who=st.sampled_from(["provider", "p2", "challenger", "treasury"]))
     def withdraw(self, who: str) -> None:
@@ -379,7 +648,7 @@ class StakeAccounting(RuleBasedStateMachine):
             "challenger": self.world.challenger,
             "treasury": self.world.treasury,
         }[who]
-        if self.world.registry.withdrawable(address) > 0:
+        if self.world.registry.owed(address) > 0:
             self.world.registry.withdraw(sender=address)
 
     @invariant()
@@ -388,10 +657,13 @@ class StakeAccounting(RuleBasedStateMachine):
         assert self.world.balance(r.address) == self.world.accounted()
         assert r.total_free() == sum(r.free_stake(p) for p in self.providers)
         assert r.total_locked() == sum(r.locked_stake(p) for p in self.providers)
-        assert r.total_locked() == STAKE * len(self.commits)
+        held = [r.commitments(r.commitment_key(*pair)) for pair in self.commits]
+        assert r.total_locked() == sum(c.locked for c in held)
+        assert all(c.provider == pair[0] for c, pair in zip(held, self.commits, strict=True))
+        assert [c.failed for c in held] == list(self.commits.values())
         assert r.total_bonds() == BOND * len(self.open)
         parties = [*self.providers, self.world.challenger, self.world.treasury]
-        assert r.total_withdrawable() == sum(r.withdrawable(p) for p in parties)
+        assert r.total_owed() == sum(r.owed(p) for p in parties)
 
 
 def test_stake_accounting_invariant(stored_blob) -> None:

@@ -1,7 +1,8 @@
 """Turn a runtime model package into OnchainExecutor upload transactions; encode inputs.
 
-Pure data in, call arguments out: tensor roots (from aicommons.runtime), chunking and Merkle proofs
-exactly as the contract checks them. Nothing is sent except through the `send_*` helpers.
+Pure data in, call arguments out: the program hash a version registers (a pure function of the
+manifest), tensor roots, chunking and Merkle proofs exactly as the contract checks them, and the
+fee split's Python mirror. Nothing is sent except through the `send_*` helpers.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 from aicommons.chain.errors import ExecutorError, InputOutOfRange
 from aicommons.commit import MerkleTree, keccak256
 from aicommons.commit.merkle import tree_depth
-from aicommons.runtime.commitment import tensor_root, tensor_rows
+from aicommons.runtime.commitment import tensor_rows
 
 # Limits mirrored from OnchainExecutor.vy; the contract enforces them too.
 MAX_LAYERS = 8
@@ -29,6 +30,61 @@ MAX_CHUNK_BYTES = 8192
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
 
+FAN_IN_TERM = 128 * 127
+"""The largest |x * w| of one input; the fan-in bound is |bias| + in_dim * FAN_IN_TERM < 2**31."""
+
+PROGRAM_ABI = ("(uint256,uint256,uint256,uint256,uint256,uint256,int256,int256)[]", "bytes32[]")
+"""ABI types of `abi_encode(program, tensor_roots)`, what `begin_upload` hashes."""
+
+
+@dataclass(frozen=True)
+class LayerProgram:
+    """One dense layer as the program hash commits it (OnchainExecutor's `LayerProgram`).
+
+    Tensors are indices among the version's tensors sorted by name, the leaves of its weights
+    root; `in_dim`/`out_dim` are the weight's shape, `lo`/`hi` the layer's clamp bounds.
+    """
+
+    weight_tensor: int
+    bias_tensor: int
+    multiplier_tensor: int
+    shift_tensor: int
+    in_dim: int
+    out_dim: int
+    lo: int
+    hi: int
+
+    def as_abi(self) -> tuple[int, ...]:
+        return (
+            self.weight_tensor,
+            self.bias_tensor,
+            self.multiplier_tensor,
+            self.shift_tensor,
+            self.in_dim,
+            self.out_dim,
+            self.lo,
+            self.hi,
+        )
+
+
+@dataclass(frozen=True)
+class ExecutorProgram:
+    """Everything the executor computes with that the tensor roots alone do not say.
+
+    `program_hash = keccak256(abi_encode(layers, tensor_roots))` with the ABI types of
+    `PROGRAM_ABI`; the registry stores it at publish and `begin_upload` recomputes it.
+    """
+
+    layers: tuple[LayerProgram, ...]
+    tensor_roots: tuple[bytes, ...]
+
+    def program_hash(self) -> bytes:
+        from eth_abi import encode
+
+        layers = [layer.as_abi() for layer in self.layers]
+        return keccak256(encode(list(PROGRAM_ABI), [layers, list(self.tensor_roots)]))
+
+
 @dataclass(frozen=True)
 class DenseLayer:
     """One dense layer in the v1 integer semantics, by the names of its tensors in the package."""
@@ -40,46 +96,30 @@ class DenseLayer:
     lo: int
     hi: int
 
-    @property
-    def in_dim(self) -> int:
-        return int(self.weight.shape[1])
-
-    @property
-    def out_dim(self) -> int:
-        return int(self.weight.shape[0])
+    def tensor_names(self) -> tuple[str, str, str, str]:
+        return (self.weight_name, self.bias_name, self.multiplier_name, self.shift_name)
 
 
 @dataclass(frozen=True)
 class ExecutorModel:
-    """A chain of dense layers plus every tensor of the version (for the weights root)."""
+    """A chain of dense layers, the program they commit to, and every tensor of the version."""
 
     layers: tuple[DenseLayer, ...]
+    program: ExecutorProgram
     tensors: Mapping[str, np.ndarray] = field(default_factory=dict)
-
-    def tensor_names(self) -> list[str]:
-        return sorted(self.tensors)
 
     def weight(self, layer: DenseLayer) -> np.ndarray:
         return self.tensors[layer.weight_name]
 
-    def in_dim(self, layer: DenseLayer) -> int:
-        return int(self.weight(layer).shape[1])
-
-    def out_dim(self, layer: DenseLayer) -> int:
-        return int(self.weight(layer).shape[0])
-
     def macs(self) -> int:
-        return sum(self.in_dim(layer) * self.out_dim(layer) for layer in self.layers)
+        return sum(layer.in_dim * layer.out_dim for layer in self.program.layers)
 
 
-def model_from_package(package: Any) -> ExecutorModel:
-    """The executor's view of a runtime `ModelPackage`: its dense layers and all its tensors.
-
-    Raises ExecutorError for any graph the executor cannot run (conv, pooling, add, branches).
-    """
+def _dense_layers(manifest: Mapping[str, Any]) -> tuple[DenseLayer, ...]:
+    """The manifest's layers as a chain of dense layers; ExecutorError for anything else."""
     layers = []
-    previous = package.manifest["input"]["name"]
-    for entry in package.manifest["layers"]:
+    previous = manifest["input"]["name"]
+    for entry in manifest["layers"]:
         if entry["op"] != "dense":
             raise ExecutorError(
                 f"layer {entry['name']!r} is {entry['op']}; on-chain runs dense only"
@@ -98,9 +138,66 @@ def model_from_package(package: Any) -> ExecutorModel:
             )
         )
         previous = entry["output"]
-    if len(package.manifest["input"]["shape"]) != 1:
+    if len(manifest["input"]["shape"]) != 1:
         raise ExecutorError("the on-chain executor takes a flat (1-D) input")
-    return ExecutorModel(tuple(layers), dict(package.tensors))
+    return tuple(layers)
+
+
+def program_from_manifest(manifest: Mapping[str, Any]) -> ExecutorProgram:
+    """The executor program a canonical manifest commits to (a pure function of the manifest).
+
+    Tensors sorted by name give the indices and the roots (`tensors[*].root`); each dense
+    layer contributes its tensors' indices by role (weight, bias, multiplier, shift), the
+    weight's shape `[out_dim, in_dim]` and its clamp `attrs.lo`/`attrs.hi`. Chunk heights are
+    layout, not program, and are not part of it. Raises ExecutorError for graphs the executor
+    cannot run (conv, pooling, add, branches, non-flat input).
+    """
+    entries = {str(entry["name"]): entry for entry in manifest["tensors"]}
+    names = sorted(entries)
+    index = {name: position for position, name in enumerate(names)}
+    programs = []
+    for layer in _dense_layers(manifest):
+        for name in layer.tensor_names():
+            if name not in index:
+                raise ExecutorError(f"tensor {name!r} is not among the version's tensors")
+        shape = [int(v) for v in entries[layer.weight_name]["shape"]]
+        if len(shape) != 2:
+            raise ExecutorError(f"weight {layer.weight_name!r} must be 2-D, not {shape}")
+        programs.append(
+            LayerProgram(
+                weight_tensor=index[layer.weight_name],
+                bias_tensor=index[layer.bias_name],
+                multiplier_tensor=index[layer.multiplier_name],
+                shift_tensor=index[layer.shift_name],
+                in_dim=shape[1],
+                out_dim=shape[0],
+                lo=layer.lo,
+                hi=layer.hi,
+            )
+        )
+    roots = tuple(bytes.fromhex(str(entries[n]["root"]).removeprefix("0x")) for n in names)
+    return ExecutorProgram(tuple(programs), roots)
+
+
+def program_hash(package: Any) -> bytes:
+    """The program hash to register for `package` (`publish_version`'s `program_hash`).
+
+    `keccak256(abi_encode(program, tensor_roots))` of `program_from_manifest(package.manifest)`;
+    `begin_upload` refuses any program that does not hash to the registered value.
+    """
+    return program_from_manifest(package.manifest).program_hash()
+
+
+def model_from_package(package: Any) -> ExecutorModel:
+    """The executor's view of a runtime `ModelPackage`: its dense layers, program and tensors.
+
+    Raises ExecutorError for any graph the executor cannot run (conv, pooling, add, branches).
+    """
+    return ExecutorModel(
+        _dense_layers(package.manifest),
+        program_from_manifest(package.manifest),
+        dict(package.tensors),
+    )
 
 
 @dataclass(frozen=True)
@@ -145,34 +242,35 @@ def chunk_height(in_dim: int, out_dim: int) -> int:
 
 
 def validate_model(model: ExecutorModel) -> None:
-    """Raise ExecutorError for anything the contract would reject."""
-    if not 1 <= len(model.layers) <= MAX_LAYERS:
-        raise ExecutorError(f"{len(model.layers)} layers; the executor takes 1 to {MAX_LAYERS}")
+    """Raise ExecutorError for anything the contract would refuse, before any transaction."""
+    program = model.program.layers
+    if not 1 <= len(program) <= MAX_LAYERS:
+        raise ExecutorError(f"{len(program)} layers; the executor takes 1 to {MAX_LAYERS}")
     total_chunks = 0
-    for index, layer in enumerate(model.layers):
+    for index, (layer, spec) in enumerate(zip(model.layers, program, strict=True)):
         where = f"layer {index}"
-        for name in (layer.weight_name, layer.bias_name, layer.multiplier_name, layer.shift_name):
+        for name in layer.tensor_names():
             if name not in model.tensors:
                 raise ExecutorError(f"{where}: tensor {name!r} is not among the version's tensors")
         weight = model.weight(layer)
-        if weight.dtype != np.int8 or weight.ndim != 2:
-            raise ExecutorError(f"{where}: weight must be a 2-D int8 tensor")
-        in_dim, out_dim = model.in_dim(layer), model.out_dim(layer)
+        if weight.dtype != np.int8 or weight.shape != (spec.out_dim, spec.in_dim):
+            raise ExecutorError(f"{where}: weight must be int8 [{spec.out_dim}, {spec.in_dim}]")
+        in_dim, out_dim = spec.in_dim, spec.out_dim
         if not 1 <= in_dim <= MAX_WIDTH or not 1 <= out_dim <= MAX_WIDTH:
             raise ExecutorError(f"{where}: width outside 1..{MAX_WIDTH}")
-        if int(weight.min()) < -127:
+        if weight.size and int(weight.min()) < -127:
             raise ExecutorError(f"{where}: weight -128 is outside the symmetric range")
-        if index and in_dim != model.out_dim(model.layers[index - 1]):
+        if index and in_dim != program[index - 1].out_dim:
             raise ExecutorError(f"{where}: fan-in does not match the previous layer")
-        last = index == len(model.layers) - 1
+        last = index == len(program) - 1
         if last and out_dim > MAX_OUTPUT:
             raise ExecutorError(
                 f"{where}: {out_dim} outputs; the executor returns at most {MAX_OUTPUT}"
             )
         low, high = (INT32_MIN, INT32_MAX) if last else (-128, 127)
-        if not low <= layer.lo <= layer.hi <= high:
-            raise ExecutorError(f"{where}: clamp [{layer.lo}, {layer.hi}] outside [{low}, {high}]")
-        for name in (layer.bias_name, layer.multiplier_name, layer.shift_name):
+        if not low <= spec.lo <= spec.hi <= high:
+            raise ExecutorError(f"{where}: clamp [{spec.lo}, {spec.hi}] outside [{low}, {high}]")
+        for name in layer.tensor_names()[1:]:
             tensor = model.tensors[name]
             if tensor.shape != (out_dim,) or tensor.dtype != np.int32:
                 raise ExecutorError(f"{where}: {name} must be int32 [{out_dim}]")
@@ -180,56 +278,49 @@ def validate_model(model: ExecutorModel) -> None:
         shift = model.tensors[layer.shift_name].astype(np.int64)
         if multiplier.min() < 1 or shift.min() < 0 or shift.max() > 62:
             raise ExecutorError(f"{where}: multiplier or shift out of range")
+        bias = np.abs(model.tensors[layer.bias_name].astype(np.int64))
+        if int(bias.max()) + in_dim * FAN_IN_TERM > INT32_MAX:
+            raise ExecutorError(
+                f"{where}: FanInBound: fan-in {in_dim} with |bias| {int(bias.max())} can overflow "
+                "int32"
+            )
         total_chunks += -(-out_dim // (1 << chunk_height(in_dim, out_dim)))
     if total_chunks > MAX_SEGMENTS:
         raise ExecutorError(f"{total_chunks} weight segments; the executor takes {MAX_SEGMENTS}")
 
 
-def _layer_spec(model: ExecutorModel, layer: DenseLayer, names: list[str]) -> tuple[Any, ...]:
-    in_dim, out_dim = model.in_dim(layer), model.out_dim(layer)
-    return (
-        names.index(layer.weight_name),
-        names.index(layer.bias_name),
-        names.index(layer.multiplier_name),
-        names.index(layer.shift_name),
-        in_dim,
-        out_dim,
-        layer.lo,
-        layer.hi,
-        chunk_height(in_dim, out_dim),
-    )
+def upload_calls(model_id: bytes, version_id: bytes, model: ExecutorModel) -> list[ContractCall]:
+    """Every transaction that uploads `model` as (model_id, version_id): begin_upload, chunks.
 
-
-def upload_calls(version_id: bytes, model: ExecutorModel) -> list[ContractCall]:
-    """Every transaction that uploads `model` for `version_id`: begin_upload, then the chunks.
-
-    Each chunk carries its rows of W, bias, multiplier and shift, each with the Merkle siblings
-    that lift the chunk's subtree to the tensor root (docs/contracts.md, "Upload protocol").
+    begin_upload carries the program (whose hash the registry must hold), the chunk heights and
+    the tensor roots; each chunk carries its rows of W, bias, multiplier and shift, each with
+    the Merkle siblings that lift the chunk's subtree to the tensor root (docs/contracts.md,
+    "Upload protocol").
     """
     validate_model(model)
-    names = model.tensor_names()
-    roots = [tensor_root(model.tensors[name]) for name in names]
-    specs = [_layer_spec(model, layer, names) for layer in model.layers]
-    calls = [ContractCall("begin_upload", (version_id, specs, roots))]
-    for index, layer in enumerate(model.layers):
-        out_dim = model.out_dim(layer)
-        height = chunk_height(model.in_dim(layer), out_dim)
+    program = model.program
+    heights = [chunk_height(spec.in_dim, spec.out_dim) for spec in program.layers]
+    calls = [
+        ContractCall(
+            "begin_upload",
+            (
+                model_id,
+                version_id,
+                [spec.as_abi() for spec in program.layers],
+                heights,
+                list(program.tensor_roots),
+            ),
+        )
+    ]
+    for index, (layer, spec) in enumerate(zip(model.layers, program.layers, strict=True)):
+        height = heights[index]
         size = 1 << height
-        tensors = [
-            model.tensors[name]
-            for name in (
-                layer.weight_name,
-                layer.bias_name,
-                layer.multiplier_name,
-                layer.shift_name,
-            )
-        ]
-        leaves = [tensor_rows(tensor) for tensor in tensors]
+        leaves = [tensor_rows(model.tensors[name]) for name in layer.tensor_names()]
         trees = [MerkleTree.from_leaves(rows) for rows in leaves]
-        for chunk in range(-(-out_dim // size)):
+        for chunk in range(-(-spec.out_dim // size)):
             first = chunk * size
-            rows = slice(first, min(first + size, out_dim))
-            args: list[Any] = [version_id, index, chunk]
+            rows = slice(first, min(first + size, spec.out_dim))
+            args: list[Any] = [model_id, version_id, index, chunk]
             for tensor_leaves, tree in zip(leaves, trees, strict=True):
                 args.append(b"".join(tensor_leaves[rows]))
                 args.append(list(tree.prove(first).siblings[height:]))

@@ -12,7 +12,7 @@ from aicommons import __version__
 from aicommons.cli._common import run_cli
 from aicommons.cli.account import account_app
 from aicommons.cli.bench import bench_app
-from aicommons.cli.devnet import devnet_command
+from aicommons.cli.devnet import devnet_app
 from aicommons.cli.explorer import explorer_command
 from aicommons.cli.model import model_app
 from aicommons.cli.network import register as register_network_commands
@@ -31,7 +31,7 @@ app = typer.Typer(
 app.add_typer(bench_app, name="bench")
 app.add_typer(account_app, name="account")
 app.add_typer(model_app, name="model")
-app.command("devnet")(devnet_command)
+app.add_typer(devnet_app, name="devnet")
 app.command("explorer")(explorer_command)
 app.add_typer(storage_app, name="storage")
 register_network_commands(app, model_app)

@@ -28,16 +28,20 @@ def quantize_command(
     ),
     output: Path = typer.Option(..., "-o", "--output", help="Package file to write (.aicm)."),
 ) -> None:
-    """Quantise MODEL with calibration data into an integer package; print its version id."""
+    """Quantise MODEL with calibration data into an integer package; print its version id (and,
+    on stderr, a note for each thing the import dropped or folded, such as a label branch)."""
     from aicommons.runtime.errors import CalibrationError
-    from aicommons.runtime.files import load_array
+    from aicommons.runtime.files import check_output_path, load_array
     from aicommons.runtime.quantize import quantize_onnx
 
     if calib is None:
         raise CalibrationError("calibration data is required: pass --calib X.npy")
+    check_output_path(output, {"source model": model, "calibration file": calib})
     calibration = load_array(calib, "calibration", npz_key="x_calib")
     package = quantize_onnx(model, calibration)
     package.save(output)
+    for note in package.manifest["metadata"].get("import_notes", []):
+        typer.echo(f"note: {note}", err=True)
     typer.echo("0x" + package.version_id.hex())
 
 
@@ -45,23 +49,28 @@ def quantize_command(
 def run_command(
     package_path: Path = typer.Argument(..., metavar="PKG", help="Model package (.aicm)."),
     input_path: Path = typer.Option(
-        ..., "--input", help="Inputs [N, ...]: int8 as is, floats are quantised."
+        ...,
+        "--input",
+        help="Inputs [N, ...] (.npy, .npz or .json): integers are the int8 values themselves "
+        "(each in [-128, 127]), floats are quantised.",
     ),
     output: Path | None = typer.Option(
         None, "-o", "--output", help="Write dequantised float32 outputs (.npy)."
     ),
     as_json: bool = typer.Option(False, "--json", help='Print {"version_id", "argmax"} as JSON.'),
 ) -> None:
-    """Run PKG on a batch of inputs with the exact integer runtime."""
+    """Run PKG on a batch of inputs with the exact integer runtime (computes everything, then
+    writes -o atomically, so a failure leaves no file)."""
     from aicommons.runtime import load_package
-    from aicommons.runtime.files import load_array, prepare_input, save_array
+    from aicommons.runtime.files import check_output_path, load_input, save_array
 
+    if output is not None:
+        check_output_path(output, {"model package": package_path, "input": input_path})
     package = load_package(package_path)
-    x = prepare_input(package, load_array(input_path, "input", npz_key="x_test"))
-    y = package.run(x)
+    y = package.run(package.prepare_input(load_input(input_path)))
+    argmax = [int(v) for v in y.reshape(y.shape[0], -1).argmax(axis=1)]
     if output is not None:
         save_array(output, package.dequantize_output(y))
-    argmax = [int(v) for v in y.reshape(y.shape[0], -1).argmax(axis=1)]
     version = "0x" + package.version_id.hex()
     if as_json:
         print_json({"version_id": version, "argmax": argmax})

@@ -1,7 +1,8 @@
 """Chain-facing commands: deploy, publish, models, infer, verify, transfer, up, down.
 
 Each parses options, builds an `aicommons.Client` and calls one SDK function. `--rpc` defaults to
-the running `aic up` network (else 127.0.0.1:8545); `--account` defaults to `dev0` on a devnet.
+the running `aic up` network, busy or not (else 127.0.0.1:8545, and errors say why that one);
+`--account` defaults to `dev0` on a devnet.
 """
 
 from __future__ import annotations
@@ -11,15 +12,10 @@ import signal
 import time
 from pathlib import Path
 
-import numpy as np
 import typer
 from rich.table import Table
 
-from aicommons.cli._common import CliError, console, print_json
-
-DEFAULT_RPC = "http://127.0.0.1:8545"
-DEV_CHAIN_IDS = (1337, 31337)
-"""Chains whose first account is a published development key (our devnet; hardhat)."""
+from aicommons.cli._common import CliError, console, err_console, print_json
 
 RpcOption = typer.Option(None, "--rpc", help="JSON-RPC URL (default: the running local network).")
 AccountOption = typer.Option(
@@ -29,22 +25,23 @@ NodeOption = typer.Option(None, "--node", help="Storage node URL (repeat for sev
 
 
 def _client(rpc: str | None, account: str | None, nodes: list[str] | None, signer: bool = True):
-    from aicommons.chain.accounts import is_dev_account, load_account
     from aicommons.cli.account import ask_password
-    from aicommons.sdk.client import Client
-    from aicommons.sdk.network import running_network
+    from aicommons.sdk.client import Client, resolve_account
+    from aicommons.sdk.errors import ClientError
+    from aicommons.sdk.network import network_answers, resolve_endpoint
 
-    local = running_network()
-    rpc_url = rpc or (local.rpc_url if local else DEFAULT_RPC)
-    storage = list(nodes or ([local.storage_url] if local else []))
-    client = Client(rpc_url, storage_nodes=storage)
+    endpoint = resolve_endpoint(rpc, nodes or ())
+    if endpoint.network is not None and not network_answers(endpoint.network):
+        err_console.print(f"the local network at {endpoint.rpc_url} is busy; waiting for it")
+    try:
+        client = Client(endpoint.rpc_url, storage_nodes=list(endpoint.storage_urls))
+    except ClientError as exc:
+        reason = str(exc).strip().splitlines()[0]
+        raise CliError(f"{reason} ({endpoint.origin})") from None
     if signer:
-        if account is None:
-            if client.chain_id not in DEV_CHAIN_IDS:
-                raise CliError(f"chain {client.chain_id} is not a devnet: give --account NAME")
-            account = "dev0"
-        password = None if is_dev_account(account) else ask_password(confirm=False)
-        client.account = load_account(account, password)
+        client.account = resolve_account(
+            client.chain_id, account, password=lambda: ask_password(confirm=False), require=True
+        )
     return client
 
 
@@ -144,23 +141,6 @@ def show(
     console.print_json(json.dumps(payload))
 
 
-def _load_input(path: Path) -> np.ndarray:
-    from aicommons.runtime.files import load_array
-
-    if path.suffix == ".json":
-        from aicommons.commit import read_json_file
-
-        try:
-            values = read_json_file(path, what="input", max_bytes=64 << 20)
-        except OSError as exc:
-            raise CliError(f"cannot read input {path}: {exc.strerror}") from None
-        try:
-            return np.asarray(values, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise CliError(f"input {path} is not a numeric JSON array") from None
-    return load_array(path, "input", npz_key="x_test")
-
-
 def infer(
     reference: str = typer.Argument(..., metavar="NAME[@VERSION]"),
     input_path: Path = typer.Option(..., "--input", help="One sample: X.npy or X.json."),
@@ -179,7 +159,9 @@ def infer(
     from aicommons.sdk.receipt import kept_receipt_path
 
     _check_receipt_target(receipt_path)  # before paying: a bad path must cost nothing
-    sample = _load_input(input_path)
+    from aicommons.runtime.files import load_input
+
+    sample = load_input(input_path)
     client = _client(rpc, account, node)
     receipt = client.inference.infer(reference, sample)
     kept = kept_receipt_path(receipt)

@@ -90,13 +90,34 @@ def serve(
     allow: list[str] | None = typer.Option(
         None, "--allow", help="Uploader address allowed to write (repeat); default any signer."
     ),
+    public_url: list[str] | None = typer.Option(
+        None,
+        "--public-url",
+        help="URL clients use to reach this node (repeat); upload grants must name it. "
+        "Default on loopback: http://127.0.0.1:PORT and http://localhost:PORT.",
+    ),
+    chain_id: int | None = typer.Option(
+        None, "--chain-id", help="Chain id upload grants must name (the chain this node serves)."
+    ),
 ) -> None:
     """Run a storage node (HTTP) until Ctrl-C."""
+    from aicommons.storage.node import node_origins
     from aicommons.storage.node import serve as serve_node
 
     store_dir = directory or _default_dir()
-    err_console.print(f"storage node on http://{host}:{port} serving {store_dir}")
-    serve_node(store_dir, host, port, max_upload_mb << 20, list(allow) if allow else None)
+    origins = node_origins(host, port, public_url or ())
+    err_console.print(
+        f"storage node on http://{host}:{port} ({', '.join(origins)}) serving {store_dir}"
+    )
+    serve_node(
+        store_dir,
+        host,
+        port,
+        max_upload_mb << 20,
+        list(allow) if allow else None,
+        public_urls=origins,
+        chain_id=chain_id,
+    )
 
 
 @storage_app.command()
@@ -139,6 +160,9 @@ def get(
     output: Path = typer.Option(..., "-o", "--output", help="Where to write the blob."),
     node: list[str] | None = NODE_OPTION,
     parallel: int = typer.Option(8, "--parallel", min=1, help="Chunks in flight."),
+    max_mb: int = typer.Option(
+        4096, "--max-mb", min=1, help="Refuse a blob larger than this many MiB."
+    ),
 ) -> None:
     """Download a blob, verifying every chunk; resumes an interrupted download."""
     from aicommons.storage.client import get_blob
@@ -151,6 +175,7 @@ def get(
             parallel,
             on_progress=lambda n: progress.advance(task, n),
             on_manifest=lambda m: progress.update(task, total=m.size),
+            max_bytes=max_mb << 20,
         )
     for line in result.report.lines():
         err_console.print(f"[yellow]warning:[/] node {line}", highlight=False)

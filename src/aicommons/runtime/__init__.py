@@ -13,7 +13,7 @@ from aicommons.runtime.errors import (
     OnnxImportError,
     PackageError,
 )
-from aicommons.runtime.graph import Layer
+from aicommons.runtime.layer import Layer
 from aicommons.runtime.package import ModelPackage, Trace, load_package, package_from_bytes
 
 

@@ -28,3 +28,11 @@ class CalibrationError(ModelError):
 
 class InputError(ModelError):
     """An inference input with the wrong shape, dtype or non-finite values."""
+
+
+class ManifestError(PackageError):
+    """A manifest field of the wrong type or range; the message names the field path."""
+
+
+class OutputPathError(ModelError):
+    """An output path that would overwrite one of the command's own inputs."""

@@ -1,4 +1,4 @@
-"""Reading arrays for the CLI (.npy / .npz) and writing outputs atomically.
+"""Reading arrays for the CLI (.npy / .npz / .json inputs) and writing outputs atomically.
 
 Failures are one-line `ModelError`s naming the file; a write never leaves a partial file.
 """
@@ -6,14 +6,17 @@ Failures are one-line `ModelError`s naming the file; a write never leaves a part
 from __future__ import annotations
 
 import io
+import os
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from aicommons.runtime.errors import CalibrationError, InputError
-from aicommons.runtime.package import ModelPackage, write_atomic
+from aicommons.commit import JsonInputError, read_json_file
+from aicommons.runtime.errors import CalibrationError, InputError, OutputPathError
+from aicommons.runtime.package import ModelPackage, numeric_array, write_atomic
 
 
 def load_array(path: str | Path, role: str, npz_key: str | None = None) -> np.ndarray:
@@ -37,19 +40,48 @@ def load_array(path: str | Path, role: str, npz_key: str | None = None) -> np.nd
     return loaded
 
 
+MAX_INPUT_JSON_BYTES = 16 * 1024 * 1024
+"""A JSON input file holds one batch of numbers; 16 MiB is about a million values."""
+
+
+def load_input(path: str | Path) -> np.ndarray:
+    """An inference input file as an array that keeps its kind of number, for
+    `ModelPackage.prepare_input`: .json holds nested lists of numbers (integers stay int64,
+    any float makes float64; bools and ragged lists are refused), .npy its array, .npz the
+    array `x_test` or its only one. An int64 .npy stays int64."""
+    source = Path(path)
+    if source.suffix.lower() != ".json":
+        return load_array(source, "input", npz_key="x_test")
+    if not source.is_file():
+        raise InputError(f"input file not found: {source}")
+    try:
+        values = read_json_file(source, what="input file", max_bytes=MAX_INPUT_JSON_BYTES)
+    except JsonInputError as exc:
+        raise InputError(str(exc)) from None
+    return numeric_array(values, what=f"input file {source}")
+
+
+def check_output_path(output: str | Path, sources: Mapping[str, str | Path]) -> Path:
+    """`output`, unless writing it would replace one of `sources` (role -> path: the model, the
+    input...): the same path once resolved, or the same file by another name (symlink, hard
+    link). Refused by name, before anything is computed or written."""
+    target = Path(output)
+    for role, source in sources.items():
+        source_path = Path(source)
+        same = target.resolve() == source_path.resolve() or (
+            target.exists() and source_path.exists() and os.path.samefile(target, source_path)
+        )
+        if same:
+            raise OutputPathError(
+                f"refusing to write {target}: it is the {role} {source_path}; choose another -o"
+            )
+    return target
+
+
 def save_array(path: str | Path, array: np.ndarray) -> Path:
     buffer = io.BytesIO()
     np.save(buffer, array, allow_pickle=False)
     return write_atomic(Path(path), buffer.getvalue())
-
-
-def prepare_input(package: ModelPackage, x: np.ndarray) -> np.ndarray:
-    """int8 inputs are used as they are (the committed form); floats are quantised."""
-    if x.dtype == np.int8:
-        return x
-    if x.dtype.kind not in "fiu":
-        raise InputError(f"input must be numeric, got dtype {x.dtype}")
-    return package.quantize_input(x)
 
 
 def describe(package: ModelPackage) -> dict[str, Any]:

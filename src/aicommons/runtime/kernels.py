@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 
 from aicommons.runtime import reference as ref
-from aicommons.runtime.graph import Layer
+from aicommons.runtime.layer import Layer
 from aicommons.runtime.loops import band_rows, int_dot_rows, pool_requantize_rows, requantize_rows
 
 FLOAT32_MAX_FAN_IN = (1 << 24) // (128 * 127)
@@ -207,7 +207,7 @@ class LinearRequant:
         return self.finish(self.product(x))
 
 
-def _requantizer(layer: Layer, tensors: Mapping[str, np.ndarray], fan_in: int) -> Requantizer:
+def layer_requantizer(layer: Layer, tensors: Mapping[str, np.ndarray], fan_in: int) -> Requantizer:
     return Requantizer(
         tensors[layer.tensors["bias"]],
         tensors[layer.tensors["multiplier"]],
@@ -258,9 +258,11 @@ def to_external(x: np.ndarray, dtype: str = "int8") -> np.ndarray:
     return np.ascontiguousarray(external, dtype=np.dtype(dtype))
 
 
-def dense_kernel(layer: Layer, tensors: Mapping[str, np.ndarray], path: str) -> Kernel:
+def dense_kernel(
+    layer: Layer, tensors: Mapping[str, np.ndarray], in_shape: Sequence[int], path: str
+) -> Kernel:
     weight = tensors[layer.tensors["weight"]]
-    return LinearRequant(weight, _requantizer(layer, tensors, weight.shape[1]), path)
+    return LinearRequant(weight, layer_requantizer(layer, tensors, weight.shape[1]), path)
 
 
 def _window_slices(
@@ -366,7 +368,7 @@ class ConvKernel:
         self.kernel = (kernel_h, kernel_w)
         self.strides, self.pads, self.dilations = a["strides"], a["pads"], a["dilations"]
         fan_in = group_in * kernel_h * kernel_w
-        self.requantize = _requantizer(layer, tensors, fan_in)
+        self.requantize = layer_requantizer(layer, tensors, fan_in)
         in_channels, height, width = in_shape
         banded_size = kernel_h * width * in_channels * self.out_w * channels
         self.banded = (
@@ -514,11 +516,12 @@ def tiling_pool_phase(pool: Layer, in_shape: Sequence[int]) -> int:
     return size if tiles and size > 1 else 1
 
 
-def pool_kernel(layer: Layer, in_shape: Sequence[int], max_fill: float = ref.INT8_MIN) -> Kernel:
+def pool_kernel(
+    layer: Layer, in_shape: Sequence[int], *, is_max: bool, max_fill: float = ref.INT8_MIN
+) -> Kernel:
     """maxpool / avgpool on NHWC values. `max_fill` pads a maxpool: -128 never beats an int8
     value; a maxpool over pre-requantisation floats (any magnitude) pads with -inf."""
     a = layer.attrs
-    is_max = layer.op == "maxpool"
     out_h, out_w = layer.out_shape[1], layer.out_shape[2]
     dilations = a["dilations"] if is_max else (1, 1)
     offsets = _window_slices(a["kernel"], a["strides"], dilations, (out_h, out_w))
@@ -547,7 +550,21 @@ def pool_kernel(layer: Layer, in_shape: Sequence[int], max_fill: float = ref.INT
     return run
 
 
-def add_kernel(layer: Layer, tensors: Mapping[str, np.ndarray]) -> Kernel:
+def maxpool_kernel(
+    layer: Layer, tensors: Mapping[str, np.ndarray], in_shape: Sequence[int], path: str
+) -> Kernel:
+    return pool_kernel(layer, in_shape, is_max=True)
+
+
+def avgpool_kernel(
+    layer: Layer, tensors: Mapping[str, np.ndarray], in_shape: Sequence[int], path: str
+) -> Kernel:
+    return pool_kernel(layer, in_shape, is_max=False)
+
+
+def add_kernel(
+    layer: Layer, tensors: Mapping[str, np.ndarray], in_shape: Sequence[int], path: str
+) -> Kernel:
     multiplier = tensors[layer.tensors["multiplier"]].astype(np.int64)
     shift = int(tensors[layer.tensors["shift"]][0])
     rounding = (1 << (shift - 1)) if shift > 0 else 0
@@ -566,12 +583,16 @@ def add_kernel(layer: Layer, tensors: Mapping[str, np.ndarray]) -> Kernel:
     return run
 
 
-def clamp_kernel(layer: Layer) -> Kernel:
+def clamp_kernel(
+    layer: Layer, tensors: Mapping[str, np.ndarray], in_shape: Sequence[int], path: str
+) -> Kernel:
     lo, hi = np.int8(layer.attrs["lo"]), np.int8(layer.attrs["hi"])
     return lambda x: np.minimum(np.maximum(x, lo), hi)
 
 
-def reshape_kernel(layer: Layer) -> Kernel:
+def reshape_kernel(
+    layer: Layer, tensors: Mapping[str, np.ndarray], in_shape: Sequence[int], path: str
+) -> Kernel:
     """Reshape in NCHW (the semantics) order: leave the internal layout around it."""
     shape = tuple(int(v) for v in layer.attrs["shape"])
 
@@ -581,101 +602,3 @@ def reshape_kernel(layer: Layer) -> Kernel:
         return to_internal(out)
 
     return run
-
-
-def compile_layer(
-    layer: Layer, tensors: Mapping[str, np.ndarray], in_shape: Sequence[int], path: str
-) -> Kernel:
-    """The fast kernel of one validated layer; `in_shape` is its first input's per-sample shape."""
-    if path not in MATMUL_PATHS:
-        raise ValueError(f"matmul path must be one of {', '.join(MATMUL_PATHS)}, got {path!r}")
-    if layer.op == "dense":
-        return dense_kernel(layer, tensors, path)
-    if layer.op == "conv2d":
-        return conv2d_kernel(layer, tensors, in_shape, path)
-    if layer.op in ("maxpool", "avgpool"):
-        return pool_kernel(layer, in_shape)
-    if layer.op == "add":
-        return add_kernel(layer, tensors)
-    if layer.op == "clamp":
-        return clamp_kernel(layer)
-    if layer.op == "reshape":
-        return reshape_kernel(layer)
-    raise ValueError(f"no kernel for op {layer.op!r}")
-
-
-Step = tuple[tuple[str, ...], str, Kernel]
-"""One step of an execution plan: input value names, output value name, kernel."""
-
-
-def _flat_dense_kernel(
-    layer: Layer, tensors: Mapping[str, np.ndarray], planes: Sequence[int], path: str
-) -> Kernel:
-    """A dense layer reading its [C, H, W] input straight from the NHWC layout: its weight
-    columns are permuted once instead of transposing every batch (same terms, same sums)."""
-    channels, height, width = planes
-    order = np.arange(channels * height * width).reshape(channels, height, width)
-    weight = tensors[layer.tensors["weight"]][:, order.transpose(1, 2, 0).reshape(-1)]
-    linear = LinearRequant(weight, _requantizer(layer, tensors, weight.shape[1]), path)
-    return lambda x: linear(x.reshape(x.shape[0], -1))
-
-
-def _pooled_conv_kernel(conv: ConvKernel, pool: Kernel) -> Kernel:
-    """maxpool(requantize(acc)) = requantize(maxpool(acc)): requantisation is non-decreasing in
-    the accumulator (M >= 1, floor and clamp are monotone), so pool first, requantise less."""
-    if conv.pool_phase > 1:
-        return lambda x: conv.pooled_finish(conv.product(x))
-    return lambda x: conv.finish(pool(conv.product(x)))
-
-
-def compile_plan(
-    input_name: str,
-    input_shape: Sequence[int],
-    layers: Sequence[Layer],
-    output_names: Sequence[str],
-    tensors: Mapping[str, np.ndarray],
-    path: str,
-) -> list[Step]:
-    """Kernels for computing the graph outputs only, fusing where an intermediate value is
-    never observed: conv2d into the maxpool that alone consumes it, and a flattening reshape
-    of planes into the dense layer that alone consumes it. Per-layer kernels serve traces."""
-    shapes: dict[str, tuple[int, ...]] = {input_name: tuple(input_shape)}
-    for layer in layers:
-        shapes[layer.output] = tuple(layer.out_shape)
-    users: dict[str, list[Layer]] = {}
-    for layer in layers:
-        for name in layer.inputs:
-            users.setdefault(name, []).append(layer)
-
-    def sole_user(name: str, op: str) -> Layer | None:
-        found = users.get(name, [])
-        if name in output_names or len(found) != 1 or found[0].op != op:
-            return None
-        return found[0]
-
-    steps: list[Step] = []
-    fused: set[str] = set()
-    for layer in layers:
-        if layer.name in fused:
-            continue
-        in_shape = shapes[layer.inputs[0]]
-        if layer.op == "conv2d" and (pool := sole_user(layer.output, "maxpool")):
-            phase = tiling_pool_phase(pool, layer.out_shape)
-            conv = ConvKernel(layer, tensors, in_shape, path, pool_phase=phase)
-            pooled = pool_kernel(pool, layer.out_shape, max_fill=-np.inf)
-            steps.append((layer.inputs, pool.output, _pooled_conv_kernel(conv, pooled)))
-            fused.add(pool.name)
-            continue
-        if (
-            layer.op == "reshape"
-            and len(in_shape) == 3
-            and len(layer.out_shape) == 1
-            and (dense := sole_user(layer.output, "dense"))
-        ):
-            steps.append(
-                (layer.inputs, dense.output, _flat_dense_kernel(dense, tensors, in_shape, path))
-            )
-            fused.add(dense.name)
-            continue
-        steps.append((layer.inputs, layer.output, compile_layer(layer, tensors, in_shape, path)))
-    return steps

@@ -1,8 +1,12 @@
 """ONNX import: a float ONNX graph (opsets 13-21) becomes a float layer graph, folded and fused.
 
-BatchNormalization and bias Adds fold into the preceding Conv/Gemm/MatMul, ReLU/Clip fuse into
-their producer, a trailing Softmax is dropped. Unsupported models fail with one error listing
-every offending node; nothing is ever silently approximated. Never imports onnxruntime.
+Models are taken as exporters write them by default (torch.onnx.export, skl2onnx): the label
+branch of a classifier (ArgMax, ArrayFeatureExtractor, ZipMap, integer Casts) is dropped with a
+note, so the package outputs the class scores; Identity, Dropout and float-to-float Casts vanish;
+affine preprocessing (ai.onnx.ml Scaler) and BatchNormalization and bias Adds fold into the
+adjacent Conv/Gemm/MatMul, ReLU/Clip fuse into their producer, a trailing Softmax is dropped.
+Unsupported models fail with one error listing every offending node (ops before opsets);
+nothing is ever silently approximated. Never imports onnxruntime.
 """
 
 from __future__ import annotations
@@ -23,10 +27,12 @@ from aicommons.runtime.errors import OnnxImportError
 from aicommons.runtime.kernels import window_indices
 
 MIN_OPSET, MAX_OPSET = 13, 21
+ML_DOMAIN = "ai.onnx.ml"
 SUPPORTED_OPS = (
     "Add",
     "AveragePool",
     "BatchNormalization",
+    "Cast",
     "Clip",
     "Constant",
     "Conv",
@@ -41,6 +47,10 @@ SUPPORTED_OPS = (
     "Reshape",
     "Softmax",
 )
+SUPPORTED_ML_OPS = ("Scaler",)
+PASS_THROUGH = ("Identity", "Dropout", "Cast")
+"""Ops that hand their input on unchanged (a Cast only from float to float: see `pass_through`)."""
+FLOAT_TYPES = (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE)
 WEIGHTED = ("dense", "conv2d")
 
 
@@ -58,6 +68,9 @@ class FloatLayer:
     attrs: dict[str, Any] = field(default_factory=dict)
     act_lo: float = -math.inf
     act_hi: float = math.inf
+    folded_preprocessing: bool = False
+    """Affine preprocessing (a Scaler) was folded into `weight`, so its columns can differ in
+    magnitude by the preprocessing's scale factors (the quantiser weighs them by the data)."""
 
 
 @dataclass
@@ -134,33 +147,95 @@ def run_float_layer(layer: FloatLayer, inputs: Sequence[np.ndarray]) -> np.ndarr
 # -- import -------------------------------------------------------------------------------------
 
 
-def load_onnx(model: str | Path | bytes | onnx.ModelProto) -> onnx.ModelProto:
-    if isinstance(model, onnx.ModelProto):
-        return model
+def _load_external_data(proto: onnx.ModelProto, path: Path, what: str) -> None:
+    """Weights kept in external data files beside the model (torch's default) are read in;
+    a missing file is named. onnx itself refuses locations outside the model's directory."""
+    base = path.resolve().parent
+    for tensor in proto.graph.initializer:
+        if tensor.data_location != onnx.TensorProto.EXTERNAL:
+            continue
+        location = next((e.value for e in tensor.external_data if e.key == "location"), "")
+        if not (base / location).is_file():
+            raise OnnxImportError(
+                f"{what} keeps its weights in an external data file that is missing: "
+                f"{location} (keep it beside the .onnx file)"
+            )
     try:
+        onnx.load_external_data_for_model(proto, str(base))
+    except Exception as exc:  # onnx's ValidationError for a location it refuses, OSError
+        raise OnnxImportError(
+            f"{what}: cannot read its external data ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''})"
+        ) from None
+
+
+def load_onnx(model: str | Path | bytes | onnx.ModelProto) -> onnx.ModelProto:
+    """A ModelProto from a path (with its external data file, as torch writes by default),
+    bytes, or a proto; an empty, non-ONNX or graph-less file is refused by name."""
+    if isinstance(model, onnx.ModelProto):
+        proto = model
+        what = "the ONNX model"
+    else:
+        what = "the ONNX bytes" if isinstance(model, bytes) else f"ONNX model {model}"
         if isinstance(model, bytes):
-            return onnx.load_from_string(model)
-        return onnx.load(str(model))
-    except FileNotFoundError:
-        raise OnnxImportError(f"ONNX model not found: {model}") from None
-    except Exception as exc:  # onnx raises protobuf DecodeError and others for a bad file
-        raise OnnxImportError(f"cannot read ONNX model {model}: {type(exc).__name__}") from None
+            data = model
+        else:
+            try:
+                data = Path(model).read_bytes()
+            except FileNotFoundError:
+                raise OnnxImportError(f"ONNX model not found: {model}") from None
+        if not data:
+            raise OnnxImportError(f"{what} is empty (0 bytes), not an ONNX model")
+        try:
+            proto = onnx.load_from_string(data)
+        except Exception as exc:  # protobuf DecodeError and others for a file of another kind
+            raise OnnxImportError(
+                f"{what} is not an ONNX model (cannot parse it: {type(exc).__name__})"
+            ) from None
+        if not isinstance(model, bytes):
+            _load_external_data(proto, Path(model), what)
+    if not proto.HasField("graph") or not proto.graph.node:
+        raise OnnxImportError(f"{what} holds no ONNX graph (no nodes): not an ONNX model?")
+    return proto
+
+
+def _numeric_initializers(graph: onnx.GraphProto) -> dict[str, np.ndarray]:
+    """Numeric initializers as float64 (string tensors, such as class names, are left out)."""
+    constants = {}
+    for init in graph.initializer:
+        if init.data_location == onnx.TensorProto.EXTERNAL:
+            raise OnnxImportError(
+                f"initializer {init.name!r} lives in an external data file that was not loaded: "
+                "pass the .onnx path (with its data file beside it), not bytes"
+            )
+        array = numpy_helper.to_array(init)
+        if array.dtype.kind in "biuf":
+            constants[init.name] = array.astype(np.float64)
+    return constants
+
+
+def _op_name(node: onnx.NodeProto) -> str:
+    domain = "" if node.domain in ("", "ai.onnx") else f"{node.domain}."
+    return f"{domain}{node.op_type}"
 
 
 class _Importer:
     def __init__(self, model: onnx.ModelProto) -> None:
         self.model = model
         self.graph = model.graph
-        self.constants: dict[str, np.ndarray] = {
-            init.name: numpy_helper.to_array(init).astype(np.float64)
-            for init in self.graph.initializer
-        }
+        self.constants: dict[str, np.ndarray] = _numeric_initializers(self.graph)
         self.alias: dict[str, str] = {}
+        self.affine: dict[str, tuple[str, np.ndarray, np.ndarray, str]] = {}
+        """Scaler outputs: value -> (source, scale, offset, node name), y = (x - offset) * scale,
+        waiting to fold into the dense layers that read them."""
         self.shapes: dict[str, tuple[int, ...]] = {}
         self.layers: list[FloatLayer] = []
         self.producer: dict[str, FloatLayer] = {}
         self.consumers: Counter[str] = Counter()
         self.dropped_softmax = False
+        self.notes: list[str] = []
+        self.static_batch: int | None = None
+        self.class_labels: list[Any] | None = None
 
     def fail(self, node: onnx.NodeProto, message: str) -> OnnxImportError:
         return OnnxImportError(f"{node.op_type} node {node.name or node.output[0]!r}: {message}")
@@ -170,32 +245,45 @@ class _Importer:
             name = self.alias[name]
         return name
 
+    def is_const(self, name: str) -> bool:
+        return self.resolve(name) in self.constants
+
     def const(self, node: onnx.NodeProto, name: str, what: str) -> np.ndarray:
-        if name not in self.constants:
+        if not self.is_const(name):
             raise self.fail(
                 node, f"{what} must be a constant (initializer), got activation {name!r}"
             )
-        return self.constants[name]
+        return self.constants[self.resolve(name)]
 
-    def activation(self, node: onnx.NodeProto, name: str) -> str:
+    def activation(self, node: onnx.NodeProto, name: str, *, affine_ok: bool = False) -> str:
         resolved = self.resolve(name)
         if resolved not in self.shapes:
             raise self.fail(node, f"input {name!r} is not an activation of this graph")
+        if resolved in self.affine and not affine_ok:
+            scaler = self.affine[resolved][3]
+            raise self.fail(
+                node,
+                f"reads the output of Scaler {scaler!r}; affine preprocessing folds only into "
+                "a MatMul/Gemm that reads it directly",
+            )
         return resolved
 
     def run(self) -> FloatGraph:
-        self.check_opset()
-        self.check_supported()
+        graph_outputs = self.select_outputs()
+        nodes = self.needed_nodes(graph_outputs)
+        self.check_supported(nodes)
+        self.check_opset(nodes)
         input_name, input_shape = self.graph_input()
         self.shapes[input_name] = input_shape
-        for node in self.graph.node:
+        nodes = self.pass_through(nodes)
+        graph_outputs = [self.resolve(name) for name in graph_outputs]
+        for node in nodes:
             for name in node.input:
                 if name:
                     self.consumers[self.resolve(name)] += 1
-        graph_outputs = [output.name for output in self.graph.output]
         for name in graph_outputs:
             self.consumers[name] += 1
-        for node in self.graph.node:
+        for node in nodes:
             self.convert(node, graph_outputs)
         outputs = [self.resolve(name) for name in graph_outputs]
         for name in outputs:
@@ -203,35 +291,121 @@ class _Importer:
                 raise OnnxImportError(
                     f"graph output {name!r} is not computed by any supported layer"
                 )
-        metadata = {
+        metadata: dict[str, Any] = {
             "source_graph": self.graph.name,
             "opset": self.opset,
             "dropped_softmax": self.dropped_softmax,
         }
+        if self.class_labels is not None:
+            metadata["class_labels"] = self.class_labels
+        if self.notes:
+            metadata["import_notes"] = list(self.notes)
         return FloatGraph(input_name, input_shape, self.layers, outputs, metadata)
 
-    def check_opset(self) -> None:
+    def select_outputs(self) -> list[str]:
+        """The graph outputs to import: float tensors. A classifier's label output (an integer
+        tensor) and its score dictionaries (ZipMap: a sequence of maps) are dropped; when no
+        float output is left, the scores that feed the ZipMap become the output."""
+        kept, dropped = [], []
+        for output in self.graph.output:
+            tensor = output.type.tensor_type if output.type.HasField("tensor_type") else None
+            is_float = tensor is not None and tensor.elem_type in FLOAT_TYPES
+            (kept if is_float else dropped).append(output.name)
+        if not dropped:
+            return kept
+        zipmaps = [
+            node
+            for node in self.graph.node
+            if node.op_type == "ZipMap" and node.domain == ML_DOMAIN and node.output[0] in dropped
+        ]
+        if not kept:
+            kept = [node.input[0] for node in zipmaps]
+        if not kept:
+            raise OnnxImportError(
+                f"the model has no float tensor output to import (outputs: {', '.join(dropped)})"
+            )
+        for node in zipmaps:
+            attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+            labels = attrs.get("classlabels_int64s") or attrs.get("classlabels_strings")
+            if labels and node.input[0] in kept:
+                self.class_labels = [v.decode() if isinstance(v, bytes) else int(v) for v in labels]
+        needed = self.needed_nodes(kept)
+        branch = [_op_name(node) for node in self.graph.node if node not in needed]
+        mapping = " (class i is class_labels[i])" if self.class_labels is not None else ""
+        self.notes.append(
+            f"dropped the label outputs {', '.join(dropped)} ({', '.join(dict.fromkeys(branch))}):"
+            f" the package outputs the class scores {', '.join(kept)}{mapping}"
+        )
+        return kept
+
+    def needed_nodes(self, outputs: Sequence[str]) -> list[onnx.NodeProto]:
+        """The nodes the given values depend on, in graph order."""
+        producers = {name: node for node in self.graph.node for name in node.output if name}
+        needed: set[int] = set()
+        pending = list(outputs)
+        while pending:
+            node = producers.get(pending.pop())
+            if node is None or id(node) in needed:
+                continue
+            needed.add(id(node))
+            pending.extend(name for name in node.input if name)
+        return [node for node in self.graph.node if id(node) in needed]
+
+    def check_opset(self, nodes: Sequence[onnx.NodeProto]) -> None:
         versions = [o.version for o in self.model.opset_import if o.domain in ("", "ai.onnx")]
         self.opset = versions[0] if versions else 0
-        if not MIN_OPSET <= self.opset <= MAX_OPSET:
+        uses_default = any(node.domain in ("", "ai.onnx") for node in nodes)
+        if uses_default and not MIN_OPSET <= self.opset <= MAX_OPSET:
             raise OnnxImportError(
                 f"ONNX opset {self.opset} is not supported (need {MIN_OPSET}-{MAX_OPSET})"
             )
 
-    def check_supported(self) -> None:
+    def check_supported(self, nodes: Sequence[onnx.NodeProto]) -> None:
+        """Every node the outputs need must be a supported op: all offenders in one error."""
         unsupported = [
-            f"{node.op_type} ({node.name or node.output[0]!r})"
-            for node in self.graph.node
-            if node.op_type not in SUPPORTED_OPS or node.domain not in ("", "ai.onnx")
+            f"{_op_name(node)} ({node.name or node.output[0]!r})"
+            for node in nodes
+            if not (
+                (node.domain in ("", "ai.onnx") and node.op_type in SUPPORTED_OPS)
+                or (node.domain == ML_DOMAIN and node.op_type in SUPPORTED_ML_OPS)
+            )
         ]
         if unsupported:
             raise OnnxImportError(f"unsupported ONNX ops: {', '.join(unsupported)}")
 
+    def pass_through(self, nodes: Sequence[onnx.NodeProto]) -> list[onnx.NodeProto]:
+        """Identity, Dropout and float-to-float Casts vanish: their output becomes an alias of
+        their input. Returns the remaining nodes."""
+        kept = []
+        for node in nodes:
+            if node.op_type not in PASS_THROUGH or node.domain not in ("", "ai.onnx"):
+                kept.append(node)
+                continue
+            if node.op_type == "Cast":
+                to = next((a.i for a in node.attribute if a.name == "to"), None)
+                if to not in FLOAT_TYPES:
+                    type_name = onnx.TensorProto.DataType.Name(to) if to else "?"
+                    raise self.fail(
+                        node,
+                        f"a Cast to {type_name} is not supported (only float-to-float Casts, "
+                        "which change no value the integer model sees)",
+                    )
+            if node.op_type == "Dropout" and len(node.output) > 1 and any(node.output[1:]):
+                raise self.fail(node, "the Dropout mask output is not supported")
+            self.alias[node.output[0]] = self.resolve(node.input[0])
+        return kept
+
     def graph_input(self) -> tuple[str, tuple[int, ...]]:
-        inputs = [i for i in self.graph.input if i.name not in self.constants]
+        initializers = {init.name for init in self.graph.initializer}
+        inputs = [i for i in self.graph.input if i.name not in initializers]
         if len(inputs) != 1:
             raise OnnxImportError(f"the model must have exactly one input, it has {len(inputs)}")
-        dims = inputs[0].type.tensor_type.shape.dim
+        tensor = inputs[0].type.tensor_type
+        if not inputs[0].type.HasField("tensor_type") or tensor.elem_type not in FLOAT_TYPES:
+            raise OnnxImportError(f"input {inputs[0].name!r} must be a float tensor")
+        dims = tensor.shape.dim
+        if dims and dims[0].HasField("dim_value") and dims[0].dim_value > 0:
+            self.static_batch = int(dims[0].dim_value)
         shape = []
         for dim in dims[1:]:
             if not dim.HasField("dim_value") or dim.dim_value < 1:
@@ -274,11 +448,8 @@ class _Importer:
                 if "value" in attrs
                 else self._constant_value(node, attrs)
             )
-        elif op in ("Identity", "Dropout"):
-            if node.input[0] in self.constants:
-                self.constants[out] = self.constants[node.input[0]]
-            else:
-                self.alias[out] = self.resolve(node.input[0])
+        elif node.domain == ML_DOMAIN and op == "Scaler":
+            self.convert_scaler(node, out, attrs)
         elif op == "MatMul":
             self.convert_matmul(node, name, out)
         elif op == "Gemm":
@@ -313,29 +484,51 @@ class _Importer:
                 return np.asarray(list(attrs[key]), dtype=np.float64)
         raise self.fail(node, "only numeric tensor constants are supported")
 
-    def convert_matmul(self, node: onnx.NodeProto, name: str, out: str) -> None:
+    def convert_scaler(self, node: onnx.NodeProto, out: str, attrs: dict[str, Any]) -> None:
+        """ai.onnx.ml Scaler, y = (x - offset) * scale per feature: kept aside to fold into the
+        dense layers that read it (W' = W diag(scale), b' = b - W' offset)."""
         x = self.activation(node, node.input[0])
+        shape = self.shapes[x]
+        if len(shape) != 1:
+            raise self.fail(node, f"needs [K] features to fold into a dense layer, got {shape}")
+        vectors = []
+        for key, default in (("scale", 1.0), ("offset", 0.0)):
+            values = np.asarray(list(attrs.get(key, [default])), dtype=np.float64)
+            if values.size not in (1, shape[0]):
+                raise self.fail(node, f"{key} has {values.size} values for {shape[0]} features")
+            vectors.append(np.broadcast_to(values, shape).copy())
+        self.shapes[out] = shape
+        self.affine[out] = (x, vectors[0], vectors[1], node.name or out)
+
+    def dense_layer(
+        self, name: str, x: str, out: str, weight: np.ndarray, bias: np.ndarray
+    ) -> FloatLayer:
+        """A dense layer [C, K]; one reading a Scaler's output reads its input instead:
+        W (scale * (x - offset)) + b = (W diag(scale)) x + (b - W diag(scale) offset)."""
+        if x not in self.affine:
+            return FloatLayer(name, "dense", [x], out, (weight.shape[0],), weight, bias)
+        source, scale, offset, scaler = self.affine[x]
+        folded = weight * scale[None, :]
+        self.notes.append(f"folded the affine preprocessing Scaler {scaler!r} into layer {name!r}")
+        layer = FloatLayer(
+            name, "dense", [source], out, (weight.shape[0],), folded, bias - folded @ offset
+        )
+        layer.folded_preprocessing = True
+        return layer
+
+    def convert_matmul(self, node: onnx.NodeProto, name: str, out: str) -> None:
+        x = self.activation(node, node.input[0], affine_ok=True)
         weight = self.const(node, node.input[1], "the second MatMul input")
         if weight.ndim != 2 or len(self.shapes[x]) != 1 or weight.shape[0] != self.shapes[x][0]:
             raise self.fail(
                 node, f"needs a 2-D weight matching input features {list(self.shapes[x])}"
             )
-        self.add_layer(
-            FloatLayer(
-                name,
-                "dense",
-                [x],
-                out,
-                (weight.shape[1],),
-                weight.T.copy(),
-                np.zeros(weight.shape[1]),
-            )
-        )
+        self.add_layer(self.dense_layer(name, x, out, weight.T.copy(), np.zeros(weight.shape[1])))
 
     def convert_gemm(
         self, node: onnx.NodeProto, name: str, out: str, attrs: dict[str, Any]
     ) -> None:
-        x = self.activation(node, node.input[0])
+        x = self.activation(node, node.input[0], affine_ok=True)
         if attrs.get("transA", 0):
             raise self.fail(node, "transA=1 is not supported")
         b = self.const(node, node.input[1], "Gemm input B")
@@ -354,16 +547,18 @@ class _Importer:
                 raise self.fail(
                     node, f"bias shape {list(c.shape)} is not per output channel"
                 ) from None
-        self.add_layer(FloatLayer(name, "dense", [x], out, (channels,), weight.copy(), bias))
+        self.add_layer(self.dense_layer(name, x, out, weight.copy(), bias))
 
     def convert_add(self, node: onnx.NodeProto, name: str, out: str) -> None:
         left, right = node.input[0], node.input[1]
-        if left in self.constants and right in self.constants:
-            self.constants[out] = self.constants[left] + self.constants[right]
+        if self.is_const(left) and self.is_const(right):
+            self.constants[out] = (
+                self.constants[self.resolve(left)] + self.constants[self.resolve(right)]
+            )
             return
-        if left in self.constants or right in self.constants:
-            value = self.activation(node, right if left in self.constants else left)
-            constant = self.constants[left if left in self.constants else right]
+        if self.is_const(left) or self.is_const(right):
+            value = self.activation(node, right if self.is_const(left) else left)
+            constant = self.constants[self.resolve(left if self.is_const(left) else right)]
             producer = self.fusable_producer(value, WEIGHTED)
             if producer is None:
                 raise self.fail(
@@ -561,8 +756,21 @@ class _Importer:
             target = (size,)
         else:
             shape = [int(v) for v in self.const(node, node.input[1], "the Reshape shape")]
-            if attrs.get("allowzero", 0) or not shape or shape[0] not in (0, -1):
-                raise self.fail(node, "Reshape must keep the batch axis (first dim 0 or -1)")
+            allowzero = int(attrs.get("allowzero", 0))
+            if allowzero and 0 in shape:
+                # allowzero=1 only changes what a 0 means (an empty axis instead of a copy).
+                raise self.fail(node, f"allowzero=1 with a 0 in the shape {shape} (an empty axis)")
+            batch_dims = (0, -1) if self.static_batch is None else (0, -1, self.static_batch)
+            if not shape or shape[0] not in batch_dims:
+                static = (
+                    ""
+                    if self.static_batch is None
+                    else f" or the static batch size {self.static_batch}"
+                )
+                raise self.fail(
+                    node,
+                    f"Reshape to {shape} must keep the batch axis (first dim 0 or -1{static})",
+                )
             rest = [
                 in_shape[i] if v == 0 and i < len(in_shape) else v for i, v in enumerate(shape[1:])
             ]

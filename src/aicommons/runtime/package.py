@@ -23,20 +23,17 @@ from safetensors.numpy import load as safetensors_load
 from safetensors.numpy import save as safetensors_save
 
 from aicommons.commit import JsonInputError, canonical_json, keccak256, parse_json
+from aicommons.runtime import reference as ref
 from aicommons.runtime.commitment import COMMITTED_DTYPES, tensor_root, trace_root, weights_root
 from aicommons.runtime.errors import InputError, PackageError
-from aicommons.runtime.graph import Layer, run_reference, validate_graph
-from aicommons.runtime.kernels import (
-    Kernel,
-    compile_layer,
-    compile_plan,
-    default_matmul_path,
-    to_external,
-    to_internal,
-)
+from aicommons.runtime.graph import run_reference, validate_graph
+from aicommons.runtime.kernels import Kernel, default_matmul_path, to_external, to_internal
+from aicommons.runtime.layer import Layer
+from aicommons.runtime.manifest import FORMAT, SEMANTICS, check_manifest
+from aicommons.runtime.ops import macs_per_sample
+from aicommons.runtime.plan import compile_layer, compile_plan
+from aicommons.runtime.schema import is_integer
 
-FORMAT = "aicommons-model/1"
-SEMANTICS = "aicommons-int/1"
 MAGIC = b"AICM\x00\x01"
 """File header: magic, then uint64 big-endian manifest length, manifest, safetensors blob."""
 _HEADER = struct.Struct(">6sQ")
@@ -59,26 +56,92 @@ class Trace:
 
 
 def as_samples(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray | None:
-    """`x` as a batch [N, *shape]: one sample, a batch, or samples of the same size in another
-    shape (such as flat rows), reshaped in C order; None when the per-sample size differs."""
+    """`x` as a batch [N, *shape], or None when it is in no accepted layout.
+
+    Accepted: one sample of the model's shape, a batch [N, *shape], and flat samples in C order
+    (one row of prod(shape) values, or rows [N, prod(shape)]). Any other shape of the same size,
+    such as NHWC planes for an NCHW model, is another layout, and reshaping it would silently
+    scramble the values, so it is refused.
+    """
+    size = math.prod(shape)
     if x.shape == shape:
         return x[None]
     if x.shape[1:] == shape:
         return x
-    size = math.prod(shape)
-    if x.ndim == 1 and x.size == size:
+    if x.shape == (size,):
         return x.reshape(1, *shape)
-    if x.ndim >= 2 and math.prod(x.shape[1:]) == size:
+    if x.ndim == 2 and x.shape[1] == size:
         return x.reshape(x.shape[0], *shape)
     return None
 
 
 def shape_mismatch(what: str, x: np.ndarray, shape: tuple[int, ...]) -> str:
-    """The one-line message for samples whose size does not fit the model input."""
+    """The one-line message for samples in a layout the model input does not accept."""
     wanted = f"[N, {', '.join(map(str, shape))}]"
     if len(shape) > 1:
-        wanted += f" (or samples of {math.prod(shape)} values, reshaped in C order)"
-    return f"{what} shape {list(x.shape)} does not match {wanted}"
+        wanted += f" or flat rows [N, {math.prod(shape)}] in C order"
+    message = f"{what} shape {list(x.shape)} does not match the model input {wanted}"
+    if x.size and x.ndim >= 1 and math.prod(x.shape[1:]) == math.prod(shape) and len(shape) > 1:
+        message += " (another layout, such as NHWC for an NCHW model, must be transposed first)"
+    return message
+
+
+def _int8_range_error(what: str, value: int, index: tuple[Any, ...]) -> InputError:
+    return InputError(
+        f"{what} value {value} at index {[int(i) for i in index]} is outside int8 [-128, 127]: "
+        "integer inputs are the quantised int8 values themselves (pass floats to have them "
+        "quantised)"
+    )
+
+
+def _json_leaves(values: Any, what: str) -> tuple[tuple[int, ...], list[int | float]]:
+    """Shape and row-major leaves of nested lists of numbers; ragged lists, bools and other
+    leaves are refused by name."""
+    shape: list[int] = []
+    level = values
+    while isinstance(level, list):
+        shape.append(len(level))
+        if not level:
+            break
+        level = level[0]
+    leaves: list[int | float] = []
+
+    def walk(node: Any, depth: int, index: tuple[int, ...]) -> None:
+        if depth == len(shape):
+            if isinstance(node, bool) or not isinstance(node, int | float):
+                raise InputError(
+                    f"{what} holds {json.dumps(node)[:40]} at index {list(index)}; "
+                    "expected a number"
+                )
+            leaves.append(node)
+            return
+        if not isinstance(node, list) or len(node) != shape[depth]:
+            raise InputError(f"{what} is not a rectangular array (ragged at index {list(index)})")
+        for position, child in enumerate(node):
+            walk(child, depth + 1, (*index, position))
+
+    walk(values, 0, ())
+    return tuple(shape), leaves
+
+
+def numeric_array(values: Any, what: str = "input") -> np.ndarray:
+    """`values` as an array that keeps its kind of number.
+
+    A numpy array is returned as it is. Nested lists (parsed JSON) become int64 when every
+    leaf is an integer and float64 otherwise; a bool, string, null or ragged list is refused by
+    name, and an integer beyond int64 is refused as outside int8 (see `prepare_input`).
+    """
+    if isinstance(values, np.ndarray):
+        return values
+    if isinstance(values, bool) or not isinstance(values, list | int | float):
+        raise InputError(f"{what} must be an array of numbers, got {type(values).__name__}")
+    shape, leaves = _json_leaves(values, what)
+    if all(isinstance(v, int) for v in leaves):
+        for position, value in enumerate(leaves):
+            if not -(2**63) <= value < 2**63:
+                raise _int8_range_error(what, value, np.unravel_index(position, shape))
+        return np.array(leaves, dtype=np.int64).reshape(shape)
+    return np.array(leaves, dtype=np.float64).reshape(shape)
 
 
 def scale_text(scale: float) -> str:
@@ -95,13 +158,10 @@ class ModelPackage:
         tensors: Mapping[str, np.ndarray],
         matmul_path: str | None = None,
     ) -> None:
+        check_manifest(manifest)
         self.manifest: dict[str, Any] = json.loads(canonical_json(dict(manifest)))
         self.tensors: dict[str, np.ndarray] = dict(tensors)
-        try:
-            self._verify()
-        except (KeyError, TypeError, AttributeError, IndexError) as exc:
-            # A manifest of the wrong structure (a list where an object belongs, ...).
-            raise PackageError(f"malformed manifest: {type(exc).__name__}: {exc}") from None
+        self._verify()
         self.version_id: bytes = keccak256(canonical_json(self.manifest))
         self.weights_root: bytes = bytes.fromhex(self.manifest["weights_root"].removeprefix("0x"))
         self.matmul_path = matmul_path or default_matmul_path()
@@ -149,19 +209,9 @@ class ModelPackage:
         return cls(manifest, tensors)
 
     def _verify(self) -> None:
+        """The tensors against the (schema-checked) manifest, then the graph's every bound."""
         manifest = self.manifest
-        if manifest.get("format") != FORMAT:
-            raise PackageError(
-                f"unknown package format {manifest.get('format')!r}, expected {FORMAT}"
-            )
-        if manifest.get("semantics") != SEMANTICS:
-            raise PackageError(
-                f"unknown semantics {manifest.get('semantics')!r}, expected {SEMANTICS}"
-            )
-        entries = manifest.get("tensors")
-        if not isinstance(entries, list):
-            raise PackageError("manifest has no tensor list")
-        declared = {str(entry.get("name")): entry for entry in entries}
+        declared = {entry["name"]: entry for entry in manifest["tensors"]}
         missing = sorted(set(declared) - set(self.tensors))
         extra = sorted(set(self.tensors) - set(declared))
         if missing:
@@ -171,30 +221,27 @@ class ModelPackage:
         roots = {}
         for name, entry in sorted(declared.items()):
             tensor = self.tensors[name]
-            if tensor.dtype.name not in COMMITTED_DTYPES or tensor.dtype.name != entry.get("dtype"):
+            if tensor.dtype.name not in COMMITTED_DTYPES or tensor.dtype.name != entry["dtype"]:
                 raise PackageError(
-                    f"tensor {name!r} has dtype {tensor.dtype}, manifest says {entry.get('dtype')}"
+                    f"tensor {name!r} has dtype {tensor.dtype}, manifest says {entry['dtype']}"
                 )
-            if list(tensor.shape) != entry.get("shape"):
+            if list(tensor.shape) != entry["shape"]:
                 raise PackageError(
                     f"tensor {name!r} has shape {list(tensor.shape)}, "
-                    f"manifest says {entry.get('shape')}"
+                    f"manifest says {entry['shape']}"
                 )
             roots[name] = tensor_root(tensor)
-            if "0x" + roots[name].hex() != entry.get("root"):
+            if "0x" + roots[name].hex() != entry["root"]:
                 raise PackageError(
                     f"tensor {name!r} does not match its Merkle root (tampered or corrupt)"
                 )
-        if "0x" + weights_root(roots).hex() != manifest.get("weights_root"):
+        if "0x" + weights_root(roots).hex() != manifest["weights_root"]:
             raise PackageError("weights_root does not match the tensor roots")
-        try:
-            self.layers = [Layer.from_json(entry) for entry in manifest["layers"]]
-            self.input_name = str(manifest["input"]["name"])
-            self.input_shape = tuple(int(v) for v in manifest["input"]["shape"])
-            self.input_scale = float(Decimal(manifest["input"]["scale"]))
-            self.output_names = [str(output["name"]) for output in manifest["outputs"]]
-        except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
-            raise PackageError(f"malformed manifest: {exc!r}") from None
+        self.layers = [Layer.from_json(entry) for entry in manifest["layers"]]
+        self.input_name = manifest["input"]["name"]
+        self.input_shape = tuple(manifest["input"]["shape"])
+        self.input_scale = float(Decimal(manifest["input"]["scale"]))
+        self.output_names = [output["name"] for output in manifest["outputs"]]
         validate_graph(
             self.input_name, self.input_shape, self.layers, self.output_names, self.tensors
         )
@@ -221,15 +268,40 @@ class ModelPackage:
         return [float(Decimal(layer.out_scale)) for layer in self.output_layers]
 
     def check_input(self, x_int8: np.ndarray) -> np.ndarray:
-        """The batch as int8 [N, *input_shape]; a single sample (no batch axis) and samples of the
-        same size in another shape (such as flat rows, reshaped in C order) are accepted too."""
+        """The batch as int8 [N, *input_shape], N >= 1: a batch, one sample without the batch
+        axis, or flat rows in C order (see `as_samples`); any other layout is refused."""
         x = np.asarray(x_int8)
         if x.dtype != np.int8:
-            raise InputError(f"input must be int8 (see quantize_input), got {x.dtype}")
+            raise InputError(f"input must be int8 (see prepare_input), got {x.dtype}")
         batch = as_samples(x, self.input_shape)
         if batch is None:
             raise InputError(shape_mismatch("input", x, self.input_shape))
+        if batch.shape[0] == 0:
+            raise InputError("input holds no samples (a batch of 0)")
         return batch
+
+    def prepare_input(self, x: Any) -> np.ndarray:
+        """The int8 batch [N, *input_shape] to run, from whatever input a caller holds.
+
+        Integers are integers: an integer array (any int or uint dtype, or nested lists of JSON
+        integers) is taken as the int8 values it holds, which must all lie in [-128, 127]; an
+        integer outside is refused by name, never re-quantised. Floats are quantised with the
+        input scale (`quantize_input`). Bools and other dtypes are refused. Layouts as in
+        `check_input`. This is the one entry point for CLI, SDK and services alike.
+        """
+        values = numeric_array(x)
+        kind = values.dtype.kind
+        if kind in "iu":
+            if values.size:
+                low, high = values.min(), values.max()
+                if low < ref.INT8_MIN or high > ref.INT8_MAX:
+                    bad = low if low < ref.INT8_MIN else high
+                    index = np.unravel_index(int(np.argmax(values == bad)), values.shape)
+                    raise _int8_range_error("input", int(bad), index)
+            return self.check_input(values.astype(np.int8))
+        if kind == "f":
+            return self.check_input(self.quantize_input(values))
+        raise InputError(f"input must be numeric (integers or floats), got dtype {values.dtype}")
 
     def _values(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """Every value in the kernels' internal layout (NHWC for planes)."""
@@ -273,11 +345,17 @@ class ModelPackage:
         return values[self.output_names[0]]
 
     def quantize_input(self, x_float: np.ndarray) -> np.ndarray:
-        """round(x / input_scale) clamped to int8; refuses NaN/inf. Convenience, not protocol.
-
-        Samples of the input's size in another shape (such as flat rows) come back as
-        [N, *input_shape]."""
-        x = np.asarray(x_float, dtype=np.float64)
+        """round_half_even(x / input_scale) clamped to int8, for float inputs; refuses NaN/inf
+        and integer arrays (those are int8 values already: see `prepare_input`). Convenience,
+        not protocol. One sample comes back as one sample; a batch or flat rows come back as
+        [N, *input_shape]; other layouts are refused (see `as_samples`)."""
+        values = np.asarray(x_float)
+        if values.dtype.kind != "f":
+            raise InputError(
+                f"quantize_input takes floats, got dtype {values.dtype} "
+                "(integer inputs are int8 values already: use prepare_input)"
+            )
+        x = values.astype(np.float64)
         if not np.all(np.isfinite(x)):
             raise InputError("input contains NaN or infinity")
         batch = as_samples(x, self.input_shape)
@@ -303,14 +381,8 @@ class ModelPackage:
 
     @property
     def macs_per_sample(self) -> int:
-        """Multiply-accumulates of the dense and conv layers for one sample."""
-        total = 0
-        for layer in self.layers:
-            if layer.op in ("dense", "conv2d"):
-                weight = self.tensors[layer.tensors["weight"]]
-                positions = int(np.prod(layer.out_shape[1:])) if layer.op == "conv2d" else 1
-                total += weight.size * positions
-        return total
+        """Multiply-accumulates of the weighted (dense, conv) layers for one sample."""
+        return macs_per_sample(self.layers, self.tensors)
 
     # -- serialisation ------------------------------------------------------------------------
 
@@ -342,6 +414,43 @@ def write_atomic(path: Path, data: bytes) -> Path:
     return path
 
 
+def _check_blob_length(blob: bytes) -> None:
+    """Tell trailing bytes from truncation: the safetensors header says where the data ends
+    (8-byte little-endian header length, JSON header, data up to the largest end offset).
+    Headers it cannot read are left for safetensors to refuse as corrupt."""
+    if len(blob) < 8:
+        raise PackageError("package is truncated (tensor header cut short)")
+    header_end = 8 + int.from_bytes(blob[:8], "little")
+    if header_end > len(blob):
+        raise PackageError("package is truncated (tensor header cut short)")
+    try:
+        header = parse_json(
+            blob[8:header_end], what="package tensor header", max_bytes=header_end - 8
+        )
+    except JsonInputError:
+        return
+    if not isinstance(header, dict):
+        return
+    ends = [
+        entry.get("data_offsets", [0, 0])[-1] if isinstance(entry, dict) else None
+        for key, entry in header.items()
+        if key != "__metadata__"
+    ]
+    if not all(is_integer(end) and end >= 0 for end in ends):
+        return
+    expected = header_end + max(ends, default=0)
+    if len(blob) > expected:
+        raise PackageError(
+            f"package has {len(blob) - expected} trailing bytes after its tensor data "
+            "(appended to or corrupt)"
+        )
+    if len(blob) < expected:
+        raise PackageError(
+            f"package is truncated (tensor data has {len(blob) - header_end} of "
+            f"{expected - header_end} bytes)"
+        )
+
+
 def package_from_bytes(data: bytes, matmul_path: str | None = None) -> ModelPackage:
     """Parse and verify a package held in memory."""
     if len(data) < _HEADER.size:
@@ -360,6 +469,7 @@ def package_from_bytes(data: bytes, matmul_path: str | None = None) -> ModelPack
         raise PackageError(str(exc)) from None
     if not isinstance(manifest, dict):
         raise PackageError("package manifest is not a JSON object")
+    _check_blob_length(data[manifest_end:])
     try:
         tensors = safetensors_load(data[manifest_end:])
     except (SafetensorError, ValueError, OverflowError) as exc:

@@ -16,8 +16,8 @@ import onnx
 from aicommons.commit import keccak256
 from aicommons.runtime import reference as ref
 from aicommons.runtime.errors import CalibrationError, OnnxImportError
-from aicommons.runtime.graph import Layer
 from aicommons.runtime.kernels import FLOAT_REQUANT_MAX_SHIFT, FLOAT_REQUANT_PRODUCT_BOUND
+from aicommons.runtime.layer import Layer
 from aicommons.runtime.onnx_import import FloatGraph, FloatLayer, import_onnx, load_onnx
 from aicommons.runtime.package import ModelPackage, as_samples, scale_text, shape_mismatch
 
@@ -81,6 +81,34 @@ def _activation_scale(values: np.ndarray, steps: int) -> float:
 def _weight_scales(weight: np.ndarray) -> np.ndarray:
     peaks = np.abs(weight.reshape(weight.shape[0], -1)).max(axis=1)
     return np.where(peaks > 0, peaks / ref.WEIGHT_MAX, 1.0)
+
+
+CALIBRATED_SCALE_STEPS = 50
+"""Candidate weight scales per row when the data chooses them: max|W| / 127 times 1 ... 0.02."""
+
+
+def _calibrated_weight_scales(weight: np.ndarray, inputs: np.ndarray) -> np.ndarray:
+    """Per-row weight scales minimising the squared output error on the calibration inputs.
+
+    For a row w and a scale s, the rounding error d = w - s * clip(round(w / s), -127, 127)
+    changes the output by d . x, so the mean squared error over the data is d^T G d with
+    G = mean(x x^T). Rows whose columns differ widely in magnitude (a folded Scaler multiplies
+    a rarely active feature by up to 1/std) gain from clipping those weights rather than
+    spending the int8 range on them; with even columns the search keeps max|W| / 127.
+    """
+    rows = weight.reshape(weight.shape[0], -1)
+    gram = inputs.T @ inputs / max(len(inputs), 1)
+    peaks = np.abs(rows).max(axis=1)
+    scales = np.where(peaks > 0, peaks / ref.WEIGHT_MAX, 1.0)
+    for c, peak in enumerate(peaks):
+        if peak == 0:
+            continue
+        candidates = peak * np.linspace(1.0, 0.02, CALIBRATED_SCALE_STEPS) / ref.WEIGHT_MAX
+        quantised = np.clip(np.rint(rows[c] / candidates[:, None]), -127, 127)
+        errors = rows[c] - quantised * candidates[:, None]
+        costs = np.einsum("ik,kl,il->i", errors, gram, errors)
+        scales[c] = candidates[int(np.argmin(costs))]  # the first (largest) on ties
+    return scales
 
 
 def _bounds(
@@ -172,7 +200,10 @@ class _Quantizer:
             raise OnnxImportError(
                 f"layer {layer.name!r}: fan-in {fan_in} exceeds the int32 accumulator bound"
             )
-        weight_scales = _weight_scales(weight)
+        if layer.folded_preprocessing:
+            weight_scales = _calibrated_weight_scales(weight, self.values[layer.inputs[0]])
+        else:
+            weight_scales = _weight_scales(weight)
         # Raise a channel's weight scale where its bias would not fit next to the worst-case sum.
         needed = np.abs(bias) / (in_scale * max(bias_limit, 1)) * (1 + 1e-9)
         weight_scales = np.maximum(weight_scales, needed)

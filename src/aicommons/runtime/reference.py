@@ -29,13 +29,14 @@ def div_round(total: int, count: int) -> int:
     return (2 * total + count) // (2 * count)
 
 
-def clamp(value: int, lo: int, hi: int) -> int:
+def clamp_value(value: int, lo: int, hi: int) -> int:
+    """One integer clamped to [lo, hi]."""
     return max(lo, min(hi, value))
 
 
 def requantize(acc: int, multiplier: int, shift: int, lo: int, hi: int) -> int:
     """y = clamp(rshift_round(acc * M, S), lo, hi): the fixed-point rescale of every layer."""
-    return clamp(rshift_round(acc * multiplier, shift), lo, hi)
+    return clamp_value(rshift_round(acc * multiplier, shift), lo, hi)
 
 
 def argmax(values: Sequence[int]) -> int:
@@ -205,16 +206,16 @@ def add(
     out = np.zeros(flat_a.shape, dtype=np.int64)
     for i in range(flat_a.size):
         total = int(flat_a[i]) * multiplier_a + int(flat_b[i]) * multiplier_b
-        out[i] = clamp(rshift_round(total, shift_value), lo, hi)
+        out[i] = clamp_value(rshift_round(total, shift_value), lo, hi)
     return out.reshape(a.shape)
 
 
-def clamp_op(x: np.ndarray, lo: int, hi: int) -> np.ndarray:
+def clamp(x: np.ndarray, lo: int, hi: int) -> np.ndarray:
     """Standalone ReLU / Clip on a quantised tensor: same scale, values clamped to [lo, hi]."""
     flat = x.reshape(-1)
     out = np.zeros(flat.shape, dtype=np.int64)
     for i in range(flat.size):
-        out[i] = clamp(int(flat[i]), lo, hi)
+        out[i] = clamp_value(int(flat[i]), lo, hi)
     return out.reshape(x.shape)
 
 

@@ -9,7 +9,7 @@ itself delegate to the services and stay for one release.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -139,6 +139,32 @@ class Client:
         return self.tokens.transfer(to, eth_wei=eth_wei, tokens=tokens)
 
 
+def resolve_account(
+    chain_id: int,
+    name: str | None,
+    *,
+    password: Callable[[], str | None],
+    require: bool,
+) -> Any | None:
+    """The account a client signs with, the one rule for the SDK and the CLI:
+
+    - `name` is a keystore account (unlocked with `password()`, asked only when needed) or a
+      development key `dev0`..`dev9`;
+    - with no `name`, a development chain signs as `dev0`; on any other chain the client is
+      read-only (None), or a `ClientError` when `require` is set.
+    """
+    from aicommons.chain.accounts import is_dev_account, load_account
+
+    if name is None:
+        if chain_id in DEV_CHAIN_IDS:
+            name = "dev0"
+        elif require:
+            raise ClientError(f"chain {chain_id} is not a devnet: give an account (--account NAME)")
+        else:
+            return None
+    return load_account(name, None if is_dev_account(name) else password())
+
+
 def connect(
     *,
     account: str | None = None,
@@ -148,37 +174,26 @@ def connect(
     require_account: bool = False,
 ) -> Client:
     """A `Client` for the network `aic up` recorded under `$AIC_HOME` (or `rpc_url`), signing
-    as `account`, resolved exactly as the `aic` command line does:
-
-    - `account` names a keystore account (password: `password`, else `$AIC_PASSWORD`) or a
-      development key `dev0`..`dev9`;
-    - with no `account`, a development chain signs as `dev0`; any other chain gives a read-only
-      client, or a `ClientError` when `require_account` is set.
+    as `account` (see `resolve_account`; the keystore password is `password`, else
+    `$AIC_PASSWORD`). Unlike the CLI it never guesses an endpoint: with no recorded network
+    and no `rpc_url` it raises `ClientError`.
     """
     import os
 
-    from aicommons.chain.accounts import is_dev_account, load_account
-    from aicommons.sdk.network import running_network
+    from aicommons.sdk.network import resolve_endpoint
 
-    local = running_network() if rpc_url is None or storage_nodes is None else None
-    if rpc_url is None:
-        if local is None:
-            raise ClientError(
-                "no local network is recorded under $AIC_HOME (start one with `aic up`), "
-                "and no rpc_url was given"
-            )
-        rpc_url = local.rpc_url
-    if storage_nodes is None:
-        storage_nodes = [local.storage_url] if local is not None else []
-    client = Client(rpc_url, storage_nodes=storage_nodes)
-    if account is None:
-        if client.chain_id in DEV_CHAIN_IDS:
-            account = "dev0"
-        elif require_account:
-            raise ClientError(f"chain {client.chain_id} is not a devnet: give an account name")
-        else:
-            return client
-    if not is_dev_account(account) and password is None:
-        password = os.environ.get("AIC_PASSWORD")
-    client.account = load_account(account, password)
+    endpoint = resolve_endpoint(rpc_url, storage_nodes or ())
+    if rpc_url is None and endpoint.network is None:
+        raise ClientError(
+            "no local network is recorded under $AIC_HOME (start one with `aic up`), "
+            "and no rpc_url was given"
+        )
+    nodes = list(storage_nodes) if storage_nodes is not None else list(endpoint.storage_urls)
+    client = Client(endpoint.rpc_url, storage_nodes=nodes)
+    client.account = resolve_account(
+        client.chain_id,
+        account,
+        password=lambda: password if password is not None else os.environ.get("AIC_PASSWORD"),
+        require=require_account,
+    )
     return client

@@ -28,10 +28,9 @@ class InferenceService(Service):
                 "on-chain executor; publish it with --onchain"
             )
         package = self._client.storage.fetch_package(version)
-        values = np.asarray(x)
-        if values.dtype != np.int8:
-            values = package.quantize_input(values.astype(np.float32))
-        values = package.check_input(values)
+        # Integers are taken as the int8 values they hold, floats are quantised: the runtime's
+        # one rule, so a receipt's own committed input fed back gives the same result.
+        values = package.prepare_input(x)
         if values.shape[0] != 1:
             raise ClientError(
                 f"on-chain inference takes one sample, got a batch of {values.shape[0]}"
@@ -42,13 +41,14 @@ class InferenceService(Service):
         """The executor's output and label for one sample, as a free call: no fee, no receipt."""
         version, flat = self._prepare(reference, x)
         executor = self._contract("OnchainExecutor")
-        output, label = executor.functions.predict(version.version_bytes, encode_input(flat)).call()
+        output, label = executor.functions.predict(*version.key, encode_input(flat)).call()
         return [int(v) for v in output], int(label)
 
     def infer(self, reference: str, x: np.ndarray) -> Receipt:
         """Run one sample on-chain through the executor, paying the fee; return its receipt.
 
-        `x` is float input (quantised with the package's input scale) or already int8. The
+        `x` holds integers (taken as the int8 values they are; out-of-range ones are refused)
+        or floats (quantised with the package's input scale). The
         receipt is kept under `$AIC_HOME/receipts` (`receipt.kept_receipt_path`) as soon as the
         transaction is mined, before anything else can fail: a paid receipt is never lost.
         """
@@ -71,7 +71,7 @@ class InferenceService(Service):
             if tokens.allowance(account.address, executor.address) < version.fee:
                 tokens.approve(executor.address, version.fee)
         try:
-            call = executor.functions.infer(version.version_bytes, encode_input(flat))
+            call = executor.functions.infer(*version.key, encode_input(flat))
             receipt = self._transact(call, f"inference on {version.model}")
         except ContractLogicError as exc:
             raise ClientError(f"inference reverted: {revert_reason(exc)}") from None

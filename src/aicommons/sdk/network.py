@@ -1,7 +1,10 @@
 """The local network behind `aic up`: a devnet chain and a storage node as child processes.
 
 Their pids and URLs are kept in `$AIC_HOME/network/network.json` so a second `aic up` reuses a
-running network and `aic down` stops a detached one. It never touches a non-loopback address.
+running network, `aic down` stops a detached one, and other commands find its endpoints. A
+recorded network whose processes live is used even while it is too busy to answer a probe;
+no command ever falls back silently to another endpoint. It never touches a non-loopback
+address.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import json
 import os
 import signal
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -18,9 +22,15 @@ from aicommons.chain.devnet import free_port, launch_devnet_process, rpc_answers
 from aicommons.commit.json_input import read_json_file
 from aicommons.fsutil import atomic_write_bytes
 from aicommons.home import state_dir
+from aicommons.sdk.errors import ClientError
 from aicommons.storage.process import launch_node_process, node_answers
 
 HOST = "127.0.0.1"
+DEFAULT_RPC_URL = "http://127.0.0.1:8545"
+"""The conventional local JSON-RPC port (hardhat, anvil, geth --dev), used only when no `--rpc`
+is given and no local network is running."""
+BUSY_TIMEOUT_S = 120.0
+"""How long `aic up` waits for a running but busy network before saying so."""
 
 
 @dataclass(frozen=True)
@@ -66,23 +76,77 @@ def _recorded_network() -> NetworkState | None:
 
 
 def running_network() -> NetworkState | None:
-    """The recorded network if both of its processes are alive and answering."""
+    """The recorded network if both of its processes are alive, answering or not: a network
+    busy with a long transaction is still the network (a probe timing out says nothing)."""
     state = _recorded_network()
     if state is None:
         return None
-    healthy = (
-        _alive(state.devnet_pid)
-        and _alive(state.storage_pid)
-        and rpc_answers(state.rpc_url)
-        and node_answers(state.storage_url)
+    return state if _alive(state.devnet_pid) and _alive(state.storage_pid) else None
+
+
+def network_answers(state: NetworkState, timeout_s: float = 1.0) -> bool:
+    """Whether both the devnet and the storage node of `state` answer within `timeout_s`."""
+    return rpc_answers(state.rpc_url, timeout_s=timeout_s) and node_answers(
+        state.storage_url, timeout_s=timeout_s
     )
-    return state if healthy else None
 
 
-def start_network(devnet_port: int | None = None) -> tuple[NetworkState, bool]:
-    """Start (or reuse) the devnet and a storage node; returns the state and whether reused."""
+def wait_for_network(state: NetworkState, timeout_s: float = BUSY_TIMEOUT_S) -> bool:
+    """Wait until `state` answers; False if its processes die first, `ClientError` if they
+    live but stay silent for `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if network_answers(state):
+            return True
+        if not (_alive(state.devnet_pid) and _alive(state.storage_pid)):
+            return False
+        if time.monotonic() >= deadline:
+            raise ClientError(
+                f"the local network at {state.rpc_url} (devnet pid {state.devnet_pid}, storage "
+                f"pid {state.storage_pid}) runs but has not answered for {timeout_s:g} s: "
+                "wait for it, or stop it with `aic down`"
+            )
+        time.sleep(0.2)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where a command sends its requests, and why there (for messages that name it)."""
+
+    rpc_url: str
+    storage_urls: tuple[str, ...]
+    origin: str
+    network: NetworkState | None
+    """The local network behind `rpc_url`, if that is where it points."""
+
+
+def resolve_endpoint(rpc_url: str | None, storage_urls: Sequence[str] = ()) -> Endpoint:
+    """The endpoint a command uses: `rpc_url` if given; else the running local network of
+    `aic up` (busy or not); else `DEFAULT_RPC_URL`, and `origin` says that nothing runs.
+    Storage nodes default to the local network's node."""
+    local = running_network()
+    storage = tuple(storage_urls) or ((local.storage_url,) if local else ())
+    if rpc_url:
+        same = local if local is not None and local.rpc_url == rpc_url else None
+        return Endpoint(rpc_url, storage, "given with --rpc", same)
+    if local is not None:
+        origin = f"the local network of `aic up`, devnet pid {local.devnet_pid}"
+        return Endpoint(local.rpc_url, storage, origin, local)
+    origin = (
+        "the default endpoint: no local network is running (start one with `aic up`, or give --rpc)"
+    )
+    return Endpoint(DEFAULT_RPC_URL, storage, origin, None)
+
+
+def start_network(
+    devnet_port: int | None = None, *, busy_timeout_s: float = BUSY_TIMEOUT_S
+) -> tuple[NetworkState, bool]:
+    """Start (or reuse) the devnet and a storage node; returns the state and whether reused.
+
+    A recorded network whose processes live is reused once it answers, never replaced by a
+    second one while it is busy (`ClientError` after `busy_timeout_s` of silence)."""
     existing = running_network()
-    if existing is not None:
+    if existing is not None and wait_for_network(existing, busy_timeout_s):
         return existing, True
     home = state_dir()
     devnet, rpc_url = launch_devnet_process(

@@ -1,8 +1,10 @@
 """`client.registry`: the models and versions on the chain, name resolution, and publishing.
 
 Reads go through the registry contract's views and its `ModelRegistered`/`VersionPublished`
-logs; `publish` checks everything it can (package, licence, attribution, executor limits,
-storage) before its first transaction, so a doomed publish costs no gas.
+logs; versions are keyed by (model_id, version_id). `publish` checks everything it can (package,
+licence, attribution, executor limits, storage) before its first transaction, so a doomed
+publish costs no gas. A version counts as ready on-chain only if the executor's upload is
+complete and carries the registered program hash.
 """
 
 from __future__ import annotations
@@ -56,15 +58,24 @@ class RegistryService(Service):
     def version(self, name: str, version_id: bytes) -> VersionInfo:
         """One version of model `name`, as the registry records it."""
         registry = self._contract("ModelRegistry")
-        record = self._call_struct("ModelRegistry", "versions", version_id)
-        if bytes(record["model_id"]) != model_id_of(name):
+        model_id = model_id_of(name)
+        record = self._call_struct("ModelRegistry", "versions", model_id, version_id)
+        if int(record["published_at"]) == 0:
             raise ClientError(f"version {hex32(version_id)} is not a version of model {name!r}")
-        canonical = bytes(registry.functions.canonical(model_id_of(name)).call()) == version_id
+        canonical = bytes(registry.functions.canonical(model_id).call()) == version_id
         executor = self._contract("OnchainExecutor")
+        program_hash = bytes(record["program_hash"])
+        # Ready only if the executor's upload is complete AND is the registered program (the
+        # executor refuses any other, so a mismatch means a different executor or registry).
+        ready = bool(executor.functions.is_ready(model_id, version_id).call()) and (
+            bytes(executor.functions.program_hash(model_id, version_id).call()) == program_hash
+        )
         return VersionInfo(
             model=name,
+            model_id=hex32(model_id),
             version_id=hex32(version_id),
             weights_root=hex32(record["weights_root"]),
+            program_hash=hex32(program_hash),
             fee=int(record["fee"]),
             modes=int(record["modes"]),
             licence=str(record["licence"]),
@@ -73,7 +84,7 @@ class RegistryService(Service):
             publisher=str(record["publisher"]),
             deprecated=bool(record["deprecated"]),
             canonical=canonical,
-            onchain_ready=bool(executor.functions.is_ready(version_id).call()),
+            onchain_ready=ready,
         )
 
     def model(self, name: str) -> ModelInfo:
@@ -123,6 +134,7 @@ class RegistryService(Service):
         """
         from aicommons.chain.executor import (
             model_from_package,
+            program_hash,
             send_web3,
             upload_calls,
             validate_model,
@@ -140,27 +152,40 @@ class RegistryService(Service):
             )
         entries = [(a.account, protocol.role_code(a.role), a.share_bps) for a in attribution]
         program = None
+        committed = bytes(32)  # the program hash to register: none without the on-chain mode
         if onchain:
             program = model_from_package(package)
             validate_model(program)
+            committed = program_hash(package)
+        model_id, version_id = model_id_of(name), package.version_id
+        existing = self._call_struct("ModelRegistry", "versions", model_id, version_id)
+        published = int(existing["published_at"]) != 0
+        if published and (
+            bytes(existing["weights_root"]) != package.weights_root
+            or (onchain and bytes(existing["program_hash"]) != committed)
+        ):
+            # Published before under this model (only its maintainers can) with commitments
+            # that are not this package's: refuse to build on it.
+            raise ClientError(
+                f"version {hex32(version_id)} of {name!r} is already published with another "
+                "weights root or program hash than this package's; deprecate it"
+            )
         stored = self._client.storage.put(package_path)
 
         registry = self._contract("ModelRegistry")
-        model_id = model_id_of(name)
         if not self._call_struct("ModelRegistry", "models", model_id)["maintainer_count"]:
             self._transact(
                 registry.functions.register_model(name, [account.address]),
                 f"registering model {name!r}",
             )
-        version_id = package.version_id
-        existing = self._call_struct("ModelRegistry", "versions", version_id)
-        if bytes(existing["model_id"]) == bytes(32):
+        if not published:
             modes = protocol.MODES["onchain" if onchain else "optimistic"]
             self._transact(
                 registry.functions.publish_version(
                     model_id,
                     version_id,
                     package.weights_root,
+                    committed,
                     [protocol.LOCATOR_PREFIX + stored.blob_id],
                     licence,
                     entries,
@@ -169,15 +194,12 @@ class RegistryService(Service):
                 ),
                 f"publishing version {hex32(version_id)}",
             )
-        elif bytes(existing["model_id"]) != model_id:
-            raise ClientError(
-                f"version {hex32(version_id)} is already published under another model"
-            )
         upload_gas = None
         if program is not None:
             executor = self._contract("OnchainExecutor")
-            if not executor.functions.is_ready(version_id).call():
-                upload_gas = send_web3(executor, upload_calls(version_id, program), account)
+            if not executor.functions.is_ready(model_id, version_id).call():
+                calls = upload_calls(model_id, version_id, program)
+                upload_gas = send_web3(executor, calls, account)
         return PublishResult(
             model=name,
             version_id=hex32(version_id),

@@ -1,7 +1,8 @@
 """`client.storage`: model packages on aicommons storage nodes, checked against the registry.
 
-A package fetched from storage is used only after it hashes to the registered version id and
-weights root; a mismatching download is deleted, never cached.
+A package fetched from storage is used only after it hashes to the registered version id,
+weights root and (for on-chain versions) program hash; a mismatching download is deleted, never
+cached.
 """
 
 from __future__ import annotations
@@ -58,4 +59,28 @@ class StorageService(Service):
         if hex32(package.weights_root) != version.weights_root:
             cache.unlink(missing_ok=True)
             raise ClientError("package weights root differs from the registered weights root")
+        check_program_hash(package, version)
         return package
+
+
+def check_program_hash(package: ModelPackage, version: VersionInfo) -> None:
+    """Refuse a version whose registered program hash is not its package's (issue 14 item 8).
+
+    The registry cannot parse a manifest, so a maintainer could register a program hash other
+    than the package's; the executor would then run only that other program. Such a version is
+    never treated as usable. A version without the on-chain mode registers none (zero).
+    """
+    from aicommons.chain.errors import ExecutorError
+    from aicommons.chain.executor import program_hash
+
+    if version.program_hash == hex32(bytes(32)):
+        return
+    try:
+        expected = hex32(program_hash(package))
+    except ExecutorError as exc:
+        expected = f"none ({exc})"
+    if expected != version.program_hash:
+        raise ClientError(
+            f"version {version.version_id} of {version.model} registers program hash "
+            f"{version.program_hash}, but its package's is {expected}: refusing it"
+        )

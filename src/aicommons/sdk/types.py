@@ -51,9 +51,13 @@ class Attribution:
 
 @dataclass(frozen=True)
 class VersionInfo:
+    """One version of a model as the registry records it (versions are keyed by model)."""
+
     model: str
+    model_id: str
     version_id: str
     weights_root: str
+    program_hash: str  # what the executor may run; 0x00.. for versions without on-chain mode
     fee: int
     modes: int
     licence: str
@@ -70,6 +74,15 @@ class VersionInfo:
     @property
     def version_bytes(self) -> bytes:
         return bytes.fromhex(self.version_id.removeprefix("0x"))
+
+    @property
+    def model_bytes(self) -> bytes:
+        return bytes.fromhex(self.model_id.removeprefix("0x"))
+
+    @property
+    def key(self) -> tuple[bytes, bytes]:
+        """(model_id, version_id): how the registry and the executor name this version."""
+        return self.model_bytes, self.version_bytes
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from aicommons.chain.executor import input_hash, output_hash
+from aicommons.commit import keccak256
 from aicommons.sdk.errors import ClientError
 from aicommons.sdk.receipt import (
     RECEIPT_FORMAT,
@@ -139,6 +140,7 @@ def check_event(ctx: Context) -> str:
     expect(len(events) == 1, f"{len(events)} Inference events from the executor")
     args = events[0]["args"]
     logged = {
+        "model_id": hex32(args["model_id"]),
         "version_id": hex32(args["version_id"]),
         "caller": str(args["caller"]).lower(),
         "input_hash": hex32(args["input_hash"]),
@@ -148,6 +150,7 @@ def check_event(ctx: Context) -> str:
         "fee": int(args["fee"]),
     }
     claimed = {
+        "model_id": hex32(keccak256(receipt.model.encode())),
         "version_id": receipt.version_id.lower(),
         "caller": receipt.caller.lower(),
         "input_hash": receipt.input_hash.lower(),
@@ -192,7 +195,7 @@ def check_registry(ctx: Context) -> str:
 
 def check_package(ctx: Context) -> str:
     ctx.found["package"] = ctx.client.storage.fetch_package(ctx.found["version"])
-    return "package from storage hashes to the version id and weights root"
+    return "package from storage hashes to the version id, weights root and program hash"
 
 
 def check_reexecution(ctx: Context) -> str:

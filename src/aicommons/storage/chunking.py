@@ -29,7 +29,16 @@ SEGMENT_SIZE = 1 << 14
 """Bytes per segment: the unit a provider sends on-chain to answer a storage challenge."""
 MANIFEST_FORMAT = "aicommons-blob/1"
 MAX_MANIFEST_BYTES = 64 << 20
-"""Largest manifest accepted (about 250 bytes per chunk: blobs up to ~256 TiB)."""
+"""Largest manifest accepted (about 160 bytes per chunk: blobs up to ~400 TiB)."""
+MANIFEST_BYTES_PER_CHUNK = 192
+"""Bound on one chunk's entry in a canonical manifest (161 bytes with its comma)."""
+
+
+def max_manifest_bytes(blob_bytes: int) -> int:
+    """Largest canonical manifest of a blob of at most `blob_bytes` (capped at
+    MAX_MANIFEST_BYTES): what a node or client reads at most for such a blob."""
+    chunks = -(-max(blob_bytes, 0) // CHUNK_SIZE)
+    return min(MAX_MANIFEST_BYTES, 1024 + MANIFEST_BYTES_PER_CHUNK * chunks)
 
 
 def segment_count(chunk_size: int) -> int:
@@ -150,9 +159,11 @@ def _hex32(value: object, where: str) -> bytes:
 
 
 def parse_manifest(manifest_bytes: bytes) -> BlobManifest:
-    """Parse and check a manifest: canonical form, chunk sizes, and the root over the chunk roots.
+    """Parse and check a manifest: canonical form, chunk sizes, the root over the chunk roots,
+    and that CIDs and chunk roots name the same bytes wherever they repeat (one CID, one root).
 
-    It does not check the chunks' bytes (their CIDs and segment roots); stores do that per chunk.
+    It cannot check that a CID and a chunk root name the *same* bytes: only the chunk's bytes
+    can (`LocalStore.put_manifest` does, before it holds a blob).
     """
     try:
         data = parse_json(manifest_bytes, what="manifest", max_bytes=MAX_MANIFEST_BYTES)
@@ -172,10 +183,17 @@ def parse_manifest(manifest_bytes: bytes) -> BlobManifest:
         cid = str(raw.get("cid"))
         sha256_of_cid(cid)
         chunks.append(ChunkInfo(cid, raw["size"], _hex32(raw.get("root"), "root")))
+    seen_cids: dict[str, ChunkInfo] = {}
+    cid_of_root: dict[bytes, str] = {}
     for index, chunk in enumerate(chunks):
         expected = CHUNK_SIZE if index < len(chunks) - 1 else chunk.size
         if chunk.size != expected or not 0 < chunk.size <= CHUNK_SIZE:
             raise ManifestError(f"manifest chunk {index} has size {chunk.size}")
+        # Equal bytes have equal CIDs and equal roots, so the two must pair up one to one.
+        if seen_cids.setdefault(chunk.cid, chunk) != chunk:
+            raise ManifestError(f"manifest chunk {index}: CID {chunk.cid} is listed twice unequal")
+        if cid_of_root.setdefault(chunk.root, chunk.cid) != chunk.cid:
+            raise ManifestError(f"manifest chunk {index}: its root is listed with two CIDs")
     manifest = BlobManifest.from_chunks(chunks)
     if manifest.size != data.get("size"):
         raise ManifestError("manifest size is not the sum of its chunk sizes")

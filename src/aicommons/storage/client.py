@@ -16,22 +16,35 @@ from pathlib import Path
 from eth_account.signers.local import LocalAccount
 
 from aicommons.fsutil import fsync_directory
-from aicommons.storage.auth import sign_grant
+from aicommons.storage.auth import UploadGrant, node_origin, sign_grant
 from aicommons.storage.chunking import (
     CHUNK_SIZE,
     BlobManifest,
     ChunkInfo,
     blob_id_of,
     describe_chunk,
+    max_manifest_bytes,
     parse_manifest,
 )
 from aicommons.storage.cids import fast_cid
-from aicommons.storage.errors import BlobUnavailableError, StorageClientError
-from aicommons.storage.node import UPLOAD_HEADER
+from aicommons.storage.errors import (
+    BlobTooLargeError,
+    BlobUnavailableError,
+    OversizeReplyError,
+    StorageClientError,
+)
+from aicommons.storage.node import MAX_NODE_INFO_BYTES, UPLOAD_HEADER
 from aicommons.storage.store import check_blob_id, map_file_chunks
-from aicommons.storage.transport import NodeTransport, StatusError, TransportError
+from aicommons.storage.transport import (
+    MAX_JSON_REPLY_BYTES,
+    NodeTransport,
+    StatusError,
+    TransportError,
+)
 
 DEFAULT_NODE = "http://127.0.0.1:8470"
+DEFAULT_MAX_DOWNLOAD_BYTES = 4 << 30
+"""Largest blob `get_blob` fetches unless told otherwise (a node's default upload limit)."""
 DEFAULT_PARALLEL = 8
 ProgressCallback = Callable[[int], None]
 
@@ -73,6 +86,27 @@ def _describe_error(exc: Exception) -> str:
     return str(exc) if isinstance(exc, OSError) else f"{type(exc).__name__}: {exc}"
 
 
+def sign_grant_for_node(
+    http: NodeTransport, node: str, signer: LocalAccount, max_bytes: int
+) -> UploadGrant:
+    """A grant for `max_bytes` on the node at URL `node`, naming the origin of that URL (and
+    the chain id the node serves). Refused here, not by the node, if the node does not answer
+    to that origin: it would refuse the grant anyway."""
+    origin = node_origin(node)
+    info = http.get_json(f"{node}/node", max_bytes=MAX_NODE_INFO_BYTES)
+    if not isinstance(info, dict) or not isinstance(info.get("origins"), list):
+        raise StorageClientError(f"{node}/node is not a storage node's identity")
+    if origin not in info["origins"]:
+        raise StorageClientError(
+            f"node {node} does not answer to {origin} (its origins: "
+            f"{', '.join(map(str, info['origins']))}); use one of those URLs"
+        )
+    chain_id = info.get("chain_id")
+    if chain_id is not None and type(chain_id) is not int:
+        raise StorageClientError(f"{node}/node names chain id {chain_id!r}, not an integer")
+    return sign_grant(signer, node=origin, max_bytes=max_bytes, chain_id=chain_id)
+
+
 def put_file(
     path: Path | str,
     nodes: Sequence[str],
@@ -94,7 +128,8 @@ def put_file(
     live: dict[str, str] = {}
     for node in nodes:
         try:
-            answer = http.post_json(f"{node}/uploads", sign_grant(signer, size).to_json())
+            grant = sign_grant_for_node(http, node, signer, size)
+            answer = http.post_json(f"{node}/uploads", grant.to_json())
             live[node] = str(answer["upload_id"])  # type: ignore[index]
         except (OSError, ValueError, KeyError, TypeError) as exc:
             report.add(node, f"upload refused: {_describe_error(exc)}")
@@ -108,7 +143,13 @@ def put_file(
             if node in failed:
                 continue
             try:
-                http.request("PUT", f"{node}/chunks/{info.cid}", chunk, {UPLOAD_HEADER: upload_id})
+                http.request(
+                    "PUT",
+                    f"{node}/chunks/{info.cid}",
+                    chunk,
+                    {UPLOAD_HEADER: upload_id},
+                    max_bytes=MAX_JSON_REPLY_BYTES,
+                )
             except OSError as exc:
                 failed.add(node)
                 report.add(node, f"chunk {info.cid}: {_describe_error(exc)}")
@@ -123,7 +164,13 @@ def put_file(
         if node in failed:
             continue
         try:
-            http.request("POST", f"{node}/blobs", body, {UPLOAD_HEADER: upload_id})
+            http.request(
+                "POST",
+                f"{node}/blobs",
+                body,
+                {UPLOAD_HEADER: upload_id},
+                max_bytes=MAX_JSON_REPLY_BYTES,
+            )
             stored_on.append(node)
         except OSError as exc:
             report.add(node, f"manifest: {_describe_error(exc)}")
@@ -133,19 +180,44 @@ def put_file(
 
 
 def fetch_manifest(
-    blob_id: str, nodes: Sequence[str], http: NodeTransport, report: NodeReport
+    blob_id: str,
+    nodes: Sequence[str],
+    http: NodeTransport,
+    report: NodeReport,
+    *,
+    max_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
 ) -> BlobManifest:
-    """The blob's manifest from the first node that has one hashing to `blob_id`."""
+    """The blob's manifest from the first node that has one hashing to `blob_id`, refused
+    (`BlobTooLargeError`) if the blob is larger than `max_bytes`: its manifest is read only up
+    to the size a manifest of `max_bytes` can have."""
     check_blob_id(blob_id)
+    limit = max_manifest_bytes(max_bytes)
+    oversize = 0
     for node in nodes:
         try:
-            body = http.get(f"{node}/blobs/{blob_id}")
+            body = http.get(f"{node}/blobs/{blob_id}", max_bytes=limit)
             if blob_id_of(body) != blob_id:
                 report.add(node, "served a manifest that does not hash to the blob id")
                 continue
-            return parse_manifest(body)
+            manifest = parse_manifest(body)
+        except OversizeReplyError as exc:
+            oversize += 1
+            report.add(node, f"manifest: {exc}")
+            continue
         except (OSError, ValueError) as exc:
             report.add(node, f"manifest: {_describe_error(exc)}")
+            continue
+        if manifest.size > max_bytes:
+            raise BlobTooLargeError(
+                f"blob {blob_id} has {manifest.size} bytes, more than the download limit of "
+                f"{max_bytes}"
+            )
+        return manifest
+    if oversize:
+        raise BlobTooLargeError(
+            f"blob {blob_id}: its manifest is longer than {limit} bytes, so the blob is larger "
+            f"than the download limit of {max_bytes} ({' | '.join(report.lines())})"
+        )
     raise StorageClientError(
         f"blob {blob_id}: no node served its manifest ({' | '.join(report.lines())})"
     )
@@ -197,11 +269,15 @@ def get_blob(
     on_progress: ProgressCallback | None = None,
     on_manifest: Callable[[BlobManifest], None] | None = None,
     timeout: float = 60.0,
+    *,
+    max_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
 ) -> GetResult:
     """Download blob `blob_id` to `target`, verifying every chunk, failing over between nodes.
 
-    On failure the target does not exist; the verified chunks stay in a hidden partial file
-    beside it, which the next call for the same blob and target resumes from.
+    A blob larger than `max_bytes` is refused (`BlobTooLargeError`) before anything is written,
+    and no reply is read past what the manifest (or a chunk) may hold. On failure the target
+    does not exist; the verified chunks stay in a hidden partial file beside it, which the next
+    call for the same blob and target resumes from.
     """
     if not nodes:
         raise StorageClientError("no storage node given")
@@ -209,7 +285,7 @@ def get_blob(
     report = NodeReport()
     health = _NodeHealth(nodes)
     http = NodeTransport(timeout)
-    manifest = fetch_manifest(blob_id, health.nodes, http, report)
+    manifest = fetch_manifest(blob_id, health.nodes, http, report, max_bytes=max_bytes)
     if on_manifest is not None:
         on_manifest(manifest)
     partial = partial_path(target_path, blob_id)
@@ -224,12 +300,12 @@ def get_blob(
         chunk = manifest.chunks[index]
         for node in health.order_for(index):
             try:
-                data = http.get(f"{node}/chunks/{chunk.cid}")
+                data = http.get(f"{node}/chunks/{chunk.cid}", max_bytes=chunk.size)
             except TransportError as exc:
                 health.mark_down(node)
                 report.add(node, f"down: {exc}")
                 continue
-            except StatusError as exc:
+            except (StatusError, OversizeReplyError) as exc:
                 report.add(node, f"chunk {chunk.cid}: {exc}")
                 continue
             if len(data) != chunk.size or fast_cid(data) != chunk.cid:

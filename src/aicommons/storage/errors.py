@@ -37,8 +37,16 @@ class UploadAuthError(StorageError, ValueError):
     """A grant that is malformed, expired, wrongly signed or not allowed by this node."""
 
 
+class UploadQuotaError(UploadAuthError):
+    """A grant that is valid but would take its signer, or the node, past an upload quota."""
+
+
 class TransportError(StorageError, OSError):
     """The node could not be reached or dropped the connection (treat the node as down)."""
+
+
+class OversizeReplyError(StorageError, OSError):
+    """A node's reply longer than the caller's limit (refused before it is read whole)."""
 
 
 class StatusError(StorageError, OSError):
@@ -56,6 +64,10 @@ class StorageClientError(StorageError, OSError):
     """A put or get that could not complete on any node."""
 
 
+class BlobTooLargeError(StorageClientError):
+    """A blob larger than the download limit (nothing of it is written)."""
+
+
 class BlobUnavailableError(StorageClientError):
     """Some chunks of a blob could be fetched from no node; names them."""
 
@@ -65,6 +77,11 @@ class BlobUnavailableError(StorageClientError):
             f"blob {blob_id}: {len(self.missing)} chunk(s) unavailable from every node: "
             + ", ".join(self.missing)
         )
+
+
+class NodeConfigError(StorageError, ValueError):
+    """A node URL that is not an http(s) URL, or node settings that cannot work (e.g. bound to
+    every interface but no public URL to name it by)."""
 
 
 class NodeStartError(StorageError, OSError):

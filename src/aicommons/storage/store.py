@@ -9,10 +9,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 from aicommons.fsutil import fsync_directory
@@ -22,6 +24,7 @@ from aicommons.storage.chunking import (
     ChunkInfo,
     ManifestError,
     blob_id_of,
+    chunk_root,
     describe_chunk,
     parse_manifest,
 )
@@ -32,6 +35,16 @@ Buffer = bytes | bytearray | memoryview
 
 DEFAULT_WORKERS = max(2, min(8, os.cpu_count() or 2))
 STALE_TEMP_SECONDS = 3600
+
+
+@dataclass(frozen=True)
+class GarbageReport:
+    """What one collection removed; `stopped` names why it deleted no chunk, if it stopped."""
+
+    chunks_removed: int
+    bytes_removed: int
+    temps_removed: int
+    stopped: str | None
 
 
 def check_cid(cid: str) -> str:
@@ -60,16 +73,14 @@ class LocalStore:
     def __init__(self, directory: Path | str) -> None:
         self.directory = Path(directory)
         self._tmp = self.directory / "tmp"
-        for sub in ("chunks", "blobs", "roots", "pending"):
+        for sub in ("chunks", "blobs", "roots"):
             (self.directory / sub).mkdir(parents=True, exist_ok=True)
         self._tmp.mkdir(parents=True, exist_ok=True)
-        # Temp files left by a crash are incomplete by definition and never read. Only old ones
-        # go: a node and a provider daemon may share the directory and be writing right now.
-        cutoff = time.time() - STALE_TEMP_SECONDS
-        for temp in self._tmp.glob("*.tmp"):
-            with contextlib.suppress(FileNotFoundError):
-                if temp.stat().st_mtime < cutoff:
-                    temp.unlink()
+        # Orders manifest writes and chunk touches against chunk collection (in this process);
+        # while a collection runs, `_new_refs` holds the CIDs of manifests written meanwhile.
+        self._lock = threading.Lock()
+        self._new_refs: set[str] | None = None
+        self._remove_stale_temps()
 
     # -- paths -------------------------------------------------------------------------------
 
@@ -79,8 +90,8 @@ class LocalStore:
     def manifest_path(self, blob_id: str) -> Path:
         return self.directory / "blobs" / f"{check_blob_id(blob_id)}.json"
 
-    def pending_path(self, blob_id: str) -> Path:
-        return self.directory / "pending" / f"{check_blob_id(blob_id)}.json"
+    def root_path(self, root: bytes) -> Path:
+        return self.directory / "roots" / root.hex()
 
     def _write_atomic(
         self, target: Path, data: bytes | memoryview | Sequence[Buffer], sync_dir: bool = True
@@ -124,10 +135,20 @@ class LocalStore:
         if cid_from_sha256(digest.digest()) != cid:
             raise ChunkCorruptError(f"chunk bytes do not match CID {cid}")
         path = self.chunk_path(cid)
-        if not path.exists():
+        if not self.touch_chunk(cid):
             # The file itself is fsynced; its directory entry is made durable in bulk by
             # `put_manifest`, before any manifest can point at it.
             self._write_atomic(path, parts, sync_dir=False)
+
+    def touch_chunk(self, cid: str) -> bool:
+        """Whether the chunk is stored; if so, mark it as just uploaded (its modification time),
+        so that collection leaves it to the upload that relies on it."""
+        with self._lock:
+            try:
+                os.utime(self.chunk_path(cid))
+            except FileNotFoundError:
+                return False
+        return True
 
     def read_chunk(self, cid: str) -> bytes:
         """The chunk's bytes, verified against `cid`."""
@@ -147,20 +168,63 @@ class LocalStore:
     def missing_chunks(self, manifest: BlobManifest) -> list[str]:
         return [chunk.cid for chunk in manifest.chunks if not self.has_chunk(chunk.cid)]
 
+    def verify_manifest_chunks(
+        self, manifest: BlobManifest, *, workers: int = DEFAULT_WORKERS
+    ) -> None:
+        """Raise unless every chunk the manifest lists is stored, hashes to its CID and has the
+        manifest's chunk root: the one check that ties a manifest's CIDs to its blob root.
+
+        Parallel over chunks (sha2-256 and keccak release the GIL); one chunk per worker in memory.
+        """
+
+        def check(index: int) -> None:
+            chunk = manifest.chunks[index]
+            if chunk_root(self.read_chunk(chunk.cid)) != chunk.root:
+                raise ManifestError(
+                    f"manifest chunk {index}: the bytes of {chunk.cid} do not have its chunk root"
+                )
+
+        first_of_cid = {chunk.cid: index for index, chunk in enumerate(manifest.chunks)}
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(check, sorted(first_of_cid.values())))
+
     def put_manifest(self, manifest_bytes: bytes) -> BlobManifest:
-        """Record a complete blob; refused while any of its chunks is missing."""
+        """Hold a complete blob, once each chunk is stored and matches its CID and chunk root.
+
+        Nothing anyone posts later changes what the store answers for a blob or a root it holds:
+        a blob id names its manifest bytes, and `roots/<root>` is written only while no held
+        blob has that root (a checked manifest for a root is unique, so this is defence in depth).
+        """
         manifest = parse_manifest(manifest_bytes)
+        blob_id = blob_id_of(manifest_bytes)
         missing = self.missing_chunks(manifest)
         if missing:
             raise BlobMissingError(f"blob is incomplete, missing chunks: {', '.join(missing)}")
-        blob_id = blob_id_of(manifest_bytes)
+        if not self.has_blob(blob_id):
+            self.verify_manifest_chunks(manifest)
         for directory in sorted({self.chunk_path(chunk.cid).parent for chunk in manifest.chunks}):
             fsync_directory(directory)
-        self._write_atomic(self.manifest_path(blob_id), manifest_bytes)
-        self._write_atomic(self.directory / "roots" / manifest.root.hex(), blob_id.encode())
-        with contextlib.suppress(FileNotFoundError):
-            self.pending_path(blob_id).unlink()
+        with self._lock:
+            missing = self.missing_chunks(manifest)  # collected meanwhile: refuse, never half-hold
+            if missing:
+                raise BlobMissingError(f"blob is incomplete, missing chunks: {', '.join(missing)}")
+            if not self.has_blob(blob_id):
+                self._write_atomic(self.manifest_path(blob_id), manifest_bytes)
+            if self._new_refs is not None:
+                self._new_refs.update(chunk.cid for chunk in manifest.chunks)
+            if self._held_blob_for_root(manifest.root) is None:
+                self._write_atomic(self.root_path(manifest.root), blob_id.encode())
         return manifest
+
+    def _held_blob_for_root(self, root: bytes) -> str | None:
+        """The blob `roots/<root>` names, if that blob is held and has that root; else None."""
+        try:
+            blob_id = check_blob_id(self.root_path(root).read_text().strip())
+            if self.read_manifest(blob_id).root == root:
+                return blob_id
+        except (OSError, ValueError):
+            pass
+        return None
 
     def has_blob(self, blob_id: str) -> bool:
         return self.manifest_path(blob_id).exists()
@@ -178,9 +242,9 @@ class LocalStore:
         return parse_manifest(self.read_manifest_bytes(blob_id))
 
     def blob_for_root(self, root: bytes) -> str:
-        """Id of a stored blob whose Merkle root is `root`."""
+        """Id of the held blob whose Merkle root is `root` (the first one stored)."""
         try:
-            blob_id = (self.directory / "roots" / root.hex()).read_text().strip()
+            blob_id = self.root_path(root).read_text().strip()
         except FileNotFoundError:
             raise BlobMissingError(f"no stored blob has root 0x{root.hex()}") from None
         return check_blob_id(blob_id)
@@ -188,18 +252,55 @@ class LocalStore:
     def blob_ids(self) -> list[str]:
         return sorted(path.stem for path in (self.directory / "blobs").glob("*.json"))
 
-    # -- pending uploads (storage node) ------------------------------------------------------
+    # -- garbage -------------------------------------------------------------------------------
 
-    def put_pending(self, manifest_bytes: bytes) -> BlobManifest:
-        manifest = parse_manifest(manifest_bytes)
-        self._write_atomic(self.pending_path(blob_id_of(manifest_bytes)), manifest_bytes)
-        return manifest
+    def collect_garbage(self, *, unreferenced_before: float) -> GarbageReport:
+        """Delete every chunk that no held blob references and that was last uploaded (written
+        or touched) before `unreferenced_before` (unix time), and stale temp files.
 
-    def read_pending(self, blob_id: str) -> bytes:
+        Never deletes a chunk a held manifest lists: the references are read from every
+        manifest first (an unreadable manifest stops the collection), and a manifest written
+        meanwhile protects its chunks through `_new_refs`, checked under the lock at deletion.
+        """
+        with self._lock:
+            self._new_refs = set()
         try:
-            return self.pending_path(blob_id).read_bytes()
-        except FileNotFoundError:
-            raise BlobMissingError(f"no authorised upload for blob {blob_id}") from None
+            referenced: set[str] = set()
+            for blob_id in self.blob_ids():
+                try:
+                    referenced.update(chunk.cid for chunk in self.read_manifest(blob_id).chunks)
+                except ValueError as exc:
+                    return GarbageReport(0, 0, 0, f"blob {blob_id}: {exc}")
+            removed = freed = 0
+            for path in (self.directory / "chunks").glob("*/*"):
+                if path.name in referenced:
+                    continue
+                with self._lock:
+                    try:
+                        info = path.stat()
+                        if path.name in self._new_refs or info.st_mtime >= unreferenced_before:
+                            continue
+                        path.unlink()
+                    except FileNotFoundError:
+                        continue
+                removed += 1
+                freed += info.st_size
+        finally:
+            with self._lock:
+                self._new_refs = None
+        return GarbageReport(removed, freed, self._remove_stale_temps(), None)
+
+    def _remove_stale_temps(self) -> int:
+        """Delete temp files older than STALE_TEMP_SECONDS: a crash left them, nobody reads them.
+        Only old ones go: a node and a provider daemon may share the directory."""
+        cutoff = time.time() - STALE_TEMP_SECONDS
+        removed = 0
+        for temp in self._tmp.glob("*.tmp"):
+            with contextlib.suppress(FileNotFoundError):
+                if temp.stat().st_mtime < cutoff:
+                    temp.unlink()
+                    removed += 1
+        return removed
 
     # -- whole files ---------------------------------------------------------------------------
 
@@ -223,11 +324,15 @@ class LocalStore:
         return manifest
 
     def verify_all(self) -> list[str]:
-        """Re-check every chunk and blob; return one line per problem (empty when all is sound)."""
+        """Re-check every chunk (against its CID) and every blob (all chunks present, each with
+        the manifest's chunk root); one line per problem, empty when all is sound."""
         problems = []
+        roots: dict[str, bytes] = {}  # chunk roots of the sound chunks, each read once
         for path in sorted((self.directory / "chunks").glob("*/*")):
             try:
-                verify_chunk_bytes(check_cid(path.name), path.read_bytes())
+                data = path.read_bytes()
+                verify_chunk_bytes(check_cid(path.name), data)
+                roots[path.name] = chunk_root(data)
             except ValueError as exc:
                 problems.append(f"chunk {path.name}: {exc}")
         for blob_id in self.blob_ids():
@@ -239,6 +344,16 @@ class LocalStore:
             missing = self.missing_chunks(manifest)
             if missing:
                 problems.append(f"blob {blob_id}: missing chunks {', '.join(missing)}")
+            wrong = [
+                str(index)
+                for index, chunk in enumerate(manifest.chunks)
+                if chunk.cid in roots and roots[chunk.cid] != chunk.root
+            ]
+            if wrong:
+                problems.append(
+                    f"blob {blob_id}: chunk(s) {', '.join(wrong)} do not have the chunk root "
+                    "the manifest lists"
+                )
         return problems
 
 

@@ -12,10 +12,12 @@ import threading
 from urllib.parse import urlsplit
 
 from aicommons.commit.json_input import parse_json
-from aicommons.storage.errors import StatusError, TransportError
+from aicommons.storage.errors import OversizeReplyError, StatusError, TransportError
 
-MAX_JSON_REPLY_BYTES = 64 << 20
-"""Largest JSON reply read from a node (a manifest's worth)."""
+MAX_JSON_REPLY_BYTES = 64 << 10
+"""Largest reply read for an upload request (an upload id, a CID: a few hundred bytes)."""
+MAX_ERROR_BODY_BYTES = 64 << 10
+"""Most of an error reply read (for its one-line detail; the rest is dropped)."""
 
 
 class NodeTransport:
@@ -48,56 +50,81 @@ class NodeTransport:
         url: str,
         body: bytes | None = None,
         headers: dict[str, str] | None = None,
+        *,
+        max_bytes: int,
     ) -> bytes:
-        """Send one request; return the body of a 2xx answer, else raise."""
+        """Send one request; return the body of a 2xx answer of at most `max_bytes` bytes, else
+        raise. A longer reply is refused by its Content-Length before it is read, and never read
+        past `max_bytes + 1` bytes whatever the node sends (`OversizeReplyError`)."""
         parts = urlsplit(url)
         target = parts.path + (f"?{parts.query}" if parts.query else "")
         all_headers = {"Content-Type": "application/octet-stream", **(headers or {})}
+        exchange = (parts.scheme, parts.netloc, method, target, body, all_headers, max_bytes, url)
         try:
-            response, data = self._exchange(
-                parts.scheme, parts.netloc, False, method, target, body, all_headers
-            )
+            status, data = self._exchange(False, *exchange)
+        except OversizeReplyError:
+            raise
         except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
             # A kept-alive connection may have been closed by the server meanwhile: retry once.
             try:
-                response, data = self._exchange(
-                    parts.scheme, parts.netloc, True, method, target, body, all_headers
-                )
+                status, data = self._exchange(True, *exchange)
+            except OversizeReplyError:
+                raise
             except (OSError, http.client.HTTPException) as exc:
                 raise TransportError(f"{url}: {type(exc).__name__}: {exc}") from None
         except (OSError, http.client.HTTPException) as exc:
             raise TransportError(f"{url}: {type(exc).__name__}: {exc}") from None
-        if not 200 <= response.status < 300:
-            raise StatusError(url, response.status, data)
+        if not 200 <= status < 300:
+            raise StatusError(url, status, data)
         return data
 
     def _exchange(
         self,
+        fresh: bool,
         scheme: str,
         netloc: str,
-        fresh: bool,
         method: str,
         target: str,
         body: bytes | None,
         headers: dict[str, str],
-    ) -> tuple[http.client.HTTPResponse, bytes]:
+        max_bytes: int,
+        url: str,
+    ) -> tuple[int, bytes]:
         connection = self._connection(scheme, netloc, fresh)
         try:
             connection.request(method, target, body=body, headers=headers)
             response = connection.getresponse()
-            return response, response.read()
+            ok = 200 <= response.status < 300
+            # An error's body is only read for its one-line detail.
+            limit = max_bytes if ok else MAX_ERROR_BODY_BYTES
+            if response.length is not None and response.length > limit and ok:
+                raise OversizeReplyError(
+                    f"{url} announced {response.length} bytes, more than the limit of {limit}"
+                )
+            data = response.read(limit + 1)
+            if len(data) > limit:
+                if ok:
+                    raise OversizeReplyError(f"{url} sent more than the limit of {limit} bytes")
+                data = data[:limit]
+            if not response.isclosed():
+                connection.close()  # unread bytes left: the connection cannot be reused
+            return response.status, data
         except BaseException:
             connection.close()
             raise
 
-    def get(self, url: str) -> bytes:
-        return self.request("GET", url)
+    def get(self, url: str, *, max_bytes: int) -> bytes:
+        return self.request("GET", url, max_bytes=max_bytes)
+
+    def get_json(self, url: str, *, max_bytes: int) -> object:
+        """GET a JSON reply of at most `max_bytes` bytes, parsed with bounded size and depth."""
+        data = self.get(url, max_bytes=max_bytes)
+        return parse_json(data, what=f"reply from {url}", max_bytes=max_bytes)
 
     def post_json(self, url: str, payload: object, headers: dict[str, str] | None = None) -> object:
+        """POST `payload` as JSON; the reply is a small JSON object (at most
+        MAX_JSON_REPLY_BYTES)."""
         body = json.dumps(payload).encode()
         merged = {"Content-Type": "application/json", **(headers or {})}
-        return parse_json(
-            self.request("POST", url, body, merged),
-            what=f"reply from {url}",
-            max_bytes=MAX_JSON_REPLY_BYTES,
-        )
+        reply = self.request("POST", url, body, merged, max_bytes=MAX_JSON_REPLY_BYTES)
+        return parse_json(reply, what=f"reply from {url}", max_bytes=MAX_JSON_REPLY_BYTES)

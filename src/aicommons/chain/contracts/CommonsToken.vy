@@ -53,7 +53,7 @@ def __init__(treasury: address, initial_supply: uint256):
     @param treasury Receives the entire supply (a multisig or, later, the timelock).
     @param initial_supply Total supply in the smallest unit (18 decimals).
     """
-    assert treasury != empty(address), "ZeroTreasury"
+    assert treasury != empty(address), "ZeroAddress"
     ownable.__init__()
     erc20.__init__("aicommons", "AIC", 18, _EIP712_NAME, _EIP712_VERSION)
     erc20._mint(treasury, initial_supply)

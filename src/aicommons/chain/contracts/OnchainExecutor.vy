@@ -3,9 +3,10 @@
 @title OnchainExecutor: exact integer inference of registered models, inside the chain
 @notice One generic interpreter for the aicommons v1 integer semantics (dense layers with int8
         weights, int32 bias, per-channel requantisation `clamp(rshift_round(acc * M, S), lo, hi)`,
-        ReLU as lo = 0, argmax). Models are data: a maintainer uploads a version's weights in
-        chunks and every row is checked against the weights root registered in ModelRegistry
-        before the version can run, so the weights on-chain provably are the registered ones.
+        ReLU as lo = 0, argmax). Models are data: a maintainer uploads a version's program and
+        weights in chunks; the program must hash to the version's registered program hash and
+        every row is checked against its registered weights root before the version can run,
+        so everything the executor computes with provably is what was published.
         `infer` charges the version's fee in CommonsToken, credits it to the attribution list
         and the treasury (`fee_split`; pull payments through the `payouts` module, `withdraw`),
         and logs an `Inference` receipt; `predict` is the free view variant.
@@ -13,8 +14,15 @@
      24 KB of code costs a few thousand gas, the same in storage millions). Each 256-bit word holds
      several weights of one row in lanes; multiplying it by a word of lane-packed inputs leaves the
      dot product of the whole word in the top lane (SWAR), so one MUL does up to 10 MACs.
-     Invariant (property-tested): token.balanceOf(self) == payouts.total_owed == sum of owed;
-     every fee is credited in full (fee_split) before it is pulled in, in the same transaction.
+     A version is (model_id, version_id), as in ModelRegistry.
+     Invariants:
+     - token.balanceOf(self) == payouts.total_owed == sum of owed (property-tested): every fee
+       is credited in full (fee_split) before it is pulled in, in the same transaction;
+     - a version is ready only if keccak256(abi_encode(program, tensor_roots)) equals its
+       registered program hash, the tensor roots hash to its weights root, and every chunk of
+       every layer was verified against those roots and the semantics' bounds (weights
+       -127..127, multiplier 1..2**31-1, shift 0..62, |bias| + in_dim * 128 * 127 < 2**31);
+     - a ready version never changes; inference reads only contracts this executor created.
      Reverts use named reasons listed in docs/contracts.md.
 """
 
@@ -33,7 +41,9 @@ MAX_CHUNKS: constant(uint256) = 256
 # Words per segment contract (at most 766 fit the 24 576-byte code limit). Smaller segments cost
 # one more account access each, larger ones more memory per call; 360 measured best here.
 SEGMENT_WORDS: constant(uint256) = 360
-MAX_CHUNK_ROWS: constant(uint256) = 64
+# A chunk is an aligned block of 2**height rows, at most 64.
+MAX_CHUNK_HEIGHT: constant(uint256) = 6
+MAX_CHUNK_ROWS: constant(uint256) = 2**MAX_CHUNK_HEIGHT
 MAX_CHUNK_BYTES: constant(uint256) = 8192
 CHANNEL_BYTES: constant(uint256) = MAX_CHUNK_ROWS * 4  # one int32 per output channel of a chunk
 MAX_PACKED_INPUT_WORDS: constant(uint256) = 128
@@ -53,15 +63,19 @@ HEADER_C_OFFSET: constant(int256) = 2**127
 # Lane offsets: weights are stored as u = w + 127 in [0, 254], inputs as x + 128 in [0, 255].
 WEIGHT_OFFSET: constant(int256) = 127
 INPUT_OFFSET: constant(int256) = 128
+# The largest |x * w| of one input: 128 * 127.
+FAN_IN_TERM: constant(int256) = 128 * 127
 
 
 interface Registry:
-    def inference_terms(version_id: bytes32) -> (bool, bool, uint256): view
-    def attribution(version_id: bytes32) -> DynArray[
+    def inference_terms(model_id: bytes32, version_id: bytes32) -> (bool, bool, uint256): view
+    def attribution(model_id: bytes32, version_id: bytes32) -> DynArray[
         fee_split.Attribution, fee_split.MAX_ATTRIBUTION
     ]: view
-    def weights_root(version_id: bytes32) -> bytes32: view
-    def can_maintain_version(version_id: bytes32, account: address) -> bool: view
+    def weights_root(model_id: bytes32, version_id: bytes32) -> bytes32: view
+    def program_hash(model_id: bytes32, version_id: bytes32) -> bytes32: view
+    def publisher(model_id: bytes32, version_id: bytes32) -> address: view
+    def is_maintainer(model_id: bytes32, account: address) -> bool: view
 
 
 interface WeightSegment:
@@ -74,8 +88,9 @@ interface ProgramData:
     def words() -> DynArray[uint256, PROGRAM_WORDS]: view
 
 
-struct LayerSpec:
-    # Indices among the version's tensors sorted by name (the leaves of its weights root).
+struct LayerProgram:
+    # One dense layer as the program hash commits it (chain.executor.program_hash). Tensors are
+    # indices among the version's tensors sorted by name (the leaves of its weights root).
     weight_tensor: uint256  # W[out, in], int8
     bias_tensor: uint256  # bias[out], int32
     multiplier_tensor: uint256  # M[out], int32
@@ -84,7 +99,6 @@ struct LayerSpec:
     out_dim: uint256
     lo: int256
     hi: int256
-    chunk_height: uint256  # a chunk is an aligned block of 2**chunk_height rows
 
 
 struct Layer:
@@ -113,6 +127,7 @@ struct Upload:
 
 
 event UploadStarted:
+    model_id: indexed(bytes32)
     version_id: indexed(bytes32)
     uploader: indexed(address)
     program_hash: bytes32
@@ -121,6 +136,7 @@ event UploadStarted:
 
 
 event ChunkVerified:
+    model_id: indexed(bytes32)
     version_id: indexed(bytes32)
     layer: uint256
     chunk: uint256
@@ -128,10 +144,13 @@ event ChunkVerified:
 
 
 event ModelReady:
+    model_id: indexed(bytes32)
     version_id: indexed(bytes32)
+    program: address
 
 
 event Inference:
+    model_id: indexed(bytes32)
     version_id: indexed(bytes32)
     caller: indexed(address)
     input_hash: bytes32
@@ -145,14 +164,19 @@ registry: public(immutable(Registry))
 treasury: public(immutable(address))
 protocol_share_bps: public(immutable(uint256))
 
-uploads: public(HashMap[bytes32, Upload])
-layers: public(HashMap[bytes32, HashMap[uint256, Layer]])
-segments: public(HashMap[bytes32, HashMap[uint256, address]])  # key: layer * MAX_CHUNKS + chunk
+# All keyed by (model_id, version_id).
+uploads: public(HashMap[bytes32, HashMap[bytes32, Upload]])
+layers: public(HashMap[bytes32, HashMap[bytes32, HashMap[uint256, Layer]]])
+# Last key: layer * MAX_CHUNKS + chunk.
+segments: public(HashMap[bytes32, HashMap[bytes32, HashMap[uint256, address]]])
 
 
 @deploy
 def __init__(registry_: address, token_: address, treasury_: address, protocol_share_bps_: uint256):
     """
+    @param registry_ The ModelRegistry whose versions this executor runs.
+    @param token_ The fee token (CommonsToken).
+    @param treasury_ Receives the protocol share and rounding dust of every fee.
     @param protocol_share_bps_ Share of every fee (basis points) kept for the treasury before
            the attribution split; the treasury also gets whatever attribution leaves unassigned.
     """
@@ -172,28 +196,44 @@ def __init__(registry_: address, token_: address, treasury_: address, protocol_s
 
 @external
 def begin_upload(
+    model_id: bytes32,
     version_id: bytes32,
-    specs: DynArray[LayerSpec, MAX_LAYERS],
+    program: DynArray[LayerProgram, MAX_LAYERS],
+    chunk_heights: DynArray[uint256, MAX_LAYERS],
     tensor_roots: DynArray[bytes32, MAX_TENSORS],
 ):
     """
-    @notice Start (or restart, while not ready) the upload of a registered version.
-    @dev `tensor_roots` are all of the version's tensor roots in tensor-name order; their Merkle
-         root must equal the registered weights root, which pins the W and bias roots of each
-         layer's W, bias, multiplier and shift roots, so every number the executor later uses
-         is proven. What the roots cannot say — layer order, which tensor plays which role and
-         the clamp bounds lo/hi — is the maintainer's statement of the manifest's graph; its hash
-         is logged so anyone can compare it with the manifest behind the version id.
+    @notice Start the upload of a registered version, or restart one that is not ready yet.
+    @dev Everything the executor computes with is committed before any chunk is accepted:
+         keccak256(abi_encode(program, tensor_roots)) must equal the version's registered
+         program hash (ProgramMismatch) — layer order, which tensor plays which role, the
+         widths and the clamp bounds — and the Merkle root of `tensor_roots` must equal its
+         weights root (WeightsRootMismatch), which pins every row later uploaded. The chunk
+         heights are layout only (how rows are grouped into calls and segments).
+         Any maintainer may start; only the account that started it, or the version's
+         publisher, may restart it (a restart discards the chunks uploaded so far).
+    @param model_id The model.
+    @param version_id The version, published under `model_id`.
+    @param program The version's dense layers, in order, as `chain.executor.program_hash` hashes.
+    @param chunk_heights Per layer: a chunk is an aligned block of 2**height rows.
+    @param tensor_roots All of the version's tensor roots in tensor-name order.
     """
-    assert staticcall registry.can_maintain_version(version_id, msg.sender), "NotMaintainer"
     exists: bool = False
     deprecated: bool = False
     fee: uint256 = 0
-    exists, deprecated, fee = staticcall registry.inference_terms(version_id)
+    exists, deprecated, fee = staticcall registry.inference_terms(model_id, version_id)
+    assert exists, "UnknownVersion"
+    assert staticcall registry.is_maintainer(model_id, msg.sender), "NotMaintainer"
     assert not deprecated, "VersionDeprecated"
-    assert not self.uploads[version_id].ready, "AlreadyReady"
-    count: uint256 = len(specs)
+    previous: Upload = self.uploads[model_id][version_id]
+    assert not previous.ready, "AlreadyReady"
+    if previous.layer_count > 0 and msg.sender != previous.uploader:
+        assert msg.sender == staticcall registry.publisher(model_id, version_id), "NotUploader"
+    program_hash: bytes32 = keccak256(abi_encode(program, tensor_roots))
+    assert program_hash == staticcall registry.program_hash(model_id, version_id), "ProgramMismatch"
+    count: uint256 = len(program)
     assert count > 0, "InvalidProgram"
+    assert len(chunk_heights) == count, "InvalidChunking"
 
     digests: DynArray[bytes32, merkle.MAX_CHUNK_LEAVES] = []
     for root: bytes32 in tensor_roots:
@@ -201,15 +241,16 @@ def begin_upload(
     tensors_root: bytes32 = merkle.root_from_inner(
         len(tensor_roots), merkle.subtree_root(digests, merkle.tree_depth(len(tensor_roots)))
     )
-    assert tensors_root == staticcall registry.weights_root(version_id), "WeightsRootMismatch"
+    assert tensors_root == staticcall registry.weights_root(model_id, version_id), "WeightsRootMismatch"
 
     total_chunks: uint256 = 0
     for i: uint256 in range(count, bound=MAX_LAYERS):
-        spec: LayerSpec = specs[i]
+        spec: LayerProgram = program[i]
+        height: uint256 = chunk_heights[i]
         assert spec.in_dim > 0 and spec.in_dim <= MAX_WIDTH, "InvalidProgram"
         assert spec.out_dim > 0 and spec.out_dim <= MAX_WIDTH, "InvalidProgram"
         if i > 0:
-            assert spec.in_dim == specs[i - 1].out_dim, "InvalidProgram"
+            assert spec.in_dim == program[i - 1].out_dim, "InvalidProgram"
         assert spec.lo <= spec.hi, "InvalidClamp"
         if i + 1 < count:
             # Hidden activations are int8: the next layer's lanes assume it.
@@ -226,23 +267,23 @@ def begin_upload(
         lane_bits: uint256 = 0
         lanes, lane_bits = self._lane_layout(spec.in_dim)
         row_words: uint256 = self._row_words(spec.in_dim, lanes) + 1
-        chunk_rows: uint256 = 1 << spec.chunk_height
-        assert chunk_rows <= MAX_CHUNK_ROWS, "InvalidChunking"
+        assert height <= MAX_CHUNK_HEIGHT, "InvalidChunking"
+        chunk_rows: uint256 = 1 << height
         assert chunk_rows * row_words <= SEGMENT_WORDS, "InvalidChunking"
         assert chunk_rows * spec.in_dim <= MAX_CHUNK_BYTES, "InvalidChunking"
         chunk_count: uint256 = (spec.out_dim + chunk_rows - 1) // chunk_rows
         assert chunk_count <= MAX_CHUNKS, "InvalidChunking"
         # A chunk must be a subtree of the row tree: no taller than the tree itself.
-        assert spec.chunk_height <= merkle.tree_depth(spec.out_dim) or chunk_count == 1, "InvalidChunking"
+        assert height <= merkle.tree_depth(spec.out_dim) or chunk_count == 1, "InvalidChunking"
         total_chunks += chunk_count
         assert total_chunks <= MAX_SEGMENTS, "InvalidChunking"
 
-        self.layers[version_id][i] = Layer(
+        self.layers[model_id][version_id][i] = Layer(
             in_dim=spec.in_dim,
             out_dim=spec.out_dim,
             lo=spec.lo,
             hi=spec.hi,
-            chunk_height=min(spec.chunk_height, merkle.tree_depth(spec.out_dim)),
+            chunk_height=min(height, merkle.tree_depth(spec.out_dim)),
             chunk_count=chunk_count,
             lanes=lanes,
             lane_bits=lane_bits,
@@ -253,8 +294,7 @@ def begin_upload(
             chunks_done=0,
         )
 
-    program_hash: bytes32 = keccak256(abi_encode(specs, tensor_roots))
-    self.uploads[version_id] = Upload(
+    self.uploads[model_id][version_id] = Upload(
         layer_count=count,
         chunks_remaining=total_chunks,
         ready=False,
@@ -263,6 +303,7 @@ def begin_upload(
         program=empty(address),
     )
     log UploadStarted(
+        model_id=model_id,
         version_id=version_id,
         uploader=msg.sender,
         program_hash=program_hash,
@@ -273,6 +314,7 @@ def begin_upload(
 
 @external
 def upload_chunk(
+    model_id: bytes32,
     version_id: bytes32,
     layer_index: uint256,
     chunk_index: uint256,
@@ -288,18 +330,26 @@ def upload_chunk(
     """
     @notice Verify one chunk of a layer — output channels [chunk * 2**h, (chunk + 1) * 2**h) of
             W, bias, multiplier and shift — against the layer's four tensor roots and store it,
-            repacked for inference, as a segment contract. Chunks may come in any order.
+            repacked for inference, as a segment contract. Chunks may come in any order; the
+            last one makes the version ready (`ModelReady`).
+    @dev Also checks every row against the semantics' bounds (WeightOutOfRange,
+         InvalidQuantParams, FanInBound), so the executor never runs a package the runtime
+         refuses.
+    @param model_id The model.
+    @param version_id The version whose upload the caller started.
+    @param layer_index The layer, 0-based.
+    @param chunk_index The chunk within the layer.
     @param weight_rows The chunk's rows of W, each `in_dim` int8 bytes, concatenated.
     @param weight_siblings Proof of the chunk's subtree node in W's row tree (from level h up).
     @param bias_rows The chunk's bias entries, 4 bytes big-endian two's complement each; the
-           multiplier and shift rows likewise.
+           multiplier and shift rows and their siblings likewise.
     """
-    upload: Upload = self.uploads[version_id]
+    upload: Upload = self.uploads[model_id][version_id]
     assert upload.layer_count > 0, "UploadNotStarted"
     assert upload.uploader == msg.sender, "NotUploader"
     assert not upload.ready, "AlreadyReady"
     assert layer_index < upload.layer_count, "UnknownLayer"
-    layer: Layer = self.layers[version_id][layer_index]
+    layer: Layer = self.layers[model_id][version_id][layer_index]
     assert chunk_index < layer.chunk_count, "UnknownChunk"
     assert layer.chunks_done & (1 << chunk_index) == 0, "ChunkAlreadyUploaded"
 
@@ -328,16 +378,25 @@ def upload_chunk(
     segment: address = raw_create(self._segment_initcode(words))
 
     key: uint256 = layer_index * MAX_CHUNKS + chunk_index
-    self.segments[version_id][key] = segment
-    self.layers[version_id][layer_index].chunks_done = layer.chunks_done | (1 << chunk_index)
-    self.uploads[version_id].chunks_remaining = upload.chunks_remaining - 1
-    log ChunkVerified(version_id=version_id, layer=layer_index, chunk=chunk_index, segment=segment)
+    self.segments[model_id][version_id][key] = segment
+    self.layers[model_id][version_id][layer_index].chunks_done = layer.chunks_done | (
+        1 << chunk_index
+    )
+    self.uploads[model_id][version_id].chunks_remaining = upload.chunks_remaining - 1
+    log ChunkVerified(
+        model_id=model_id,
+        version_id=version_id,
+        layer=layer_index,
+        chunk=chunk_index,
+        segment=segment,
+    )
     if upload.chunks_remaining == 1:
-        self.uploads[version_id].program = raw_create(
-            self._segment_initcode(self._program_words(version_id, upload.layer_count))
+        program: address = raw_create(
+            self._segment_initcode(self._program_words(model_id, version_id, upload.layer_count))
         )
-        self.uploads[version_id].ready = True
-        log ModelReady(version_id=version_id)
+        self.uploads[model_id][version_id].program = program
+        self.uploads[model_id][version_id].ready = True
+        log ModelReady(model_id=model_id, version_id=version_id, program=program)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -346,20 +405,26 @@ def upload_chunk(
 
 
 @external
-def infer(version_id: bytes32, input: Bytes[MAX_WIDTH]) -> (DynArray[int256, MAX_OUTPUT], uint256):
+def infer(
+    model_id: bytes32, version_id: bytes32, input: Bytes[MAX_WIDTH]
+) -> (DynArray[int256, MAX_OUTPUT], uint256):
     """
-    @notice Run the model on `input` (one int8 per byte, two's complement), pay its fee, and log
-            the `Inference` receipt. The caller must have approved the fee to this contract.
+    @notice Run the version on `input`, pay its fee, and log the `Inference` receipt. The
+            caller must have approved the fee to this contract.
+    @param model_id The model.
+    @param version_id A ready, not deprecated version of it.
+    @param input One int8 per byte (two's complement), as many as the first layer's fan-in.
     @return The final layer's outputs and their argmax (lowest index on ties).
     """
     fee: uint256 = 0
     program: address = empty(address)
-    fee, program = self._check_version(version_id)
+    fee, program = self._check_version(model_id, version_id)
     if fee > 0:
-        self._charge(version_id, fee)
+        self._charge(model_id, version_id, fee)
     output: DynArray[int256, MAX_OUTPUT] = self._run(program, input)
     label: uint256 = self._argmax(output)
     log Inference(
+        model_id=model_id,
         version_id=version_id,
         caller=msg.sender,
         input_hash=keccak256(input),
@@ -378,36 +443,62 @@ def infer(version_id: bytes32, input: Bytes[MAX_WIDTH]) -> (DynArray[int256, MAX
 
 @external
 @view
-def predict(version_id: bytes32, input: Bytes[MAX_WIDTH]) -> (DynArray[int256, MAX_OUTPUT], uint256):
+def predict(
+    model_id: bytes32, version_id: bytes32, input: Bytes[MAX_WIDTH]
+) -> (DynArray[int256, MAX_OUTPUT], uint256):
     """
-    @notice The same computation as `infer`, free and without a receipt.
+    @notice The same computation as `infer`, free, with no receipt and no payment.
+    @dev Kept on purpose (docs/contracts.md, "Why predict is free"): the weights are public, so
+         anyone can compute this off-chain anyway; the fee buys the receipt — a logged,
+         attributable inference other contracts can rely on — and funds the model.
+    @param model_id The model.
+    @param version_id A ready, not deprecated version of it.
+    @param input As for `infer`.
+    @return The final layer's outputs and their argmax, exactly as `infer` returns them.
     """
     fee: uint256 = 0
     program: address = empty(address)
-    fee, program = self._check_version(version_id)
+    fee, program = self._check_version(model_id, version_id)
     output: DynArray[int256, MAX_OUTPUT] = self._run(program, input)
     return output, self._argmax(output)
 
 
 @external
 @view
-def is_ready(version_id: bytes32) -> bool:
-    return self.uploads[version_id].ready
+def is_ready(model_id: bytes32, version_id: bytes32) -> bool:
+    """
+    @return True once every chunk of the version is verified (it never changes back).
+    """
+    return self.uploads[model_id][version_id].ready
 
 
 @external
 @view
-def input_size(version_id: bytes32) -> uint256:
-    return self.layers[version_id][0].in_dim
+def program_hash(model_id: bytes32, version_id: bytes32) -> bytes32:
+    """
+    @return The program hash of the version's current upload (zero before `begin_upload`);
+            once ready, it equals the registered program hash.
+    """
+    return self.uploads[model_id][version_id].program_hash
 
 
 @external
 @view
-def program_words(version_id: bytes32) -> DynArray[uint256, PROGRAM_WORDS]:
+def input_size(model_id: bytes32, version_id: bytes32) -> uint256:
+    """
+    @return The first layer's fan-in (bytes of `input`); zero before `begin_upload`.
+    """
+    return self.layers[model_id][version_id][0].in_dim
+
+
+@external
+@view
+def program_words(model_id: bytes32, version_id: bytes32) -> DynArray[uint256, PROGRAM_WORDS]:
     """
     @notice The inference program of a ready version (see docs/contracts.md for the layout).
+    @return [layer count, then per layer its config word and segment addresses].
     """
-    program: address = self.uploads[version_id].program
+    program: address = self.uploads[model_id][version_id].program
     assert program != empty(address), "ModelNotReady"
     return staticcall ProgramData(program).words()
 
@@ -419,29 +510,29 @@ def program_words(version_id: bytes32) -> DynArray[uint256, PROGRAM_WORDS]:
 
 @internal
 @view
-def _check_version(version_id: bytes32) -> (uint256, address):
+def _check_version(model_id: bytes32, version_id: bytes32) -> (uint256, address):
     exists: bool = False
     deprecated: bool = False
     fee: uint256 = 0
-    exists, deprecated, fee = staticcall registry.inference_terms(version_id)
+    exists, deprecated, fee = staticcall registry.inference_terms(model_id, version_id)
     assert exists, "UnknownVersion"
     assert not deprecated, "VersionDeprecated"
-    program: address = self.uploads[version_id].program
+    program: address = self.uploads[model_id][version_id].program
     assert program != empty(address), "ModelNotReady"
     return fee, program
 
 
 @internal
-def _charge(version_id: bytes32, fee: uint256):
+def _charge(model_id: bytes32, version_id: bytes32, fee: uint256):
     """
     @dev Credits first (effects); `infer` pulls the fee in afterwards. `fee_split` gives the
          protocol share, unassigned shares and rounding dust to the treasury, so the credits
          sum to the fee and `total_owed` rises by exactly what the pull brings in.
     """
-    assert staticcall payouts.token.allowance(msg.sender, self) >= fee, "FeeUnpaid"
+    assert staticcall payouts.token.allowance(msg.sender, self) >= fee, "FeeNotApproved"
     assert staticcall payouts.token.balanceOf(msg.sender) >= fee, "FeeUnpaid"
     attribution: DynArray[fee_split.Attribution, fee_split.MAX_ATTRIBUTION] = (
-        staticcall registry.attribution(version_id)
+        staticcall registry.attribution(model_id, version_id)
     )
     credits: DynArray[fee_split.Credit, fee_split.MAX_CREDITS] = fee_split.split(
         fee, protocol_share_bps, attribution, treasury
@@ -554,6 +645,8 @@ def _pack_rows(
         bias: int256 = convert(bias_word, int256)
         if bias_word >= 2**31:
             bias -= 2**32
+        # The semantics' fan-in bound (docs/integer-semantics.md): |acc| stays below 2**31.
+        assert abs(bias) + FAN_IN_TERM * convert(layer.in_dim, int256) <= INT32_MAX, "FanInBound"
         constant_c: int256 = (
             bias
             - INPUT_OFFSET * convert(u_sum, int256)
@@ -602,7 +695,9 @@ def _row_words(in_dim: uint256, lanes: uint256) -> uint256:
 
 @internal
 @view
-def _program_words(version_id: bytes32, layer_count: uint256) -> DynArray[uint256, SEGMENT_WORDS]:
+def _program_words(
+    model_id: bytes32, version_id: bytes32, layer_count: uint256
+) -> DynArray[uint256, SEGMENT_WORDS]:
     """
     @dev [layer_count, then per layer: config, segment address per chunk]. The config packs
          in_dim | out_dim << 16 | lanes << 32 | lane_bits << 40 | chunk_count << 48 |
@@ -610,7 +705,7 @@ def _program_words(version_id: bytes32, layer_count: uint256) -> DynArray[uint25
     """
     words: DynArray[uint256, SEGMENT_WORDS] = [layer_count]
     for l: uint256 in range(layer_count, bound=MAX_LAYERS):
-        layer: Layer = self.layers[version_id][l]
+        layer: Layer = self.layers[model_id][version_id][l]
         words.append(
             layer.in_dim
             | layer.out_dim << 16
@@ -621,7 +716,9 @@ def _program_words(version_id: bytes32, layer_count: uint256) -> DynArray[uint25
             | convert(layer.hi + 2**32, uint256) << 128
         )
         for chunk: uint256 in range(layer.chunk_count, bound=MAX_SEGMENTS):
-            words.append(convert(self.segments[version_id][l * MAX_CHUNKS + chunk], uint256))
+            words.append(
+                convert(self.segments[model_id][version_id][l * MAX_CHUNKS + chunk], uint256)
+            )
     return words
 
 

@@ -2,34 +2,52 @@
 """
 @title StorageRegistry: staked storage providers and on-chain proofs of storage
 @notice Providers stake CommonsToken and commit to hold blobs, each named by its Merkle root and
-        chunk count (docs/storage.md). Anyone may challenge a commitment by posting a bond; the
-        challenged chunk and the 16 KiB segment inside it come from the hash of a block mined
-        after the challenge was opened, the provider and the root, so neither side can choose
-        them. The provider answers with the segment's bytes, its proof inside the chunk and the
+        chunk count (docs/storage.md). Anyone may challenge a commitment, any number of times at
+        once, by posting a bond and the hash of a secret. Once the block after the opening one is
+        mined, the challenger reveals the secret; the challenge's seed is the hash of that
+        block, the secret, the provider, the root and the challenge id, so neither the provider
+        nor the builder of that block (who do not know the secret) nor the challenger (who
+        committed to it before the block existed) chooses the challenged chunk and segment
+        alone. The provider answers with the segment's bytes, its proof inside the chunk and the
         chunk's proof inside the blob before the deadline block. A valid answer earns the
         challenger's bond; an invalid, wrong-chunk or missing answer slashes part of the
-        commitment's stake to the challenger and the treasury and ends the commitment.
-@dev Pull payments: every payout is credited to `withdrawable` and claimed with `withdraw`.
-     Invariant: token.balanceOf(self) == total_free + total_locked + total_bonds +
-     total_withdrawable.
+        commitment's stake to the challenger and the treasury and marks it failed; a failed
+        commitment closes (its remaining stake unlocked) once no challenge on it is open.
+@dev Pull payments through the shared `payouts` module (`owed`, `withdraw`).
+     Invariants: token.balanceOf(self) == total_free + total_locked + total_bonds +
+     payouts.total_owed; total_locked == sum of every open commitment's `locked`;
+     total_bonds == sum of the bonds of challenges in COMMITTED or REVEALED.
+     A self-challenge is a strict loss (docs/storage.md): a challenger never receives the whole
+     slash (challenger_share_bps < 10000) and never stops another challenge from being opened.
+     Reverts use named reasons listed in docs/contracts.md.
 """
 
-from ethereum.ercs import IERC20
-
 import merkle
+import payouts
+
+initializes: payouts
+
+exports: (payouts.token, payouts.owed, payouts.total_owed, payouts.withdraw)
 
 # Largest segment a provider sends on-chain (the protocol's SEGMENT_SIZE).
 MAX_SEGMENT_BYTES: constant(uint256) = 16384
 # Segments in a full 1 MiB chunk; a chunk's segment tree never has more leaves.
 MAX_SEGMENTS: constant(uint256) = 64
-# blockhash() only reaches 256 blocks back; the answer window must stay inside it.
+# blockhash() only reaches 256 blocks back; the reveal window must stay inside it.
 MAX_RESPONSE_BLOCKS: constant(uint256) = 250
 BPS: constant(uint256) = 10000
 LOW_128: constant(uint256) = 2**128 - 1
 
-OPEN: constant(uint8) = 1
-PASSED: constant(uint8) = 2
-SLASHED: constant(uint8) = 3
+
+flag Phase:
+    # Opened: the challenger's secret is still hidden (only its hash is on-chain).
+    COMMITTED
+    # The secret is revealed and the seed fixed: the provider must answer by the deadline.
+    REVEALED
+    PASSED
+    SLASHED
+    # The challenger never revealed: the bond goes to the provider.
+    EXPIRED
 
 
 struct Commitment:
@@ -37,7 +55,8 @@ struct Commitment:
     root: bytes32
     leaf_count: uint256
     locked: uint256
-    open_challenge: uint256
+    open_challenges: uint256
+    failed: bool
     release_block: uint256
 
 
@@ -45,9 +64,13 @@ struct Challenge:
     commitment: bytes32
     challenger: address
     bond: uint256
+    secret_hash: bytes32
+    # The block whose hash goes into the seed; the secret is due by reveal_block + response_blocks.
     reveal_block: uint256
+    seed: uint256
     deadline: uint256
-    state: uint8
+    leaf_count: uint256
+    phase: Phase
 
 
 event Staked:
@@ -57,11 +80,6 @@ event Staked:
 
 event Unstaked:
     provider: indexed(address)
-    amount: uint256
-
-
-event Withdrawn:
-    account: indexed(address)
     amount: uint256
 
 
@@ -91,7 +109,21 @@ event ChallengeOpened:
     challenger: address
     bond: uint256
     reveal_block: uint256
+    reveal_deadline: uint256
+
+
+event ChallengeRevealed:
+    challenge_id: indexed(uint256)
+    provider: indexed(address)
+    root: indexed(bytes32)
+    seed: uint256
     deadline: uint256
+
+
+event ChallengeExpired:
+    challenge_id: indexed(uint256)
+    provider: indexed(address)
+    bond: uint256
 
 
 event ChallengePassed:
@@ -110,7 +142,12 @@ event Slashed:
     missed: bool
 
 
-token: public(immutable(IERC20))
+event CommitmentClosed:
+    provider: indexed(address)
+    root: indexed(bytes32)
+    unlocked: uint256
+
+
 treasury: public(immutable(address))
 stake_per_commitment: public(immutable(uint256))
 challenge_bond: public(immutable(uint256))
@@ -121,7 +158,6 @@ release_delay: public(immutable(uint256))
 
 free_stake: public(HashMap[address, uint256])
 locked_stake: public(HashMap[address, uint256])
-withdrawable: public(HashMap[address, uint256])
 commitments: public(HashMap[bytes32, Commitment])
 challenges: public(HashMap[uint256, Challenge])
 challenge_count: public(uint256)
@@ -129,12 +165,11 @@ challenge_count: public(uint256)
 total_free: public(uint256)
 total_locked: public(uint256)
 total_bonds: public(uint256)
-total_withdrawable: public(uint256)
 
 
 @deploy
 def __init__(
-    token_: IERC20,
+    token_: address,
     treasury_: address,
     stake_per_commitment_: uint256,
     challenge_bond_: uint256,
@@ -148,18 +183,21 @@ def __init__(
     @param treasury_ Receives the treasury share of every slash.
     @param stake_per_commitment_ Stake locked per committed blob.
     @param challenge_bond_ Bond a challenger posts; paid to the provider on a valid answer.
-    @param slash_bps_ Part of `stake_per_commitment_` slashed on a failed challenge (1..10000).
-    @param challenger_share_bps_ Part of a slash paid to the challenger (rest: treasury).
-    @param response_blocks_ Blocks after the reveal block within which the answer must land.
+    @param slash_bps_ Part of `stake_per_commitment_` slashed per failed challenge (1..10000).
+    @param challenger_share_bps_ Part of a slash paid to the challenger (0..9999, the rest to
+           the treasury): below 10000 so that challenging yourself always costs.
+    @param response_blocks_ Blocks the challenger has to reveal its secret, and then the
+           provider to answer (1..250, so the reveal block's hash is readable at reveal time).
     @param release_delay_ Blocks between asking to release a commitment and releasing it, during
            which it can still be challenged (so a provider cannot front-run a challenge).
     """
-    assert treasury_ != empty(address), "ZeroTreasury"
+    payouts.__init__(token_)
+    assert treasury_ != empty(address), "ZeroAddress"
     assert stake_per_commitment_ > 0, "ZeroStake"
-    assert slash_bps_ > 0 and slash_bps_ <= BPS, "BadSlashBps"
-    assert challenger_share_bps_ <= BPS, "BadShareBps"
-    assert response_blocks_ > 0 and response_blocks_ <= MAX_RESPONSE_BLOCKS, "BadResponseWindow"
-    token = token_
+    assert slash_bps_ > 0 and slash_bps_ <= BPS, "InvalidSlashBps"
+    assert challenger_share_bps_ < BPS, "InvalidShareBps"
+    assert response_blocks_ > 0, "InvalidResponseWindow"
+    assert response_blocks_ <= MAX_RESPONSE_BLOCKS, "InvalidResponseWindow"
     treasury = treasury_
     stake_per_commitment = stake_per_commitment_
     challenge_bond = challenge_bond_
@@ -178,6 +216,16 @@ def commitment_key(provider: address, root: bytes32) -> bytes32:
     return keccak256(abi_encode(provider, root))
 
 
+@pure
+@external
+def secret_hash(secret: bytes32, challenger: address) -> bytes32:
+    """
+    @notice What `open_challenge` takes for a challenger's secret: keccak256(abi_encode(secret,
+            challenger)). The address is inside so a copied hash is useless to anyone else.
+    """
+    return keccak256(abi_encode(secret, challenger))
+
+
 @external
 def stake(amount: uint256):
     """
@@ -187,33 +235,20 @@ def stake(amount: uint256):
     self.free_stake[msg.sender] += amount
     self.total_free += amount
     log Staked(provider=msg.sender, amount=amount)
-    assert extcall token.transferFrom(msg.sender, self, amount), "TransferFailed"
+    assert extcall payouts.token.transferFrom(msg.sender, self, amount), "TransferFailed"
 
 
 @external
 def unstake(amount: uint256):
     """
-    @notice Move `amount` of the caller's free (uncommitted) stake to their withdrawable balance.
+    @notice Move `amount` of the caller's free (uncommitted) stake to what it is owed.
     """
     assert amount > 0, "ZeroAmount"
     assert self.free_stake[msg.sender] >= amount, "InsufficientFreeStake"
     self.free_stake[msg.sender] -= amount
     self.total_free -= amount
-    self._credit(msg.sender, amount)
+    payouts._credit(msg.sender, amount, empty(bytes32))
     log Unstaked(provider=msg.sender, amount=amount)
-
-
-@external
-def withdraw():
-    """
-    @notice Transfer the caller's whole withdrawable balance to them.
-    """
-    amount: uint256 = self.withdrawable[msg.sender]
-    assert amount > 0, "NothingToWithdraw"
-    self.withdrawable[msg.sender] = 0
-    self.total_withdrawable -= amount
-    log Withdrawn(account=msg.sender, amount=amount)
-    assert extcall token.transfer(msg.sender, amount), "TransferFailed"
 
 
 @external
@@ -222,7 +257,7 @@ def commit(root: bytes32, leaf_count: uint256):
     @notice Promise to hold the blob with Merkle root `root` over `leaf_count` chunks; locks
             `stake_per_commitment` of the caller's free stake.
     """
-    assert leaf_count > 0 and leaf_count <= 2**64, "BadLeafCount"
+    assert leaf_count > 0 and leaf_count <= 2**64, "InvalidLeafCount"
     key: bytes32 = keccak256(abi_encode(msg.sender, root))
     assert self.commitments[key].provider == empty(address), "AlreadyCommitted"
     amount: uint256 = stake_per_commitment
@@ -236,7 +271,8 @@ def commit(root: bytes32, leaf_count: uint256):
         root=root,
         leaf_count=leaf_count,
         locked=amount,
-        open_challenge=0,
+        open_challenges=0,
+        failed=False,
         release_block=0,
     )
     log Committed(provider=msg.sender, root=root, leaf_count=leaf_count, locked=amount)
@@ -249,8 +285,10 @@ def request_release(root: bytes32):
             `release_delay` blocks, after which `release` unlocks its stake.
     """
     key: bytes32 = keccak256(abi_encode(msg.sender, root))
-    assert self.commitments[key].provider != empty(address), "NotCommitted"
-    assert self.commitments[key].release_block == 0, "ReleaseRequested"
+    commitment: Commitment = self.commitments[key]
+    assert commitment.provider != empty(address), "NotCommitted"
+    assert not commitment.failed, "CommitmentFailed"
+    assert commitment.release_block == 0, "ReleaseRequested"
     release_block: uint256 = block.number + release_delay
     self.commitments[key].release_block = release_block
     log ReleaseRequested(provider=msg.sender, root=root, release_block=release_block)
@@ -267,37 +305,40 @@ def release(root: bytes32):
     assert commitment.provider != empty(address), "NotCommitted"
     assert commitment.release_block != 0, "ReleaseNotRequested"
     assert block.number >= commitment.release_block, "ReleaseNotDue"
-    assert commitment.open_challenge == 0, "ChallengeOpen"
+    assert commitment.open_challenges == 0, "ChallengeOpen"
     self._end_commitment(key, commitment)
     log Released(provider=msg.sender, root=root, unlocked=commitment.locked)
 
 
 @external
-def open_challenge(provider: address, root: bytes32) -> uint256:
+def open_challenge(provider: address, root: bytes32, secret_hash: bytes32) -> uint256:
     """
-    @notice Challenge `provider` to prove it holds `root`; the caller posts `challenge_bond`.
-    @dev The chunk asked for is fixed by the hash of block `reveal_block` (the next block), which
-         nobody knows when this transaction is sent.
+    @notice Challenge `provider` to prove it holds `root`; the caller posts `challenge_bond` and
+            `secret_hash` = keccak256(abi_encode(secret, caller)) of a random 32-byte secret it
+            reveals with `reveal_challenge` after the next block is mined. Any number of
+            challenges may be open on one commitment, until it closes.
     @return The challenge id.
     """
     key: bytes32 = keccak256(abi_encode(provider, root))
     commitment: Commitment = self.commitments[key]
     assert commitment.provider != empty(address), "NotCommitted"
-    assert commitment.open_challenge == 0, "ChallengeOpen"
     challenge_id: uint256 = self.challenge_count + 1
     self.challenge_count = challenge_id
     reveal_block: uint256 = block.number + 1
-    deadline: uint256 = reveal_block + response_blocks
+    reveal_deadline: uint256 = reveal_block + response_blocks
     bond: uint256 = challenge_bond
     self.challenges[challenge_id] = Challenge(
         commitment=key,
         challenger=msg.sender,
         bond=bond,
+        secret_hash=secret_hash,
         reveal_block=reveal_block,
-        deadline=deadline,
-        state=OPEN,
+        seed=0,
+        deadline=0,
+        leaf_count=commitment.leaf_count,
+        phase=Phase.COMMITTED,
     )
-    self.commitments[key].open_challenge = challenge_id
+    self.commitments[key].open_challenges = commitment.open_challenges + 1
     self.total_bonds += bond
     log ChallengeOpened(
         challenge_id=challenge_id,
@@ -306,20 +347,80 @@ def open_challenge(provider: address, root: bytes32) -> uint256:
         challenger=msg.sender,
         bond=bond,
         reveal_block=reveal_block,
-        deadline=deadline,
+        reveal_deadline=reveal_deadline,
     )
     if bond > 0:
-        assert extcall token.transferFrom(msg.sender, self, bond), "TransferFailed"
+        assert extcall payouts.token.transferFrom(msg.sender, self, bond), "TransferFailed"
     return challenge_id
+
+
+@external
+def reveal_challenge(challenge_id: uint256, secret: bytes32) -> uint256:
+    """
+    @notice Reveal the challenger's secret (anyone who knows it may), after the reveal block is
+            mined and at most `response_blocks` after it; fixes the seed and starts the
+            provider's `response_blocks` to answer.
+    @return The seed.
+    """
+    challenge: Challenge = self._expect(challenge_id, Phase.COMMITTED)
+    assert block.number > challenge.reveal_block, "TooEarly"
+    assert block.number <= challenge.reveal_block + response_blocks, "TooLate"
+    revealed: bytes32 = keccak256(abi_encode(secret, challenge.challenger))
+    assert revealed == challenge.secret_hash, "WrongSecret"
+    commitment: Commitment = self.commitments[challenge.commitment]
+    seed: uint256 = convert(
+        keccak256(
+            abi_encode(
+                blockhash(challenge.reveal_block),
+                secret,
+                commitment.provider,
+                commitment.root,
+                challenge_id,
+            )
+        ),
+        uint256,
+    )
+    deadline: uint256 = block.number + response_blocks
+    self.challenges[challenge_id].seed = seed
+    self.challenges[challenge_id].deadline = deadline
+    self.challenges[challenge_id].phase = Phase.REVEALED
+    log ChallengeRevealed(
+        challenge_id=challenge_id,
+        provider=commitment.provider,
+        root=commitment.root,
+        seed=seed,
+        deadline=deadline,
+    )
+    return seed
+
+
+@external
+def expire_challenge(challenge_id: uint256):
+    """
+    @notice Anyone may end a challenge whose secret was not revealed in time; its bond goes to
+            the provider (who had to stand ready to answer).
+    """
+    challenge: Challenge = self._expect(challenge_id, Phase.COMMITTED)
+    assert block.number > challenge.reveal_block + response_blocks, "RevealWindowOpen"
+    commitment: Commitment = self.commitments[challenge.commitment]
+    self.challenges[challenge_id].phase = Phase.EXPIRED
+    self.total_bonds -= challenge.bond
+    self._pay(commitment.provider, challenge.bond, commitment.root)
+    log ChallengeExpired(
+        challenge_id=challenge_id, provider=commitment.provider, bond=challenge.bond
+    )
+    self._challenge_settled(challenge.commitment)
 
 
 @view
 @external
 def challenge_seed(challenge_id: uint256) -> uint256:
     """
-    @notice The challenge's random seed, once its reveal block is mined (and for 256 blocks).
+    @notice The challenge's random seed, once its secret is revealed.
     """
-    return self._seed(challenge_id)
+    challenge: Challenge = self.challenges[challenge_id]
+    assert challenge.phase in (Phase.REVEALED | Phase.PASSED | Phase.SLASHED), "NotRevealed"
+    return challenge.seed
 
 
 @view
@@ -329,7 +430,8 @@ def challenge_chunk_index(challenge_id: uint256) -> uint256:
     @notice The chunk the provider must prove: low 128 bits of the seed modulo the chunk count.
     """
     challenge: Challenge = self.challenges[challenge_id]
-    return (self._seed(challenge_id) & LOW_128) % self.commitments[challenge.commitment].leaf_count
+    assert challenge.phase in (Phase.REVEALED | Phase.PASSED | Phase.SLASHED), "NotRevealed"
+    return (challenge.seed & LOW_128) % challenge.leaf_count
 
 
 @external
@@ -347,13 +449,11 @@ def answer(
     @dev A wrong answer does not revert: it slashes, so a provider cannot probe for free.
     @return True if the answer was valid (bond paid to the provider), False if it was slashed.
     """
-    challenge: Challenge = self.challenges[challenge_id]
-    assert challenge.state == OPEN, "NotOpen"
+    challenge: Challenge = self._expect(challenge_id, Phase.REVEALED)
     commitment: Commitment = self.commitments[challenge.commitment]
     assert msg.sender == commitment.provider, "NotProvider"
-    assert block.number > challenge.reveal_block, "TooEarly"
     assert block.number <= challenge.deadline, "TooLate"
-    seed: uint256 = self._seed(challenge_id)
+    seed: uint256 = challenge.seed
     chunk_index: uint256 = (seed & LOW_128) % commitment.leaf_count
     valid: bool = merkle.verify_proof(
         commitment.root,
@@ -374,50 +474,42 @@ def answer(
             segment_siblings,
         )
     if not valid:
-        self._slash(challenge_id, challenge, commitment, False)
+        self._slash(challenge_id, challenge, False)
         return False
-    self.challenges[challenge_id].state = PASSED
-    self.commitments[challenge.commitment].open_challenge = 0
+    self.challenges[challenge_id].phase = Phase.PASSED
     self.total_bonds -= challenge.bond
-    self._credit(commitment.provider, challenge.bond)
+    self._pay(commitment.provider, challenge.bond, commitment.root)
     log ChallengePassed(
         challenge_id=challenge_id, provider=commitment.provider, reward=challenge.bond
     )
+    self._challenge_settled(challenge.commitment)
     return True
 
 
 @external
 def slash_missed(challenge_id: uint256):
     """
-    @notice Anyone may slash a provider that let a challenge's deadline pass unanswered.
+    @notice Anyone may slash a provider that let a revealed challenge's deadline pass unanswered.
     """
-    challenge: Challenge = self.challenges[challenge_id]
-    assert challenge.state == OPEN, "NotOpen"
+    challenge: Challenge = self._expect(challenge_id, Phase.REVEALED)
     assert block.number > challenge.deadline, "DeadlineNotPassed"
-    self._slash(challenge_id, challenge, self.commitments[challenge.commitment], True)
+    self._slash(challenge_id, challenge, True)
 
 
 @view
 @internal
-def _seed(challenge_id: uint256) -> uint256:
+def _expect(challenge_id: uint256, allowed: Phase) -> Challenge:
+    """The challenge, if it is in one of the `allowed` phases (an unknown id is in none)."""
     challenge: Challenge = self.challenges[challenge_id]
-    assert challenge.state != 0, "UnknownChallenge"
-    assert block.number > challenge.reveal_block, "TooEarly"
-    commitment: Commitment = self.commitments[challenge.commitment]
-    return convert(
-        keccak256(
-            abi_encode(
-                blockhash(challenge.reveal_block), commitment.provider, commitment.root, challenge_id
-            )
-        ),
-        uint256,
-    )
+    assert challenge.phase in allowed, "WrongPhase"
+    return challenge
 
 
 @internal
-def _credit(account: address, amount: uint256):
-    self.withdrawable[account] += amount
-    self.total_withdrawable += amount
+def _pay(account: address, amount: uint256, root: bytes32):
+    """Owe `amount` to `account` for the commitment to `root` (nothing to log when zero)."""
+    if amount > 0:
+        payouts._credit(account, amount, root)
 
 
 @internal
@@ -431,21 +523,35 @@ def _end_commitment(key: bytes32, commitment: Commitment):
 
 
 @internal
-def _slash(challenge_id: uint256, challenge: Challenge, commitment: Commitment, missed: bool):
+def _challenge_settled(key: bytes32):
+    """One challenge on the commitment is over; a failed commitment closes with its last one."""
+    commitment: Commitment = self.commitments[key]
+    commitment.open_challenges -= 1
+    self.commitments[key].open_challenges = commitment.open_challenges
+    if commitment.failed and commitment.open_challenges == 0:
+        # A provider that failed a challenge no longer counts as holding the blob.
+        self._end_commitment(key, commitment)
+        log CommitmentClosed(
+            provider=commitment.provider, root=commitment.root, unlocked=commitment.locked
+        )
+
+
+@internal
+def _slash(challenge_id: uint256, challenge: Challenge, missed: bool):
+    """Take one slash from the commitment (what is left of it, at most), pay the challenger its
+    share plus its bond and the treasury the rest, and mark the commitment failed."""
+    commitment: Commitment = self.commitments[challenge.commitment]
     amount: uint256 = min(commitment.locked, stake_per_commitment * slash_bps // BPS)
     to_challenger: uint256 = amount * challenger_share_bps // BPS
     to_treasury: uint256 = amount - to_challenger
-    self.challenges[challenge_id].state = SLASHED
+    self.challenges[challenge_id].phase = Phase.SLASHED
+    self.commitments[challenge.commitment].locked = commitment.locked - amount
+    self.commitments[challenge.commitment].failed = True
     self.locked_stake[commitment.provider] -= amount
     self.total_locked -= amount
     self.total_bonds -= challenge.bond
-    self._credit(challenge.challenger, to_challenger + challenge.bond)
-    self._credit(treasury, to_treasury)
-    remaining: Commitment = commitment
-    remaining.locked = commitment.locked - amount
-    remaining.open_challenge = 0
-    # A provider that failed a challenge no longer counts as holding the blob.
-    self._end_commitment(challenge.commitment, remaining)
+    self._pay(challenge.challenger, to_challenger + challenge.bond, commitment.root)
+    self._pay(treasury, to_treasury, commitment.root)
     log Slashed(
         challenge_id=challenge_id,
         provider=commitment.provider,
@@ -455,3 +561,4 @@ def _slash(challenge_id: uint256, challenge: Challenge, commitment: Commitment, 
         to_treasury=to_treasury,
         missed=missed,
     )
+    self._challenge_settled(challenge.commitment)

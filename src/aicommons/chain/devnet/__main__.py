@@ -9,6 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from aicommons.chain.devnet.node import DEFAULT_RPC_GAS_CAP
 from aicommons.chain.devnet.server import (
     DEFAULT_HOST,
     DEFAULT_PORT,
@@ -25,6 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default=DEFAULT_HOST)
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     parser.add_argument("--fsync", action="store_true", help="fsync every block (power loss)")
+    parser.add_argument(
+        "--rpc-gas-cap", type=int, default=DEFAULT_RPC_GAS_CAP, help="gas cap of eth_call"
+    )
     arguments = parser.parse_args(argv)
     try:
         server = DevnetServer(
@@ -32,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
             arguments.host,
             arguments.port,
             fsync_every_block=arguments.fsync,
+            rpc_gas_cap=arguments.rpc_gas_cap,
         )
     except (ValueError, OSError) as exc:
         print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)

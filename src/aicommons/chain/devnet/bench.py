@@ -101,6 +101,7 @@ def digits_inference_workload(web3: Web3, account: LocalAccount) -> TransactionF
         ContractCall,
         encode_input,
         model_from_package,
+        program_hash,
         send_web3,
         upload_calls,
     )
@@ -118,13 +119,25 @@ def digits_inference_workload(web3: Web3, account: LocalAccount) -> TransactionF
         ContractCall("register_model", ("digits-mlp", [account.address])),
         ContractCall(
             "publish_version",
-            (model_id, version_id, package.weights_root, ["bench"], "MIT", [], 1, 0),
+            (
+                model_id,
+                version_id,
+                package.weights_root,
+                program_hash(package),
+                ["bench"],
+                "MIT",
+                [],
+                1,
+                0,
+            ),
         ),
     ]
     send_web3(registry, registration, account)
-    send_web3(executor, upload_calls(version_id, model_from_package(package)), account)
+    send_web3(executor, upload_calls(model_id, version_id, model_from_package(package)), account)
     calls = [
-        bytes.fromhex(executor.encode_abi("infer", args=[version_id, encode_input(x)])[2:])
+        bytes.fromhex(
+            executor.encode_abi("infer", args=[model_id, version_id, encode_input(x)])[2:]
+        )
         for x in samples
     ]
     gas = max(_fixed_call(web3, account, executor.address, data) for data in calls[:4])

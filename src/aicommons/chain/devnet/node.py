@@ -1,11 +1,17 @@
 """The devnet chain itself: a py-evm Prague chain that mines one block per transaction and
 commits each block durably (SQLite) before the transaction hash is handed back.
 
-It never serves a state that is not on disk and never keeps a rejected transaction.
+It never serves a state that is not on disk and never keeps a rejected transaction. Writers
+(mining) take one lock; readers (queries, eth_call) take none and only read committed data at a
+published head, so a long call or a long transaction never holds up an honest query. Block
+time follows the wall clock plus a persisted offset (evm_increaseTime); snapshots and reverts
+(evm_snapshot, evm_revert) restore the database exactly and survive restarts.
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
 import re
 import threading
@@ -22,6 +28,7 @@ from eth.abc import (
     BlockPersistResult,
     ReceiptAPI,
     SignedTransactionAPI,
+    StateAPI,
 )
 from eth.chains.base import MiningChain
 from eth.db.atomic import AtomicDB
@@ -36,14 +43,27 @@ from eth_utils import to_canonical_address
 from lru import LRU
 
 from aicommons.chain.devnet.accounts import DEV_ACCOUNT_BALANCE_WEI, DEV_ACCOUNTS
-from aicommons.chain.devnet.store import DevnetDataError, SqliteKeyValueStore
-from aicommons.chain.errors import DevnetError, InvalidParams, InvalidTransaction
+from aicommons.chain.devnet.store import CommittedView, DevnetDataError, SqliteKeyValueStore
+from aicommons.chain.errors import (
+    DevnetError,
+    DevnetStartError,
+    InvalidParams,
+    InvalidTransaction,
+)
 
 CHAIN_ID = 1337
 BLOCK_GAS_LIMIT = 30_000_000
+DEFAULT_RPC_GAS_CAP = BLOCK_GAS_LIMIT
+"""Most gas one eth_call or eth_estimateGas may burn (geth: --rpc.gascap); a request asking for
+more, or for nothing, gets this much. Lower it with `aic devnet --rpc-gas-cap`."""
+MIN_RPC_GAS_CAP = 21_000
 # Same starting point as hardhat and geth --dev, so fee logic in clients behaves the same.
 GENESIS_BASE_FEE_WEI = 1_000_000_000
 DATABASE_FILE_NAME = "chain.sqlite3"
+MAX_TIMESTAMP = 2**64 - 1
+"""Block timestamps are uint64 in the header."""
+_TIME_OFFSET = "time_offset"
+_NEXT_TIMESTAMP = "next_timestamp"
 ZERO_ADDRESS = b"\x00" * 20
 _RECENT_BLOCKS_CACHED = 2048
 
@@ -138,14 +158,75 @@ class MinedTransaction:
     first_log_index: int
 
 
+class _ReadGate:
+    """Readers share it; a writer that removes data (closing the database) takes it alone and
+    waits for the readers in flight. Mining does not take it: it only adds data, and readers
+    look no further than the published head. Re-entrant per thread, so a reader that calls
+    another reader never waits behind a writer that waits for it."""
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._readers = 0
+        self._exclusive = False
+        self._depth = threading.local()
+
+    @contextlib.contextmanager
+    def shared(self) -> Iterator[None]:
+        depth = getattr(self._depth, "value", 0)
+        if depth == 0:
+            with self._condition:
+                while self._exclusive:
+                    self._condition.wait()
+                self._readers += 1
+        self._depth.value = depth + 1
+        try:
+            yield
+        finally:
+            self._depth.value = depth
+            if depth == 0:
+                with self._condition:
+                    self._readers -= 1
+                    if self._readers == 0:
+                        self._condition.notify_all()
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        with self._condition:
+            while self._exclusive:
+                self._condition.wait()
+            self._exclusive = True
+            while self._readers:
+                self._condition.wait()
+        try:
+            yield
+        finally:
+            with self._condition:
+                self._exclusive = False
+                self._condition.notify_all()
+
+
 class DevnetChain:
     """The persistent chain: open (or create) it in `data_dir`, then send and query.
 
-    All methods are safe to call from several threads; one lock serialises them, which is also
-    what makes "one block per transaction" well-defined.
+    All methods are safe to call from several threads. Writers (sending transactions) serialise
+    on one lock, which is also what makes "one block per transaction" well-defined. Readers
+    take no chain lock: they read committed data through a read-only view at a header no newer
+    than `head()`, which is published only once its block is durable.
+    `rpc_gas_cap` bounds the gas of eth_call and eth_estimateGas (never above the block limit).
     """
 
-    def __init__(self, data_dir: Path, *, fsync_every_block: bool = False) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        fsync_every_block: bool = False,
+        rpc_gas_cap: int = DEFAULT_RPC_GAS_CAP,
+    ) -> None:
+        if rpc_gas_cap < MIN_RPC_GAS_CAP:
+            raise DevnetStartError(
+                f"rpc gas cap {rpc_gas_cap} is below the {MIN_RPC_GAS_CAP} a transfer needs"
+            )
+        self.rpc_gas_cap = rpc_gas_cap
         try:
             data_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -160,7 +241,8 @@ class DevnetChain:
         self._store = SqliteKeyValueStore(database_path)
         self._store.check_integrity()
         self._store.set_durability(fsync_every_block)
-        self._lock = threading.RLock()
+        self._write_lock = threading.RLock()
+        self._gate = _ReadGate()
         # Mined blocks never change (no reorgs on a one-node chain), so decoded blocks and
         # receipts can be cached; clients ask for the block and receipt they just produced.
         self._recent_blocks: LRU = LRU(_RECENT_BLOCKS_CACHED)
@@ -169,22 +251,38 @@ class DevnetChain:
         self._dev_keys = {
             to_canonical_address(account.address): account.private_key for account in DEV_ACCOUNTS
         }
-        self._chain = self._open_or_create_chain()
+        self._ensure_genesis()
+        self._load_committed_state()
 
-    def _open_or_create_chain(self) -> _DevnetMiningChain:
+    def _load_committed_state(self) -> None:
+        """(Re)build everything kept in memory from the committed database: at open, and after
+        a revert replaced what the database holds."""
+        try:
+            self._chain = _DevnetMiningChain(AtomicDB(self._store))
+        except (HeaderNotFound, KeyError) as exc:
+            raise DevnetDataError(
+                f"devnet database in {self.data_dir} is incomplete: {exc!r}"
+            ) from None
+        # Readers get their own chain object over committed data only; py-evm's chain objects
+        # keep the miner's pending header, which readers must never see or disturb.
+        self._reader = _DevnetMiningChain(AtomicDB(CommittedView(self._store)))
+        self._recent_blocks.clear()
+        self._recent_receipts.clear()
+        self._recent_transactions.clear()
+        self._time_offset = int(self._store.read_meta(_TIME_OFFSET) or 0)
+        next_timestamp = self._store.read_meta(_NEXT_TIMESTAMP)
+        self._next_timestamp = None if next_timestamp is None else int(next_timestamp)
+        self._head = self._chain.get_canonical_head()
+
+    def _ensure_genesis(self) -> None:
+        """Check the stored chain id, or write the genesis block of a new chain."""
         stored_chain_id = self._store.read_meta("chain_id")
         if stored_chain_id is not None and int(stored_chain_id) != CHAIN_ID:
             raise DevnetDataError(
                 f"devnet data dir {self.data_dir} holds chain {stored_chain_id}, not {CHAIN_ID}"
             )
-        base_db = AtomicDB(self._store)
         if stored_chain_id is not None:
-            try:
-                return _DevnetMiningChain(base_db)
-            except (HeaderNotFound, KeyError) as exc:
-                raise DevnetDataError(
-                    f"devnet database in {self.data_dir} is incomplete: {exc!r}"
-                ) from None
+            return
         genesis_state = {
             to_canonical_address(account.address): {
                 "balance": DEV_ACCOUNT_BALANCE_WEI,
@@ -200,94 +298,208 @@ class DevnetChain:
             "timestamp": int(time.time()),
             "base_fee_per_gas": GENESIS_BASE_FEE_WEI,
         }
-        chain = _DevnetMiningChain.from_genesis(base_db, genesis_params, genesis_state)
+        _DevnetMiningChain.from_genesis(AtomicDB(self._store), genesis_params, genesis_state)
         self._store.commit()
         # Written last: a crash before this line leaves a directory that is simply re-created.
         self._store.write_meta("chain_id", str(CHAIN_ID))
-        return chain
 
     def close(self) -> None:
-        """Release the database file."""
-        with self._lock:
+        """Release the database file (after the readers in flight are done)."""
+        with self._write_lock, self._gate.exclusive():
             self._store.close()
+
+    def reading(self) -> contextlib.AbstractContextManager[None]:
+        """Hold while answering one request that reads several times, so the database stays
+        open between its reads. Never hold it while waiting for a write."""
+        return self._gate.shared()
+
+    def _publish(self, header: BlockHeaderAPI) -> None:
+        # One attribute store: readers see the old head or the new one, never a half.
+        self._head = header
+
+    # -- time -----------------------------------------------------------------------------------
+
+    def next_block_timestamp(self, parent: BlockHeaderAPI) -> int:
+        """The timestamp of the block after `parent`: the one set by evm_setNextBlockTimestamp,
+        else wall clock plus the offset (evm_increaseTime), but always after `parent`."""
+        if self._next_timestamp is not None and parent.block_number == self._head.block_number:
+            return self._next_timestamp
+        return max(int(time.time()) + self._time_offset, parent.timestamp + 1)
+
+    def increase_time(self, seconds: int) -> int:
+        """Move the clock of future blocks `seconds` ahead (hardhat's evm_increaseTime);
+        returns the total offset from the wall clock in seconds."""
+        with self._write_lock:
+            offset = self._time_offset + seconds
+            if int(time.time()) + offset > MAX_TIMESTAMP:
+                raise InvalidParams(f"time offset {offset} s would pass the largest timestamp")
+            self._store.stage_meta(_TIME_OFFSET, str(offset))
+            self._store.commit()
+            self._time_offset = offset
+            return offset
+
+    def set_next_block_timestamp(self, timestamp: int) -> int:
+        """Give the next block exactly `timestamp` (later blocks continue from it, as hardhat
+        does); it must be after the latest block's."""
+        with self._write_lock:
+            self._check_next_timestamp(timestamp)
+            self._store.stage_meta(_NEXT_TIMESTAMP, str(timestamp))
+            self._store.commit()
+            self._next_timestamp = timestamp
+            return timestamp
+
+    def _check_next_timestamp(self, timestamp: int) -> None:
+        latest = self._head.timestamp
+        if timestamp > MAX_TIMESTAMP:
+            raise InvalidParams(f"timestamp {timestamp} does not fit 64 bits")
+        if timestamp == latest:
+            raise DevnetError(f"Timestamp {timestamp} is equal to the previous block's timestamp")
+        if timestamp < latest:
+            raise DevnetError(
+                f"Timestamp {timestamp} is lower than the previous block's timestamp {latest}"
+            )
+
+    # -- snapshots ------------------------------------------------------------------------------
+
+    def snapshot(self) -> int:
+        """Remember the chain as it is now (blocks, state, receipts, logs, clock); returns the
+        snapshot id (1, 2, ...; never reused, kept across restarts)."""
+        with self._write_lock:
+            return self._store.open_snapshot()
+
+    def revert(self, snapshot_id: int) -> bool:
+        """Rewind to snapshot `snapshot_id`: later blocks, their transactions, receipts and
+        logs are gone and the clock is as it was; that snapshot and every later one are
+        consumed. False (and no change) if there is no such snapshot."""
+        with self._write_lock, self._gate.exclusive():
+            if not self._store.revert_to_snapshot(snapshot_id):
+                return False
+            self._load_committed_state()
+            return True
+
+    # -- mining ---------------------------------------------------------------------------------
+
+    def _mine(
+        self, transactions: list[SignedTransactionAPI]
+    ) -> tuple[BlockAPI, tuple[ReceiptAPI, ...]]:
+        """Mine `transactions` in one new block on the head and commit it (write lock held)."""
+        parent = self._head
+        timestamp = self.next_block_timestamp(parent)
+        self._chain.header = self._chain.create_header_from_parent(parent, timestamp=timestamp)
+        try:
+            import_result, receipts, _ = self._chain.mine_all(transactions)
+        except (EthUtilsValidationError, VMError) as exc:
+            raise _node_style_rejection(str(exc)) from None
+        if self._next_timestamp is not None:
+            # As hardhat: the clock continues from a timestamp that was set explicitly.
+            offset = timestamp - int(time.time())
+            self._store.stage_meta(_NEXT_TIMESTAMP, None)
+            self._store.stage_meta(_TIME_OFFSET, str(offset))
+        else:
+            offset = self._time_offset
+        self._store.commit()
+        self._time_offset, self._next_timestamp = offset, None
+        block = import_result.imported_block
+        self._recent_blocks[block.number] = block
+        self._recent_receipts[block.hash] = tuple(receipts)
+        return block, tuple(receipts)
+
+    def mine(self, timestamp: int | None = None) -> BlockHeaderAPI:
+        """Mine one empty block (evm_mine), at `timestamp` if given; returns its header."""
+        with self._write_lock:
+            pending = self._next_timestamp
+            if timestamp is not None:
+                self._check_next_timestamp(timestamp)
+                self._next_timestamp = timestamp
+            try:
+                block, _ = self._mine([])
+            except BaseException:
+                self._next_timestamp = pending  # the one-off timestamp was not used
+                raise
+            self._publish(block.header)
+            return block.header
 
     # -- blocks ---------------------------------------------------------------------------------
 
     def head(self) -> BlockHeaderAPI:
-        """The header of the latest mined block."""
-        with self._lock:
-            return self._chain.get_canonical_head()
+        """The header of the latest durable block; takes no lock, so it answers at once even
+        while a call runs or a block is mined."""
+        return self._head
 
     def header_by_tag(self, tag: str | int) -> BlockHeaderAPI:
         """Resolve a block number or tag (latest, pending, safe, finalized, earliest)."""
-        with self._lock:
-            if isinstance(tag, int):
-                try:
-                    return self._chain.get_canonical_block_header_by_number(tag)
-                except HeaderNotFound:
-                    raise InvalidParams(f"block {tag} not found") from None
-            if tag in ("latest", "pending", "safe", "finalized"):
-                # Automine: nothing is ever pending, and a single-node dev chain is final at once.
-                return self._chain.get_canonical_head()
-            if tag == "earliest":
-                return self._chain.get_canonical_block_header_by_number(0)
-            raise InvalidParams(f"unknown block tag {tag!r}")
+        head = self._head
+        if isinstance(tag, int):
+            if tag > head.block_number:
+                raise InvalidParams(f"block {tag} not found")
+            if tag == head.block_number:
+                return head
+            with self._gate.shared():
+                return self._reader.get_canonical_block_header_by_number(tag)
+        if tag in ("latest", "pending", "safe", "finalized"):
+            # Automine: nothing is ever pending, and a single-node dev chain is final at once.
+            return head
+        if tag == "earliest":
+            return self.header_by_tag(0)
+        raise InvalidParams(f"unknown block tag {tag!r}")
 
     def block_by_number(self, number: int) -> BlockAPI | None:
         """The canonical block at `number`, or None past the head."""
-        with self._lock:
-            cached = self._recent_blocks.get(number)
-            if cached is not None:
-                return cached
+        if number > self._head.block_number:
+            return None
+        cached = self._recent_blocks.get(number)
+        if cached is not None:
+            return cached
+        with self._gate.shared():
             try:
-                block = self._chain.get_canonical_block_by_number(number)
+                block = self._reader.get_canonical_block_by_number(number)
             except HeaderNotFound:
                 return None
-            self._recent_blocks[number] = block
-            return block
+        self._recent_blocks[number] = block
+        return block
 
     def block_by_hash(self, block_hash: bytes) -> BlockAPI | None:
         """The canonical block with `block_hash`, or None if unknown."""
-        with self._lock:
+        with self._gate.shared():
             try:
-                header = self._chain.get_block_header_by_hash(block_hash)
+                header = self._reader.get_block_header_by_hash(block_hash)
             except (HeaderNotFound, KeyError):
                 return None
             block = self.block_by_number(header.block_number)
-            return block if block is not None and block.hash == block_hash else None
+        return block if block is not None and block.hash == block_hash else None
 
     def receipts_of(self, block: BlockAPI) -> tuple[ReceiptAPI, ...]:
         """Every receipt of `block`, in transaction order."""
-        with self._lock:
-            cached = self._recent_receipts.get(block.hash)
-            if cached is None:
-                cached = block.get_receipts(self._chain.chaindb)
-                self._recent_receipts[block.hash] = cached
-            return cached
+        cached = self._recent_receipts.get(block.hash)
+        if cached is None:
+            with self._gate.shared():
+                cached = block.get_receipts(self._reader.chaindb)
+            self._recent_receipts[block.hash] = cached
+        return cached
 
     # -- accounts -------------------------------------------------------------------------------
 
-    def _state_at(self, header: BlockHeaderAPI) -> Any:
-        return self._chain.get_vm(header).state
+    def _state_at(self, header: BlockHeaderAPI) -> StateAPI:
+        return self._reader.get_vm(header).state
 
     def balance(self, address: bytes, header: BlockHeaderAPI) -> int:
         """Balance in wei of `address` after block `header`."""
-        with self._lock:
+        with self._gate.shared():
             return self._state_at(header).get_balance(address)
 
     def nonce(self, address: bytes, header: BlockHeaderAPI) -> int:
         """Transaction count of `address` after block `header`."""
-        with self._lock:
+        with self._gate.shared():
             return self._state_at(header).get_nonce(address)
 
     def code(self, address: bytes, header: BlockHeaderAPI) -> bytes:
         """Deployed bytecode at `address` after block `header`."""
-        with self._lock:
+        with self._gate.shared():
             return self._state_at(header).get_code(address)
 
     def storage_at(self, address: bytes, slot: int, header: BlockHeaderAPI) -> int:
         """Storage word `slot` of `address` after block `header`."""
-        with self._lock:
+        with self._gate.shared():
             return self._state_at(header).get_storage(address, slot)
 
     # -- transactions ---------------------------------------------------------------------------
@@ -295,7 +507,7 @@ class DevnetChain:
     def send_raw_transaction(self, raw_transaction: bytes) -> bytes:
         """Validate, execute and mine `raw_transaction` in its own block; return its hash only
         once that block is durable."""
-        with self._lock:
+        with self._write_lock:
             builder = self._chain.get_vm_class(self._chain.header).get_transaction_builder()
             try:
                 transaction = builder.decode(raw_transaction)
@@ -304,29 +516,23 @@ class DevnetChain:
             if self._is_known(transaction.hash):
                 return transaction.hash
             self._check_includable(transaction)
-            try:
-                import_result, receipts, _ = self._chain.mine_all([transaction])
-            except (EthUtilsValidationError, VMError) as exc:
-                raise _node_style_rejection(str(exc)) from None
-            self._store.commit()
-            block = import_result.imported_block
-            self._recent_blocks[block.number] = block
-            self._recent_receipts[block.hash] = tuple(receipts)
+            block, receipts = self._mine([transaction])
             self._recent_transactions[transaction.hash] = describe_mined_transaction(
-                block, tuple(receipts), 0
+                block, receipts, 0
             )
+            self._publish(block.header)
             return transaction.hash
 
     def send_transaction(self, request: CallRequest) -> bytes:
         """Sign `request` with the sender's development key (dev accounts only) and send it."""
-        with self._lock:
+        with self._write_lock:
             private_key = self._dev_keys.get(request.sender)
             if private_key is None:
                 raise InvalidTransaction(
                     "unknown account: eth_sendTransaction only signs for the devnet's "
                     "development accounts"
                 )
-            head = self._chain.get_canonical_head()
+            head = self._head
             fields: dict[str, Any] = {
                 "chainId": CHAIN_ID,
                 "nonce": request.nonce
@@ -392,30 +598,50 @@ class DevnetChain:
 
     def mined_transaction(self, transaction_hash: bytes) -> MinedTransaction | None:
         """The mined transaction with `transaction_hash` and its receipt, or None if unknown."""
-        with self._lock:
-            cached = self._recent_transactions.get(transaction_hash)
-            if cached is not None:
-                return cached
+        cached = self._recent_transactions.get(transaction_hash)
+        if cached is not None:
+            return cached
+        with self._gate.shared():
             try:
-                block_number, index = self._chain.chaindb.get_transaction_index(transaction_hash)
+                block_number, index = self._reader.chaindb.get_transaction_index(transaction_hash)
             except TransactionNotFound:
                 return None
             block = self.block_by_number(block_number)
-            if block is None:
+            if block is None or index >= len(block.transactions):
                 return None
             mined = describe_mined_transaction(block, self.receipts_of(block), index)
-            self._recent_transactions[transaction_hash] = mined
-            return mined
+        self._recent_transactions[transaction_hash] = mined
+        return mined
 
     # -- execution without mining ---------------------------------------------------------------
 
-    def _spoof(self, request: CallRequest, header: BlockHeaderAPI) -> SpoofTransaction:
-        vm = self._chain.get_vm(header)
+    def _pending_state(self, header: BlockHeaderAPI) -> StateAPI:
+        """A throw-away state after block `header`, in the context of the block that would
+        follow it (the devnet's clock, so calls see evm_increaseTime), with no base fee: what
+        py-evm's `in_costless_state` builds, but with our timestamp."""
+        vm = self._reader.get_vm(header)
+        context = vm.create_header_from_parent(
+            header,
+            coinbase=header.coinbase,
+            gas_limit=header.gas_limit,
+            timestamp=self.next_block_timestamp(header),
+        ).copy(base_fee_per_gas=0)
+        ancestors = itertools.chain((header.hash,), vm.previous_hashes)
+        return vm.build_state(vm.chaindb.db, context, vm.chain_context, ancestors)
+
+    def gas_allowance(self, requested: int | None, header: BlockHeaderAPI) -> int:
+        """The gas an eth_call / eth_estimateGas may use: what it asks for (everything, if it
+        asks for nothing), never above the RPC gas cap or the block gas limit, like geth."""
+        cap = min(self.rpc_gas_cap, header.gas_limit)
+        return cap if requested is None else min(requested, cap)
+
+    def _spoof(self, request: CallRequest, header: BlockHeaderAPI, gas: int) -> SpoofTransaction:
+        vm = self._reader.get_vm(header)
         nonce = request.nonce if request.nonce is not None else self.nonce(request.sender, header)
         unsigned = vm.create_unsigned_transaction(
             nonce=nonce,
             gas_price=0,
-            gas=request.gas if request.gas is not None else header.gas_limit,
+            gas=gas,
             to=request.to,
             value=request.value,
             data=request.data,
@@ -423,25 +649,30 @@ class DevnetChain:
         return SpoofTransaction(unsigned, from_=request.sender)
 
     def call(self, request: CallRequest, header: BlockHeaderAPI) -> bytes:
-        """Run `request` on the state after block `header` without mining; return its output."""
-        with self._lock:
-            transaction = self._spoof(request, header)
+        """Run `request` on the state after block `header` without mining; return its output.
+
+        Its gas is capped by `gas_allowance`; it reads committed state only and holds no lock
+        a writer or another reader waits for."""
+        with self._gate.shared():
+            transaction = self._spoof(request, header, self.gas_allowance(request.gas, header))
             try:
-                with self._chain.get_vm(header).in_costless_state() as state:
-                    computation = state.costless_execute_transaction(transaction)
+                computation = self._pending_state(header).costless_execute_transaction(transaction)
             except EthUtilsValidationError as exc:
                 raise DevnetError(f"call rejected: {exc}") from None
-            if computation.is_error:
-                _raise_execution_error(computation.error, computation.output)
-            return computation.output
+        if computation.is_error:
+            _raise_execution_error(computation.error, computation.output)
+        return computation.output
 
     def estimate_gas(self, request: CallRequest, header: BlockHeaderAPI | None = None) -> int:
-        """The smallest gas limit with which `request` succeeds (binary search, like geth)."""
-        with self._lock:
-            at_header = header if header is not None else self._chain.get_canonical_head()
-            transaction = self._spoof(request, at_header)
+        """The smallest gas limit with which `request` succeeds, to within the intrinsic gas of
+        a transfer (binary search, like geth), searched up to `gas_allowance` only."""
+        at_header = header if header is not None else self._head
+        allowance = self.gas_allowance(request.gas, at_header)
+        with self._gate.shared():
+            transaction = self._spoof(request, at_header, allowance)
             try:
-                return self._chain.estimate_gas(transaction, at_header)
+                state = self._pending_state(at_header)
+                return _smallest_sufficient_gas(state, transaction, allowance)
             except Revert as exc:
                 raise ExecutionReverted(bytes(exc.args[0]) if exc.args else b"") from None
             except (VMError, EthUtilsValidationError) as exc:
@@ -449,15 +680,53 @@ class DevnetChain:
 
     def pending_base_fee(self) -> int:
         """The base fee the next block will charge."""
-        with self._lock:
-            return self._chain.header.base_fee_per_gas
+        return self._chain.header.base_fee_per_gas
 
     def headers_between(self, first: int, last: int) -> Iterator[BlockHeaderAPI]:
         """Canonical headers `first..last` inclusive (clamped to the head)."""
-        with self._lock:
-            head_number = self._chain.get_canonical_head().block_number
-            for number in range(max(first, 0), min(last, head_number) + 1):
-                yield self._chain.get_canonical_block_header_by_number(number)
+        head_number = self._head.block_number
+        for number in range(max(first, 0), min(last, head_number) + 1):
+            with self._gate.shared():
+                header = self._reader.get_canonical_block_header_by_number(number)
+            yield header
+
+
+_ESTIMATE_TOLERANCE = 21_000
+"""py-evm's default: an estimate is at most one transfer's gas above the exact minimum, and
+needs about ten executions instead of twenty-five."""
+
+
+def _smallest_sufficient_gas(state: StateAPI, transaction: SpoofTransaction, allowance: int) -> int:
+    """Binary search for the least gas (within `_ESTIMATE_TOLERANCE`) with which `transaction`
+    does not fail, between its intrinsic gas and `allowance`; re-raises the error it fails with
+    at `allowance` (a Revert keeps its data)."""
+
+    def error_with(gas: int) -> VMError | None:
+        snapshot = state.snapshot()
+        try:
+            computation = state.apply_transaction(SpoofTransaction(transaction, gas=gas))
+            return computation.error if computation.is_error else None
+        finally:
+            state.revert(snapshot)
+
+    lowest = transaction.intrinsic_gas
+    if lowest > allowance:
+        raise DevnetError(f"gas required exceeds allowance ({allowance})")
+    if error_with(lowest) is None:
+        return lowest
+    error = error_with(allowance)
+    if error is not None:
+        if isinstance(error, Revert):
+            raise error
+        raise DevnetError(f"gas required exceeds allowance ({allowance}): {error}")
+    enough, too_little = allowance, lowest
+    while enough - too_little > _ESTIMATE_TOLERANCE:
+        middle = (enough + too_little) // 2
+        if error_with(middle) is None:
+            enough = middle
+        else:
+            too_little = middle
+    return enough
 
 
 def suggested_priority_fee() -> int:

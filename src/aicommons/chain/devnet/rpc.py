@@ -6,12 +6,14 @@ It must never let an exception escape as a transport error: a bad request gets a
 
 from __future__ import annotations
 
+import contextlib
+import enum
 import itertools
 import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from eth_account import Account
 from eth_account.messages import encode_defunct
@@ -21,6 +23,7 @@ from aicommons import __version__
 from aicommons.chain.devnet.accounts import DEV_ACCOUNTS
 from aicommons.chain.devnet.node import (
     CHAIN_ID,
+    MAX_TIMESTAMP,
     DevnetChain,
     DevnetError,
     InvalidParams,
@@ -43,6 +46,7 @@ from aicommons.chain.devnet.rpc_format import (
     parse_log_query,
     parse_quantity,
     quantity,
+    shown,
 )
 
 logger = logging.getLogger(__name__)
@@ -53,7 +57,35 @@ METHOD_NOT_FOUND = -32601
 INTERNAL_ERROR = -32603
 # eth_getLogs refuses wider ranges, like public nodes do, so one request cannot pin the chain.
 MAX_LOG_RANGE_BLOCKS = 100_000
+MAX_BATCH_REQUESTS = 1000
+"""Longest JSON-RPC batch answered (geth's default); a longer one gets one error reply."""
 CLIENT_VERSION = f"aicommons-devnet/{__version__}/py-evm"
+
+
+class Lane(enum.IntEnum):
+    """Where the server runs a method, so slow work never delays quick answers."""
+
+    INLINE = 0
+    """Constant time, no storage read, no lock: answered on the event loop at once."""
+    READ = 1
+    """Reads committed chain data; runs on the reader threads."""
+    CALL = 2
+    """Runs the EVM without mining (eth_call, eth_estimateGas); on its own few threads."""
+    WRITE = 3
+    """Changes the chain; one thread, since writes are serialised anyway."""
+
+
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def lane(chosen: Lane) -> Callable[[_Method], _Method]:
+    """Mark an `rpc_*` method's lane (unmarked methods are `Lane.READ`)."""
+
+    def mark(method: _Method) -> _Method:
+        method.rpc_lane = chosen  # type: ignore[attr-defined]
+        return method
+
+    return mark
 
 
 @dataclass
@@ -89,6 +121,13 @@ class FilterRegistry:
         with self._lock:
             return self._filters.pop(parse_quantity(filter_id, "filter id"), None) is not None
 
+    def rewind(self, head: int) -> None:
+        """After evm_revert: blocks past `head` are gone, so the blocks that replace them are
+        reported again."""
+        with self._lock:
+            for installed in self._filters.values():
+                installed.last_reported_block = min(installed.last_reported_block, head)
+
 
 class RpcDispatcher:
     """Handles one decoded JSON-RPC payload (a request or a batch) against `chain`."""
@@ -101,6 +140,20 @@ class RpcDispatcher:
             for name in dir(self)
             if name.startswith("rpc_")
         }
+        self._lanes: dict[str, Lane] = {
+            name: getattr(method, "rpc_lane", Lane.READ) for name, method in self._methods.items()
+        }
+
+    def lane_of(self, payload: Any) -> Lane:
+        """The lane `payload` runs in: a batch runs in the slowest lane of its requests, and
+        anything answered with an immediate error (unknown method, too long) inline."""
+        if isinstance(payload, list):
+            if len(payload) > MAX_BATCH_REQUESTS:
+                return Lane.INLINE
+            return max((self.lane_of(request) for request in payload), default=Lane.INLINE)
+        if isinstance(payload, dict) and isinstance(payload.get("method"), str):
+            return self._lanes.get(payload["method"], Lane.INLINE)
+        return Lane.INLINE
 
     # -- envelope -------------------------------------------------------------------------------
 
@@ -109,6 +162,15 @@ class RpcDispatcher:
         if isinstance(payload, list):
             if not payload:
                 return _error_response(None, INVALID_REQUEST, "empty batch")
+            if len(payload) > MAX_BATCH_REQUESTS:
+                # As geth does: the whole batch is refused with one error, in a list.
+                return [
+                    _error_response(
+                        None,
+                        INVALID_REQUEST,
+                        f"batch of {len(payload)} requests is too large (max {MAX_BATCH_REQUESTS})",
+                    )
+                ]
             replies = [self.handle_request(request) for request in payload]
             return [reply for reply in replies if reply is not None]
         return self.handle_request(payload)
@@ -118,18 +180,25 @@ class RpcDispatcher:
         if not isinstance(request, dict) or not isinstance(request.get("method"), str):
             return _error_response(None, INVALID_REQUEST, "invalid request")
         request_id = request.get("id")
+        if not _is_valid_id(request_id):
+            # JSON-RPC 2.0: a string, a number or null; nothing nested is echoed back.
+            return _error_response(None, INVALID_REQUEST, "invalid request id")
         method = self._methods.get(request["method"])
         if method is None:
             return _error_response(
-                request_id, METHOD_NOT_FOUND, f"method {request['method']!r} not supported"
+                request_id, METHOD_NOT_FOUND, f"method {shown(request['method'])} not supported"
             )
         params = request.get("params", [])
         if params is None:
             params = []
         if not isinstance(params, list):
             return _error_response(request_id, -32602, "params must be a list")
+        reads = self._lanes[request["method"]] in (Lane.READ, Lane.CALL)
         try:
-            result = method(*params)
+            # A reading request keeps the database open across its reads; a writing one must
+            # not hold it while it waits for the write lock.
+            with self.chain.reading() if reads else contextlib.nullcontext():
+                result = method(*params)
         except TypeError as exc:
             # Wrong number of positional params for the method.
             if "positional argument" in str(exc):
@@ -198,47 +267,60 @@ class RpcDispatcher:
 
     # -- identity -------------------------------------------------------------------------------
 
+    @lane(Lane.INLINE)
     def rpc_web3_clientVersion(self) -> str:
         return CLIENT_VERSION
 
     def rpc_web3_sha3(self, value: Any) -> str:
         return data(keccak(parse_data(value)))
 
+    @lane(Lane.INLINE)
     def rpc_net_version(self) -> str:
         return str(CHAIN_ID)
 
+    @lane(Lane.INLINE)
     def rpc_net_listening(self) -> bool:
         return True
 
+    @lane(Lane.INLINE)
     def rpc_net_peerCount(self) -> str:
         return quantity(0)
 
+    @lane(Lane.INLINE)
     def rpc_eth_chainId(self) -> str:
         return quantity(CHAIN_ID)
 
+    @lane(Lane.INLINE)
     def rpc_eth_syncing(self) -> bool:
         return False
 
+    @lane(Lane.INLINE)
     def rpc_eth_mining(self) -> bool:
         return True
 
+    @lane(Lane.INLINE)
     def rpc_eth_hashrate(self) -> str:
         return quantity(0)
 
+    @lane(Lane.INLINE)
     def rpc_eth_accounts(self) -> list[str]:
         return [account.address for account in DEV_ACCOUNTS]
 
+    @lane(Lane.INLINE)
     def rpc_eth_coinbase(self) -> str:
         return address(b"\x00" * 20)
 
     # -- fees -----------------------------------------------------------------------------------
 
+    @lane(Lane.INLINE)
     def rpc_eth_gasPrice(self) -> str:
         return quantity(self.chain.pending_base_fee() + suggested_priority_fee())
 
+    @lane(Lane.INLINE)
     def rpc_eth_maxPriorityFeePerGas(self) -> str:
         return quantity(suggested_priority_fee())
 
+    @lane(Lane.INLINE)
     def rpc_eth_blobBaseFee(self) -> str:
         return quantity(1)
 
@@ -273,6 +355,7 @@ class RpcDispatcher:
 
     # -- state ----------------------------------------------------------------------------------
 
+    @lane(Lane.INLINE)
     def rpc_eth_blockNumber(self) -> str:
         return quantity(self.chain.head().block_number)
 
@@ -293,17 +376,21 @@ class RpcDispatcher:
 
     # -- execution ------------------------------------------------------------------------------
 
+    @lane(Lane.CALL)
     def rpc_eth_call(self, request: Any, block: Any = "latest", *overrides: Any) -> str:
         if overrides and overrides[0]:
             raise InvalidParams("state overrides are not supported")
         return data(self.chain.call(parse_call_request(request), self._header(block)))
 
+    @lane(Lane.CALL)
     def rpc_eth_estimateGas(self, request: Any, block: Any = "latest") -> str:
         return quantity(self.chain.estimate_gas(parse_call_request(request), self._header(block)))
 
+    @lane(Lane.WRITE)
     def rpc_eth_sendRawTransaction(self, raw: Any) -> str:
         return data(self.chain.send_raw_transaction(parse_data(raw, "raw transaction")))
 
+    @lane(Lane.WRITE)
     def rpc_eth_sendTransaction(self, request: Any) -> str:
         return data(self.chain.send_transaction(parse_call_request(request)))
 
@@ -421,6 +508,47 @@ class RpcDispatcher:
         if installed.query is None:
             raise DevnetError("filter is not a log filter")
         return self._logs(installed.query)
+
+    # -- development methods (hardhat / anvil / ganache) ---------------------------------------
+
+    @lane(Lane.WRITE)
+    def rpc_evm_snapshot(self) -> str:
+        return quantity(self.chain.snapshot())
+
+    @lane(Lane.WRITE)
+    def rpc_evm_revert(self, snapshot_id: Any) -> bool:
+        reverted = self.chain.revert(parse_quantity(snapshot_id, "snapshot id"))
+        if reverted:
+            self.filters.rewind(self.chain.head().block_number)
+        return reverted
+
+    @lane(Lane.WRITE)
+    def rpc_evm_increaseTime(self, seconds: Any) -> str:
+        # hardhat answers with the total offset in seconds, as a decimal string.
+        return str(self.chain.increase_time(_parse_uint64(seconds, "seconds")))
+
+    @lane(Lane.WRITE)
+    def rpc_evm_setNextBlockTimestamp(self, timestamp: Any) -> str:
+        return str(self.chain.set_next_block_timestamp(_parse_uint64(timestamp, "timestamp")))
+
+    @lane(Lane.WRITE)
+    def rpc_evm_mine(self, timestamp: Any = None) -> str:
+        chosen = None if timestamp is None else _parse_uint64(timestamp, "timestamp")
+        self.chain.mine(timestamp=chosen)
+        return "0x0"
+
+
+def _parse_uint64(value: Any, name: str) -> int:
+    number = parse_quantity(value, name)
+    if number > MAX_TIMESTAMP:
+        raise InvalidParams(f"invalid {name}: {shown(value)} does not fit 64 bits")
+    return number
+
+
+def _is_valid_id(request_id: Any) -> bool:
+    return request_id is None or (
+        isinstance(request_id, str | int | float) and not isinstance(request_id, bool)
+    )
 
 
 def _error_response(

@@ -24,6 +24,14 @@ from aicommons.chain.devnet.node import (
 )
 
 BLOCK_TAGS = ("latest", "pending", "safe", "finalized", "earliest")
+_SHOWN_CHARS = 80
+
+
+def shown(value: Any) -> str:
+    """`repr(value)` cut to a few dozen characters: error messages name the bad value without
+    echoing a megabyte of it back."""
+    text = repr(value)
+    return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 3] + "..."
 
 
 # -- parsing ------------------------------------------------------------------------------------
@@ -32,7 +40,7 @@ BLOCK_TAGS = ("latest", "pending", "safe", "finalized", "earliest")
 def parse_quantity(value: Any, name: str = "quantity") -> int:
     """A JSON-RPC QUANTITY ("0x1a"); plain JSON integers are accepted too, as geth does."""
     if isinstance(value, bool):
-        raise InvalidParams(f"invalid {name}: {value!r}")
+        raise InvalidParams(f"invalid {name}: {shown(value)}")
     if isinstance(value, int) and value >= 0:
         return value
     if isinstance(value, str) and value[:2] in ("0x", "0X") and len(value) > 2:
@@ -40,7 +48,7 @@ def parse_quantity(value: Any, name: str = "quantity") -> int:
             return int(value, 16)
         except ValueError:
             pass
-    raise InvalidParams(f"invalid {name}: {value!r} (expected a 0x-prefixed hex number)")
+    raise InvalidParams(f"invalid {name}: {shown(value)} (expected a 0x-prefixed hex number)")
 
 
 def parse_data(value: Any, name: str = "data") -> bytes:
@@ -50,14 +58,14 @@ def parse_data(value: Any, name: str = "data") -> bytes:
             return bytes.fromhex(value[2:])
         except ValueError:
             pass
-    raise InvalidParams(f"invalid {name}: {value!r} (expected 0x-prefixed hex bytes)")
+    raise InvalidParams(f"invalid {name}: {shown(value)} (expected 0x-prefixed hex bytes)")
 
 
 def parse_address(value: Any, name: str = "address") -> bytes:
     """A 20-byte address; checksums are not enforced (nodes accept any case)."""
     address = parse_data(value, name)
     if len(address) != 20:
-        raise InvalidParams(f"invalid {name}: {value!r} (expected 20 bytes)")
+        raise InvalidParams(f"invalid {name}: {shown(value)} (expected 20 bytes)")
     return address
 
 
@@ -65,7 +73,7 @@ def parse_hash(value: Any, name: str = "hash") -> bytes:
     """A 32-byte hash."""
     digest = parse_data(value, name)
     if len(digest) != 32:
-        raise InvalidParams(f"invalid {name}: {value!r} (expected 32 bytes)")
+        raise InvalidParams(f"invalid {name}: {shown(value)} (expected 32 bytes)")
     return digest
 
 
@@ -78,17 +86,21 @@ class BlockSelector:
 
 
 def parse_block_selector(value: Any) -> BlockSelector:
-    """ "latest" | "0x10" | {"blockNumber": "0x10"} | {"blockHash": "0x.."}; absent = latest."""
+    """ "latest" | "0x10" | {"blockNumber": "0x10"} | {"blockHash": "0x.."}; absent = latest.
+
+    An EIP-1898 object holds a number or tag, never another object (no recursion on input)."""
+    if isinstance(value, dict):
+        if "blockHash" in value:
+            return BlockSelector("latest", parse_hash(value["blockHash"], "blockHash"))
+        if "blockNumber" not in value:
+            raise InvalidParams("invalid block: expected blockNumber or blockHash")
+        value = value["blockNumber"]
+        if isinstance(value, dict | list):
+            raise InvalidParams("invalid block: blockNumber must be a number or a tag")
     if value is None:
         return BlockSelector("latest")
     if isinstance(value, str) and value in BLOCK_TAGS:
         return BlockSelector(value)
-    if isinstance(value, dict):
-        if "blockHash" in value:
-            return BlockSelector("latest", parse_hash(value["blockHash"], "blockHash"))
-        if "blockNumber" in value:
-            return parse_block_selector(value["blockNumber"])
-        raise InvalidParams("invalid block: expected blockNumber or blockHash")
     return BlockSelector(parse_quantity(value, "block number"))
 
 

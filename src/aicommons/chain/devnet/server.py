@@ -1,11 +1,14 @@
 """Serves the devnet's JSON-RPC over HTTP (uvicorn, raw ASGI) in-process or as a subprocess,
 and waits for a devnet to answer.
 
-It binds 127.0.0.1 unless told otherwise and never answers a request with a traceback.
+It binds 127.0.0.1 unless told otherwise and never answers a request with a traceback. Chain
+work runs on worker threads by lane (`rpc.Lane`), so a long eth_call or a long transaction
+never keeps the event loop from answering eth_blockNumber.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -16,21 +19,31 @@ import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import httpx
 import uvicorn
 
 from aicommons.chain.devnet.accounts import DEV_ACCOUNTS, DEV_KEYS_WARNING
-from aicommons.chain.devnet.node import CHAIN_ID, DevnetChain
-from aicommons.chain.devnet.rpc import PARSE_ERROR, RpcDispatcher
-from aicommons.chain.errors import DevnetStartError
+from aicommons.chain.devnet.control import rpc_request
+from aicommons.chain.devnet.node import CHAIN_ID, DEFAULT_RPC_GAS_CAP, DevnetChain
+from aicommons.chain.devnet.rpc import PARSE_ERROR, Lane, RpcDispatcher
+from aicommons.chain.errors import DevnetError, DevnetStartError
 from aicommons.commit.json_input import JsonInputError, parse_json
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8545
-MAX_REQUEST_BYTES = 32 * 1024 * 1024
+MAX_REQUEST_BYTES = 5 * 1024 * 1024
+"""Largest JSON-RPC body accepted: geth's default. A contract at the initcode limit (48 KiB) is
+under 100 KB of hex; the bound keeps one request from costing the node memory it cannot spare."""
+_TOO_LARGE = b'{"error": "request body larger than %d bytes"}' % MAX_REQUEST_BYTES
+_PARSED_INLINE_BYTES = 64 * 1024
+"""Bodies up to this size are parsed on the event loop (microseconds); larger ones on a reader
+thread, so a few megabytes of JSON never stall the quick answers."""
+_LANE_THREADS = {Lane.READ: 4, Lane.CALL: 2, Lane.WRITE: 1}
+"""Threads per lane: calls get their own two (a third waits its turn instead of slowing the
+rest), writes one (they are serialised by the chain anyway)."""
 
 AsgiReceive = Callable[[], Awaitable[dict[str, Any]]]
 AsgiSend = Callable[[dict[str, Any]], Awaitable[None]]
@@ -59,10 +72,26 @@ def bind_socket(host: str, port: int) -> socket.socket:
 
 class JsonRpcApp:
     """A minimal ASGI application: POST a JSON-RPC payload, get the reply (CORS open, so a
-    browser wallet or dapp page on localhost can talk to it)."""
+    browser wallet or dapp page on localhost can talk to it).
+
+    Each payload runs in its lane: inline methods on the event loop, the rest on that lane's
+    threads; `close()` stops the threads."""
 
     def __init__(self, dispatcher: RpcDispatcher) -> None:
         self.dispatcher = dispatcher
+        self._pools = {
+            chosen: ThreadPoolExecutor(threads, thread_name_prefix=f"devnet-{chosen.name.lower()}")
+            for chosen, threads in _LANE_THREADS.items()
+        }
+
+    def close(self) -> None:
+        """Stop the worker threads (a call already running finishes on its own)."""
+        for pool in self._pools.values():
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def _answer(self, payload: Any) -> bytes:
+        reply = self.dispatcher.handle_payload(payload)
+        return b"" if reply is None else json.dumps(reply).encode()
 
     async def __call__(self, scope: dict[str, Any], receive: AsgiReceive, send: AsgiSend) -> None:
         if scope["type"] == "lifespan":
@@ -81,29 +110,60 @@ class JsonRpcApp:
         if scope["method"] != "POST":
             await _respond(send, 405, b'{"error": "POST a JSON-RPC request"}')
             return
+        declared = _declared_length(scope)
+        if declared is not None and declared > MAX_REQUEST_BYTES:
+            # Refused before a byte of the body is read; the server closes the connection.
+            await _respond(send, 413, _TOO_LARGE)
+            return
         body = bytearray()
         while True:
             message = await receive()
             body.extend(message.get("body", b""))
-            if len(body) > MAX_REQUEST_BYTES:
-                await _respond(send, 413, b'{"error": "request too large"}')
+            if len(body) > MAX_REQUEST_BYTES:  # chunked bodies declare no length
+                await _respond(send, 413, _TOO_LARGE)
                 return
             if not message.get("more_body"):
                 break
+        loop = asyncio.get_running_loop()
         try:
-            payload = parse_json(body, what="request body", max_bytes=MAX_REQUEST_BYTES)
+            if len(body) <= _PARSED_INLINE_BYTES:
+                payload = _parse_body(body)
+            else:
+                payload = await loop.run_in_executor(self._pools[Lane.READ], _parse_body, body)
         except JsonInputError:
-            reply: Any = {
-                "jsonrpc": "2.0",
-                "id": None,
-                "error": {"code": PARSE_ERROR, "message": "parse error: body is not JSON"},
-            }
+            await _respond(send, 200, _PARSE_ERROR_REPLY)
+            return
+        chosen = self.dispatcher.lane_of(payload)
+        if chosen is Lane.INLINE:
+            encoded = self._answer(payload)
         else:
-            # Chain work is CPU-bound and serialised by the chain's lock anyway; running it on
-            # the event loop avoids a thread hop per request.
-            reply = self.dispatcher.handle_payload(payload)
-        encoded = b"" if reply is None else json.dumps(reply).encode()
+            encoded = await loop.run_in_executor(self._pools[chosen], self._answer, payload)
         await _respond(send, 200, encoded)
+
+
+_PARSE_ERROR_REPLY = json.dumps(
+    {
+        "jsonrpc": "2.0",
+        "id": None,
+        "error": {"code": PARSE_ERROR, "message": "parse error: body is not JSON"},
+    }
+).encode()
+
+
+def _parse_body(body: bytes | bytearray) -> Any:
+    return parse_json(body, what="request body", max_bytes=MAX_REQUEST_BYTES)
+
+
+def _declared_length(scope: dict[str, Any]) -> int | None:
+    """The request's Content-Length, if it sent one (uvicorn has already refused a malformed
+    one with 400)."""
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
 
 
 async def _respond(send: AsgiSend, status: int, body: bytes) -> None:
@@ -157,8 +217,11 @@ class DevnetServer:
         port: int = DEFAULT_PORT,
         *,
         fsync_every_block: bool = False,
+        rpc_gas_cap: int = DEFAULT_RPC_GAS_CAP,
     ) -> None:
-        self.chain = DevnetChain(data_dir, fsync_every_block=fsync_every_block)
+        self.chain = DevnetChain(
+            data_dir, fsync_every_block=fsync_every_block, rpc_gas_cap=rpc_gas_cap
+        )
         try:
             self._socket = bind_socket(host, port)
         except DevnetStartError:
@@ -166,8 +229,9 @@ class DevnetServer:
             raise
         self.host = host
         self.port = self._socket.getsockname()[1]
+        self._app = JsonRpcApp(RpcDispatcher(self.chain))
         config = uvicorn.Config(
-            JsonRpcApp(RpcDispatcher(self.chain)),
+            self._app,
             log_level="warning",
             access_log=False,
             lifespan="off",
@@ -187,6 +251,7 @@ class DevnetServer:
         try:
             self._server.run(sockets=[self._socket])
         finally:
+            self._app.close()
             self.chain.close()
 
     def start(self) -> DevnetServer:
@@ -208,6 +273,7 @@ class DevnetServer:
         if self._thread is not None:
             self._thread.join(timeout=10)
         self._socket.close()
+        self._app.close()
         self.chain.close()
 
     def __enter__(self) -> DevnetServer:
@@ -239,14 +305,10 @@ def startup_banner(server: DevnetServer) -> str:
 def rpc_answers(url: str, timeout_s: float = 1.0) -> bool:
     """Whether a JSON-RPC endpoint at `url` answers eth_chainId."""
     try:
-        response = httpx.post(
-            url,
-            json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []},
-            timeout=timeout_s,
-        )
-        return response.status_code == 200 and "result" in response.json()
-    except (httpx.HTTPError, ValueError):
+        rpc_request(url, "eth_chainId", timeout_s=timeout_s)
+    except DevnetError:
         return False
+    return True
 
 
 def wait_for_rpc(
@@ -287,6 +349,7 @@ def launch_devnet_process(
     *,
     timeout_s: float = 30.0,
     log_path: Path | None = None,
+    rpc_gas_cap: int | None = None,
 ) -> tuple[subprocess.Popen[bytes], str]:
     """Start `python -m aicommons.chain.devnet` and wait until it answers.
 
@@ -307,6 +370,8 @@ def launch_devnet_process(
         "--port",
         str(chosen_port),
     ]
+    if rpc_gas_cap is not None:
+        command += ["--rpc-gas-cap", str(rpc_gas_cap)]
     process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
     log_file.close()
     url = f"http://{host}:{chosen_port}"
