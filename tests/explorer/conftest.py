@@ -20,7 +20,7 @@ from aicommons.sdk.client import Client
 from aicommons.sdk.demo import publish_demo_models
 from aicommons.sdk.deployment import deploy_suite
 from aicommons.sdk.receipt import Receipt
-from aicommons.storage.node import create_app
+from aicommons.storage.node import create_app, node_origins
 from aicommons.storage.process import free_port, node_answers
 from aicommons.storage.store import LocalStore
 
@@ -57,7 +57,10 @@ def demo_network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoNetwo
     patch.setenv("AIC_HOME", str(home))
     devnet = DevnetServer(home / "devnet", port=0).start()
     port = free_port()
-    server, thread = serve_in_thread(create_app(LocalStore(home / "storage")), port)
+    store = LocalStore(home / "storage")
+    server, thread = serve_in_thread(
+        create_app(store, origins=node_origins("127.0.0.1", port)), port
+    )
     storage_url = f"http://127.0.0.1:{port}"
     for _ in range(400):
         if node_answers(storage_url):

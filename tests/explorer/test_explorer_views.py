@@ -61,3 +61,43 @@ def test_id_columns_come_from_arguments_by_name() -> None:
         "0xc0ffee",
     )
     assert columns["proposal_id"] is None
+
+
+def test_a_log_the_abi_cannot_decode_is_kept_raw() -> None:
+    """A deployed contract logging an event differently from the compiled source (here: one
+    indexed argument fewer) is stored raw with the reason; it does not stop the indexer."""
+    from eth_utils.abi import event_abi_to_log_topic
+    from web3 import Web3
+
+    from aicommons.explorer.indexer import decode_log, decoders_for
+
+    abi = {
+        "type": "event",
+        "name": "MaintainerAdded",
+        "inputs": [
+            {"name": "model_id", "type": "bytes32", "indexed": True},
+            {"name": "account", "type": "address", "indexed": True},
+            {"name": "by", "type": "address", "indexed": True},
+        ],
+    }
+    topic0 = event_abi_to_log_topic(abi)
+    address = "0x" + "12" * 20
+    log = {
+        "address": address,
+        "topics": [topic0, b"\x01" * 32, b"\x00" * 12 + b"\x02" * 20],
+        "data": b"\x00" * 12 + b"\x03" * 20,
+        "blockNumber": 5,
+        "blockHash": b"\x05" * 32,
+        "transactionHash": b"\x06" * 32,
+        "logIndex": 0,
+    }
+    event = decode_log(
+        decoders_for({"ModelRegistry": [abi]}), {address: "ModelRegistry"}, Web3().codec, log
+    )
+    assert event.event == "MaintainerAdded" and "topics for 3 indexed" in event.args["undecoded"]
+    assert event.args["topics"][1] == "0x" + "01" * 32
+    full = {**log, "topics": [*log["topics"], b"\x00" * 12 + b"\x03" * 20], "data": b""}
+    decoded = decode_log(
+        decoders_for({"ModelRegistry": [abi]}), {address: "ModelRegistry"}, Web3().codec, full
+    )
+    assert decoded.args["by"] == Web3.to_checksum_address("0x" + "03" * 20)

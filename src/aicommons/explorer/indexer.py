@@ -98,20 +98,56 @@ def _jsonable(spec: Mapping[str, Any], value: Any) -> Any:
     return value
 
 
-def decoders_for(abis: Mapping[str, Sequence[Mapping[str, Any]]]) -> dict[bytes, EventDecoder]:
-    """topic0 → decoder for every event of every named contract ABI.
+Decoders = dict[tuple[str, bytes], EventDecoder]
+"""(contract name, topic0) → decoder: two contracts may log one signature with different
+arguments indexed (ERC-20 and ERC-721 `Transfer`), so a decoder belongs to its contract."""
 
-    Two contracts may log the same signature (`Withdrawn(address,uint256)`); the decoder is the
-    same shape either way and the contract name is taken from the log's address, not from here.
-    """
-    decoders: dict[bytes, EventDecoder] = {}
+
+def decoders_for(abis: Mapping[str, Sequence[Mapping[str, Any]]]) -> Decoders:
+    """A decoder for every event of every named contract ABI."""
+    decoders: Decoders = {}
     for contract, abi in abis.items():
         for entry in abi:
             if entry.get("type") == "event":
-                decoders[event_abi_to_log_topic(dict(entry))] = EventDecoder(
+                decoders[(contract, event_abi_to_log_topic(dict(entry)))] = EventDecoder(
                     contract, str(entry["name"]), tuple(entry.get("inputs", ()))
                 )
     return decoders
+
+
+def decode_log(
+    decoders: Decoders, names: Mapping[str, str], codec: Any, log: Mapping[str, Any]
+) -> NewEvent:
+    """One log as an event to store. A log the ABI cannot decode (an unknown topic, or one the
+    deployed contract logs differently from the source compiled here) is kept raw — its topics
+    and data, with the reason — rather than stopping the index."""
+    address = str(log["address"]).lower()
+    contract = names.get(address)
+    if contract is None:
+        raise IndexerError(f"log from {log['address']}, which is not in the deployment")
+    topics = [bytes(topic) for topic in log["topics"]]
+    data = bytes(log["data"])
+    decoder = decoders.get((contract, topics[0])) if topics else None
+    name = decoder.name if decoder else ("0x" + topics[0].hex() if topics else "anonymous")
+    try:
+        if decoder is None:
+            raise ValueError("no event of this contract's ABI has this topic")
+        args = decoder.decode(codec, topics, data)
+    except Exception as exc:  # eth_abi raises several types for data of the wrong shape
+        args = {
+            "undecoded": (str(exc) or type(exc).__name__)[:200],
+            "topics": ["0x" + t.hex() for t in topics],
+            "data": "0x" + data.hex(),
+        }
+    return NewEvent(
+        block_number=int(log["blockNumber"]),
+        block_hash="0x" + bytes(log["blockHash"]).hex(),
+        tx_hash="0x" + bytes(log["transactionHash"]).hex(),
+        log_index=int(log["logIndex"]),
+        contract=contract,
+        event=name,
+        args=args,
+    )
 
 
 def index_path(chain_id: int, genesis_hash: str) -> Path:
@@ -278,29 +314,7 @@ class Indexer:
         )
 
     def _decode(self, log: Mapping[str, Any]) -> NewEvent:
-        address = str(log["address"]).lower()
-        contract = self.names.get(address)
-        if contract is None:
-            raise IndexerError(f"log from {log['address']}, which is not in the deployment")
-        topics = [bytes(topic) for topic in log["topics"]]
-        decoder = self.decoders.get(topics[0]) if topics else None
-        if decoder is None:
-            name = "0x" + topics[0].hex() if topics else "anonymous"
-            args: dict[str, Any] = {
-                "topics": ["0x" + t.hex() for t in topics],
-                "data": "0x" + bytes(log["data"]).hex(),
-            }
-        else:
-            name, args = decoder.name, decoder.decode(self.w3.codec, topics, bytes(log["data"]))
-        return NewEvent(
-            block_number=int(log["blockNumber"]),
-            block_hash="0x" + bytes(log["blockHash"]).hex(),
-            tx_hash="0x" + bytes(log["transactionHash"]).hex(),
-            log_index=int(log["logIndex"]),
-            contract=contract,
-            event=name,
-            args=args,
-        )
+        return decode_log(self.decoders, self.names, self.w3.codec, log)
 
 
 def open_index(w3: Any, deployment: Any) -> tuple[Indexer, EventIndex]:

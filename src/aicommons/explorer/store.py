@@ -38,6 +38,7 @@ ACCOUNT_ARGUMENTS = (
     "caller",
     "requester",
     "registrant",
+    "owner",
     "publisher",
     "voter",
     "proposer",

@@ -22,7 +22,6 @@ from aicommons.explorer.store import Event, EventIndex
 from aicommons.sdk import protocol
 from aicommons.sdk.errors import ReceiptError
 from aicommons.sdk.receipt import Receipt
-from aicommons.sdk.types import Attribution, VersionInfo
 
 UPLOAD_MAX_BYTES = 1 << 20
 """Largest receipt the explorer verifies from an upload (a digits receipt is ~2 KB)."""
@@ -157,7 +156,7 @@ class Explorer:
             models[str(event.args["model_id"]).lower()] = {
                 "name": event.args["slug"],
                 "model_id": str(event.args["model_id"]).lower(),
-                "registrant": event.args.get("registrant"),
+                "registrant": event.args.get("owner", event.args.get("registrant")),
                 "registered_block": event.block_number,
                 "versions": [],
             }
@@ -165,19 +164,21 @@ class Explorer:
             str(e.args["model_id"]).lower(): str(e.args["version_id"]).lower()
             for e in self.index.events(contract="ModelRegistry", event="CanonicalSet")
         }
+        # Versions are keyed by (model id, version id): one package may serve two models.
         deprecated = {
-            str(e.args["version_id"]).lower()
+            _version_key(e.args)
             for e in self.index.events(contract="ModelRegistry", event="VersionDeprecated")
         }
         ready = {
-            str(e.args["version_id"]).lower()
+            _version_key(e.args)
             for e in self.index.events(contract="OnchainExecutor", event="ModelReady")
         }
         usage = {
-            str(row[0]): int(row[1])
+            (str(row[0]), str(row[1])): int(row[2])
             for row in self.index.query(
-                "SELECT version_id, COUNT(*) FROM events WHERE contract = 'OnchainExecutor' "
-                "AND event = 'Inference' GROUP BY version_id"
+                "SELECT model_id, version_id, COUNT(*) FROM events "
+                "WHERE contract = 'OnchainExecutor' AND event = 'Inference' "
+                "GROUP BY model_id, version_id"
             )
         }
         for event in self.index.events(contract="ModelRegistry", event="VersionPublished"):
@@ -186,9 +187,11 @@ class Explorer:
             if model is None:
                 continue
             version_id = str(args["version_id"]).lower()
+            key = (model["model_id"], version_id)
             model["versions"].append(
                 {
                     "model": model["name"],
+                    "model_id": model["model_id"],
                     "version_id": version_id,
                     "weights_root": args["weights_root"],
                     "fee": int(args["fee"]),
@@ -207,9 +210,9 @@ class Explorer:
                     "published_block": event.block_number,
                     "published_tx": event.tx_hash,
                     "canonical": canonical.get(model["model_id"]) == version_id,
-                    "deprecated": version_id in deprecated,
-                    "onchain_ready": version_id in ready,
-                    "inferences": usage.get(version_id, 0),
+                    "deprecated": key in deprecated,
+                    "onchain_ready": key in ready,
+                    "inferences": usage.get(key, 0),
                 }
             )
         return models
@@ -295,7 +298,7 @@ class Explorer:
         return {
             "tx_hash": event.tx_hash,
             "block_number": event.block_number,
-            "model": self._model_of_version(version_id),
+            "model": self._model_name(event.args),
             "version_id": version_id,
             "caller": event.args["caller"],
             "label": event.args["label"],
@@ -303,11 +306,10 @@ class Explorer:
             "time": _time(event.timestamp),
         }
 
-    def _model_of_version(self, version_id: str) -> str | None:
-        for model in self._catalogue().values():
-            if any(v["version_id"] == version_id for v in model["versions"]):
-                return str(model["name"])
-        return None
+    def _model_name(self, args: dict[str, Any]) -> str | None:
+        """The slug of the model an event names (by `model_id`)."""
+        model = self._catalogue().get(str(args.get("model_id", "")).lower())
+        return None if model is None else str(model["name"])
 
     def models(
         self,
@@ -366,49 +368,30 @@ class Explorer:
             **{k: v for k, v in model.items() if k != "versions"},
             "versions": model["versions"],
             "usage": self._cached(
-                ("usage-model", name),
-                lambda: self._merge_usage([v["version_id"] for v in model["versions"]]),
+                ("usage-model", name), lambda: self._usage(model_id=model["model_id"])
             ),
-        }
-
-    def _merge_usage(self, version_ids: Sequence[str]) -> dict[str, Any]:
-        counts: Counter[str] = Counter()
-        fees: Counter[str] = Counter()
-        for version_id in version_ids:
-            for event in self.index.events(
-                contract="OnchainExecutor", event="Inference", version_id=version_id
-            ):
-                counts[_day(event.timestamp)] += 1
-                fees[_day(event.timestamp)] += int(event.args["fee"])
-        total = sum(fees.values())
-        return {
-            "inferences": sum(counts.values()),
-            "fees": str(total),
-            "fees_text": format_units(total),
-            "per_day": _days_series(dict(counts), dict(fees)),
         }
 
     def version(self, name: str, version_id: str) -> dict[str, Any]:
         name = parse_model_name(name)
         version_id = parse_hex32(version_id, what="version id")
         version = self._version(name, version_id)
+        ids = {"model_id": version["model_id"], "version_id": version_id}
         return {
             "version": version,
             "manifest": self.manifest_summary(name, version_id),
             "storage": self._storage_of(version),
-            "usage": self._cached(
-                ("usage-version", version_id), lambda: self._usage(version_id=version_id)
-            ),
+            "usage": self._cached(("usage-version", name, version_id), lambda: self._usage(**ids)),
             "latest_inferences": self._cached(
-                ("latest-version", version_id),
+                ("latest-version", name, version_id),
                 lambda: [
                     self._inference_row(e)
                     for e in self.index.events(
                         contract="OnchainExecutor",
                         event="Inference",
-                        version_id=version_id,
                         newest_first=True,
                         limit=LATEST,
+                        **ids,
                     )
                 ],
             ),
@@ -422,9 +405,10 @@ class Explorer:
         summary = self.index.derived(key)
         if summary is not None:
             return summary
-        version = self._version(name, version_id)
+        self._version(name, version_id)  # NotFound before any chain or storage request
         try:
-            package = self.client.storage.fetch_package(_version_info(version))
+            registered = self.client.registry.version(name, bytes.fromhex(version_id[2:]))
+            package = self.client.storage.fetch_package(registered)
         except Exception as exc:  # storage down or no node given: the page says so, no cache
             return {"available": False, "reason": (str(exc) or type(exc).__name__)[:300]}
         summary = _describe_package(package)
@@ -523,7 +507,7 @@ class Explorer:
             tx_hash=tx_hash,
             block_number=event.block_number,
             block_hash=event.block_hash,
-            model=self._model_of_version(version_id) or "",
+            model=self._model_name(event.args) or "",
             version_id=version_id,
             caller=str(event.args["caller"]),
             input=values,
@@ -782,6 +766,10 @@ def projected_match(events: Sequence[Event]) -> list[dict[str, Any]]:
     ]
 
 
+def _version_key(args: dict[str, Any]) -> tuple[str, str]:
+    return str(args.get("model_id", "")).lower(), str(args["version_id"]).lower()
+
+
 def _time(timestamp: int | None) -> str:
     if timestamp is None:
         return ""
@@ -790,23 +778,6 @@ def _time(timestamp: int | None) -> str:
 
 def _event_row(event: Event) -> dict[str, Any]:
     return {**event.to_json(), "time": _time(event.timestamp)}
-
-
-def _version_info(version: dict[str, Any]) -> VersionInfo:
-    return VersionInfo(
-        model=version["model"],
-        version_id=version["version_id"],
-        weights_root=version["weights_root"],
-        fee=version["fee"],
-        modes=protocol.mode_bits(version["modes"]) if version["modes"] else 0,
-        licence=version["licence"],
-        locators=version["locators"],
-        attribution=[Attribution(**entry) for entry in version["attribution"]],
-        publisher="",
-        deprecated=version["deprecated"],
-        canonical=version["canonical"],
-        onchain_ready=version["onchain_ready"],
-    )
 
 
 def _describe_package(package: Any) -> dict[str, Any]:
