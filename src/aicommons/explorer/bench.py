@@ -51,12 +51,13 @@ def _generate_inferences(
     with np.load(DIGITS_DATA) as data:
         samples = package.quantize_input(data["x_test"].astype(np.float32))
     executor = client.contract("OnchainExecutor")
+    model_id = bytes.fromhex(version.model_id.removeprefix("0x"))
     client.tokens.approve(executor.address, version.fee * count)
     account, w3 = client.account, client.w3
     nonce = w3.eth.get_transaction_count(account.address)
     max_fee = 2 * int(w3.eth.get_block("latest")["baseFeePerGas"]) + 10**9
     calldata = [
-        executor.encode_abi("infer", args=[version.version_bytes, encode_input(row)])
+        executor.encode_abi("infer", args=[model_id, version.version_bytes, encode_input(row)])
         for row in samples.reshape(len(samples), -1)
     ]
     progress(f"sending {count} inferences of digits-mlp")
