@@ -3,6 +3,11 @@ duplicates; the id columns pages query are filled."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
 from aicommons.explorer.indexer import Indexer, open_index
 from aicommons.explorer.store import EventIndex
 
@@ -35,17 +40,40 @@ def test_indexes_the_demo_and_resumes_without_duplicates(demo_network, tmp_path)
     assert same.total_events() == total
 
 
-def test_a_reorganisation_rewinds_the_index(tmp_path, monkeypatch) -> None:
-    """On hardhat node: index token transfers, evm_revert them away, mine others instead; the
-    index drops the reverted events and holds the new chain's."""
-    from aicommons.chain.accounts import load_account
+@contextmanager
+def _hardhat_node(tmp_path) -> Iterator[str]:
     from aicommons.chain.devnet.hardhat_node import launch_hardhat_node
+
+    process, url = launch_hardhat_node()
+    try:
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+@contextmanager
+def _our_devnet(tmp_path) -> Iterator[str]:
+    from aicommons.chain.devnet import DevnetServer
+
+    devnet = DevnetServer(tmp_path / "devnet", port=0).start()
+    try:
+        yield devnet.url
+    finally:
+        devnet.stop()
+
+
+@pytest.mark.network
+@pytest.mark.parametrize("node", [_hardhat_node, _our_devnet], ids=["hardhat", "devnet"])
+def test_a_reorganisation_rewinds_the_index(tmp_path, monkeypatch, node) -> None:
+    """Index token transfers, evm_revert them away, mine others instead (hardhat node, and our
+    devnet's snapshots); the index drops the reverted events and holds the new chain's."""
+    from aicommons.chain.accounts import load_account
     from aicommons.sdk.client import Client
     from aicommons.sdk.deployment import deploy_suite
 
     monkeypatch.setenv("AIC_HOME", str(tmp_path))
-    process, url = launch_hardhat_node()
-    try:
+    with node(tmp_path) as url:
         client = Client(url, account=load_account("dev0", None))
         deployment, _ = deploy_suite(client.w3, client.account)
         indexer, index = open_index(client.w3, deployment)
@@ -69,9 +97,14 @@ def test_a_reorganisation_rewinds_the_index(tmp_path, monkeypatch) -> None:
             tip,
             "0x" + bytes(client.w3.eth.get_block(tip)["hash"]).hex(),
         )
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
+        # A revert to a shorter chain (the indexed tip no longer exists) rewinds as well.
+        snapshot = client.w3.provider.make_request("evm_snapshot", [])["result"]
+        client.tokens.transfer(f"0x{99:040x}", tokens=1)
+        indexer.sync()
+        client.w3.provider.make_request("evm_revert", [snapshot])
+        assert indexer.sync().rewound_events == 1
+        assert index.indexed_to() == client.w3.eth.block_number
+        assert f"0x{99:040x}" not in _transfer_targets(index)
 
 
 def _transfer_targets(index) -> set[str]:
