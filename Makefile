@@ -29,12 +29,23 @@ lint: $(STAMP_TEST)
 
 # hardhat node (npm, pinned in package-lock.json): the third-party EVM node the integration tests
 # and `aic bench devnet` compare against. CI mode: no prompts, no telemetry.
+# The explorer's browser libraries (htmx, Chart.js, Swagger UI) are pinned in their own package
+# under the explorer, so the tests can check the vendored copies the app serves against them.
+# Only files are copied from them, so no install script runs (swagger-ui-dist's would phone home).
 STAMP_NPM := node_modules/.stamp-npm
-$(STAMP_NPM): package.json package-lock.json
+EXPLORER_ASSETS := src/aicommons/explorer/assets
+$(STAMP_NPM): package.json package-lock.json $(EXPLORER_ASSETS)/package.json $(EXPLORER_ASSETS)/package-lock.json
 	CI=true HARDHAT_DISABLE_TELEMETRY_PROMPT=true npm ci --no-audit --no-fund --loglevel=error
+	npm ci --prefix $(EXPLORER_ASSETS) --ignore-scripts --no-audit --no-fund --loglevel=error
 	touch $@
 
-test: lint $(STAMP_NPM)
+# The explorer's browser tests drive the distribution's Chromium (never a browser download).
+.PHONY: chromium
+chromium:
+	@command -v chromium >/dev/null || command -v chromium-headless-shell >/dev/null || \
+	  (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
+
+test: lint $(STAMP_NPM) chromium
 	$(VENV)/bin/pytest
 
 clean:

@@ -13,12 +13,13 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 
 AIC = str(Path(sys.executable).parent / "aic")
-PIDS = ("devnet_pid", "storage_pid", "provider_pid", "watcher_pid")
+PIDS = ("devnet_pid", "storage_pid", "provider_pid", "watcher_pid", "explorer_pid")
 """Every process `aic up` starts: Ctrl-C must stop them all."""
 
 
@@ -63,6 +64,11 @@ def test_up_reuse_and_ctrl_c(tmp_path: Path) -> None:
     assert "pass reexecution" in output
     state = json.loads((tmp_path / "home/network/network.json").read_text())
     try:
+        # `aic up` also serves the explorer, which has indexed the demo it just ran.
+        assert f"explorer: {state['explorer_url']}" in output
+        assert state["explorer_url"].startswith("http://127.0.0.1:")
+        explored = httpx.get(state["explorer_url"] + "/api/models", timeout=30).json()
+        assert [m["name"] for m in explored["models"]] == ["digits-cnn", "digits-mlp"]
         listed = {m["name"]: m for m in json.loads(aic("models", "--json").stdout)}
         assert listed["digits-mlp"]["versions"][0]["onchain_ready"] is True
         assert listed["digits-cnn"]["versions"][0]["onchain_ready"] is False

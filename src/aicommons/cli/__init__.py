@@ -13,6 +13,7 @@ from aicommons.cli._common import run_cli
 from aicommons.cli.account import account_app
 from aicommons.cli.bench import bench_app
 from aicommons.cli.devnet import devnet_app
+from aicommons.cli.explorer import explorer_command
 from aicommons.cli.governance import register as register_governance_commands
 from aicommons.cli.market import register as register_market_commands
 from aicommons.cli.model import model_app
@@ -33,6 +34,7 @@ app.add_typer(bench_app, name="bench")
 app.add_typer(account_app, name="account")
 app.add_typer(model_app, name="model")
 app.add_typer(devnet_app, name="devnet")
+app.command("explorer")(explorer_command)
 app.add_typer(storage_app, name="storage")
 register_network_commands(app, model_app)
 register_governance_commands(app)

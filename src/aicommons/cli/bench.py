@@ -213,3 +213,25 @@ def bench_market(
         "each side's dispute gas <= 5,000,000; post batch64 <= batch1 / 10; "
         "settle_s <= 60 (digits-cnn)"
     )
+
+
+@bench_app.command("explorer")
+def bench_explorer(
+    inferences: int = typer.Option(
+        10_000, "--inferences", "-n", min=1, help="On-chain inferences to generate and index."
+    ),
+    clients: int = typer.Option(20, "--clients", min=1, help="Concurrent page clients."),
+    as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON."),
+) -> None:
+    """Explorer: index a devnet of real digits-MLP inferences; page latency under load."""
+    from aicommons.explorer.bench import run_explorer_bench
+
+    figures = run_explorer_bench(
+        inferences=inferences, clients=clients, progress=lambda m: typer.echo(m, err=True)
+    )
+    if as_json:
+        print_json(figures)
+        return
+    for key, value in figures.items():
+        typer.echo(f"{key:>26}  {value}")
+    typer.echo("targets: page_p95_ms <= 150; index_vs_devnet >= 1 (indexing keeps up)")

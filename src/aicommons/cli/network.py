@@ -340,6 +340,8 @@ def up(
         if not demo.report.ok:
             raise CliError(f"the sample receipt failed verification: {demo.report.failed()}")
         console.print(f"receipt: {demo.receipt_path}")
+        state = _start_explorer(state)
+        console.print(f"explorer: {state.explorer_url}", highlight=False)
         state, market = _market_demo(client, state)
         console.print(
             "\nnext: aic models | aic model show digits-mlp | "
@@ -366,6 +368,23 @@ def up(
     finally:
         stop_network()
         console.print("network stopped")
+
+
+def _start_explorer(state):
+    """The network's explorer: the recorded one if alive, else a new child process."""
+    from aicommons.explorer.server import launch_explorer_process, pick_port
+    from aicommons.home import state_dir
+    from aicommons.sdk.network import HOST, record_explorer, running_explorer
+
+    if running_explorer(state):
+        return state
+    process, url = launch_explorer_process(
+        state.rpc_url,
+        port=pick_port(HOST),
+        storage_nodes=[state.storage_url],
+        log_path=state_dir() / "explorer.log",
+    )
+    return record_explorer(state, pid=process.pid, url=url)
 
 
 def _market_demo(client, state):

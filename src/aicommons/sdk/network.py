@@ -15,7 +15,7 @@ import os
 import signal
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from aicommons.chain.devnet import free_port, launch_devnet_process, rpc_answers
@@ -41,7 +41,9 @@ class NetworkState:
     storage_url: str
     provider_pid: int = 0
     watcher_pid: int = 0
-    """The market daemons `aic up` starts (0: none); stopped with the network."""
+    explorer_pid: int = 0
+    """The market daemons and the explorer `aic up` starts (0: none); stopped with it."""
+    explorer_url: str = ""
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)
@@ -166,6 +168,18 @@ def start_network(
     return state, False
 
 
+def record_explorer(state: NetworkState, *, pid: int, url: str) -> NetworkState:
+    """Record the explorer serving this network, so `aic down` stops it with the rest."""
+    recorded = replace(state, explorer_pid=pid, explorer_url=url)
+    atomic_write_bytes(network_file(), json.dumps(recorded.to_json()).encode())
+    return recorded
+
+
+def running_explorer(state: NetworkState) -> str | None:
+    """The recorded explorer's URL if its process is alive."""
+    return state.explorer_url if state.explorer_pid and _alive(state.explorer_pid) else None
+
+
 def _stop_pid(pid: int, timeout_s: float = 15.0) -> None:
     """SIGTERM, wait for a clean exit, SIGKILL as the last resort."""
     if not _alive(pid):
@@ -188,9 +202,9 @@ def stop_network() -> NetworkState | None:
     state = _recorded_network()
     if state is None:
         return None
-    # The market daemons first (they talk to both), then storage: it has no state the chain
-    # needs, and the devnet flushes on SIGTERM.
-    for pid in (state.provider_pid, state.watcher_pid):
+    # The market daemons and the explorer first (they talk to both), then storage: it has no
+    # state the chain needs, and the devnet flushes on SIGTERM.
+    for pid in (state.provider_pid, state.watcher_pid, state.explorer_pid):
         if pid:
             _stop_pid(pid)
     _stop_pid(state.storage_pid)
