@@ -59,6 +59,8 @@ def test_no_admin_key_is_left(public):
     governor = client.contract("Governor")
     assert client.contract("ModelRegistry").functions.governance().call() == timelock.address
     assert client.contract("Treasury").functions.governance().call() == timelock.address
+    for owned in ("ComputeMarket", "DisputeGame"):
+        assert client.contract(owned).functions.owner().call() == timelock.address, owned
     assert governor.functions.timelock().call() == timelock.address
     for role in (PROPOSER_ROLE, CANCELLER_ROLE, EXECUTOR_ROLE, DEFAULT_ADMIN_ROLE):
         assert not timelock.functions.hasRole(role, deployer).call()

@@ -74,6 +74,7 @@ class Allocation:
 HANDOVERS = {
     "ModelRegistry": "transfer_governance",
     "ComputeMarket": "transfer_ownership",
+    "DisputeGame": "transfer_ownership",
 }
 """Owned suite contracts and the function that hands each to the timelock."""
 
