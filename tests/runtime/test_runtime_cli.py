@@ -310,6 +310,7 @@ def test_outputs_identical_across_blas_threads_and_matmul_paths(tmp_path) -> Non
                 **os.environ,
                 "OPENBLAS_NUM_THREADS": threads,
                 "OMP_NUM_THREADS": threads,
+                "AICOMMONS_THREADS": threads,
                 "AICOMMONS_MATMUL_PATH": path,
             }
             completed = subprocess.run(

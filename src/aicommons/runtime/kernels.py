@@ -15,23 +15,28 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
+from aicommons.runtime import avx2, vnni
 from aicommons.runtime import reference as ref
-from aicommons.runtime import vnni
 from aicommons.runtime.layer import Layer
 from aicommons.runtime.loops import band_rows, int_dot_rows, pool_requantize_rows, requantize_rows
 
 FLOAT32_MAX_FAN_IN = (1 << 24) // (128 * 127)
 """1032: int8 dot products of this length keep every float32 partial sum below 2^24."""
 
-MATMUL_PATHS = ("vnni", "float32", "float64")
+MATMUL_PATHS = ("vnni", "avx2", "float32", "float64")
 MATMUL_PATH_ENV = "AICOMMONS_MATMUL_PATH"
 
 Kernel = Callable[..., np.ndarray]
 
 
+_PATH_NEEDS = {"vnni": "AVX-512 VNNI or AVX-VNNI", "avx2": "AVX2"}
+
+
 def available_matmul_paths() -> tuple[str, ...]:
-    """The paths this machine can run: vnni needs AVX-512 VNNI or AVX-VNNI (`vnni.host_isa`)."""
-    return MATMUL_PATHS if vnni.available() else MATMUL_PATHS[1:]
+    """The paths this machine can run, fastest first: vnni needs AVX-512 VNNI or AVX-VNNI
+    (`vnni.host_isa`), avx2 needs AVX2 (`avx2.available`)."""
+    runs = {"vnni": vnni.available(), "avx2": avx2.available()}
+    return tuple(path for path in MATMUL_PATHS if runs.get(path, True))
 
 
 def check_matmul_path(path: str) -> str:
@@ -39,13 +44,14 @@ def check_matmul_path(path: str) -> str:
     if path not in MATMUL_PATHS:
         raise ValueError(f"matmul path must be one of {', '.join(MATMUL_PATHS)}, got {path!r}")
     if path not in available_matmul_paths():
-        raise ValueError(f"matmul path {path!r} needs a CPU with AVX-512 VNNI or AVX-VNNI")
+        raise ValueError(f"matmul path {path!r} needs a CPU with {_PATH_NEEDS[path]}")
     return path
 
 
 def default_matmul_path() -> str:
-    """AICOMMONS_MATMUL_PATH if set, else vnni where the CPU has it, else float32 (blocked
-    fan-in); float64 is the third. All are exact and give the same bytes."""
+    """AICOMMONS_MATMUL_PATH if set, else vnni where the CPU has it, else avx2 where it has
+    that, else float32 (blocked fan-in); float64 is the last. All are exact and give the same
+    bytes."""
     path = os.environ.get(MATMUL_PATH_ENV)
     if path is None:
         return available_matmul_paths()[0]
@@ -190,6 +196,7 @@ class LinearRequant:
     is always [R, C]. The dot product is exact either way (see docs/integer-semantics.md):
 
     - path vnni, ungrouped: `vnni.Int8Product` (int32 VNNI sums), any number of rows;
+    - path avx2, ungrouped: `avx2.Avx2Product` (int32 vpmaddubsw sums), any number of rows;
     - otherwise dense calls of at most INT_DOT_MAX_ROWS rows: the compiled int32 dot product;
     - otherwise `ExactMatmul` (float32 blocks of fan-in <= 1032 added in float64, or float64).
 
@@ -202,11 +209,12 @@ class LinearRequant:
         self.channels = weight.shape[0] * weight.shape[1] if self.grouped else weight.shape[0]
         self.fan_in = weight.shape[-1]
         isa = vnni.host_isa() if check_matmul_path(path) == "vnni" else None
-        self.int8_product = (
-            vnni.Int8Product(np.ascontiguousarray(weight, dtype=np.int8), isa)
-            if isa is not None and not self.grouped and vnni.fits_int32(weight)
-            else None
-        )
+        int8_weight = np.ascontiguousarray(weight, dtype=np.int8)
+        self.int8_product: vnni.Int8Product | avx2.Avx2Product | None = None
+        if isa is not None and not self.grouped and vnni.fits_int32(weight):
+            self.int8_product = vnni.Int8Product(int8_weight, isa)
+        elif path == "avx2" and not self.grouped and avx2.fits(int8_weight):
+            self.int8_product = avx2.Avx2Product(int8_weight)
         self.matmul = None if self.int8_product else ExactMatmul(weight, path)
         # The VNNI product reads int8 values; the float products their own float type.
         self.input_dtype: type = np.int8 if self.int8_product else self.matmul.dtype
@@ -239,6 +247,9 @@ class LinearRequant:
             and x.shape[0] <= INT_DOT_MAX_ROWS
         ):
             return self.requantize(int_dot_rows(x, self.int_weight))
+        if isinstance(self.int8_product, avx2.Avx2Product) and self.requantize.float_path:
+            r = self.requantize  # the float requantisation, fused into the product's threads
+            return self.int8_product.requantized(x, r.scale, r.offset, r.lo, r.hi, r.float_dtype)
         return self.finish(self.product(x))
 
 
