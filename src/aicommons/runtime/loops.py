@@ -7,8 +7,6 @@ exact, in that order; nothing here may approximate or reassociate (no fastmath).
 
 from __future__ import annotations
 
-import math
-
 import numba
 import numpy as np
 
@@ -18,12 +16,14 @@ _compiled = numba.njit(cache=True, nogil=True, boundscheck=False, error_model="n
 
 
 @_compiled
-def requantized(value: float, scale: float, offset: float, lo: float, hi: float) -> int:
-    """floor(clamp(value * scale + offset, lo, hi)) in float64 (inlined into the loops)."""
+def requantized(value: float, scale: float, offset: float, lo: float, hi: float) -> float:
+    """floor(clamp(value * scale + offset, lo, hi)) in float64 (inlined into the loops). The
+    floor stays a float (an exact integer): the loops then vectorise (vroundpd), where an int
+    result cost a scalar conversion each way."""
     t = np.float64(value) * scale + offset
     t = t if t > lo else lo
     t = t if t < hi else hi
-    return math.floor(t)
+    return np.floor(t)
 
 
 @_compiled
