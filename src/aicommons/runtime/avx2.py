@@ -8,6 +8,7 @@ sum ever leaves int32, and which thread computes which rows never changes a byte
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import queue
@@ -358,6 +359,8 @@ class _Helpers:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
+        # One queue per helper, given a job only when empty: a starved helper (a busy
+        # machine) keeps at most one job's arrays waiting.
         self.queues: list[queue.SimpleQueue] = []
 
     def get(self, count: int) -> list[queue.SimpleQueue]:
@@ -380,10 +383,10 @@ class _Helpers:
 def _serve(jobs: queue.SimpleQueue) -> None:
     while True:
         job = jobs.get()
-        try:
+        # A failed helper costs nothing but time: the caller computes every row it does not.
+        with contextlib.suppress(Exception):
             _share(*job, True)
-        except Exception:  # noqa: BLE001 (the caller computes every row a helper does not)
-            continue
+        job = None  # the arrays are the caller's again while this helper waits
 
 
 _HELPERS = _Helpers()
@@ -476,7 +479,8 @@ class Avx2Product:
         helpers = min(chunks, threads or thread_count()) - 1
         job = (a, self.packed, out, state, self.chunk_rows, scale, offset, lo, hi)
         for jobs in _HELPERS.get(helpers) if helpers > 0 else ():
-            jobs.put(job)
+            if jobs.empty():  # a helper still holding an earlier job is not running: skip it
+                jobs.put(job)
         _share(*job, False)
         if helpers > 0:
             while _take_over(*job) >= 0:
