@@ -62,7 +62,9 @@ def fits(weight: np.ndarray) -> bool:
 
 @functools.cache
 def _usable_cpus() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def thread_count() -> int:
