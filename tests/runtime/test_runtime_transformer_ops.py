@@ -8,7 +8,11 @@ package equals the reference, round-trips, and gives the same bytes alone or in 
 
 from __future__ import annotations
 
+import hashlib
 import math
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -574,3 +578,44 @@ def test_version_1_manifests_refuse_version_2_features() -> None:
     manifest["semantics"] = "aicommons-int/3"
     with pytest.raises(ManifestError, match='manifest.semantics must be one of "aicommons-int/1"'):
         ModelPackage(manifest, package.tensors)
+
+
+DETERMINISM_SCRIPT = """
+import hashlib, sys
+import numpy as np
+from aicommons.runtime import load_package
+package = load_package(sys.argv[1])
+ids = np.load(sys.argv[2])
+digest = hashlib.sha256(package.run(ids).tobytes())
+for root in package.trace(ids[:3]).roots:
+    digest.update(root)
+print(package.matmul_path, digest.hexdigest())
+"""
+
+
+def test_mini_bert_identical_across_blas_threads_and_matmul_paths(tmp_path) -> None:
+    package = mini_bert(seed=1)
+    ids = token_batch(np.random.default_rng(7), 32)
+    package.save(tmp_path / "bert.aicm")
+    np.save(tmp_path / "ids.npy", ids)
+    expected = hashlib.sha256(package.run(ids).tobytes())
+    for root in package.trace(ids[:3]).roots:
+        expected.update(root)
+    results = set()
+    for threads in ("1", "2"):
+        for path in ("float32", "float64"):
+            env = {
+                **os.environ,
+                "OPENBLAS_NUM_THREADS": threads,
+                "OMP_NUM_THREADS": threads,
+                "AICOMMONS_MATMUL_PATH": path,
+            }
+            completed = subprocess.run(
+                [sys.executable, "-c", DETERMINISM_SCRIPT, str(tmp_path / "bert.aicm"),
+                 str(tmp_path / "ids.npy")],
+                env=env, capture_output=True, text=True, check=True,
+            )  # fmt: skip
+            used_path, digest = completed.stdout.split()
+            assert used_path == path
+            results.add(digest)
+    assert results == {expected.hexdigest()}
