@@ -16,7 +16,7 @@ import sys
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from aicommons.runtime import reference as ref
@@ -619,3 +619,21 @@ def test_mini_bert_identical_across_blas_threads_and_matmul_paths(tmp_path) -> N
             assert used_path == path
             results.add(digest)
     assert results == {expected.hexdigest()}
+
+
+@SETTINGS
+@given(
+    denominator=st.integers(1, 2**56),
+    quotient=st.integers(-(2**31) + 1, 2**31 - 2),
+    offset=st.sampled_from([-1, 0, 1, 2]),
+)
+def test_floor_division_by_reciprocal_is_exact(
+    denominator: int, quotient: int, offset: int
+) -> None:
+    """The kernels' division without `//`: right at, just below and above every multiple."""
+    from aicommons.runtime.loops import _floor_div
+
+    numerator = quotient * denominator + offset * (denominator - 1 if offset == 2 else 1)
+    assume(abs(numerator) < 2**62)
+    got = _floor_div(numerator, denominator, 1.0 / float(denominator))
+    assert got == numerator // denominator

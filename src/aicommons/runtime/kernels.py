@@ -23,11 +23,14 @@ from aicommons.runtime import vnni
 from aicommons.runtime.errors import InputError
 from aicommons.runtime.layer import Layer
 from aicommons.runtime.loops import (
+    add_scaled,
     band_rows,
     int_dot_rows,
     l2norm_rows,
     layernorm_rows,
+    lookup_values,
     pool_requantize_rows,
+    requantize_int_rows,
     requantize_rows,
     softmax_rows,
 )
@@ -125,8 +128,9 @@ class Requantizer:
     (acc*M + 2^(S-1)) / 2^S exactly in float64 (an integer below 2^53 times a power of two),
     so clamping to [lo, hi] and flooring gives y, returned as exact floats (float32 for int8
     bounds, float64 otherwise: what the next layer consumes; int32 graph outputs are cast at
-    the end). Int64: `acc*M + (bias*M + 2^(S-1))` then an arithmetic shift; the fan-in bound
-    keeps it in int64.
+    the end). Int64: `dot*M + (bias*M + 2^(S-1))` then an arithmetic shift and the clamp, one
+    compiled pass (`loops.requantize_int_rows`) into the output dtype; the fan-in bound (int16
+    inputs: the wide bound) keeps it in int64.
     """
 
     def __init__(
@@ -188,13 +192,12 @@ class Requantizer:
             out = np.empty(rows.shape, dtype=self.float_dtype)
             requantize_rows(rows, self.scale, self.offset, self.lo, self.hi, out)
             return out.reshape(dot.shape)
-        acc = dot.astype(np.int64).reshape(-1, self.channels)
-        acc *= self.multiplier
-        acc += self.int_offset
-        acc >>= self.shift
-        np.maximum(acc, self.lo, out=acc)
-        np.minimum(acc, self.hi, out=acc)
-        return acc.astype(self.out_dtype).reshape(dot.shape)
+        rows = np.ascontiguousarray(dot).reshape(-1, self.channels)
+        out = np.empty(rows.shape, dtype=self.out_dtype)
+        requantize_int_rows(
+            rows, self.multiplier, self.int_offset, self.shift, self.lo, self.hi, out
+        )
+        return out.reshape(dot.shape)
 
 
 INT_DOT_MAX_ROWS = 8
@@ -684,6 +687,11 @@ def add_kernel(
     lo, hi = int(layer.attrs["lo"]), int(layer.attrs["hi"])
     out_dtype = np.dtype(layer.out_dtype)
 
+    if in_dtypes != ("int8", "int8"):
+        # Version 2 (an int16 operand): one compiled pass, in the layout the operands share.
+        multipliers = (int(multiplier[0]), int(multiplier[1]))
+        return lambda a, b: add_scaled(a, b, multipliers, shift, lo, hi, out_dtype)
+
     def run(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         total = a.astype(np.int64) * multiplier[0]
         total += b.astype(np.int64) * multiplier[1]
@@ -918,7 +926,7 @@ def lookup_kernel(
     """table[x + len/2], element-wise (so in any layout)."""
     table = tensors[layer.tensors["table"]]
     offset = table.shape[0] // 2
-    return lambda x: table[x.astype(np.int32) + offset]
+    return lambda x: lookup_values(x, table, offset)
 
 
 def mean_pool_kernel(
