@@ -637,3 +637,25 @@ def test_floor_division_by_reciprocal_is_exact(
     assume(abs(numerator) < 2**62)
     got = _floor_div(numerator, denominator, 1.0 / float(denominator))
     assert got == numerator // denominator
+
+
+def test_transformer_vectors_file_matches_the_reference() -> None:
+    """docs/test-vectors/transformer-ops.json (scripts/make_transformer_vectors.py) is what the
+    reference computes: the shared vectors other implementations check themselves against."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    spec = importlib.util.spec_from_file_location(
+        "make_transformer_vectors", root / "scripts" / "make_transformer_vectors.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    committed = json.loads((root / "docs" / "test-vectors" / "transformer-ops.json").read_text())
+    assert committed == json.loads(json.dumps(module.vectors()))
+    ops = {entry["op"] for entry in committed["cases"]}
+    assert ops == {"embed", "pad_mask", "matmul", "transpose", "softmax", "layernorm", "lookup",
+                   "mean_pool", "l2norm"}  # fmt: skip
+    for entry in committed["exp_neg_q30"]:
+        assert ref.exp_neg_q30(entry["d"], entry["in_frac"]) == entry["value"]
