@@ -19,10 +19,17 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from aicommons.runtime import madd16
 from aicommons.runtime import reference as ref
 from aicommons.runtime.errors import InputError, ManifestError, PackageError
 from aicommons.runtime.graph import run_reference_layer
-from aicommons.runtime.kernels import exp_table, to_external, to_internal
+from aicommons.runtime.kernels import (
+    LinearRequant,
+    Requantizer,
+    exp_table,
+    to_external,
+    to_internal,
+)
 from aicommons.runtime.layer import Layer
 from aicommons.runtime.ops import infer_out_shape
 from aicommons.runtime.package import ModelPackage, package_from_bytes
@@ -659,3 +666,54 @@ def test_transformer_vectors_file_matches_the_reference() -> None:
                    "mean_pool", "l2norm"}  # fmt: skip
     for entry in committed["exp_neg_q30"]:
         assert ref.exp_neg_q30(entry["d"], entry["in_frac"]) == entry["value"]
+
+
+@pytest.mark.skipif(not madd16.available(), reason="needs AVX2 (the float64 product runs instead)")
+@SETTINGS
+@given(
+    rows=st.sampled_from([1, 3, 4, 5, 127, 128, 129]),
+    fan_in=st.sampled_from([1, 2, 511, 512, 513, 1024, 1025, 1536]),
+    channels=st.sampled_from([1, 15, 16, 17, 33]),
+    mode=st.sampled_from(["random", "worst", "mixed"]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_int16_vpmaddwd_product_is_exact_at_every_edge(
+    rows: int, fan_in: int, channels: int, mode: str, seed: int
+) -> None:
+    """Tiles at every row, channel and fan-in-block edge; the worst accumulator (every term
+    -32768 * -127, 512 of them in a block: 2 130 706 432 < 2^31)."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-32768, 32768, (rows, fan_in))
+    weight = rng.integers(-127, 128, (channels, fan_in))
+    if mode == "worst":
+        x[:] = -32768
+        weight[:] = -127
+    elif mode == "mixed":
+        x = np.where(rng.random(x.shape) < 0.5, rng.choice([-32768, 32767], x.shape), x)
+        weight = np.where(
+            rng.random(weight.shape) < 0.5, rng.choice([-127, 127], weight.shape), weight
+        )
+    product = madd16.Int16Product(weight.astype(np.int8))
+    expected = x @ weight.T  # int64, exact
+    for fed in (x.astype(np.int16), x.astype(np.float32)):
+        got = product(fed)
+        assert got.dtype in (np.int32, np.int64)
+        np.testing.assert_array_equal(got.astype(np.int64), expected)
+
+
+def test_int16_dense_uses_vpmaddwd_unless_float64_or_turned_off(monkeypatch) -> None:
+    weight = np.ones((4, 8), np.int8)
+    requantize = Requantizer(
+        np.zeros(4, np.int32), np.ones(4, np.int32), np.zeros(4, np.int32), -32768, 32767,
+        "int16", 8, 32768 * 127,
+    )  # fmt: skip
+    on_float32 = LinearRequant(weight, requantize, "float32", "int16")
+    on_float64 = LinearRequant(weight, requantize, "float64", "int16")
+    assert on_float64.int_product is None and on_float64.matmul.dtype == np.float64
+    assert (on_float32.int16_product is not None) == madd16.available()
+    monkeypatch.setenv(madd16.MADD16_ENV, "0")
+    off = LinearRequant(weight, requantize, "float32", "int16")
+    assert off.int_product is None and off.matmul.dtype == np.float64
+    x = np.full((3, 8), -32768, np.int16)
+    for linear in (on_float32, on_float64, off):
+        np.testing.assert_array_equal(linear(x), np.full((3, 4), -32768 * 8).clip(-32768))
