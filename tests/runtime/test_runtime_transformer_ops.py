@@ -717,3 +717,21 @@ def test_int16_dense_uses_vpmaddwd_unless_float64_or_turned_off(monkeypatch) -> 
     x = np.full((3, 8), -32768, np.int16)
     for linear in (on_float32, on_float64, off):
         np.testing.assert_array_equal(linear(x), np.full((3, 4), -32768 * 8).clip(-32768))
+
+
+@pytest.mark.skipif(not madd16.available(), reason="needs AVX2 (the float64 product runs instead)")
+def test_int16_product_gives_the_same_bytes_on_several_threads(monkeypatch) -> None:
+    rng = np.random.default_rng(8)
+    x = rng.integers(-32768, 32768, (1000, 600)).astype(np.int16)  # two fan-in blocks
+    weight = rng.integers(-127, 128, (40, 600)).astype(np.int8)
+    product = madd16.Int16Product(weight)
+    expected = x.astype(np.int64) @ weight.T.astype(np.int64)
+    one_block = madd16.Int16Product(weight[:, :500])  # 500 terms: int32 sums, one block
+    one_expected = x[:, :500].astype(np.int64) @ weight[:, :500].T.astype(np.int64)
+    for count in ("1", "2", "3"):
+        monkeypatch.setenv(madd16.THREADS_ENV, count)
+        np.testing.assert_array_equal(product(x), expected)
+        np.testing.assert_array_equal(one_block(x[:, :500]), one_expected)
+    monkeypatch.setenv(madd16.THREADS_ENV, "zero")
+    with pytest.raises(ValueError, match="AICOMMONS_THREADS must be an integer in"):
+        product(x)
