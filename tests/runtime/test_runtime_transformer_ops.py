@@ -321,7 +321,7 @@ def test_mean_pool_matches_reference(data: st.DataObject) -> None:
         draw(st.integers(1, 3)),
     )
     dtype = draw(ACTIVATION)
-    x = values(draw, (batch, length, width), dtype)
+    x = values(draw, (batch, width, length), dtype)
     mask = mask_values(draw, batch, length)
     layer = Layer("mp", "mean_pool", ("x", "mask"), "y", (width,), out_dtype=dtype)
     out = check_equal(layer, {}, [x, mask], (dtype, "int8"))
@@ -517,7 +517,8 @@ def mini_bert(seed: int = 0) -> ModelPackage:
     act = add_layer("act", "lookup", [up], (LENGTH, FFN),
                     roles={"table": tensor("gelu", gelu.round().astype(np.int16))})  # fmt: skip
     h = layernorm("ln2", residual("res2", dense("down", act, FFN, WIDTH), h))
-    pooled = add_layer("pooled", "mean_pool", [h, mask], (WIDTH,))
+    by_feature = add_layer("h_t", "transpose", [h], (WIDTH, LENGTH), perm=[1, 0])
+    pooled = add_layer("pooled", "mean_pool", [by_feature, mask], (WIDTH,))
     add_layer("emb_out", "l2norm", [pooled], (WIDTH,), "int32", out_frac=30,
               lo=-(2**31), hi=2**31 - 1)  # fmt: skip
     return ModelPackage.build(

@@ -945,13 +945,14 @@ def mean_pool_kernel(
     *,
     in_dtypes: Dtypes = ("int16", "int8"),
 ) -> Kernel:
-    """Masked sums as a float64 product keep[N, 1, L] @ x[N, L, D] (exact: |sum| < L * 2^15),
+    """Masked sums as a float64 product x[N, D, L] @ keep[N, L, 1] (exact: |sum| < L * 2^15),
     then div_round in int64."""
     out_dtype = np.dtype(layer.out_dtype)
 
     def run(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
         keep = (mask != 0).astype(np.float64)
-        sums = np.matmul(keep[:, None, :], x.astype(np.float64))[:, 0, :].astype(np.int64)
+        rows = x.astype(np.float64)
+        sums = np.matmul(rows, keep[:, :, None])[:, :, 0].astype(np.int64)
         counts = keep.sum(axis=1).astype(np.int64)[:, None]
         safe = np.maximum(counts, 1)
         out = np.floor_divide(2 * sums + safe, 2 * safe)
