@@ -736,3 +736,34 @@ def test_int16_product_gives_the_same_bytes_on_several_threads(monkeypatch) -> N
     monkeypatch.setenv(madd16.THREADS_ENV, "zero")
     with pytest.raises(ValueError, match="AICOMMONS_THREADS must be an integer in"):
         product(x)
+
+
+def test_version_1_graphs_refuse_int16_values_and_token_rows() -> None:
+    from aicommons.runtime.graph import validate_graph
+
+    tensors = {
+        "w": np.ones((2, 3), np.int8),
+        "b": np.zeros(2, np.int32),
+        "m": np.ones(2, np.int32),
+        "s": np.zeros(2, np.int32),
+    }
+    roles = {"weight": "w", "bias": "b", "multiplier": "m", "shift": "s"}
+
+    def dense(out_shape: tuple, dtype: str = "int8") -> Layer:
+        limits = RANGE[dtype]
+        return Layer("fc", "dense", ("x",), "y", out_shape, out_dtype=dtype, tensors=roles,
+                     attrs={"channels": 2, "lo": limits[0], "hi": limits[1]})  # fmt: skip
+
+    validate_graph("x", (3,), [dense((2,))], ["y"], tensors)  # plain version 1
+    with pytest.raises(PackageError, match="int16 values need semantics aicommons-int/2"):
+        validate_graph("x", (3,), [dense((2,), "int16")], ["y"], tensors)
+    with pytest.raises(PackageError, match="rank-2 input needs semantics aicommons-int/2"):
+        validate_graph("x", (4, 3), [dense((4, 2))], ["y"], tensors)
+    with pytest.raises(PackageError, match="input dtype int16 needs semantics aicommons-int/2"):
+        validate_graph("x", (3,), [dense((2,))], ["y"], tensors, input_dtype="int16")
+    # Version 2 takes all three.
+    validate_graph("x", (4, 3), [dense((4, 2), "int16")], ["y"], tensors, input_dtype="int16",
+                   version=2)  # fmt: skip
+    mask = Layer("m", "pad_mask", ("x",), "y", (3,), attrs={"pad_id": 0})
+    with pytest.raises(PackageError, match="op needs semantics aicommons-int/2"):
+        validate_graph("x", (3,), [mask], ["y"], {})
