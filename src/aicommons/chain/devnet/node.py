@@ -4,7 +4,8 @@ commits each block durably (SQLite) before the transaction hash is handed back.
 It never serves a state that is not on disk and never keeps a rejected transaction. Writers
 (mining) take one lock; readers (queries, eth_call) take none and only read committed data at a
 published head, so a long call or a long transaction never holds up an honest query. Block
-time follows the wall clock plus a persisted offset (evm_increaseTime); snapshots and reverts
+time is the wall clock at mining plus a persisted offset (evm_increaseTime), never ahead of it
+otherwise (blocks in one second share its timestamp); snapshots and reverts
 (evm_snapshot, evm_revert) restore the database exactly and survive restarts.
 """
 
@@ -106,8 +107,21 @@ class ExecutionReverted(DevnetError):
         self.revert_data = revert_data
 
 
+class _DevnetPragueVM(PragueVM):
+    """Prague, except that a block may share its parent's timestamp: the devnet mines a block
+    per transaction, so strictly later timestamps would run the chain clock ahead of the wall
+    clock by one second per extra block in a second (hardhat's `allowBlocksWithSameTimestamp`)."""
+
+    @classmethod
+    def validate_header(cls, header: BlockHeaderAPI, parent_header: BlockHeaderAPI) -> None:
+        if parent_header is not None and header.timestamp == parent_header.timestamp:
+            # Only py-evm's "strictly later" rule reads the parent's timestamp here.
+            parent_header = parent_header.copy(timestamp=parent_header.timestamp - 1)
+        super().validate_header(header, parent_header)
+
+
 class _DevnetMiningChain(MiningChain):
-    vm_configuration = ((0, PragueVM),)
+    vm_configuration = ((0, _DevnetPragueVM),)
     chain_id = CHAIN_ID
 
     def create_header_from_parent(
@@ -320,11 +334,14 @@ class DevnetChain:
     # -- time -----------------------------------------------------------------------------------
 
     def next_block_timestamp(self, parent: BlockHeaderAPI) -> int:
-        """The timestamp of the block after `parent`: the one set by evm_setNextBlockTimestamp,
-        else wall clock plus the offset (evm_increaseTime), but always after `parent`."""
+        """The timestamp of the block after `parent`, taken when that block is mined (a block
+        carries its own time, never its parent's): the one set by evm_setNextBlockTimestamp,
+        else wall clock plus the offset (evm_increaseTime), never before `parent`. Blocks mined
+        in the same second share its timestamp, so the chain clock never runs ahead of the
+        wall clock except by the offset."""
         if self._next_timestamp is not None and parent.block_number == self._head.block_number:
             return self._next_timestamp
-        return max(int(time.time()) + self._time_offset, parent.timestamp + 1)
+        return max(int(time.time()) + self._time_offset, parent.timestamp)
 
     def increase_time(self, seconds: int) -> int:
         """Move the clock of future blocks `seconds` ahead (hardhat's evm_increaseTime);
