@@ -632,16 +632,16 @@ class DevnetChain:
 
     # -- execution without mining ---------------------------------------------------------------
 
-    def _pending_state(self, header: BlockHeaderAPI) -> StateAPI:
+    def _pending_state(self, header: BlockHeaderAPI, timestamp: int | None = None) -> StateAPI:
         """A throw-away state after block `header`, in the context of the block that would
-        follow it (the devnet's clock, so calls see evm_increaseTime), with no base fee: what
-        py-evm's `in_costless_state` builds, but with our timestamp."""
+        follow it (the devnet's clock, so calls see evm_increaseTime; or `timestamp`), with no
+        base fee: what py-evm's `in_costless_state` builds, but with our timestamp."""
         vm = self._reader.get_vm(header)
         context = vm.create_header_from_parent(
             header,
             coinbase=header.coinbase,
             gas_limit=header.gas_limit,
-            timestamp=self.next_block_timestamp(header),
+            timestamp=self.next_block_timestamp(header) if timestamp is None else timestamp,
         ).copy(base_fee_per_gas=0)
         ancestors = itertools.chain((header.hash,), vm.previous_hashes)
         return vm.build_state(vm.chaindb.db, context, vm.chain_context, ancestors)
@@ -682,18 +682,32 @@ class DevnetChain:
 
     def estimate_gas(self, request: CallRequest, header: BlockHeaderAPI | None = None) -> int:
         """The smallest gas limit with which `request` succeeds, to within the intrinsic gas of
-        a transfer (binary search, like geth), searched up to `gas_allowance` only."""
+        a transfer (binary search, like geth), searched up to `gas_allowance` only.
+
+        When the next block would share the head's second, the transaction may still be mined
+        in the next second, and gas can depend on which (a vote checkpoint keyed by timestamp
+        is updated in place within a second, pushed as a new slot in a new one): the estimate
+        is then the larger of both, so it suffices either way."""
         at_header = header if header is not None else self._head
         allowance = self.gas_allowance(request.gas, at_header)
+        following = self.next_block_timestamp(at_header)
+        timestamps = [following]
+        if following == at_header.timestamp and following < MAX_TIMESTAMP:
+            timestamps.append(following + 1)
         with self._gate.shared():
             transaction = self._spoof(request, at_header, allowance)
-            try:
-                state = self._pending_state(at_header)
-                return _smallest_sufficient_gas(state, transaction, allowance)
-            except Revert as exc:
-                raise ExecutionReverted(bytes(exc.args[0]) if exc.args else b"") from None
-            except (VMError, EthUtilsValidationError) as exc:
-                raise DevnetError(f"gas estimation failed: {exc}") from None
+            estimates: list[int] = []
+            for index, timestamp in enumerate(timestamps):
+                try:
+                    state = self._pending_state(at_header, timestamp)
+                    estimates.append(_smallest_sufficient_gas(state, transaction, allowance))
+                except Revert as exc:
+                    if index == 0:
+                        raise ExecutionReverted(bytes(exc.args[0]) if exc.args else b"") from None
+                except (VMError, EthUtilsValidationError) as exc:
+                    if index == 0:
+                        raise DevnetError(f"gas estimation failed: {exc}") from None
+            return max(estimates)
 
     def pending_base_fee(self) -> int:
         """The base fee the next block will charge."""
