@@ -16,7 +16,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from flow_fixtures import PROVIDERS, REQUESTER, WATCHER, MarketNetwork, digits_sample
+from flow_fixtures import (
+    CHALLENGER,
+    PROVIDERS,
+    REQUESTER,
+    WATCHER,
+    MarketNetwork,
+    digits_sample,
+)
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 
@@ -104,11 +111,14 @@ def test_optimistic_and_redundant_requests_through_the_cli(
     sample.write_text(json.dumps(digits_sample(8).reshape(-1).tolist()))
     logs = daemons_as_processes
     started = time.monotonic()
-    running = {}  # both modes at once: each waits out its own window or reveal period
-    for mode, extra in (("optimistic", []), ("redundant", ["--providers", "2"])):
+    running = {}  # both modes at once (two requesters: one account, one nonce sequence)
+    for mode, extra, requester in (
+        ("optimistic", [], REQUESTER),
+        ("redundant", ["--providers", "2"], CHALLENGER),
+    ):
         args = ["request", "digits-cnn", "--input", str(sample), "--mode", mode, *extra]
         args += ["--wait", "--timeout", "240", "--receipt", str(tmp_path / f"{mode}.json")]
-        args += ["--json", "--account", REQUESTER, "--node", cli.net.storage_url]
+        args += ["--json", "--account", requester, "--node", cli.net.storage_url]
         running[mode] = subprocess.Popen(
             cli.args(*args), env=cli.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
@@ -199,8 +209,8 @@ def test_bad_requests_are_one_line_errors_and_cost_nothing(cli: Cli, tmp_path: P
         "unknown version": (["digits-cnn@0xdeadbeef", "--input", str(good)], "has no version"),
         "deprecated version": ([deprecated, "--input", str(good)], "deprecated"),
         "past its deadline": (["digits-cnn", "--input", str(good), "--ttl", "0"], "deadline"),
-        "fee above balance": (
-            ["digits-cnn", "--input", str(good), "--account", "dev8"],
+        "fee above balance": (  # (every dev account holds a development allocation)
+            ["digits-cnn", "--input", str(good), "--max-fee", "100000000"],
             "insufficient AIC",
         ),
         "fee below the version fee": (
