@@ -12,9 +12,8 @@ one line and retried with backoff.
 
 from __future__ import annotations
 
-import secrets
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aicommons.chain.errors import TransactionFailed
@@ -87,7 +86,7 @@ class _Job:
     posted: PostedResult | None = None
     committed: bool = False
     revealed: bool = False
-    salt: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+    salt: bytes = b""  # redundant mode: the commitment's salt (`Provider._salt`)
     redundancy: int = 1
     reveal_deadline: int = 0
     reveals: int = 0
@@ -180,10 +179,16 @@ class Provider:
                 job.claimed = True  # (logged when we sent the claim)
             elif job.mode == "optimistic":
                 job.settled = True  # someone else's
+        elif event.name in ("Committed", "Revealed") and job is not None:
+            # Our own commit or reveal (also from before a restart): never send it twice.
+            mine = str(args["provider"]).lower() == me
+            if event.name == "Committed":
+                job.committed = job.committed or mine
+            else:
+                job.revealed = job.revealed or mine
+                job.reveals += 1
         elif event.name == "RevealsOpened" and job is not None:
             job.reveal_deadline = int(args["reveal_ends"])
-        elif event.name == "Revealed" and job is not None:
-            job.reveals += 1
         elif event.name in ("ResultFinalised", "RequestExpired") and job is not None:
             job.settled = True
             if job.claimed:
@@ -320,10 +325,25 @@ class Provider:
             what=f"{what} of request {job.request_id}",
         )
 
+    def _salt(self, job: _Job) -> bytes:
+        """The salt of this provider's redundant commitment to a job: keccak of its signature
+        of the market and request, so nobody else can guess it and a restarted daemon can
+        still reveal what it committed."""
+        if not job.salt:
+            from eth_account.messages import encode_defunct
+
+            from aicommons.commit import keccak256
+
+            text = f"aicommons redundant salt {self.client.chain_id}:{self.client.market.address}"
+            message = encode_defunct(text=f"{text}:{job.request_id}")
+            signed = self.client.account.sign_message(message)
+            job.salt = keccak256(bytes(signed.signature))
+        return job.salt
+
     def _commit(self, job: _Job) -> None:
         mine = self.commitments(job)
         self.client.market.commit_result(
-            job.request_id, output=output_of(mine), trace_root=mine.trace_root, salt=job.salt
+            job.request_id, output=output_of(mine), trace_root=mine.trace_root, salt=self._salt(job)
         )
         job.committed = True
         self.log(f"committed to request {job.request_id}")
@@ -332,7 +352,7 @@ class Provider:
         mine = self.commitments(job)
         output = output_of(mine)
         self.client.market.reveal_result(
-            job.request_id, output=output, trace_root=mine.trace_root, salt=job.salt
+            job.request_id, output=output, trace_root=mine.trace_root, salt=self._salt(job)
         )
         job.revealed = True
         self.log(f"revealed request {job.request_id}")
