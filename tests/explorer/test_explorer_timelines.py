@@ -78,6 +78,15 @@ ROWS = [
     # Dispute 8 on request 4: cancelled.
     _challenged(8, 4, T0 + 100),
     ("DisputeGame", "DisputeCancelled", {"dispute_id": 8, "request_id": 4}),
+    # Request 9, redundant mode: two commitments, reveals opened, one reveal so far.
+    (
+        *_created(9)[:2],
+        {**_created(9)[2], "mode": 2, "redundancy": 2, "provider": "0x" + "00" * 20},
+    ),
+    ("RedundantMode", "Committed", {"request_id": 9, "provider": PROVIDER}),
+    ("RedundantMode", "Committed", {"request_id": 9, "provider": CHALLENGER}),
+    ("RedundantMode", "RevealsOpened", {"request_id": 9, "reveal_ends": T0 + 900}),
+    ("RedundantMode", "Revealed", {"request_id": 9, "provider": PROVIDER, "output_hash": MODEL}),
     (
         "Governor",
         "ProposalCreated",
@@ -155,7 +164,9 @@ def web(tmp_path_factory):
     )
     contracts = {
         name: "0x" + f"{n:02x}" * 20
-        for n, name in enumerate(("ComputeMarket", "DisputeGame", "Governor", "FundingRound"), 1)
+        for n, name in enumerate(
+            ("ComputeMarket", "DisputeGame", "RedundantMode", "Governor", "FundingRound"), 1
+        )
     }
     governor = SimpleNamespace(
         functions=SimpleNamespace(
@@ -197,6 +208,18 @@ def test_request_status_and_batch(web) -> None:
         "Challenged",
     ]
     assert web.get("/api/market/requests/4").json()["status"] == "posted"
+    redundant = web.get("/api/market/requests/9").json()
+    assert (redundant["mode"], redundant["redundancy"], redundant["status"]) == (
+        "redundant",
+        2,
+        "posted",
+    )
+    assert [e["event"] for e in redundant["events"]][1:] == [
+        "Committed",
+        "Committed",
+        "RevealsOpened",
+        "Revealed",
+    ]
     (provider,) = web.get("/api/market").json()["providers"]
     assert provider["stake"] == str(200 * 10**18)
 

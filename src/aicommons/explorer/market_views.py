@@ -24,6 +24,15 @@ PROVIDER_MOVES = ("Challenged", "LayerPicked", "ChildPicked")
 CHALLENGER_MOVES = ("RootsRevealed", "ChildrenRevealed", "RowsRevealed")
 """After these the challenger moves next (pick a layer, a child, or run the one-step)."""
 DISPUTE_END = ("DisputeResolved", "DisputeCancelled")
+PROVIDER_EVENTS = (
+    "Staked",
+    "UnstakeStarted",
+    "StakeWithdrawn",
+    "Slashed",
+    "ResultFinalised",
+    "OfferSet",
+)
+"""ComputeMarket events that change a provider's row on the market page."""
 
 
 def _addr(value: Any) -> str:
@@ -240,8 +249,8 @@ def providers_view(events: Sequence[Event], *, units: Format) -> list[dict[str, 
     for event in events:
         args = event.args
         provider = args.get("provider")
-        if provider is None:
-            continue
+        if event.event not in PROVIDER_EVENTS or int(str(provider or "0x0"), 16) == 0:
+            continue  # a request naming no provider, or a redundant result paid to several
         row = rows[str(provider)]
         if event.event == "Staked":
             row["stake"] += int(args["amount"])
