@@ -10,7 +10,7 @@ import pytest
 
 from aicommons.chain.compile import CONTRACTS_DIR, compile_contract
 from aicommons.explorer.schema import DISPUTE_REASONS, PAGE_EVENTS, SUPPORT_NAMES, page_event
-from aicommons.explorer.store import ID_ALIASES, ID_COLUMNS, id_columns
+from aicommons.explorer.store import ACCOUNT_ARGUMENTS, ID_ALIASES, ID_COLUMNS, id_columns
 
 
 @pytest.mark.parametrize("contract", sorted(PAGE_EVENTS))
@@ -33,6 +33,21 @@ def test_every_id_argument_read_fills_its_column() -> None:
     read = {name for events in PAGE_EVENTS.values() for args in events.values() for name in args}
     assert ids <= read and ids <= spellings
     assert id_columns({"proposalId": 12})["proposal_id"] == "12"
+
+
+def test_every_column_source_is_an_argument_some_contract_logs() -> None:
+    """The id and account columns are filled from argument names: each must be logged by a
+    contract of the suite (a name no event has is a column that never fills)."""
+    logged = {
+        str(part["name"])
+        for path in sorted(CONTRACTS_DIR.glob("[A-Z]*.vy"))
+        for entry in compile_contract(path.stem).abi
+        if entry["type"] == "event"
+        for part in entry["inputs"]
+    }
+    for column in ID_COLUMNS:
+        assert {column, *ID_ALIASES.get(column, ())} & logged, column
+    assert [name for name in ACCOUNT_ARGUMENTS if name not in logged] == []
 
 
 def _constants(source: str, prefix: str) -> dict[int, str]:

@@ -41,7 +41,6 @@ ACCOUNT_ARGUMENTS = (
     "provider",
     "caller",
     "requester",
-    "registrant",
     "owner",
     "publisher",
     "voter",

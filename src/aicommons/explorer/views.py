@@ -158,7 +158,7 @@ class Explorer:
             models[str(event.args["model_id"]).lower()] = {
                 "name": event.args["slug"],
                 "model_id": str(event.args["model_id"]).lower(),
-                "registrant": event.args.get("owner", event.args.get("registrant")),
+                "registrant": event.args["owner"],
                 "registered_block": event.block_number,
                 "versions": [],
             }
