@@ -47,8 +47,7 @@ def _move_text(event: Event) -> tuple[str, str, str]:
         return (
             "challenge",
             "challenger",
-            f"disputes request {args['request_id']}'s result in batch {args['batch_id']} "
-            f"(bond {args['bond']} base units)",
+            f"disputes request {args['request_id']}'s result in batch {args['batch_id']}",
         )
     if name == "RootsRevealed":
         layers = max(len(str(args["layer_roots"]).removeprefix("0x")) // 64 - 1, 0)

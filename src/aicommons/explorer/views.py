@@ -682,6 +682,7 @@ class Explorer:
             if e.contract == "ComputeMarket"
         ]
         view = market_views.dispute_view(events, now=self.now, consequences=consequences)
+        view["bond_text"] = format_units(int(view["bond"]))
         for step in view["steps"]:
             step["time"] = _time(step["timestamp"])
         if view["deadline"] is not None:
