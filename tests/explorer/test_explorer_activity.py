@@ -103,6 +103,9 @@ def test_a_proposal_renders_its_lifecycle(web, governance_activity, demo_network
     governance = web.get("/api/governance").json()
     listed = {p["proposal_id"]: p["state"] for p in governance["proposals"]}
     assert listed[str(proposal_id)] == "executed"
+    scheduled = next(e for e in queued["effects"] if e["event"] == "CallScheduled")
+    operations = {o["id"]: o for o in governance["timelock"]}
+    assert operations[scheduled["args"]["id"]]["state"] == "executed"
     (grant,) = governance["treasury"]["grants"]
     assert grant["amount"] == str(governance_activity.grant_amount)
     assert grant["recipient"] == governance_activity.grant_recipient

@@ -107,6 +107,22 @@ ROWS = [
         {"voter": CHALLENGER, "proposalId": 5, "support": 0, "weight": 3, "reason": ""},
     ),
     ("Governor", "ProposalCanceled", {"proposalId": 5}),
+    *[
+        (
+            "Timelock",
+            "CallScheduled",
+            {
+                "id": "0x" + "44" * 32,
+                "index": i,
+                "target": PROVIDER,
+                "amount": 0,
+                "payload": "0x",
+                "delay": 30,
+            },
+        )
+        for i in range(2)
+    ],
+    ("Timelock", "Cancelled", {"id": "0x" + "44" * 32}),
     (
         "FundingRound",
         "RoundOpened",
@@ -165,7 +181,15 @@ def web(tmp_path_factory):
     contracts = {
         name: "0x" + f"{n:02x}" * 20
         for n, name in enumerate(
-            ("ComputeMarket", "DisputeGame", "RedundantMode", "Governor", "FundingRound"), 1
+            (
+                "ComputeMarket",
+                "DisputeGame",
+                "RedundantMode",
+                "Governor",
+                "FundingRound",
+                "Timelock",
+            ),
+            1,
         )
     }
     governor = SimpleNamespace(
@@ -230,6 +254,8 @@ def test_a_canceled_proposal(web) -> None:
     assert [s["kind"] for s in data["steps"]] == ["created", "vote", "canceled"]
     assert data["votes"] == {"against": "3", "for": "0", "abstain": "0"}
     assert data["actions"][0]["call"].endswith("0x12345678 (4 bytes)")
+    (operation,) = web.get("/api/governance").json()["timelock"]
+    assert (operation["calls"], operation["delay"], operation["state"]) == (2, 30, "cancelled")
 
 
 def test_a_capped_round_projects_with_the_reference_formula(web) -> None:

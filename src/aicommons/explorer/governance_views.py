@@ -249,6 +249,33 @@ def round_view(
     }
 
 
+def timelock_view(events: Sequence[Event]) -> list[dict[str, Any]]:
+    """The timelock's operations, newest first: calls scheduled under one id, and whether the
+    operation was executed, cancelled or is still waiting."""
+    operations: dict[str, dict[str, Any]] = {}
+    for event in events:
+        args = event.args
+        key = str(args["id"]).lower()
+        if event.event == "CallScheduled":
+            operation = operations.setdefault(
+                key,
+                {
+                    "id": key,
+                    "calls": 0,
+                    "delay": int(args["delay"]),
+                    "state": "waiting",
+                    "scheduled_block": event.block_number,
+                    "scheduled_tx": event.tx_hash,
+                },
+            )
+            operation["calls"] += 1
+        elif event.event == "CallExecuted" and key in operations:
+            operations[key]["state"] = "executed"
+        elif event.event == "Cancelled" and key in operations:
+            operations[key]["state"] = "cancelled"
+    return sorted(operations.values(), key=lambda o: o["scheduled_block"], reverse=True)
+
+
 def treasury_view(events: Sequence[Event], *, units: Format) -> dict[str, Any]:
     """What the treasury collected (by source), granted and put into funding rounds."""
     collected: dict[str, int] = {}

@@ -737,7 +737,15 @@ class Explorer:
             treasury = governance_views.treasury_view(
                 self.index.events(contract="Treasury"), units=format_units
             )
+        timelock = None
+        if self._deployed("Timelock"):
+            timelock = governance_views.timelock_view(
+                self.index.events(
+                    contract="Timelock", event=("CallScheduled", "CallExecuted", "Cancelled")
+                )
+            )[:LATEST]
         return {
+            "timelock": timelock,
             "governor": "Governor" if self._deployed("Governor") else None,
             "funding": "FundingRound" if self._deployed("FundingRound") else None,
             "proposals": proposals,
