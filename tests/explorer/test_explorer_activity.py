@@ -59,6 +59,8 @@ def test_a_dispute_decided_by_timeout(web, market_activity) -> None:
 
 
 def test_requests_and_providers_on_the_market_page(web, market_activity) -> None:
+    home = web.get("/api/").json()
+    assert (home["market_requests"], home["disputes"], home["proposals"]) == (2, 2, 1)
     market = web.get("/api/market").json()
     statuses = {r["request_id"]: r["status"] for r in market["requests"]}
     assert statuses[str(market_activity.one_step_request)] == "overturned"

@@ -271,6 +271,9 @@ class Explorer:
             "fees_paid_text": usage["fees_text"],
             "inferences_per_day": usage["per_day"],
             "requests_per_day": requests,
+            "market_requests": self.index.count(contract="ComputeMarket", event="RequestCreated"),
+            "disputes": self.index.count(contract="DisputeGame", event="Challenged"),
+            "proposals": self.index.count(contract="Governor", event="ProposalCreated"),
             "stake_held": str(stake),
             "stake_held_text": format_units(stake),
             "latest_inferences": [
