@@ -67,6 +67,7 @@ def proposal_view(
     same_tx: Mapping[str, Sequence[Event]],
     describe: DescribeCall,
     units: Format,
+    when: Callable[[int], str] = str,
 ) -> dict[str, Any]:
     """A proposal: who proposed what, its live `state` (from the Governor), the tally and a
     timeline. `events` are the Governor's events naming the proposal, in chain order;
@@ -97,7 +98,7 @@ def proposal_view(
                     event,
                     "created",
                     f"proposed by {a['proposer']}: {len(actions)} action(s); voting from "
-                    f"{a['voteStart']} to {a['voteEnd']} (unix time)",
+                    f"{when(int(a['voteStart']))} to {when(int(a['voteEnd']))}",
                 )
             )
         elif event.event == "VoteCast":
@@ -117,12 +118,16 @@ def proposal_view(
                 _step(
                     event,
                     "extended",
-                    f"quorum reached late: voting extended to {a['extendedDeadline']}",
+                    f"quorum reached late: voting extended to {when(int(a['extendedDeadline']))}",
                 )
             )
         elif event.event == "ProposalQueued":
             steps.append(
-                _step(event, "queued", f"queued in the timelock; executable from {a['etaSeconds']}")
+                _step(
+                    event,
+                    "queued",
+                    f"queued in the timelock; executable from {when(int(a['etaSeconds']))}",
+                )
             )
         elif event.event == "ProposalExecuted":
             steps.append(_step(event, "executed", "executed by the timelock"))

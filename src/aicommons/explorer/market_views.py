@@ -120,7 +120,7 @@ def dispute_view(
                     "round": round_number,
                     "kind": "verdict",
                     "actor": "",
-                    "text": f"verdict ({reason}): {what}; the {side or winner} wins",
+                    "text": f"{what}; the {side or winner} wins",
                     "reason": reason,
                 }
             )

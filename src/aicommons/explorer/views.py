@@ -666,6 +666,7 @@ class Explorer:
         view = market_views.request_view(events, now=self.now, units=format_units)
         view["events"] = [_event_row(e) for e in events]
         view["model"] = self._model_name({"model_id": view["model_id"]})
+        view["deadline_time"] = _time(view["deadline"])
         return view
 
     def _dispute_events(self, dispute_id: str) -> list[Event]:
@@ -688,6 +689,9 @@ class Explorer:
         view["bond_text"] = format_units(int(view["bond"]))
         for step in view["steps"]:
             step["time"] = _time(step["timestamp"])
+            step["deadline_time"] = _time(step.get("deadline"))
+        for consequence in view["consequences"]:
+            consequence["time"] = _time(consequence["timestamp"])
         if view["deadline"] is not None:
             view["deadline_time"] = _time(view["deadline"])
         return view
@@ -782,6 +786,7 @@ class Explorer:
             same_tx=same_tx,
             describe=self._describe_call,
             units=format_units,
+            when=_time,
         )
 
     def proposal(self, proposal_id: str) -> dict[str, Any]:
@@ -862,9 +867,13 @@ def _version_key(args: dict[str, Any]) -> tuple[str, str]:
 
 
 def _time(timestamp: int | None) -> str:
+    """A unix time as UTC text; one a calendar cannot hold (a contract's "never") as its number."""
     if timestamp is None:
         return ""
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    try:
+        return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (OverflowError, OSError, ValueError):
+        return f"unix time {timestamp}"
 
 
 def _event_row(event: Event) -> dict[str, Any]:
