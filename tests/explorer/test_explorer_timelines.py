@@ -256,6 +256,9 @@ def test_a_canceled_proposal(web) -> None:
     assert data["actions"][0]["call"].endswith("0x12345678 (4 bytes)")
     (operation,) = web.get("/api/governance").json()["timelock"]
     assert (operation["calls"], operation["delay"], operation["state"]) == (2, 30, "cancelled")
+    page = web.get("/governance")
+    assert page.status_code == 200 and "0 / 0.000000000000000003 / 0" in page.text
+    assert "cancelled" in page.text and web.get("/governance/proposals/5").status_code == 200
 
 
 def test_a_capped_round_projects_with_the_reference_formula(web) -> None:

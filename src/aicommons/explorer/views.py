@@ -714,7 +714,10 @@ class Explorer:
                         key: view[key]
                         for key in ("proposal_id", "state", "votes", "voters", "description")
                     }
-                    | {"block_number": created.block_number}
+                    | {
+                        "block_number": created.block_number,
+                        "votes_text": {k: format_units(int(v)) for k, v in view["votes"].items()},
+                    }
                 )
         rounds = []
         if self._deployed("FundingRound"):
