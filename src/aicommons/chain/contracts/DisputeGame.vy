@@ -21,6 +21,7 @@ import merkle
 import tensor_commit
 import ComputeMarket
 import OneStepVerifier
+import step_rows
 
 initializes: ownable
 
@@ -30,7 +31,7 @@ MAX_LAYERS: public(constant(uint256)) = 511
 # The trace has layer count + 1 leaves of 32-byte roots, revealed as one byte string.
 MAX_ROOTS_BYTES: constant(uint256) = (MAX_LAYERS + 1) * 32
 MAX_OUTPUT_BYTES: constant(uint256) = ComputeMarket.MAX_OUTPUT_BYTES
-MAX_ROW_BYTES: constant(uint256) = OneStepVerifier.MAX_ROW_BYTES
+MAX_ROW_BYTES: constant(uint256) = step_rows.MAX_ROW_BYTES
 MAX_DEPTH: constant(uint256) = 16
 
 # Market request status and dispute outcomes (ComputeMarket).
@@ -56,6 +57,20 @@ flag Phase:
     CHALLENGER_WON
     PROVIDER_WON
     CANCELLED
+
+
+# The one-step verifier: OneStepVerifier's functions, with input rows up to step_rows'
+# MAX_STEP_BYTES (the same ABI; a verifier chain ends in OneStepVerifier).
+interface Verifier:
+    def supported(spec: OneStepVerifier.LayerSpec) -> bool: view
+    def recompute(
+        context: OneStepVerifier.StepContext,
+        spec: OneStepVerifier.LayerSpec,
+        row: uint256,
+        element: uint256,
+        inputs: DynArray[step_rows.InputRows, 2],
+        tensors: DynArray[OneStepVerifier.TensorRows, 4],
+    ) -> (bool, int256): view
 
 
 interface Registry:
@@ -181,7 +196,7 @@ event DisputeCancelled:
 
 market: public(immutable(ComputeMarket.__interface__))
 registry: public(immutable(Registry))
-verifier: public(OneStepVerifier.__interface__)
+verifier: public(Verifier)
 graphs: public(HashMap[bytes32, VersionGraph])  # key: keccak256(model_id ‖ version_id)
 dispute_count: public(uint256)
 disputes: public(HashMap[uint256, Dispute])
@@ -199,7 +214,7 @@ def __init__(market_: address, registry_: address, verifier_: address):
     ownable.__init__()
     market = ComputeMarket.__interface__(market_)
     registry = Registry(registry_)
-    self.verifier = OneStepVerifier.__interface__(verifier_)
+    self.verifier = Verifier(verifier_)
     log VerifierSet(verifier=verifier_)
 
 
@@ -210,7 +225,7 @@ def set_verifier(verifier_: address):
     """
     ownable._check_owner()
     self._require(verifier_ != empty(address), "ZeroAddress")
-    self.verifier = OneStepVerifier.__interface__(verifier_)
+    self.verifier = Verifier(verifier_)
     log VerifierSet(verifier=verifier_)
 
 
@@ -491,7 +506,7 @@ def one_step(
     row: Bytes[MAX_ROW_BYTES],
     element: uint256,
     spec: OneStepVerifier.LayerSpec,
-    inputs: DynArray[OneStepVerifier.InputRows, 2],
+    inputs: DynArray[step_rows.InputRows, 2],
     tensors: DynArray[OneStepVerifier.TensorRows, 4],
 ):
     """
@@ -515,6 +530,8 @@ def one_step(
     committed: int256 = 0
     if d.out_bytes == 1:
         committed = convert(convert(slice(row, element, 1), bytes1), int256)
+    elif d.out_bytes == 2:
+        committed = convert(convert(slice(row, element * 2, 2), bytes2), int256)
     else:
         committed = convert(convert(slice(row, element * 4, 4), bytes4), int256)
     model_id: bytes32 = empty(bytes32)

@@ -303,13 +303,13 @@ def decode(
             past the end of `data`.
     @dev One 32-byte word read per element, from `data` itself (no copy per element).
     """
-    assert width == 1 or width == 2 or width == 4, "InvalidElement"
+    self.require(width == 1 or width == 2 or width == 4, "InvalidElement")
     values: DynArray[int256, MAX_SEGMENT] = []
     length: uint256 = len(data)
     drop: uint256 = 256 - 8 * width
     for k: uint256 in range(count, bound=MAX_SEGMENT):
         offset: uint256 = (start + k * stride) * width
-        assert offset + width <= length, "InvalidElement"
+        self.require(offset + width <= length, "InvalidElement")
         word: uint256 = 0
         if offset + 32 <= length:
             word = extract32(data, offset, output_type=uint256)
@@ -331,7 +331,7 @@ def dot(a: DynArray[int256, MAX_SEGMENT], b: DynArray[int256, MAX_SEGMENT]) -> i
     """
     @notice sum_k a[k] * b[k], exact (the dense and matmul accumulator).
     """
-    assert len(a) == len(b), "FanInMismatch"
+    self.require(len(a) == len(b), "FanInMismatch")
     acc: int256 = 0
     for k: uint256 in range(len(a), bound=MAX_SEGMENT):
         acc += a[k] * b[k]
@@ -388,7 +388,7 @@ def transpose_step(
             y[i_0, ..., i_n] = x[j] with j[perm[a]] = i_a, as numpy `transpose(perm)`.
     """
     rank: uint256 = len(out_shape)
-    assert len(perm) == rank, "InvalidElement"
+    self.require(len(perm) == rank, "InvalidElement")
     index: uint256[MAX_RANK] = empty(uint256[MAX_RANK])
     in_shape: uint256[MAX_RANK] = empty(uint256[MAX_RANK])
     rest: uint256 = flat
@@ -443,7 +443,7 @@ def softmax_step(
             kept positions, e = exp_neg_q30(m - x), y_j = min(div_round(e_j * 2^15, sum e),
             2^15 - 1) for a kept j, 0 for a dropped one (and for all when none is kept).
     """
-    assert len(row) == len(mask) and j < len(row), "InvalidElement"
+    self.require(len(row) == len(mask) and j < len(row), "InvalidElement")
     if mask[j] == 0:
         return 0
     top: int256 = min_value(int256)
@@ -479,7 +479,7 @@ def layernorm_step(
             y_i = clamp(rshift_round(n_i * M_i, S_i) + bias_i, lo, hi).
     """
     width: int256 = convert(len(row), int256)
-    assert i < len(row), "InvalidElement"
+    self.require(i < len(row), "InvalidElement")
     total: int256 = 0
     for k: uint256 in range(len(row), bound=MAX_SEGMENT):
         total += row[k]
@@ -501,7 +501,7 @@ def lookup_step(x: int256, offset: int256, entry_index: uint256, entry: int256) 
     @notice y = table[x + offset] (offset 128 for int8 inputs, 32768 for int16): `entry` is the
             table row proven at `entry_index`, which must be x + offset.
     """
-    assert x + offset == convert(entry_index, int256), "InvalidElement"
+    self.require(x + offset == convert(entry_index, int256), "InvalidElement")
     return entry
 
 
@@ -512,7 +512,7 @@ def mean_pool_step(column: DynArray[int256, MAX_SEGMENT], mask: DynArray[int256,
     @notice reference.mean_pool_column: div_round(sum of the kept values, their count), 0 when
             no position is kept.
     """
-    assert len(column) == len(mask), "InvalidElement"
+    self.require(len(column) == len(mask), "InvalidElement")
     total: int256 = 0
     count: int256 = 0
     for k: uint256 in range(len(column), bound=MAX_SEGMENT):
@@ -531,7 +531,7 @@ def l2norm_step(row: DynArray[int256, MAX_SEGMENT], i: uint256, out_frac: uint25
     @notice Element i of reference.l2norm_row: r = isqrt(sum x^2);
             y_i = clamp(div_round(x_i * 2^out_frac, r), lo, hi), 0 when r = 0.
     """
-    assert i < len(row), "InvalidElement"
+    self.require(i < len(row), "InvalidElement")
     squares: uint256 = 0
     for k: uint256 in range(len(row), bound=MAX_SEGMENT):
         squares += convert(row[k] * row[k], uint256)
@@ -539,3 +539,14 @@ def l2norm_step(row: DynArray[int256, MAX_SEGMENT], i: uint256, out_frac: uint25
     if root == 0:
         return 0
     return self.clamp(self.div_round(row[i] << out_frac, root), lo, hi)
+
+
+@internal
+@pure
+def require(ok: bool, reason: String[32]):
+    """
+    @notice `assert ok, reason` with one shared Error(string) encoder: the v2 verifiers sit
+            close to EIP-170's code limit, and each inline assert encodes its own reason.
+    """
+    if not ok:
+        raw_revert(abi_encode(reason, method_id=method_id("Error(string)")))
