@@ -45,11 +45,11 @@ def test_the_scalar_and_tensor_clamps_are_named_apart() -> None:
 
 
 def test_an_unregistered_op_is_refused_by_name_everywhere() -> None:
-    layer = Layer("s", "softmax", ("x",), "y", (4,))
+    layer = Layer("s", "attention", ("x",), "y", (4,))
     for call in (
         lambda: infer_out_shape(layer, [(4,)], {}, True),
         lambda: run_reference_layer(layer, [np.zeros((1, 4), np.int64)], {}),
         lambda: compile_layer(layer, {}, (4,), "float32"),
     ):
-        with pytest.raises(PackageError, match=r"layer 's' \(softmax\): unknown op; supported"):
+        with pytest.raises(PackageError, match=r"layer 's' \(attention\): unknown op; supported"):
             call()

@@ -53,8 +53,10 @@ def test_tensor_rows_are_big_endian_rows_along_the_first_axis() -> None:
     three_d = np.arange(8, dtype=np.int8).reshape(2, 2, 2)
     assert tensor_rows(three_d) == [bytes([0, 1, 2, 3]), bytes([4, 5, 6, 7])]
     assert tensor_root(np.array([[1, -1]], np.int8)) == merkle_root([b"\x01\xff"])
-    with pytest.raises(ValueError, match="int8 and int32"):
-        tensor_rows(np.zeros(2, np.int16))
+    # int16 (semantics version 2): 2-byte big-endian elements.
+    assert tensor_rows(np.array([[-2, 258]], np.int16)) == [b"\xff\xfe\x01\x02"]
+    with pytest.raises(ValueError, match="int8, int16 and int32"):
+        tensor_rows(np.zeros(2, np.int64))
 
 
 def test_weights_root_orders_tensor_roots_by_name() -> None:

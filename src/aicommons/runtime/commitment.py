@@ -12,13 +12,14 @@ import numpy as np
 
 from aicommons.commit import merkle_root
 
-COMMITTED_DTYPES = ("int8", "int32")
+COMMITTED_DTYPES = ("int8", "int16", "int32")
+"""int16 from semantics version 2 on (2-byte leaves)."""
 
 
 def tensor_rows(tensor: np.ndarray) -> list[bytes]:
     """Leaf data of a tensor: one big-endian byte string per row along the first axis."""
     if tensor.dtype.name not in COMMITTED_DTYPES:
-        raise ValueError(f"only int8 and int32 tensors are committed, got {tensor.dtype}")
+        raise ValueError(f"only int8, int16 and int32 tensors are committed, got {tensor.dtype}")
     rows = tensor.reshape(1, -1) if tensor.ndim == 0 else tensor.reshape(tensor.shape[0], -1)
     big_endian = np.ascontiguousarray(rows, dtype=tensor.dtype.newbyteorder(">"))
     row_bytes = big_endian.shape[1] * tensor.dtype.itemsize

@@ -10,15 +10,27 @@ ever holds an integer it can represent exactly.
 from __future__ import annotations
 
 import copy
+import functools
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 from aicommons.runtime import reference as ref
 from aicommons.runtime import vnni
+from aicommons.runtime.errors import InputError
 from aicommons.runtime.layer import Layer
-from aicommons.runtime.loops import band_rows, int_dot_rows, pool_requantize_rows, requantize_rows
+from aicommons.runtime.loops import (
+    band_rows,
+    int_dot_rows,
+    l2norm_rows,
+    layernorm_rows,
+    pool_requantize_rows,
+    requantize_rows,
+    softmax_rows,
+)
 
 FLOAT32_MAX_FAN_IN = (1 << 24) // (128 * 127)
 """1032: int8 dot products of this length keep every float32 partial sum below 2^24."""
@@ -27,6 +39,11 @@ MATMUL_PATHS = ("vnni", "float32", "float64")
 MATMUL_PATH_ENV = "AICOMMONS_MATMUL_PATH"
 
 Kernel = Callable[..., np.ndarray]
+Dtypes = Sequence[str]
+INT8 = ("int8",)
+INPUT_BOUND = ref.INPUT_BOUND
+TERM_BOUND = {"int8": 128 * 127, "int16": 32768 * 127}
+"""Largest |x * W| of one product term of a dense/conv layer, by input dtype."""
 
 
 def available_matmul_paths() -> tuple[str, ...]:
@@ -121,7 +138,9 @@ class Requantizer:
         hi: int,
         out_dtype: str,
         fan_in: int,
+        term_bound: int = 128 * 127,
     ) -> None:
+        """`term_bound` bounds |one product term| (int8 x int8 weights: 128 * 127)."""
         bias_list = [int(v) for v in bias]
         multipliers = [int(v) for v in multiplier]
         shifts = [int(v) for v in shift]
@@ -133,7 +152,7 @@ class Requantizer:
         self.fan_in = fan_in
         self.channels = len(bias_list)
         worst = [
-            (abs(b) + fan_in * 128 * 127) * m for b, m in zip(bias_list, multipliers, strict=True)
+            (abs(b) + fan_in * term_bound) * m for b, m in zip(bias_list, multipliers, strict=True)
         ]
         self.float_path = (
             max(worst, default=0) < FLOAT_REQUANT_PRODUCT_BOUND
@@ -196,8 +215,14 @@ class LinearRequant:
     Then the Requantizer's float path (one compiled pass) or its int64 path.
     """
 
-    def __init__(self, weight: np.ndarray, requantize: Requantizer, path: str) -> None:
+    def __init__(
+        self, weight: np.ndarray, requantize: Requantizer, path: str, in_dtype: str = "int8"
+    ) -> None:
+        """An int16 input (version 2) takes the float64 product: its partial sums stay below
+        2^47 (the wide accumulator bound), exact in float64; the int8 paths would overflow."""
         self.requantize = requantize
+        if in_dtype != "int8":
+            path = "float64"
         self.grouped = weight.ndim == 3
         self.channels = weight.shape[0] * weight.shape[1] if self.grouped else weight.shape[0]
         self.fan_in = weight.shape[-1]
@@ -210,7 +235,11 @@ class LinearRequant:
         self.matmul = None if self.int8_product else ExactMatmul(weight, path)
         # The VNNI product reads int8 values; the float products their own float type.
         self.input_dtype: type = np.int8 if self.int8_product else self.matmul.dtype
-        self.int_weight = None if self.grouped else np.ascontiguousarray(weight, dtype=np.int8)
+        self.int_weight = (
+            None
+            if self.grouped or in_dtype != "int8"
+            else np.ascontiguousarray(weight, dtype=np.int8)
+        )
 
     def columns(self, rows: int) -> np.ndarray:
         """An input matrix to fill: [rows, K] in the dtype the product takes without a copy."""
@@ -242,7 +271,9 @@ class LinearRequant:
         return self.finish(self.product(x))
 
 
-def layer_requantizer(layer: Layer, tensors: Mapping[str, np.ndarray], fan_in: int) -> Requantizer:
+def layer_requantizer(
+    layer: Layer, tensors: Mapping[str, np.ndarray], fan_in: int, in_dtype: str = "int8"
+) -> Requantizer:
     return Requantizer(
         tensors[layer.tensors["bias"]],
         tensors[layer.tensors["multiplier"]],
@@ -251,6 +282,7 @@ def layer_requantizer(layer: Layer, tensors: Mapping[str, np.ndarray], fan_in: i
         int(layer.attrs["hi"]),
         layer.out_dtype,
         fan_in,
+        TERM_BOUND[in_dtype],
     )
 
 
@@ -294,10 +326,22 @@ def to_external(x: np.ndarray, dtype: str = "int8") -> np.ndarray:
 
 
 def dense_kernel(
-    layer: Layer, tensors: Mapping[str, np.ndarray], in_shape: Sequence[int], path: str
+    layer: Layer,
+    tensors: Mapping[str, np.ndarray],
+    in_shape: Sequence[int],
+    path: str,
+    *,
+    in_dtypes: Dtypes = INT8,
 ) -> Kernel:
+    """x [N, K] or, in version 2, [N, L, K]: the same product for every row of the last axis."""
     weight = tensors[layer.tensors["weight"]]
-    return LinearRequant(weight, layer_requantizer(layer, tensors, weight.shape[1]), path)
+    dtype = in_dtypes[0]
+    requantize = layer_requantizer(layer, tensors, weight.shape[1], dtype)
+    linear = LinearRequant(weight, requantize, path, dtype)
+    if len(in_shape) == 1:
+        return linear
+    channels = weight.shape[0]
+    return lambda x: linear(x.reshape(-1, x.shape[-1])).reshape((*x.shape[:-1], channels))
 
 
 def _window_slices(
@@ -399,6 +443,7 @@ class ConvKernel:
         in_shape: Sequence[int],
         path: str,
         pool_phase: int = 1,
+        in_dtype: str = "int8",
     ) -> None:
         a = layer.attrs
         weight = tensors[layer.tensors["weight"]]
@@ -410,7 +455,7 @@ class ConvKernel:
         self.kernel = (kernel_h, kernel_w)
         self.strides, self.pads, self.dilations = a["strides"], a["pads"], a["dilations"]
         fan_in = group_in * kernel_h * kernel_w
-        self.requantize = layer_requantizer(layer, tensors, fan_in)
+        self.requantize = layer_requantizer(layer, tensors, fan_in, in_dtype)
         in_channels, height, width = in_shape
         banded_size = kernel_h * width * in_channels * self.out_w * channels
         self.banded = (
@@ -428,12 +473,14 @@ class ConvKernel:
             phase = self.pool_phase
             order = sorted(range(self.out_w), key=lambda ox: (ox % phase, ox // phase))
             band = band.reshape(self.out_w, channels, -1)[order].reshape(band.shape)
-            self.linear = LinearRequant(band, self.requantize.tiled(self.out_w), path)
+            self.linear = LinearRequant(band, self.requantize.tiled(self.out_w), path, in_dtype)
             return
         # Column order (ky, kx, ci) to match NHWC slices; weights reordered once to the same order.
         grouped = weight.reshape(groups, channels // groups, group_in, kernel_h, kernel_w)
         grouped = grouped.transpose(0, 1, 3, 4, 2).reshape(groups, channels // groups, fan_in)
-        self.linear = LinearRequant(grouped[0] if groups == 1 else grouped, self.requantize, path)
+        self.linear = LinearRequant(
+            grouped[0] if groups == 1 else grouped, self.requantize, path, in_dtype
+        )
         self._plan_im2col()
 
     def _banded_columns(self, x: np.ndarray) -> np.ndarray:
@@ -537,9 +584,14 @@ class ConvKernel:
 
 
 def conv2d_kernel(
-    layer: Layer, tensors: Mapping[str, np.ndarray], in_shape: Sequence[int], path: str
+    layer: Layer,
+    tensors: Mapping[str, np.ndarray],
+    in_shape: Sequence[int],
+    path: str,
+    *,
+    in_dtypes: Dtypes = INT8,
 ) -> ConvKernel:
-    return ConvKernel(layer, tensors, in_shape, path)
+    return ConvKernel(layer, tensors, in_shape, path, in_dtype=in_dtypes[0])
 
 
 def tiling_pool_phase(pool: Layer, in_shape: Sequence[int]) -> int:
@@ -559,12 +611,15 @@ def tiling_pool_phase(pool: Layer, in_shape: Sequence[int]) -> int:
 
 
 def pool_kernel(
-    layer: Layer, in_shape: Sequence[int], *, is_max: bool, max_fill: float = ref.INT8_MIN
+    layer: Layer, in_shape: Sequence[int], *, is_max: bool, max_fill: float | None = None
 ) -> Kernel:
     """maxpool / avgpool on NHWC values. `max_fill` pads a maxpool: -128 never beats an int8
     value; a maxpool over pre-requantisation values (floats of any magnitude, or int32 VNNI
     products) pads with -inf (the int32 minimum for the latter)."""
     a = layer.attrs
+    out_dtype = np.dtype(layer.out_dtype)
+    if max_fill is None:
+        max_fill = float(np.iinfo(out_dtype).min)
     out_h, out_w = layer.out_shape[1], layer.out_shape[2]
     dilations = a["dilations"] if is_max else (1, 1)
     offsets = _window_slices(a["kernel"], a["strides"], dilations, (out_h, out_w))
@@ -588,25 +643,40 @@ def pool_kernel(
             total += padded[:, rows, cols, :]
         total *= 2
         total += counts
-        return np.floor_divide(total, doubled_counts).astype(np.int8)
+        return np.floor_divide(total, doubled_counts).astype(out_dtype)
 
     return run
 
 
 def maxpool_kernel(
-    layer: Layer, tensors: Mapping[str, np.ndarray], in_shape: Sequence[int], path: str
+    layer: Layer,
+    tensors: Mapping[str, np.ndarray],
+    in_shape: Sequence[int],
+    path: str,
+    *,
+    in_dtypes: Dtypes = INT8,
 ) -> Kernel:
     return pool_kernel(layer, in_shape, is_max=True)
 
 
 def avgpool_kernel(
-    layer: Layer, tensors: Mapping[str, np.ndarray], in_shape: Sequence[int], path: str
+    layer: Layer,
+    tensors: Mapping[str, np.ndarray],
+    in_shape: Sequence[int],
+    path: str,
+    *,
+    in_dtypes: Dtypes = INT8,
 ) -> Kernel:
     return pool_kernel(layer, in_shape, is_max=False)
 
 
 def add_kernel(
-    layer: Layer, tensors: Mapping[str, np.ndarray], in_shape: Sequence[int], path: str
+    layer: Layer,
+    tensors: Mapping[str, np.ndarray],
+    in_shape: Sequence[int],
+    path: str,
+    *,
+    in_dtypes: Dtypes = INT8,
 ) -> Kernel:
     multiplier = tensors[layer.tensors["multiplier"]].astype(np.int64)
     shift = int(tensors[layer.tensors["shift"]][0])
@@ -627,14 +697,24 @@ def add_kernel(
 
 
 def clamp_kernel(
-    layer: Layer, tensors: Mapping[str, np.ndarray], in_shape: Sequence[int], path: str
+    layer: Layer,
+    tensors: Mapping[str, np.ndarray],
+    in_shape: Sequence[int],
+    path: str,
+    *,
+    in_dtypes: Dtypes = INT8,
 ) -> Kernel:
-    lo, hi = np.int8(layer.attrs["lo"]), np.int8(layer.attrs["hi"])
+    lo, hi = int(layer.attrs["lo"]), int(layer.attrs["hi"])
     return lambda x: np.minimum(np.maximum(x, lo), hi)
 
 
 def reshape_kernel(
-    layer: Layer, tensors: Mapping[str, np.ndarray], in_shape: Sequence[int], path: str
+    layer: Layer,
+    tensors: Mapping[str, np.ndarray],
+    in_shape: Sequence[int],
+    path: str,
+    *,
+    in_dtypes: Dtypes = INT8,
 ) -> Kernel:
     """Reshape in NCHW (the semantics) order: leave the internal layout around it."""
     shape = tuple(int(v) for v in layer.attrs["shape"])
@@ -643,5 +723,245 @@ def reshape_kernel(
         external = x.transpose(0, 3, 1, 2) if x.ndim == 4 else x
         out = external.reshape((x.shape[0], *shape))
         return to_internal(out)
+
+    return run
+
+
+# -- version 2: the transformer ops -------------------------------------------------------------
+# A value of 3 axes per sample is 4-D batched, which the internal layout keeps channels-last
+# (`to_internal`); these kernels read `external` views and hand back `to_internal` views, so a
+# chain of them never copies for the layout (the two transposes cancel).
+
+
+def external(x: np.ndarray) -> np.ndarray:
+    """The semantics' (NCHW) view of an internal value, without copying."""
+    return x.transpose(0, 3, 1, 2) if x.ndim == 4 else x
+
+
+def embed_kernel(
+    layer: Layer,
+    tensors: Mapping[str, np.ndarray],
+    in_shape: Sequence[int],
+    path: str,
+    *,
+    in_dtypes: Dtypes = INT8,
+) -> Kernel:
+    """Gather rows, then `table*Mt + position*Mp` in int64 (< 2^47), shift, clamp. An id
+    outside the table is refused (numpy would wrap a negative index)."""
+    table = tensors[layer.tensors["table"]]
+    length = in_shape[0]
+    multiplier = tensors[layer.tensors["multiplier"]].astype(np.int64)
+    shift = int(tensors[layer.tensors["shift"]][0])
+    rounding = (1 << (shift - 1)) if shift > 0 else 0
+    position = tensors[layer.tensors["position"]][:length].astype(np.int64)
+    position_term = position * multiplier[1] + rounding
+    lo, hi = int(layer.attrs["lo"]), int(layer.attrs["hi"])
+    out_dtype = np.dtype(layer.out_dtype)
+    vocab = table.shape[0]
+
+    def run(ids: np.ndarray) -> np.ndarray:
+        if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= vocab):
+            bad = int(ids.min()) if int(ids.min()) < 0 else int(ids.max())
+            raise InputError(f"token id {bad} is outside the embedding table [0, {vocab})")
+        total = table[ids.astype(np.intp)].astype(np.int64)
+        total *= multiplier[0]
+        total += position_term
+        total >>= shift
+        np.clip(total, lo, hi, out=total)
+        return total.astype(out_dtype)
+
+    return run
+
+
+def pad_mask_kernel(
+    layer: Layer,
+    tensors: Mapping[str, np.ndarray],
+    in_shape: Sequence[int],
+    path: str,
+    *,
+    in_dtypes: Dtypes = INT8,
+) -> Kernel:
+    pad_id = int(layer.attrs["pad_id"])
+    return lambda ids: (ids != pad_id).astype(np.int8)
+
+
+@functools.cache
+def _blas_threads() -> ThreadpoolController:
+    return ThreadpoolController()
+
+
+@contextmanager
+def single_thread_blas() -> Iterator[None]:
+    """BLAS on the calling thread only, for stacked products of many small matrices (the
+    attention heads): OpenBLAS threads each small GEMM, and on a shared 2-CPU machine its
+    second thread is often descheduled, so the calls wait (measured here: 3.3 s on 2 threads
+    vs 0.11 s on 1 for 384 products 128x32x128). Results do not depend on threads (exact)."""
+    with _blas_threads().limit(limits=1, user_api="blas"):
+        yield
+
+
+def matmul_kernel(
+    layer: Layer,
+    tensors: Mapping[str, np.ndarray],
+    in_shape: Sequence[int],
+    path: str,
+    *,
+    in_dtypes: Dtypes = ("int8", "int8"),
+) -> Kernel:
+    """Batched BLAS product, then the one requantisation. Exact: every partial sum is at most
+    K * X(a) * X(b) < 2^47 in magnitude (the op's bound), so float64 holds it in any order;
+    float32 when that bound is below 2^24 (int8 operands, K <= 1024)."""
+    fan_in = in_shape[-1]
+    term = INPUT_BOUND[in_dtypes[0]] * INPUT_BOUND[in_dtypes[1]]
+    dtype: type = np.float32 if fan_in * term < 2**24 else np.float64
+    requantize = Requantizer(
+        np.zeros(1, dtype=np.int32),
+        tensors[layer.tensors["multiplier"]],
+        tensors[layer.tensors["shift"]],
+        int(layer.attrs["lo"]),
+        int(layer.attrs["hi"]),
+        layer.out_dtype,
+        fan_in,
+        term,
+    )
+
+    def run(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        # C-contiguous operands: numpy hands stacked products to BLAS only then.
+        left = np.ascontiguousarray(external(a), dtype=dtype)
+        right = np.ascontiguousarray(external(b), dtype=dtype)
+        with single_thread_blas():
+            product = np.matmul(left, right)
+        return to_internal(requantize(product))
+
+    return run
+
+
+def transpose_kernel(
+    layer: Layer,
+    tensors: Mapping[str, np.ndarray],
+    in_shape: Sequence[int],
+    path: str,
+    *,
+    in_dtypes: Dtypes = INT8,
+) -> Kernel:
+    axes = (0, *(int(p) + 1 for p in layer.attrs["perm"]))
+    return lambda x: to_internal(external(x).transpose(axes))
+
+
+def exp_table(in_frac: int, size: int = 1 << 16) -> np.ndarray:
+    """exp_neg_q30(d, in_frac) for every d < size, int64, computed with the reference's exact
+    steps on int64 arrays: u < 2^47, Horner products < 2^61, >> an arithmetic shift."""
+    d = np.arange(size, dtype=np.int64)
+    u = d * ref.LOG2E_Q30
+    k = u >> (30 + in_frac)
+    r = (u >> in_frac) & ((1 << 30) - 1)
+    p = np.full(size, ref.EXP2_NEG_Q30[4], dtype=np.int64)
+    for c in ref.EXP2_NEG_Q30[3::-1]:
+        p = ((p * r) >> 30) + c
+    return np.where(k > 30, 0, p >> np.minimum(k, 62))
+
+
+def softmax_kernel(
+    layer: Layer,
+    tensors: Mapping[str, np.ndarray],
+    in_shape: Sequence[int],
+    path: str,
+    *,
+    in_dtypes: Dtypes = ("int16", "int8"),
+) -> Kernel:
+    """One compiled pass per row (`loops.softmax_rows`) with e = exp_table[m - x]: the
+    difference of two int8/int16 values is below 2^16, the table's length."""
+    table = exp_table(int(layer.attrs["in_frac"]))
+    length = in_shape[-1]
+
+    def run(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        scores = external(x)
+        rows = scores.reshape(scores.shape[0], -1, length)
+        return to_internal(softmax_rows(rows, mask, table).reshape(scores.shape))
+
+    return run
+
+
+def layernorm_kernel(
+    layer: Layer,
+    tensors: Mapping[str, np.ndarray],
+    in_shape: Sequence[int],
+    path: str,
+    *,
+    in_dtypes: Dtypes = ("int16",),
+) -> Kernel:
+    width = in_shape[-1]
+    multiplier = tensors[layer.tensors["multiplier"]].astype(np.int64)
+    shift = tensors[layer.tensors["shift"]].astype(np.int64)
+    bias = tensors[layer.tensors["bias"]].astype(np.int64)
+    lo, hi = int(layer.attrs["lo"]), int(layer.attrs["hi"])
+    out_dtype = np.dtype(layer.out_dtype)
+
+    def run(x: np.ndarray) -> np.ndarray:
+        values = external(x)
+        rows = values.reshape(-1, width)
+        out = np.empty(rows.shape, dtype=out_dtype)
+        layernorm_rows(rows, multiplier, shift, bias, lo, hi, ref.LAYERNORM_FRAC, out)
+        return to_internal(out.reshape(values.shape))
+
+    return run
+
+
+def lookup_kernel(
+    layer: Layer,
+    tensors: Mapping[str, np.ndarray],
+    in_shape: Sequence[int],
+    path: str,
+    *,
+    in_dtypes: Dtypes = ("int16",),
+) -> Kernel:
+    """table[x + len/2], element-wise (so in any layout)."""
+    table = tensors[layer.tensors["table"]]
+    offset = table.shape[0] // 2
+    return lambda x: table[x.astype(np.int32) + offset]
+
+
+def mean_pool_kernel(
+    layer: Layer,
+    tensors: Mapping[str, np.ndarray],
+    in_shape: Sequence[int],
+    path: str,
+    *,
+    in_dtypes: Dtypes = ("int16", "int8"),
+) -> Kernel:
+    """Masked sums as a float64 product keep[N, 1, L] @ x[N, L, D] (exact: |sum| < L * 2^15),
+    then div_round in int64."""
+    out_dtype = np.dtype(layer.out_dtype)
+
+    def run(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        keep = (mask != 0).astype(np.float64)
+        sums = np.matmul(keep[:, None, :], x.astype(np.float64))[:, 0, :].astype(np.int64)
+        counts = keep.sum(axis=1).astype(np.int64)[:, None]
+        safe = np.maximum(counts, 1)
+        out = np.floor_divide(2 * sums + safe, 2 * safe)
+        return np.where(counts > 0, out, 0).astype(out_dtype)
+
+    return run
+
+
+def l2norm_kernel(
+    layer: Layer,
+    tensors: Mapping[str, np.ndarray],
+    in_shape: Sequence[int],
+    path: str,
+    *,
+    in_dtypes: Dtypes = ("int16",),
+) -> Kernel:
+    width = in_shape[-1]
+    frac = int(layer.attrs["out_frac"])
+    lo, hi = int(layer.attrs["lo"]), int(layer.attrs["hi"])
+    out_dtype = np.dtype(layer.out_dtype)
+
+    def run(x: np.ndarray) -> np.ndarray:
+        values = external(x)
+        rows = values.reshape(-1, width)
+        out = np.empty(rows.shape, dtype=out_dtype)
+        l2norm_rows(rows, frac, lo, hi, out)
+        return to_internal(out.reshape(values.shape))
 
     return run

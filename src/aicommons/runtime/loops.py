@@ -149,3 +149,143 @@ def band_rows(
         raise ValueError(f"band_rows: {x.shape} does not fit columns {columns.shape}")
     _band_rows(np.ascontiguousarray(x), kernel_h, stride, top, dilation, columns)
     return columns
+
+
+# -- version 2: row loops of the transformer ops (integer arithmetic in int64 only) ------------
+
+
+@_compiled
+def _isqrt(value: int) -> int:
+    """floor(sqrt(value)) for 0 <= value < 2^62, exact: the float64 square root is within one
+    of it (relative error about 2^-52 on a root below 2^31), and one correction each way fixes
+    it; (r + 1)^2 < 2^63 never wraps."""
+    root = np.int64(math.sqrt(np.float64(value)))
+    if root * root > value:
+        root -= 1
+    if (root + 1) * (root + 1) <= value:
+        root += 1
+    return root
+
+
+@_compiled
+def _div_round(total: int, count: int) -> int:
+    """floor((2 total + count) / (2 count)) for count > 0 (numba's // floors like Python's)."""
+    return (2 * total + count) // (2 * count)
+
+
+@_compiled
+def _softmax_rows(x: np.ndarray, mask: np.ndarray, exp_table: np.ndarray, out: np.ndarray) -> None:
+    batch, rows, length = x.shape
+    exps = np.empty(length, dtype=np.int64)
+    limit = exp_table.shape[0]
+    for n in range(batch):
+        for i in range(rows):
+            top = np.int64(0)
+            seen = False
+            for j in range(length):
+                if mask[n, j] != 0:
+                    v = np.int64(x[n, i, j])
+                    if not seen or v > top:
+                        top = v
+                        seen = True
+            total = np.int64(0)
+            for j in range(length):
+                e = np.int64(0)
+                if mask[n, j] != 0:
+                    d = top - np.int64(x[n, i, j])
+                    e = exp_table[d] if d < limit else np.int64(0)
+                exps[j] = e
+                total += e
+            for j in range(length):
+                if mask[n, j] != 0:
+                    y = _div_round(exps[j] << 15, total)
+                    out[n, i, j] = y if y < 32767 else 32767
+                else:
+                    out[n, i, j] = 0
+
+
+def softmax_rows(x: np.ndarray, mask: np.ndarray, exp_table: np.ndarray) -> np.ndarray:
+    """The masked softmax of every row of x [N, R, L] (exact integers in any dtype), mask [N, L]:
+    `reference.softmax_row` with e_j = exp_table[m - x_j] (the table holds exp_neg_q30(d) for
+    every d below its length and the formula gives 0 beyond it). int16 [N, R, L]."""
+    if x.ndim != 3 or mask.shape != (x.shape[0], x.shape[2]):
+        raise ValueError(f"softmax_rows: shapes {x.shape} and mask {mask.shape} do not fit")
+    out = np.empty(x.shape, dtype=np.int16)
+    _softmax_rows(np.ascontiguousarray(x), np.ascontiguousarray(mask), exp_table, out)
+    return out
+
+
+@_compiled
+def _layernorm_rows(
+    x: np.ndarray,
+    multiplier: np.ndarray,
+    shift: np.ndarray,
+    rounding: np.ndarray,
+    bias: np.ndarray,
+    lo: int,
+    hi: int,
+    frac: int,
+    out: np.ndarray,
+) -> None:
+    rows, width = x.shape
+    centred = np.empty(width, dtype=np.int64)
+    for i in range(rows):
+        total = np.int64(0)
+        for k in range(width):
+            total += np.int64(x[i, k])
+        squares = np.int64(0)
+        for k in range(width):
+            d = width * np.int64(x[i, k]) - total
+            centred[k] = d
+            squares += d * d
+        root = _isqrt(squares // width)
+        for k in range(width):
+            n = _div_round(centred[k] << frac, root) if root > 0 else np.int64(0)
+            y = ((n * multiplier[k] + rounding[k]) >> shift[k]) + bias[k]
+            y = y if y > lo else lo
+            out[i, k] = y if y < hi else hi
+
+
+def layernorm_rows(
+    x: np.ndarray,
+    multiplier: np.ndarray,
+    shift: np.ndarray,
+    bias: np.ndarray,
+    lo: int,
+    hi: int,
+    frac: int,
+    out: np.ndarray,
+) -> np.ndarray:
+    """`reference.layernorm_row` for every row of x [R, D] (exact integers in any dtype), in
+    int64: the semantics' bounds (D <= 1024, |x| <= 2^15) keep every step below 2^62.
+    multiplier, shift, bias: int64 [D]. Returns `out` [R, D]."""
+    rows, width = x.shape
+    if out.shape != (rows, width) or multiplier.shape != (width,):
+        raise ValueError(f"layernorm_rows: shapes {x.shape} -> {out.shape} do not fit")
+    rounding = np.where(shift > 0, np.left_shift(1, np.maximum(shift - 1, 0)), 0).astype(np.int64)
+    _layernorm_rows(np.ascontiguousarray(x), multiplier, shift, rounding, bias, lo, hi, frac, out)
+    return out
+
+
+@_compiled
+def _l2norm_rows(x: np.ndarray, frac: int, lo: int, hi: int, out: np.ndarray) -> None:
+    rows, width = x.shape
+    for i in range(rows):
+        squares = np.int64(0)
+        for k in range(width):
+            v = np.int64(x[i, k])
+            squares += v * v
+        root = _isqrt(squares)
+        for k in range(width):
+            y = _div_round(np.int64(x[i, k]) << frac, root) if root > 0 else np.int64(0)
+            y = y if y > lo else lo
+            out[i, k] = y if y < hi else hi
+
+
+def l2norm_rows(x: np.ndarray, frac: int, lo: int, hi: int, out: np.ndarray) -> np.ndarray:
+    """`reference.l2norm_row` for every row of x [R, D] (int16 values in any dtype), int64:
+    sum x^2 <= D * 2^30 < 2^62. Returns `out`."""
+    if x.ndim != 2 or out.shape != x.shape:
+        raise ValueError(f"l2norm_rows: shapes {x.shape} -> {out.shape} do not fit")
+    _l2norm_rows(np.ascontiguousarray(x), frac, lo, hi, out)
+    return out

@@ -26,6 +26,10 @@ from aicommons.runtime.schema import (
 
 FORMAT = "aicommons-model/1"
 SEMANTICS = "aicommons-int/1"
+"""Version 1: int8 values and the int8 ops."""
+SEMANTICS_V2 = "aicommons-int/2"
+"""Version 2: version 1 plus int16 values, token-id inputs and the transformer ops."""
+SEMANTICS_VERSIONS = {SEMANTICS: 1, SEMANTICS_V2: 2}
 MAX_LAYERS = 4096
 MAX_TENSORS = 4 * MAX_LAYERS
 MAX_TENSOR_DIM = 2**31 - 1
@@ -33,10 +37,11 @@ MAX_TENSOR_DIM = 2**31 - 1
 NAME = Text(max_length=256)
 SCALE = Decimal()
 DTYPE = Choice(("int8", "int32"))
+DTYPE_V2 = Choice(("int8", "int16", "int32"))
 ROOT = Text(pattern="0x[0-9a-f]{64}", wanted='a 32-byte hex string "0x" + 64 lowercase digits')
 
 
-def layer_schema(spec: OpSpec) -> Obj:
+def layer_schema(spec: OpSpec, dtype: Choice) -> Obj:
     """A layer entry of op `spec.name`: the common fields, its tensor roles and attributes."""
     return Obj(
         {
@@ -45,7 +50,7 @@ def layer_schema(spec: OpSpec) -> Obj:
             "inputs": ListOf(NAME, spec.arity, spec.arity),
             "output": NAME,
             "out_shape": SHAPE,
-            "out_dtype": DTYPE,
+            "out_dtype": dtype,
             "out_scale": SCALE,
             "tensors": spec.tensors_schema,
             "attrs": spec.attrs_schema,
@@ -53,31 +58,54 @@ def layer_schema(spec: OpSpec) -> Obj:
     )
 
 
-MANIFEST = Obj(
-    {
-        "format": Choice((FORMAT,)),
-        "semantics": Choice((SEMANTICS,)),
-        "input": Obj({"name": NAME, "shape": SHAPE, "scale": SCALE}),
-        "layers": ListOf(
-            Tagged("op", {name: layer_schema(spec) for name, spec in OPS.items()}), 1, MAX_LAYERS
-        ),
-        "outputs": ListOf(Obj({"name": NAME, "dtype": DTYPE, "scale": SCALE}), 1, MAX_LAYERS),
-        "tensors": ListOf(
-            Obj(
-                {
-                    "name": NAME,
-                    "dtype": DTYPE,
-                    "shape": ListOf(Int(1, MAX_TENSOR_DIM), 0, 4),
-                    "root": ROOT,
-                }
+def manifest_schema(version: int, semantics: tuple[str, ...] | None = None) -> Obj:
+    """The manifest of semantics `version`: version 1 knows int8/int32 and the version-1 ops
+    only, and its input has no dtype (int8); version 2 adds int16, its ops and `input.dtype`.
+    `semantics` overrides the accepted names (to refuse an unknown one by listing all)."""
+    dtype = DTYPE if version == 1 else DTYPE_V2
+    names = semantics or tuple(n for n, v in SEMANTICS_VERSIONS.items() if v == version)
+    input_fields = {"name": NAME, "shape": SHAPE, "scale": SCALE}
+    if version > 1:
+        input_fields["dtype"] = dtype
+    ops = {name: spec for name, spec in OPS.items() if spec.version <= version}
+    return Obj(
+        {
+            "format": Choice((FORMAT,)),
+            "semantics": Choice(names),
+            "input": Obj(input_fields),
+            "layers": ListOf(
+                Tagged("op", {name: layer_schema(spec, dtype) for name, spec in ops.items()}),
+                1,
+                MAX_LAYERS,
             ),
-            0,
-            MAX_TENSORS,
-        ),
-        "weights_root": ROOT,
-        "metadata": Obj(rest=Canonical()),
-    }
-)
+            "outputs": ListOf(Obj({"name": NAME, "dtype": dtype, "scale": SCALE}), 1, MAX_LAYERS),
+            "tensors": ListOf(
+                Obj(
+                    {
+                        "name": NAME,
+                        "dtype": dtype,
+                        "shape": ListOf(Int(1, MAX_TENSOR_DIM), 0, 4),
+                        "root": ROOT,
+                    }
+                ),
+                0,
+                MAX_TENSORS,
+            ),
+            "weights_root": ROOT,
+            "metadata": Obj(rest=Canonical()),
+        }
+    )
+
+
+MANIFESTS = {number: manifest_schema(number) for number in SEMANTICS_VERSIONS.values()}
+MANIFEST = MANIFESTS[1]
+UNKNOWN_SEMANTICS = manifest_schema(max(SEMANTICS_VERSIONS.values()), tuple(SEMANTICS_VERSIONS))
+"""Checks a manifest whose semantics is none of ours: names every field error up to it."""
+
+
+def semantics_version(manifest: Mapping[str, Any]) -> int:
+    """The version number of a (schema-checked) manifest's semantics."""
+    return SEMANTICS_VERSIONS[manifest["semantics"]]
 
 
 def _unique(entries: list[Mapping[str, Any]], key: str, where: str) -> None:
@@ -91,7 +119,9 @@ def _unique(entries: list[Mapping[str, Any]], key: str, where: str) -> None:
 def check_manifest(manifest: Any) -> None:
     """Refuse a manifest whose any field has the wrong type or range, or whose names clash, or
     whose declared outputs disagree with the layers producing them."""
-    MANIFEST.check(manifest, "manifest")
+    semantics = manifest.get("semantics") if isinstance(manifest, Mapping) else None
+    version = SEMANTICS_VERSIONS.get(semantics) if isinstance(semantics, str) else None
+    (MANIFESTS[version] if version else UNKNOWN_SEMANTICS).check(manifest, "manifest")
     _unique(manifest["layers"], "name", "manifest.layers")
     _unique(manifest["tensors"], "name", "manifest.tensors")
     _unique(manifest["outputs"], "name", "manifest.outputs")

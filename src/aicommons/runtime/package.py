@@ -23,14 +23,19 @@ from safetensors.numpy import load as safetensors_load
 from safetensors.numpy import save as safetensors_save
 
 from aicommons.commit import JsonInputError, canonical_json, keccak256, parse_json
-from aicommons.runtime import reference as ref
 from aicommons.runtime.commitment import COMMITTED_DTYPES, tensor_root, trace_root, weights_root
 from aicommons.runtime.errors import InputError, PackageError
 from aicommons.runtime.graph import run_reference, validate_graph
 from aicommons.runtime.kernels import Kernel, default_matmul_path, to_external, to_internal
 from aicommons.runtime.layer import Layer
-from aicommons.runtime.manifest import FORMAT, SEMANTICS, check_manifest
-from aicommons.runtime.ops import macs_per_sample
+from aicommons.runtime.manifest import (
+    FORMAT,
+    SEMANTICS,
+    SEMANTICS_V2,
+    check_manifest,
+    semantics_version,
+)
+from aicommons.runtime.ops import DTYPE_RANGE, OPS, macs_per_sample
 from aicommons.runtime.plan import compile_layer, compile_plan
 from aicommons.runtime.schema import is_integer
 
@@ -86,11 +91,19 @@ def shape_mismatch(what: str, x: np.ndarray, shape: tuple[int, ...]) -> str:
     return message
 
 
-def _int8_range_error(what: str, value: int, index: tuple[Any, ...]) -> InputError:
+def _int8_range_error(
+    what: str, value: int, index: tuple[Any, ...], dtype: str = "int8"
+) -> InputError:
+    low, high = DTYPE_RANGE[dtype]
+    meaning = (
+        "integer inputs are the token ids themselves"
+        if dtype == "int32"
+        else f"integer inputs are the quantised {dtype} values themselves (pass floats to have "
+        "them quantised)"
+    )
     return InputError(
-        f"{what} value {value} at index {[int(i) for i in index]} is outside int8 [-128, 127]: "
-        "integer inputs are the quantised int8 values themselves (pass floats to have them "
-        "quantised)"
+        f"{what} value {value} at index {[int(i) for i in index]} is outside {dtype} "
+        f"[{low}, {high}]: {meaning}"
     )
 
 
@@ -173,6 +186,7 @@ class ModelPackage:
             self.output_names,
             self.tensors,
             self.matmul_path,
+            input_dtype=self.input_dtype,
         )
 
     # -- construction -------------------------------------------------------------------------
@@ -186,12 +200,27 @@ class ModelPackage:
         tensors: Mapping[str, np.ndarray],
         metadata: Mapping[str, Any] | None = None,
     ) -> ModelPackage:
-        """Assemble the manifest (tensor roots, weights root) for a freshly quantised graph."""
+        """Assemble the manifest (tensor roots, weights root) for a freshly quantised graph.
+
+        The manifest names the lowest semantics version the graph needs: version 1 (and no
+        `input.dtype`) unless the input is not int8, a value or tensor is int16, or an op is
+        newer, so a graph of version-1 ops and int8 values gives the same bytes as ever."""
         roots = {name: tensor_root(tensor) for name, tensor in tensors.items()}
+        input_fields = dict(input_spec)
+        needs_v2 = (
+            input_fields.get("dtype", "int8") != "int8"
+            or any(OPS[layer.op].version > 1 for layer in layers if layer.op in OPS)
+            or any(layer.out_dtype == "int16" for layer in layers)
+            or any(tensor.dtype == np.int16 for tensor in tensors.values())
+        )
+        if needs_v2:
+            input_fields.setdefault("dtype", "int8")
+        elif input_fields.get("dtype") == "int8":
+            del input_fields["dtype"]
         manifest = {
             "format": FORMAT,
-            "semantics": SEMANTICS,
-            "input": dict(input_spec),
+            "semantics": SEMANTICS_V2 if needs_v2 else SEMANTICS,
+            "input": input_fields,
             "layers": [layer.to_json() for layer in layers],
             "outputs": [dict(output) for output in outputs],
             "tensors": [
@@ -241,24 +270,36 @@ class ModelPackage:
         self.input_name = manifest["input"]["name"]
         self.input_shape = tuple(manifest["input"]["shape"])
         self.input_scale = float(Decimal(manifest["input"]["scale"]))
+        self.input_dtype: str = manifest["input"].get("dtype", "int8")
+        self.semantics_version = semantics_version(manifest)
         self.output_names = [output["name"] for output in manifest["outputs"]]
         validate_graph(
-            self.input_name, self.input_shape, self.layers, self.output_names, self.tensors
+            self.input_name,
+            self.input_shape,
+            self.layers,
+            self.output_names,
+            self.tensors,
+            input_dtype=self.input_dtype,
+            version=self.semantics_version,
         )
         by_output = {layer.output: layer for layer in self.layers}
         self.output_layers = [by_output[name] for name in self.output_names]
 
     def _compile(self) -> list[tuple[Layer, Kernel]]:
         shapes = {self.input_name: self.input_shape}
+        dtypes = {self.input_name: self.input_dtype}
         kernels = []
         for layer in self.layers:
-            kernels.append(
-                (
-                    layer,
-                    compile_layer(layer, self.tensors, shapes[layer.inputs[0]], self.matmul_path),
-                )
+            kernel = compile_layer(
+                layer,
+                self.tensors,
+                shapes[layer.inputs[0]],
+                self.matmul_path,
+                in_dtypes=tuple(dtypes[name] for name in layer.inputs),
             )
+            kernels.append((layer, kernel))
             shapes[layer.output] = layer.out_shape
+            dtypes[layer.output] = layer.out_dtype
         return kernels
 
     # -- execution ----------------------------------------------------------------------------
@@ -268,16 +309,24 @@ class ModelPackage:
         return [float(Decimal(layer.out_scale)) for layer in self.output_layers]
 
     def check_input(self, x_int8: np.ndarray) -> np.ndarray:
-        """The batch as int8 [N, *input_shape], N >= 1: a batch, one sample without the batch
-        axis, or flat rows in C order (see `as_samples`); any other layout is refused."""
+        """The batch as the input dtype (int8 unless the manifest says otherwise)
+        [N, *input_shape], N >= 1: a batch, one sample without the batch axis, or flat rows in
+        C order (see `as_samples`); any other layout is refused, and so is a value outside the
+        domain of a layer reading the input (a token id beyond the embedding table)."""
         x = np.asarray(x_int8)
-        if x.dtype != np.int8:
-            raise InputError(f"input must be int8 (see prepare_input), got {x.dtype}")
+        if x.dtype != np.dtype(self.input_dtype):
+            raise InputError(f"input must be {self.input_dtype} (see prepare_input), got {x.dtype}")
         batch = as_samples(x, self.input_shape)
         if batch is None:
             raise InputError(shape_mismatch("input", x, self.input_shape))
         if batch.shape[0] == 0:
             raise InputError("input holds no samples (a batch of 0)")
+        for layer in self.layers:
+            domain = OPS[layer.op].input_domain
+            if domain is not None and self.input_name in layer.inputs:
+                problem = domain(layer, self.tensors, batch)
+                if problem:
+                    raise InputError(f"input {problem}")
         return batch
 
     def prepare_input(self, x: Any) -> np.ndarray:
@@ -294,11 +343,12 @@ class ModelPackage:
         if kind in "iu":
             if values.size:
                 low, high = values.min(), values.max()
-                if low < ref.INT8_MIN or high > ref.INT8_MAX:
-                    bad = low if low < ref.INT8_MIN else high
+                least, most = DTYPE_RANGE[self.input_dtype]
+                if low < least or high > most:
+                    bad = low if low < least else high
                     index = np.unravel_index(int(np.argmax(values == bad)), values.shape)
-                    raise _int8_range_error("input", int(bad), index)
-            return self.check_input(values.astype(np.int8))
+                    raise _int8_range_error("input", int(bad), index, self.input_dtype)
+            return self.check_input(values.astype(self.input_dtype))
         if kind == "f":
             return self.check_input(self.quantize_input(values))
         raise InputError(f"input must be numeric (integers or floats), got dtype {values.dtype}")
@@ -334,7 +384,7 @@ class ModelPackage:
         x = self.check_input(x_int8)
         values = self._values(x)
         names = (self.input_name, *(layer.output for layer in self.layers))
-        dtypes = ("int8", *(layer.out_dtype for layer in self.layers))
+        dtypes = (self.input_dtype, *(layer.out_dtype for layer in self.layers))
         ordered = tuple(to_external(values[n], d) for n, d in zip(names, dtypes, strict=True))
         roots = tuple(trace_root([value[i] for value in ordered]) for i in range(x.shape[0]))
         return Trace(names, ordered, roots)
@@ -350,6 +400,8 @@ class ModelPackage:
         not protocol. One sample comes back as one sample; a batch or flat rows come back as
         [N, *input_shape]; other layouts are refused (see `as_samples`)."""
         values = np.asarray(x_float)
+        if self.input_dtype == "int32":
+            raise InputError("this model takes token ids (integers), not floats")
         if values.dtype.kind != "f":
             raise InputError(
                 f"quantize_input takes floats, got dtype {values.dtype} "
@@ -363,7 +415,8 @@ class ModelPackage:
             raise InputError(shape_mismatch("input", x, self.input_shape))
         if x.shape == self.input_shape:
             batch = x  # one sample in, one sample out
-        return np.clip(np.rint(batch / self.input_scale), -128, 127).astype(np.int8)
+        low, high = DTYPE_RANGE[self.input_dtype]
+        return np.clip(np.rint(batch / self.input_scale), low, high).astype(self.input_dtype)
 
     def dequantize_output(self, y: np.ndarray, output: int = 0) -> np.ndarray:
         """Integer output times its scale, as float32."""

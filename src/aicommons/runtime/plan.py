@@ -25,11 +25,18 @@ from aicommons.runtime.ops import op_spec
 
 
 def compile_layer(
-    layer: Layer, tensors: Mapping[str, np.ndarray], in_shape: Sequence[int], path: str
+    layer: Layer,
+    tensors: Mapping[str, np.ndarray],
+    in_shape: Sequence[int],
+    path: str,
+    in_dtypes: Sequence[str] | None = None,
 ) -> Kernel:
-    """The fast kernel of one validated layer; `in_shape` is its first input's per-sample shape."""
+    """The fast kernel of one validated layer; `in_shape` is its first input's per-sample shape,
+    `in_dtypes` its inputs' dtypes (int8 when not given)."""
     check_matmul_path(path)
-    return op_spec(layer).kernel(layer, tensors, in_shape, path)
+    spec = op_spec(layer)
+    dtypes = tuple(in_dtypes) if in_dtypes is not None else ("int8",) * spec.arity
+    return spec.kernel(layer, tensors, in_shape, path, in_dtypes=dtypes)
 
 
 Step = tuple[tuple[str, ...], str, Kernel]
@@ -63,13 +70,16 @@ def compile_plan(
     output_names: Sequence[str],
     tensors: Mapping[str, np.ndarray],
     path: str,
+    input_dtype: str = "int8",
 ) -> list[Step]:
     """Kernels for computing the graph outputs only, fusing where an intermediate value is
     never observed: conv2d into the maxpool that alone consumes it, and a flattening reshape
     of planes into the dense layer that alone consumes it. Per-layer kernels serve traces."""
     shapes: dict[str, tuple[int, ...]] = {input_name: tuple(input_shape)}
+    dtypes: dict[str, str] = {input_name: input_dtype}
     for layer in layers:
         shapes[layer.output] = tuple(layer.out_shape)
+        dtypes[layer.output] = layer.out_dtype
     users: dict[str, list[Layer]] = {}
     for layer in layers:
         for name in layer.inputs:
@@ -87,6 +97,17 @@ def compile_plan(
         if layer.name in fused:
             continue
         in_shape = shapes[layer.inputs[0]]
+        in_dtypes = tuple(dtypes[name] for name in layer.inputs)
+        if in_dtypes != ("int8",) * len(in_dtypes):
+            # The fusions below are written for int8 inputs (their products' exact paths).
+            steps.append(
+                (
+                    layer.inputs,
+                    layer.output,
+                    compile_layer(layer, tensors, in_shape, path, in_dtypes),
+                )
+            )
+            continue
         if layer.op == "conv2d" and (pool := sole_user(layer.output, "maxpool")):
             phase = tiling_pool_phase(pool, layer.out_shape)
             conv = ConvKernel(layer, tensors, in_shape, path, pool_phase=phase)

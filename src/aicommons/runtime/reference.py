@@ -230,6 +230,8 @@ def reshape(x: np.ndarray, shape: Sequence[int]) -> np.ndarray:
 # one-step verifier can port them line by line; the op functions apply them to batched arrays.
 
 INT16_MIN, INT16_MAX = -(2**15), 2**15 - 1
+INPUT_BOUND = {"int8": 128, "int16": 32768}
+"""X(t): the largest magnitude of an activation of dtype t."""
 SIGNED_MULTIPLIER_MIN = -(2**31 - 1)
 """layernorm multipliers carry the sign of gamma: [-(2^31 - 1), 2^31 - 1]."""
 
