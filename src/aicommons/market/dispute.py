@@ -74,6 +74,12 @@ def element_at(row: bytes, element: int, width: int) -> int:
     return int.from_bytes(chunk, "big", signed=True)
 
 
+def _width(rows: Sequence[bytes], spec: LayerSpec, j: int) -> int:
+    """Element width of input j of a layer: from the v2 attrs header, else 1 (int8)."""
+    rule = steps.rule_for_code(spec.op)
+    return steps.input_layout(spec, rule, j).width
+
+
 class TraceCommitments:
     """One sample's committed trace: rows and roots of every value, and the trace tree."""
 
@@ -217,7 +223,15 @@ class TraceCommitments:
         out_row_length = spec.out_row_bytes // spec.out_bytes
         if not (0 <= row < spec.out_rows and 0 <= element < out_row_length):
             raise DisputeError(f"element ({row}, {element}) is outside layer {layer}")
-        needed = steps.rule_for_code(spec.op).rows(spec, row, element)
+
+        def value(j: int, flat: int) -> int:
+            """Value `flat` of input j in this trace (the provider's, up to the layer)."""
+            rows = self.rows[spec.inputs[j]]
+            width = _width(rows, spec, j)
+            length = len(rows[0]) // width
+            return element_at(rows[flat // length], flat % length, width)
+
+        needed = steps.rule_for_code(spec.op).rows(spec, row, element, value)
         inputs = [
             self._input_arg(leaf, first, count, trace)
             for leaf, (first, count) in zip(spec.inputs, needed.inputs, strict=True)

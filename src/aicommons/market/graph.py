@@ -9,7 +9,6 @@ bytes (docs/market.md "Graph commitment"). Refuses graphs the one-step check can
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,9 +18,6 @@ from aicommons.commit import MerkleTree
 from aicommons.market import steps
 from aicommons.market.errors import NotDisputable
 from aicommons.runtime import Layer, ModelPackage
-
-OP_CODES: Mapping[str, int] = {name: rule.code for name, rule in steps.rules().items()}
-"""Op codes of LayerSpec.op; one entry per `<op>_step` of the verifiers (`steps.py` registers)."""
 
 # Limits of the on-chain game; pinned against the contracts by tests/market.
 MAX_LAYERS = 511
@@ -114,25 +110,23 @@ class GraphCommitment:
         return list(MerkleTree.from_leaves(self.leaves).prove(index).siblings)
 
 
-def _check_limits(layer: Layer, spec: LayerSpec, context: steps.LayerContext) -> None:
-    """Refuse what the on-chain one-step cannot evaluate (the same limits as the verifier)."""
-    rule = steps.rules()[layer.op]
+def _check_limits(
+    layer: Layer, spec: LayerSpec, rule: steps.StepRule, context: steps.LayerContext
+) -> None:
+    """Refuse what the on-chain one-step cannot evaluate (the same limits as the verifiers)."""
     why = None
     if len(spec.in_shape) > 4 or len(spec.out_shape) > 4:
         why = "more than 4 dimensions"
-    elif spec.out_row_bytes > MAX_ROW_BYTES:
+    elif not rule.widths_in_attrs and spec.out_row_bytes > MAX_ROW_BYTES:
         why = f"output rows of {spec.out_row_bytes} bytes exceed {MAX_ROW_BYTES}"
     elif not rule.widths_in_attrs and any(width != 1 for width in context.in_bytes):
         why = "its verifier reads int8 inputs only"
+    elif not rule.widths_in_attrs and spec.out_bytes == 2:
+        why = "its verifier writes int8 or int32 values only"
     else:
         why = rule.limits(spec)
     if why is not None:
         raise NotDisputable(f"layer {layer.name!r} ({layer.op}) is not disputable: {why}")
-
-
-def _input_dtype(package: ModelPackage) -> str:
-    """The model input's dtype (int8 unless the package says otherwise)."""
-    return str(getattr(package, "input_dtype", "int8"))
 
 
 def graph_commitment(package: ModelPackage) -> GraphCommitment:
@@ -145,17 +139,19 @@ def graph_commitment(package: ModelPackage) -> GraphCommitment:
     tensor_index = {name: index for index, name in enumerate(tensor_names)}
     leaf_of = {package.input_name: 0}
     shape_of = {package.input_name: tuple(package.input_shape)}
-    width_of = {package.input_name: steps.ELEMENT_BYTES[_input_dtype(package)]}
+    width_of = {package.input_name: steps.ELEMENT_BYTES[package.input_dtype]}
     specs = []
     for position, layer in enumerate(package.layers, start=1):
-        rule = steps.rule_for(layer.op)
-        if rule is None:
-            raise NotDisputable(f"layer {layer.name!r}: op {layer.op!r} has no one-step verifier")
         context = steps.LayerContext(
             layer,
             tuple(shape_of[name] for name in layer.inputs),
             tuple(width_of[name] for name in layer.inputs),
+            steps.ELEMENT_BYTES[layer.out_dtype],
+            package.tensors,
         )
+        rule = steps.select(context)
+        if rule is None:
+            raise NotDisputable(f"layer {layer.name!r}: op {layer.op!r} has no one-step verifier")
         spec = LayerSpec(
             op=rule.code,
             inputs=tuple(leaf_of[name] for name in layer.inputs),
@@ -165,7 +161,7 @@ def graph_commitment(package: ModelPackage) -> GraphCommitment:
             tensors=tuple(tensor_index[layer.tensors[role]] for role in rule.tensor_roles),
             attrs=tuple(rule.attrs(context)),
         )
-        _check_limits(layer, spec, context)
+        _check_limits(layer, spec, rule, context)
         specs.append(spec)
         leaf_of[layer.output] = position
         shape_of[layer.output] = tuple(layer.out_shape)

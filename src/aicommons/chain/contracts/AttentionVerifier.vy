@@ -5,8 +5,9 @@
         `layernorm`, `mean_pool` or `l2norm` layer from proven input segments and weight rows
         (docs/market.md "The one-step check"; `step_rows.vy` is the argument format). A row-wise
         op reads its whole row (softmax: the scores of one query and the mask), so a corrupted
-        row is caught at any of its elements. Any other op is forwarded unchanged to `next`.
-        Stateless apart from `next`.
+        row is caught at any of its elements. `supported` of any other op is asked of `next`,
+        and `route(op)` names the verifier of the chain that recomputes it. Stateless apart
+        from `next`.
 @dev Mirrored by `aicommons.market.steps` (codes, attrs, segments); each value is the
      `int_ops.<op>_step` of docs/integer-semantics.md "Version 2".
 """
@@ -45,6 +46,18 @@ def supported(spec: OneStepVerifier.LayerSpec) -> bool:
 
 @external
 @view
+def route(op: uint256) -> address:
+    """
+    @notice The verifier of the chain that recomputes op `op`: this one or one behind it. The
+            game sends the one-step there directly (forwarding 32 KB rows would cost more).
+    """
+    if self._handles(op):
+        return self
+    return staticcall next.route(op)
+
+
+@external
+@pure
 def recompute(
     context: OneStepVerifier.StepContext,
     spec: OneStepVerifier.LayerSpec,
@@ -55,13 +68,11 @@ def recompute(
 ) -> (bool, int256):
     """
     @notice The value of element `element` of row `row` of the layer's output (the arguments
-            of OneStepVerifier.recompute, input rows up to MAX_STEP_BYTES).
+            of OneStepVerifier.recompute, input rows up to MAX_STEP_BYTES). An op of another
+            verifier of the chain is reported unsupported: ask `route(op)` first.
     @return (supported, value)
     """
-    if not self._handles(spec.op):
-        result: Bytes[64] = raw_call(next.address, msg.data, max_outsize=64, is_static_call=True)
-        return abi_decode(result, (bool, int256))
-    if not self._supported(spec):
+    if not self._handles(spec.op) or not self._supported(spec):
         return False, 0
     flat: uint256 = step_rows.prove(context, spec, row, element, inputs, tensors)
     segments: DynArray[step_rows.Segment, 2] = self._segments(spec, flat)

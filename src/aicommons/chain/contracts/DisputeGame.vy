@@ -63,6 +63,7 @@ flag Phase:
 # MAX_STEP_BYTES (the same ABI; a verifier chain ends in OneStepVerifier).
 interface Verifier:
     def supported(spec: OneStepVerifier.LayerSpec) -> bool: view
+    def route(op: uint256) -> address: view
     def recompute(
         context: OneStepVerifier.StepContext,
         spec: OneStepVerifier.LayerSpec,
@@ -547,7 +548,8 @@ def one_step(
     )
     supported: bool = False
     correct: int256 = 0
-    supported, correct = staticcall self.verifier.recompute(context, spec, row_index, element, inputs, tensors)
+    verifier: Verifier = Verifier(staticcall self.verifier.route(spec.op))
+    supported, correct = staticcall verifier.recompute(context, spec, row_index, element, inputs, tensors)
     if not supported:
         self._resolve(
             dispute_id, d, d.challenger, REASON_UNSUPPORTED_LAYER, d.layer, row_index, element, committed, 0

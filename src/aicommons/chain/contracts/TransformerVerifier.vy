@@ -3,9 +3,10 @@
 @title TransformerVerifier: the one-step check of the token-wise aicommons-int/2 ops
 @notice Recomputes one output element of a v2 `dense`, `add` or `reshape` (over int8/int16
         rows), `embed`, `pad_mask` or `lookup` layer from proven input segments and weight rows
-        (docs/market.md "The one-step check"; `step_rows.vy` is the argument format). Any other
-        op is forwarded unchanged to `next` (a static call with the same calldata), so a chain
-        of verifiers answers for every op through one address. Stateless apart from `next`.
+        (docs/market.md "The one-step check"; `step_rows.vy` is the argument format).
+        `supported` of any other op is asked of `next`, and `route(op)` names the verifier of
+        the chain that recomputes it, so one address answers for every op. Stateless apart
+        from `next`.
 @dev Mirrored by `aicommons.market.steps` (codes, attrs, segments); each value is the
      `int_ops.<op>_step` of docs/integer-semantics.md "Version 2". An `embed` whose proven
      token id lies outside the table is an invalid input: no correct output exists, so the
@@ -45,6 +46,18 @@ def supported(spec: OneStepVerifier.LayerSpec) -> bool:
 
 @external
 @view
+def route(op: uint256) -> address:
+    """
+    @notice The verifier of the chain that recomputes op `op`: this one or one behind it. The
+            game sends the one-step there directly (forwarding 32 KB rows would cost more).
+    """
+    if self._handles(op):
+        return self
+    return staticcall next.route(op)
+
+
+@external
+@pure
 def recompute(
     context: OneStepVerifier.StepContext,
     spec: OneStepVerifier.LayerSpec,
@@ -55,13 +68,11 @@ def recompute(
 ) -> (bool, int256):
     """
     @notice The value of element `element` of row `row` of the layer's output (the arguments
-            of OneStepVerifier.recompute, input rows up to MAX_STEP_BYTES).
+            of OneStepVerifier.recompute, input rows up to MAX_STEP_BYTES). An op of another
+            verifier of the chain is reported unsupported: ask `route(op)` first.
     @return (supported, value)
     """
-    if not self._handles(spec.op):
-        result: Bytes[64] = raw_call(next.address, msg.data, max_outsize=64, is_static_call=True)
-        return abi_decode(result, (bool, int256))
-    if not self._supported(spec):
+    if not self._handles(spec.op) or not self._supported(spec):
         return False, 0
     flat: uint256 = step_rows.prove(context, spec, row, element, inputs, tensors)
     segments: DynArray[step_rows.Segment, 2] = self._segments(spec, flat)
@@ -141,8 +152,9 @@ def _compute(
         position: Bytes[OneStepVerifier.MAX_FAN_IN] = OneStepVerifier._tensor_rows(
             tensors[1], l, 1, last_out * position_width, convert(attrs[2], uint256)
         )
-        multiplier_t: int256 = step_rows.int32_row(tensors[2], 0, 2)
-        multiplier_p: int256 = step_rows.int32_row(tensors[2], 1, 2)
+        multiplier_t: int256 = 0
+        multiplier_p: int256 = 0
+        multiplier_t, multiplier_p = step_rows.int32_pair(tensors[2])
         shift_value: int256 = step_rows.int32_row(tensors[3], 0, 1)
         if multiplier_t < 0 or multiplier_p < 0 or not step_rows.shift_ok(shift_value):
             return False, 0
@@ -157,8 +169,9 @@ def _compute(
         )
     if op == step_rows.OP_ADD:
         # attrs: widths and b's layout, lo, hi
-        multiplier_a: int256 = step_rows.int32_row(tensors[0], 0, 2)
-        multiplier_b: int256 = step_rows.int32_row(tensors[0], 1, 2)
+        multiplier_a: int256 = 0
+        multiplier_b: int256 = 0
+        multiplier_a, multiplier_b = step_rows.int32_pair(tensors[0])
         shift_value: int256 = step_rows.int32_row(tensors[1], 0, 1)
         if multiplier_a < 0 or multiplier_b < 0 or not step_rows.shift_ok(shift_value):
             return False, 0

@@ -142,6 +142,16 @@ def int32_row(rows: OneStepVerifier.TensorRows, index: uint256, leaf_count: uint
 
 @internal
 @pure
+def int32_pair(rows: OneStepVerifier.TensorRows) -> (int256, int256):
+    """
+    @notice Both values of a 2-value int32 weight tensor ([Ma, Mb] of add, [Mt, Mp] of embed).
+    """
+    data: Bytes[OneStepVerifier.MAX_FAN_IN] = OneStepVerifier._tensor_rows(rows, 0, 2, 4, 2)
+    return OneStepVerifier._int32_at(data, 0), OneStepVerifier._int32_at(data, 4)
+
+
+@internal
+@pure
 def shift_ok(shift_value: int256) -> bool:
     return shift_value >= 0 and shift_value <= 62
 
