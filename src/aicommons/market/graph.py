@@ -29,7 +29,7 @@ MAX_OUTPUT_BYTES = 4096
 MAX_KERNEL = steps.MAX_KERNEL
 MAX_TENSORS = 2**16
 
-HEADER_ABI = "(uint256,uint256,uint256[],uint256,uint256[],uint256)"
+HEADER_ABI = "(uint256,uint256,uint256[],uint256,uint256[],uint256,uint256)"
 SPEC_ABI = "(uint256,uint256[],uint256[],uint256[],uint256,uint256[],int256[])"
 
 
@@ -43,6 +43,8 @@ class GraphHeader:
     output_leaf: int
     output_shape: tuple[int, ...]
     output_bytes: int
+    input_bytes: int = 1
+    """Element width of the input: 1 (int8), 2 (int16) or 4 (int32 token ids)."""
 
     def as_abi(self) -> tuple[Any, ...]:
         return (
@@ -52,6 +54,7 @@ class GraphHeader:
             self.output_leaf,
             list(self.output_shape),
             self.output_bytes,
+            self.input_bytes,
         )
 
     def encode(self) -> bytes:
@@ -178,6 +181,7 @@ def graph_commitment(package: ModelPackage) -> GraphCommitment:
         output_leaf=leaf_of[output_name],
         output_shape=output_spec.out_shape,
         output_bytes=output_spec.out_bytes,
+        input_bytes=steps.ELEMENT_BYTES[package.input_dtype],
     )
     leaves = [header.encode(), *(spec.encode() for spec in specs)]
     return GraphCommitment(header, tuple(specs), MerkleTree.from_leaves(leaves).root)

@@ -87,6 +87,7 @@ struct GraphHeader:
     output_leaf: uint256
     output_shape: DynArray[uint256, 4]
     output_bytes: uint256
+    input_bytes: uint256  # element width of the input: 1, 2 or 4 (token ids)
 
 
 struct VersionGraph:
@@ -261,7 +262,7 @@ def register_graph(
     self._require(graph_root != empty(bytes32) and count > 0 and count <= MAX_LAYERS, "InvalidGraph")
     self._require(header.output_leaf > 0 and header.output_leaf <= count, "InvalidGraph")
     self._require(header.tensor_count > 0, "InvalidGraph")
-    self._require(header.output_bytes == 1 or header.output_bytes == 4, "InvalidGraph")
+    self._require(header.output_bytes in [1, 2, 4] and header.input_bytes in [1, 2, 4], "InvalidGraph")
     self._require(len(header.input_shape) > 0 and len(header.output_shape) > 0, "InvalidGraph")
     output_size: uint256 = self._size(header.output_shape) * header.output_bytes
     self._require(output_size <= MAX_OUTPUT_BYTES, "InvalidGraph")
@@ -272,7 +273,7 @@ def register_graph(
         layer_count=count,
         tensor_count=header.tensor_count,
         input_rows=header.input_shape[0],
-        input_bytes=self._size(header.input_shape),
+        input_bytes=self._size(header.input_shape) * header.input_bytes,
         output_leaf=header.output_leaf,
         output_rows=header.output_shape[0],
     )
