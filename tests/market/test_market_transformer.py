@@ -13,10 +13,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from market_fixtures import challenge, deploy_market_suite, play, post
-from market_transformer import token_ids, transformer_package
 
 from aicommons.market.commitments import PostedResult, input_bytes, output_bytes
 from aicommons.market.dispute import TraceCommitments
+from aicommons.market.gasbench import synthetic_token_ids as token_ids
+from aicommons.market.gasbench import synthetic_transformer_package as transformer_package
 from aicommons.market.graph import graph_commitment
 
 BLOCK_GAS_LIMIT = 30_000_000
