@@ -16,9 +16,11 @@ from market_fixtures import challenge, deploy_market_suite, play, post
 
 from aicommons.market.commitments import PostedResult, input_bytes, output_bytes
 from aicommons.market.dispute import TraceCommitments
+from aicommons.market.errors import MarketError
 from aicommons.market.gasbench import synthetic_token_ids as token_ids
 from aicommons.market.gasbench import synthetic_transformer_package as transformer_package
 from aicommons.market.graph import graph_commitment
+from aicommons.market.inputs import prepare_sample, sample_from_bytes
 
 BLOCK_GAS_LIMIT = 30_000_000
 OVERTURNED = 6
@@ -194,3 +196,15 @@ def test_honest_transformer_result_survives_a_challenge(env) -> None:
     record = play(suite, dispute_id, provider=honest, challenger=wrong, output=posted.output)
     assert record.winner == provider, record
     assert graph_commitment(package).header.input_bytes == 4
+
+
+def test_token_id_requests_round_trip_through_calldata_bytes() -> None:
+    package = transformer_package()
+    ids = token_ids(np.random.default_rng(4))
+    data = input_bytes(ids)
+    assert data == b"".join(int(v).to_bytes(4, "big", signed=True) for v in ids)
+    back = sample_from_bytes(package, data)
+    assert back.dtype == np.int32 and np.array_equal(back[0], ids)
+    assert np.array_equal(prepare_sample(package, ids.tolist())[0], ids)
+    with pytest.raises(MarketError, match="does not fit the model's 8 int32 values"):
+        sample_from_bytes(package, data[:-1])
