@@ -89,6 +89,43 @@ def requantize_rows(
 
 
 @_compiled
+def _requantize_int_rows(
+    values: np.ndarray,
+    multiplier: np.ndarray,
+    offset: np.ndarray,
+    shift: np.ndarray,
+    lo: int,
+    hi: int,
+    out: np.ndarray,
+) -> None:
+    rows, width = values.shape
+    for r in range(rows):
+        for c in range(width):
+            v = (np.int64(values[r, c]) * multiplier[c] + offset[c]) >> shift[c]
+            v = v if v > lo else lo
+            out[r, c] = v if v < hi else hi
+
+
+def requantize_int_rows(
+    values: np.ndarray,
+    multiplier: np.ndarray,
+    offset: np.ndarray,
+    shift: np.ndarray,
+    lo: int,
+    hi: int,
+    out: np.ndarray,
+) -> np.ndarray:
+    """out[r, c] = clamp((values[r, c] * M[c] + offset[c]) >> S[c], lo, hi) in int64, one pass:
+    the int64 requantisation (offset = bias*M + 2^(S-1)); values are exact integers in any
+    dtype, and the layer's bound keeps |(dot + bias) * M| below 2^62. Returns `out`."""
+    rows, width = values.shape
+    if out.shape != (rows, width) or multiplier.shape != (width,):
+        raise ValueError(f"requantize_int_rows: shapes {values.shape} -> {out.shape} do not fit")
+    _requantize_int_rows(values, multiplier, offset, shift, lo, hi, out)
+    return out
+
+
+@_compiled
 def _int_dot_rows(x: np.ndarray, weight: np.ndarray, out: np.ndarray) -> None:
     rows, fan_in = x.shape
     row = np.empty(fan_in, dtype=np.int16)
@@ -168,6 +205,22 @@ def _isqrt(value: int) -> int:
 
 
 @_compiled
+def _floor_div(numerator: int, denominator: int, inverse: float) -> int:
+    """floor(numerator / denominator) for 0 < denominator < 2^62, |numerator| < 2^62 and a
+    quotient below 2^31 in magnitude, without an integer division: with `inverse` =
+    1.0 / denominator, the float64 product has relative error below 2^-51 (three roundings), so
+    it is within 2^31 * 2^-51 < 1 of the true quotient and its floor is off by at most one; one
+    exact int64 check each way corrects it (|(q + 1) * denominator| <= |numerator| +
+    2 * denominator < 2^63)."""
+    q = np.int64(math.floor(np.float64(numerator) * inverse))
+    if q * denominator > numerator:
+        q -= 1
+    elif (q + 1) * denominator <= numerator:
+        q += 1
+    return q
+
+
+@_compiled
 def _div_round(total: int, count: int) -> int:
     """floor((2 total + count) / (2 count)) for count > 0 (numba's // floors like Python's)."""
     return (2 * total + count) // (2 * count)
@@ -196,9 +249,13 @@ def _softmax_rows(x: np.ndarray, mask: np.ndarray, exp_table: np.ndarray, out: n
                     e = exp_table[d] if d < limit else np.int64(0)
                 exps[j] = e
                 total += e
+            # div_round(e << 15, total) = floor((2 (e << 15) + total) / (2 total)); 2 total
+            # < 2^56 and the numerators < 2^57, quotients <= 2^15.
+            doubled = 2 * total
+            inverse = 1.0 / np.float64(doubled) if doubled > 0 else 0.0
             for j in range(length):
                 if mask[n, j] != 0:
-                    y = _div_round(exps[j] << 15, total)
+                    y = _floor_div((exps[j] << 16) + total, doubled, inverse)
                     out[n, i, j] = y if y < 32767 else 32767
                 else:
                     out[n, i, j] = 0
@@ -239,8 +296,11 @@ def _layernorm_rows(
             centred[k] = d
             squares += d * d
         root = _isqrt(squares // width)
+        doubled = 2 * root
+        inverse = 1.0 / np.float64(doubled) if root > 0 else 0.0
         for k in range(width):
-            n = _div_round(centred[k] << frac, root) if root > 0 else np.int64(0)
+            # div_round(d << frac, r) = floor((2 (d << frac) + r) / (2 r)): |numerator| < 2^44.
+            n = _floor_div((centred[k] << (frac + 1)) + root, doubled, inverse) if root > 0 else 0
             y = ((n * multiplier[k] + rounding[k]) >> shift[k]) + bias[k]
             y = y if y > lo else lo
             out[i, k] = y if y < hi else hi
@@ -276,8 +336,12 @@ def _l2norm_rows(x: np.ndarray, frac: int, lo: int, hi: int, out: np.ndarray) ->
             v = np.int64(x[i, k])
             squares += v * v
         root = _isqrt(squares)
+        doubled = 2 * root
+        inverse = 1.0 / np.float64(doubled) if root > 0 else 0.0
         for k in range(width):
-            y = _div_round(np.int64(x[i, k]) << frac, root) if root > 0 else np.int64(0)
+            # floor((2 (x << frac) + r) / (2 r)): |numerator| < 2^47, |quotient| <= 2^31.
+            numerator = (np.int64(x[i, k]) << (frac + 1)) + root
+            y = _floor_div(numerator, doubled, inverse) if root > 0 else np.int64(0)
             y = y if y > lo else lo
             out[i, k] = y if y < hi else hi
 
@@ -289,3 +353,45 @@ def l2norm_rows(x: np.ndarray, frac: int, lo: int, hi: int, out: np.ndarray) -> 
         raise ValueError(f"l2norm_rows: shapes {x.shape} -> {out.shape} do not fit")
     _l2norm_rows(np.ascontiguousarray(x), frac, lo, hi, out)
     return out
+
+
+@_compiled
+def _lookup_values(x: np.ndarray, table: np.ndarray, offset: int, out: np.ndarray) -> None:
+    for i in range(x.shape[0]):
+        out[i] = table[np.int64(x[i]) + offset]
+
+
+def lookup_values(x: np.ndarray, table: np.ndarray, offset: int) -> np.ndarray:
+    """table[x + offset] element-wise for exact integers x in [-offset, offset) (any dtype),
+    in one pass; same shape as x, dtype of the table."""
+    flat = np.ascontiguousarray(x).reshape(-1)
+    out = np.empty(flat.shape, dtype=table.dtype)
+    _lookup_values(flat, table, offset, out)
+    return out.reshape(x.shape)
+
+
+@_compiled
+def _add_scaled(
+    a: np.ndarray, b: np.ndarray, ma: int, mb: int, rounding: int, shift: int, lo: int, hi: int,
+    out: np.ndarray,
+) -> None:  # fmt: skip
+    for i in range(a.shape[0]):
+        y = (np.int64(a[i]) * ma + np.int64(b[i]) * mb + rounding) >> shift
+        y = y if y > lo else lo
+        out[i] = y if y < hi else hi
+
+
+def add_scaled(
+    a: np.ndarray, b: np.ndarray, multipliers: tuple[int, int], shift: int, lo: int, hi: int,
+    out_dtype: np.dtype,
+) -> np.ndarray:  # fmt: skip
+    """clamp(rshift_round(a * Ma + b * Mb, S), lo, hi) element-wise in int64 (|a Ma + b Mb| <
+    2^47 for int16 operands) in one pass; a, b: exact integers of the same shape, any dtype."""
+    if a.shape != b.shape:
+        raise ValueError(f"add_scaled: shapes {a.shape} and {b.shape} differ")
+    rounding = (1 << (shift - 1)) if shift > 0 else 0
+    out = np.empty(a.size, dtype=out_dtype)
+    flat_a = np.ascontiguousarray(a).reshape(-1)
+    flat_b = np.ascontiguousarray(b).reshape(-1)
+    _add_scaled(flat_a, flat_b, multipliers[0], multipliers[1], rounding, shift, lo, hi, out)
+    return out.reshape(a.shape)

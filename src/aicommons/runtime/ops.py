@@ -515,10 +515,9 @@ def _mean_pool_shape(
 ) -> Shape:
     shape = in_shapes[0]
     if len(shape) != 2:
-        raise layer_error(layer, f"input must be [L, D] per sample, got {list(shape)}")
-    if in_shapes[1] != shape[:1]:
-        raise layer_error(layer, f"mask {list(in_shapes[1])} must be [{shape[0]}]")
-    return shape[1:]
+        raise layer_error(layer, f"input must be [D, L] per sample, got {list(shape)}")
+    _mask_fits(layer, shape, in_shapes[1])
+    return shape[:1]
 
 
 def _mean_pool_reference(
