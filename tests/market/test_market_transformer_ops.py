@@ -194,9 +194,9 @@ def test_lookup_step(ops, x: int, entry: int) -> None:
 @given(data=st.data())
 def test_mean_pool_step(ops, data) -> None:
     length = data.draw(st.integers(1, 130))
-    column = data.draw(st.lists(INT16, min_size=length, max_size=length))
+    row = data.draw(st.lists(INT16, min_size=length, max_size=length))
     mask = data.draw(st.lists(st.sampled_from([0, 1, 1]), min_size=length, max_size=length))
-    assert ops.mean_pool_step(column, mask) == ref.mean_pool_column(column, mask)
+    assert ops.mean_pool_step(row, mask) == ref.mean_pool_row(row, mask)
 
 
 @settings(max_examples=30, deadline=None)

@@ -88,9 +88,9 @@ def lookup_step(x: int256, offset: int256, entry_index: uint256, entry: int256) 
 @external
 @pure
 def mean_pool_step(
-    column: DynArray[int256, int_ops.MAX_SEGMENT], mask: DynArray[int256, int_ops.MAX_SEGMENT]
+    row: DynArray[int256, int_ops.MAX_SEGMENT], mask: DynArray[int256, int_ops.MAX_SEGMENT]
 ) -> int256:
-    return int_ops.mean_pool_step(column, mask)
+    return int_ops.mean_pool_step(row, mask)
 
 
 @external

@@ -105,14 +105,12 @@ def synthetic_transformer_package(
     heads: int = 2,
     ffn: int = 64,
     vocab: int = 50,
-    pool_width: int | None = None,
 ) -> ModelPackage:
     """A one-block BERT of the given shapes with int16 activations and int32 token-id input:
     ids -> pad_mask, embed -> layernorm -> Q, K, V dense; head reshape and transposes; QK^T
     matmul; masked softmax; PV matmul; output dense; residual add; layernorm; GELU lookup FFN;
-    residual; layernorm -> mean pool -> l2norm (random integer tensors inside the spec's bounds:
-    a wiring, exactness and gas fixture, not a model). `pool_width` < width puts a dense
-    projection before the pool (mean_pool reads a whole column, i.e. all of its input)."""
+    residual; layernorm -> transpose to [width, length] -> mean pool -> l2norm (random integer
+    tensors inside the spec's bounds: a wiring, exactness and gas fixture, not a model)."""
     rng = np.random.default_rng(seed)
     head = width // heads
     tensors: dict[str, np.ndarray] = {}
@@ -198,11 +196,9 @@ def synthetic_transformer_package(
     act = layer("act", "lookup", [up], (length, ffn),
                 roles={"table": tensor("gelu", gelu.round().astype(np.int16))})  # fmt: skip
     h = layernorm("ln2", residual("res2", dense("down", act, ffn, width), h))
-    pool_width = pool_width or width
-    if pool_width != width:
-        h = dense("proj", h, width, pool_width)
-    pooled = layer("pooled", "mean_pool", [h, mask], (pool_width,))
-    layer("out", "l2norm", [pooled], (pool_width,), out_frac=14, **FULL16)
+    tokens_last = layer("pooledt", "transpose", [h], (width, length), perm=[1, 0])
+    pooled = layer("pooled", "mean_pool", [tokens_last, mask], (width,))
+    layer("out", "l2norm", [pooled], (width,), out_frac=14, **FULL16)
     return ModelPackage.build(
         {"name": "ids", "shape": [length], "scale": "1", "dtype": "int32"},
         layers,
@@ -434,9 +430,9 @@ class OneStepGasRow:
 
 TRANSFORMER_LAYERS = (
     "mask", "emb", "ln0", "q", "qhr", "qh", "kt", "scores", "probs", "ctx", "ctxt", "merged",
-    "res1", "up", "act", "down", "proj", "pooled", "out",
+    "res1", "up", "act", "down", "pooledt", "pooled", "out",
 )  # fmt: skip
-"""One layer of every v2 form (kt: the other transpose; proj: the dense before the pool)."""
+"""One layer of every v2 form (kt, pooledt: the other transposes)."""
 
 
 def measure_transformer_one_steps(
@@ -446,16 +442,15 @@ def measure_transformer_one_steps(
     heads: int = 12,
     ffn: int = 1536,
     vocab: int = 30522,
-    pool_width: int = 128,
     layers: tuple[str, ...] = TRANSFORMER_LAYERS,
 ) -> list[OneStepGasRow]:
     """Dispute one corrupted element in the middle of each of `layers` of the synthetic
-    transformer (default: MiniLM's shapes, 12 heads of 32, sequence 128, the pool at 128
-    features) and return each one-step's whole-transaction gas."""
+    transformer (default: MiniLM's shapes, 12 heads of 32, sequence 128) and return each
+    one-step's whole-transaction gas."""
     import boa
 
     package = synthetic_transformer_package(
-        0, length=length, width=width, heads=heads, ffn=ffn, vocab=vocab, pool_width=pool_width
+        0, length=length, width=width, heads=heads, ffn=ffn, vocab=vocab
     )
     ids = synthetic_token_ids(np.random.default_rng(1), length=length, vocab=vocab)
     names = [layer.name for layer in package.layers]

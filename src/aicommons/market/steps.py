@@ -477,7 +477,7 @@ def _matmul_limits(spec: SpecView) -> str | None:
 
 
 def _masked_limits(spec: SpecView) -> str | None:
-    """softmax and mean_pool: the mask is read whole."""
+    """softmax and mean_pool: a row along the last axis and the whole mask."""
     rows, length, width = _layout0(spec)
     mask_rows, mask_length, mask_width = _layout1(spec)
     mask_values = mask_rows * mask_length
@@ -485,16 +485,15 @@ def _masked_limits(spec: SpecView) -> str | None:
         (mask_values <= MAX_SEGMENT, f"a mask of more than {MAX_SEGMENT} values"),
         (span_ok(mask_rows, mask_length, mask_width, mask_values), _too_wide("the mask")),
     )
-    if common or spec.op != 15:
-        return common or _first(
-            (len(spec.in_shape) == 2 and len(spec.out_shape) == 1, "x must be [L, D]"),
-            (mask_values == rows, "the mask does not fit x"),
-            (span_ok(rows, length, width, rows * length), _too_wide("a column of x (all of x)")),
-        )
-    return _first(
-        (mask_values == spec.in_shape[-1], "the mask does not fit the rows"),
-        (spec.out_bytes == 2 and 0 <= spec.attrs[4] <= 30, "softmax output or in_frac"),
-        (span_ok(rows, length, width, spec.in_shape[-1]), _too_wide("score rows")),
+    last = spec.in_shape[-1]
+    if spec.op == 15:
+        shape_ok, why = spec.out_bytes == 2 and 0 <= spec.attrs[4] <= 30, "softmax output, in_frac"
+    else:
+        shape_ok, why = len(spec.in_shape) == 2 and len(spec.out_shape) == 1, "x must be [D, L]"
+    return common or _first(
+        (mask_values == last and last <= MAX_SEGMENT, "the mask does not fit the rows"),
+        (shape_ok, why),
+        (span_ok(rows, length, width, last), _too_wide("rows")),
     )
 
 
@@ -551,8 +550,8 @@ def _softmax_segments(spec: SpecView, flat: int) -> list[Segment]:
 
 
 def _mean_pool_segments(spec: SpecView, flat: int) -> list[Segment]:
-    length, width = spec.in_shape
-    return [Segment(flat, length, width), Segment(0, spec.attrs[2] * spec.attrs[3])]
+    length = spec.in_shape[-1]
+    return [Segment(flat * length, length), Segment(0, length)]
 
 
 def _dense_tensors(spec: SpecView, flat: int, value: ValueReader) -> tuple[tuple[int, int], ...]:

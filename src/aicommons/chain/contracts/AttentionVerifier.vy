@@ -114,9 +114,11 @@ def _segments(spec: OneStepVerifier.LayerSpec, flat: uint256) -> DynArray[step_r
             perm.append(convert(spec.attrs[1 + a], uint256))
         return [step_rows.Segment(start=int_ops.transpose_step(spec.out_shape, perm, flat), count=1, stride=1)]
     if op == step_rows.OP_MEAN_POOL:
-        # column `flat` of x [L, D], and the whole mask
-        mask: step_rows.Segment = step_rows.Segment(start=0, count=convert(spec.attrs[2] * spec.attrs[3], uint256), stride=1)
-        return [step_rows.Segment(start=flat, count=spec.in_shape[0], stride=last_in), mask]
+        # row `flat` of x [D, L] and the whole mask
+        return [
+            step_rows.Segment(start=flat * last_in, count=last_in, stride=1),
+            step_rows.Segment(start=0, count=last_in, stride=1),
+        ]
     # softmax, layernorm, l2norm: the row along the last axis holding the element
     row: step_rows.Segment = step_rows.Segment(start=flat - flat % last_in, count=last_in, stride=1)
     if op == step_rows.OP_SOFTMAX:
@@ -224,14 +226,14 @@ def _supported(spec: OneStepVerifier.LayerSpec) -> bool:
             return False
         if not step_rows.span_ok(convert(attrs[2], uint256), convert(attrs[3], uint256), convert(attrs[1], uint256), mask_values):
             return False
-        if op == step_rows.OP_SOFTMAX:
-            if mask_values != last_in or spec.out_bytes != 2 or attrs[4] < 0 or attrs[4] > 30:
-                return False
-            return step_rows.span_ok(rows, row_length, width, last_in)
-        # mean_pool: x [L, D] -> [D]; a column spans the whole of x
-        if len(spec.in_shape) != 2 or mask_values != rows or len(spec.out_shape) != 1:
+        if mask_values != last_in or last_in > step_rows.MAX_SEGMENT:
             return False
-        return step_rows.span_ok(rows, row_length, width, rows * row_length)
+        if op == step_rows.OP_SOFTMAX:
+            if spec.out_bytes != 2 or attrs[4] < 0 or attrs[4] > 30:
+                return False
+        elif len(spec.in_shape) != 2 or len(spec.out_shape) != 1:
+            return False  # mean_pool: x [D, L] -> [D], one row of x a step
+        return step_rows.span_ok(rows, row_length, width, last_in)
     if last_in > step_rows.MAX_SEGMENT or not step_rows.span_ok(rows, row_length, width, last_in):
         return False
     if op == step_rows.OP_LAYERNORM:

@@ -507,17 +507,17 @@ def lookup_step(x: int256, offset: int256, entry_index: uint256, entry: int256) 
 
 @internal
 @pure
-def mean_pool_step(column: DynArray[int256, MAX_SEGMENT], mask: DynArray[int256, MAX_SEGMENT]) -> int256:
+def mean_pool_step(row: DynArray[int256, MAX_SEGMENT], mask: DynArray[int256, MAX_SEGMENT]) -> int256:
     """
-    @notice reference.mean_pool_column: div_round(sum of the kept values, their count), 0 when
-            no position is kept.
+    @notice reference.mean_pool_row: div_round(sum of the kept values of the row x[d, :],
+            their count), 0 when no position is kept.
     """
-    self.require(len(column) == len(mask), "InvalidElement")
+    self.require(len(row) == len(mask), "InvalidElement")
     total: int256 = 0
     count: int256 = 0
-    for k: uint256 in range(len(column), bound=MAX_SEGMENT):
+    for k: uint256 in range(len(row), bound=MAX_SEGMENT):
         if mask[k] != 0:
-            total += column[k]
+            total += row[k]
             count += 1
     if count == 0:
         return 0
