@@ -28,7 +28,7 @@ from aicommons.runtime.quantize import (
     quantize_multiplier,
     weight_scales,
 )
-from aicommons.runtime.text import TextTokenizer, check_texts
+from aicommons.runtime.text import TOKENIZER_FORMAT, TextTokenizer, check_texts
 
 ACTIVATION = "int16"
 ACT_MAX = ref.INT16_MAX
@@ -45,9 +45,6 @@ TOKENIZER_TENSOR = "tokenizer.json"
 TOKENIZER_ROW = 1024
 """tokenizer.json is committed as int8 rows of this many bytes (the last zero-padded)."""
 CALIBRATION_BATCH = 16
-TEXT_FORMAT = "huggingface-tokenizers/1"
-"""How `metadata.text.tokenizer` is applied: `tokenizers.Tokenizer.from_str`, truncation to
-`max_length` (longest first, keeping the first tokens), no padding, then `pad_id` to the length."""
 
 
 # -- tokenizer in the package -------------------------------------------------------------------
@@ -445,7 +442,7 @@ def quantize_checkpoint(
         "calibration_samples": len(texts),
         "text": {
             "tokenizer": {
-                "format": TEXT_FORMAT,
+                "format": TOKENIZER_FORMAT,
                 "tensor": TOKENIZER_TENSOR,
                 "bytes": len(checkpoint.tokenizer_json),
                 "keccak256": "0x" + keccak256(checkpoint.tokenizer_json).hex(),

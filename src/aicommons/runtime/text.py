@@ -13,7 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
+from aicommons.commit import keccak256
 from aicommons.runtime.errors import InputError, PackageError
+from aicommons.runtime.package import ModelPackage
 
 MAX_TEXTS = 65_536
 """Most texts one call embeds (bounds what a single request allocates)."""
@@ -146,3 +148,83 @@ def read_text_lines(path: str | Path) -> list[str]:
         if not line.strip():
             raise InputError(f"text file {source} line {number} is empty")
     return lines
+
+
+# -- text models: a package with a committed tokenizer ------------------------------------------
+
+TOKENIZER_FORMAT = "huggingface-tokenizers/1"
+"""How `metadata.text.tokenizer` is applied: `tokenizers.Tokenizer.from_str` of the committed
+bytes, truncation to `max_length` (longest first: the first tokens are kept, specials re-added),
+no padding of its own, then `pad_id` up to the package's input length."""
+EMBED_BATCH = 32
+"""Texts run through the package at once (bounds memory: 32 x 12 heads x 128^2 scores)."""
+
+
+@dataclass(frozen=True)
+class Embeddings:
+    """Embeddings of texts by a text package, one row per text, with what was committed.
+
+    `vectors` float32 [N, D] = `values` x the output scale; `values` are the integer outputs
+    (int32 [N, D]); `ids` the committed inputs (int32 [N, L], padded); `truncated` each text that
+    was cut to the package's length."""
+
+    version_id: bytes
+    vectors: np.ndarray
+    values: np.ndarray
+    ids: np.ndarray
+    truncated: tuple[Truncation, ...]
+
+
+class TextModel:
+    """A verified package whose input is token ids and whose manifest commits a tokenizer."""
+
+    def __init__(self, package: ModelPackage) -> None:
+        text = package.manifest["metadata"].get("text")
+        if not isinstance(text, dict) or package.input_dtype != "int32":
+            raise InputError(
+                "this package is not a text model (its input is not token ids with a tokenizer)"
+            )
+        try:
+            spec = text["tokenizer"]
+            if spec["format"] != TOKENIZER_FORMAT:
+                raise PackageError(f"unknown tokenizer format {spec['format']!r}")
+            rows = package.tensors[spec["tensor"]]
+            size = int(spec["bytes"])
+            max_length, pad_id = int(text["max_length"]), int(text["pad_id"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise PackageError(f"malformed metadata.text in the manifest: {exc!r}") from None
+        data = rows.tobytes()
+        if rows.dtype != np.int8 or not 0 < size <= len(data) or any(data[size:]):
+            raise PackageError("the tokenizer tensor does not hold metadata.text.tokenizer.bytes")
+        tokenizer_json = data[:size]
+        if "0x" + keccak256(tokenizer_json).hex() != spec.get("keccak256"):
+            raise PackageError("the tokenizer tensor does not match its keccak256 in the manifest")
+        if list(package.input_shape) != [max_length]:
+            raise PackageError(
+                f"metadata.text.max_length {max_length} differs from the input shape "
+                f"{list(package.input_shape)}"
+            )
+        self.package = package
+        self.tokenizer = TextTokenizer(tokenizer_json, max_length, pad_id)
+
+    def encode(self, texts: Sequence[str]) -> Encoded:
+        """Token ids [N, max_length] (the committed input) of the texts."""
+        return self.tokenizer.encode(texts, pad_to=self.tokenizer.max_length)
+
+    def embed(self, texts: Sequence[str]) -> Embeddings:
+        """Run the exact integer model on every text (EMBED_BATCH at a time); a text embeds to
+        the same bytes alone or in any batch (padding is masked exactly)."""
+        encoded = self.encode(texts)
+        values = np.concatenate(
+            [
+                self.package.run(encoded.ids[start : start + EMBED_BATCH])
+                for start in range(0, len(encoded.ids), EMBED_BATCH)
+            ]
+        )
+        return Embeddings(
+            version_id=self.package.version_id,
+            vectors=self.package.dequantize_output(values),
+            values=values,
+            ids=encoded.ids,
+            truncated=encoded.truncated,
+        )
