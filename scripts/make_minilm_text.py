@@ -5,7 +5,8 @@ downloaded or copied), so the files are reproducible byte for byte:
 
     .venv/bin/python scripts/make_minilm_text.py
 
-writes src/aicommons/demo/minilm_calib.txt (one calibration text a line) and
+writes src/aicommons/demo/minilm_calib.txt (one calibration text a line), minilm_eval.txt (the
+held-out `eval` set again, for `aic bench runtime`) and
 tests/data/minilm_text.json ({"eval": [...], "queries": [...], "documents": [...]}). The held-out
 sets never share a line with the calibration file (checked here). The embeddings of the held-out
 sets are recorded once by sentence-transformers itself (scripts/record_minilm_reference.py).
@@ -19,6 +20,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CALIB_PATH = ROOT / "src" / "aicommons" / "demo" / "minilm_calib.txt"
+EVAL_PATH = ROOT / "src" / "aicommons" / "demo" / "minilm_eval.txt"
 TEXT_PATH = ROOT / "tests" / "data" / "minilm_text.json"
 CALIB_SIZE = 64
 EVAL_SIZE = 300
@@ -483,6 +485,7 @@ def main() -> None:
     queries = unique(lambda: query(query_rng, query_rng.choice(topics)), QUERY_SIZE, seen)
     assert not set(calibration) & set(held_out + documents + queries)
     CALIB_PATH.write_text("\n".join(calibration) + "\n", encoding="utf-8")
+    EVAL_PATH.write_text("\n".join(held_out) + "\n", encoding="utf-8")
     text = {"eval": held_out, "queries": queries, "documents": documents}
     TEXT_PATH.write_text(json.dumps(text, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     print(f"wrote {CALIB_PATH} ({len(calibration)} lines) and {TEXT_PATH}")

