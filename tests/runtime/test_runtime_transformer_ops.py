@@ -19,10 +19,17 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from aicommons.runtime import madd16
 from aicommons.runtime import reference as ref
 from aicommons.runtime.errors import InputError, ManifestError, PackageError
 from aicommons.runtime.graph import run_reference_layer
-from aicommons.runtime.kernels import exp_table, to_external, to_internal
+from aicommons.runtime.kernels import (
+    LinearRequant,
+    Requantizer,
+    exp_table,
+    to_external,
+    to_internal,
+)
 from aicommons.runtime.layer import Layer
 from aicommons.runtime.ops import infer_out_shape
 from aicommons.runtime.package import ModelPackage, package_from_bytes
@@ -314,7 +321,7 @@ def test_mean_pool_matches_reference(data: st.DataObject) -> None:
         draw(st.integers(1, 3)),
     )
     dtype = draw(ACTIVATION)
-    x = values(draw, (batch, length, width), dtype)
+    x = values(draw, (batch, width, length), dtype)
     mask = mask_values(draw, batch, length)
     layer = Layer("mp", "mean_pool", ("x", "mask"), "y", (width,), out_dtype=dtype)
     out = check_equal(layer, {}, [x, mask], (dtype, "int8"))
@@ -424,7 +431,9 @@ HEAD = WIDTH // HEADS
 
 def mini_bert(seed: int = 0) -> ModelPackage:
     """ids -> embed -> layernorm -> one attention + FFN block -> mean pool -> l2norm, with
-    random int tensors inside the bounds (a wiring and exactness test, not a trained model)."""
+    random int tensors inside the bounds (a wiring and exactness test, not a trained model).
+    Multipliers are as small as a quantiser keeps them for the float requantisation
+    (|acc| * M < 2^52 at MiniLM's shape), so the graph also times like a real one."""
     rng = np.random.default_rng(seed)
     tensors: dict[str, np.ndarray] = {}
     layers: list[Layer] = []
@@ -449,8 +458,8 @@ def mini_bert(seed: int = 0) -> ModelPackage:
         roles = {
             "weight": ints(f"{name}.w", -127, 128, (channels, fan_in), np.int8),
             "bias": ints(f"{name}.b", -5000, 5000, channels),
-            "multiplier": ints(f"{name}.m", 1 << 20, 1 << 21, channels),
-            "shift": tensor(f"{name}.s", np.full(channels, 30, np.int32)),
+            "multiplier": ints(f"{name}.m", 1 << 18, 1 << 19, channels),
+            "shift": tensor(f"{name}.s", np.full(channels, 28, np.int32)),
         }
         return add_layer(
             name, "dense", [x], (LENGTH, channels), roles=roles, channels=channels, **full
@@ -497,10 +506,10 @@ def mini_bert(seed: int = 0) -> ModelPackage:
     vh = add_layer("vh", "transpose", [add_layer("vr", "reshape", [v], heads, shape=list(heads))],
                    (HEADS, LENGTH, HEAD), perm=[1, 0, 2])  # fmt: skip
     scores = add_layer("scores", "matmul", [qh, kt], (HEADS, LENGTH, LENGTH),
-                       roles=scalar("scores", 1 << 20, 38), **full)  # fmt: skip
+                       roles=scalar("scores", 1 << 14, 32), **full)  # fmt: skip
     probs = add_layer("probs", "softmax", [scores, mask], (HEADS, LENGTH, LENGTH), in_frac=10)
     ctx = add_layer("ctx", "matmul", [probs, vh], (HEADS, LENGTH, HEAD),
-                    roles=scalar("ctx", 1 << 20, 35), **full)  # fmt: skip
+                    roles=scalar("ctx", 1 << 14, 29), **full)  # fmt: skip
     merged = add_layer("merged", "reshape",
                        [add_layer("ctxt", "transpose", [ctx], heads, perm=[1, 0, 2])],
                        (LENGTH, WIDTH), shape=[LENGTH, WIDTH])  # fmt: skip
@@ -510,7 +519,8 @@ def mini_bert(seed: int = 0) -> ModelPackage:
     act = add_layer("act", "lookup", [up], (LENGTH, FFN),
                     roles={"table": tensor("gelu", gelu.round().astype(np.int16))})  # fmt: skip
     h = layernorm("ln2", residual("res2", dense("down", act, FFN, WIDTH), h))
-    pooled = add_layer("pooled", "mean_pool", [h, mask], (WIDTH,))
+    by_feature = add_layer("h_t", "transpose", [h], (WIDTH, LENGTH), perm=[1, 0])
+    pooled = add_layer("pooled", "mean_pool", [by_feature, mask], (WIDTH,))
     add_layer("emb_out", "l2norm", [pooled], (WIDTH,), "int32", out_frac=30,
               lo=-(2**31), hi=2**31 - 1)  # fmt: skip
     return ModelPackage.build(
@@ -659,3 +669,110 @@ def test_transformer_vectors_file_matches_the_reference() -> None:
                    "mean_pool", "l2norm"}  # fmt: skip
     for entry in committed["exp_neg_q30"]:
         assert ref.exp_neg_q30(entry["d"], entry["in_frac"]) == entry["value"]
+
+
+@pytest.mark.skipif(not madd16.available(), reason="needs AVX2 (the float64 product runs instead)")
+@SETTINGS
+@given(
+    rows=st.sampled_from([1, 3, 4, 5, 127, 128, 129]),
+    fan_in=st.sampled_from([1, 2, 511, 512, 513, 1024, 1025, 1536]),
+    channels=st.sampled_from([1, 15, 16, 17, 33]),
+    mode=st.sampled_from(["random", "worst", "mixed"]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_int16_vpmaddwd_product_is_exact_at_every_edge(
+    rows: int, fan_in: int, channels: int, mode: str, seed: int
+) -> None:
+    """Tiles at every row, channel and fan-in-block edge; the worst accumulator (every term
+    -32768 * -127, 512 of them in a block: 2 130 706 432 < 2^31)."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-32768, 32768, (rows, fan_in))
+    weight = rng.integers(-127, 128, (channels, fan_in))
+    if mode == "worst":
+        x[:] = -32768
+        weight[:] = -127
+    elif mode == "mixed":
+        x = np.where(rng.random(x.shape) < 0.5, rng.choice([-32768, 32767], x.shape), x)
+        weight = np.where(
+            rng.random(weight.shape) < 0.5, rng.choice([-127, 127], weight.shape), weight
+        )
+    product = madd16.Int16Product(weight.astype(np.int8))
+    expected = x @ weight.T  # int64, exact
+    for fed in (x.astype(np.int16), x.astype(np.float32)):
+        got = product(fed)
+        assert got.dtype in (np.int32, np.int64)
+        np.testing.assert_array_equal(got.astype(np.int64), expected)
+
+
+def test_int16_dense_uses_vpmaddwd_unless_float64_or_turned_off(monkeypatch) -> None:
+    weight = np.ones((4, 8), np.int8)
+    requantize = Requantizer(
+        np.zeros(4, np.int32), np.ones(4, np.int32), np.zeros(4, np.int32), -32768, 32767,
+        "int16", 8, 32768 * 127,
+    )  # fmt: skip
+    on_float32 = LinearRequant(weight, requantize, "float32", "int16")
+    on_float64 = LinearRequant(weight, requantize, "float64", "int16")
+    assert on_float64.int_product is None and on_float64.matmul.dtype == np.float64
+    assert (on_float32.int16_product is not None) == madd16.available()
+    monkeypatch.setenv(madd16.MADD16_ENV, "0")
+    off = LinearRequant(weight, requantize, "float32", "int16")
+    assert off.int_product is None and off.matmul.dtype == np.float64
+    x = np.full((3, 8), -32768, np.int16)
+    for linear in (on_float32, on_float64, off):
+        np.testing.assert_array_equal(linear(x), np.full((3, 4), -32768 * 8).clip(-32768))
+
+
+@pytest.mark.skipif(not madd16.available(), reason="needs AVX2 (the float64 product runs instead)")
+def test_int16_product_gives_the_same_bytes_on_several_threads(monkeypatch) -> None:
+    rng = np.random.default_rng(8)
+    x = rng.integers(-32768, 32768, (1000, 600)).astype(np.int16)  # two fan-in blocks
+    weight = rng.integers(-127, 128, (40, 600)).astype(np.int8)
+    product = madd16.Int16Product(weight)
+    expected = x.astype(np.int64) @ weight.T.astype(np.int64)
+    one_block = madd16.Int16Product(weight[:, :500])  # 500 terms: int32 sums, one block
+    one_expected = x[:, :500].astype(np.int64) @ weight[:, :500].T.astype(np.int64)
+    for count in ("1", "2", "3"):
+        monkeypatch.setenv(madd16.THREADS_ENV, count)
+        np.testing.assert_array_equal(product(x), expected)
+        np.testing.assert_array_equal(one_block(x[:, :500]), one_expected)
+    monkeypatch.setenv(madd16.THREADS_ENV, "zero")
+    with pytest.raises(ValueError, match="AICOMMONS_THREADS must be an integer in"):
+        product(x)
+
+
+def test_version_1_graphs_refuse_int16_values_and_token_rows() -> None:
+    from aicommons.runtime.graph import validate_graph
+
+    tensors = {
+        "w": np.ones((2, 3), np.int8),
+        "b": np.zeros(2, np.int32),
+        "m": np.ones(2, np.int32),
+        "s": np.zeros(2, np.int32),
+    }
+    roles = {"weight": "w", "bias": "b", "multiplier": "m", "shift": "s"}
+
+    def dense(out_shape: tuple, dtype: str = "int8") -> Layer:
+        limits = RANGE[dtype]
+        return Layer("fc", "dense", ("x",), "y", out_shape, out_dtype=dtype, tensors=roles,
+                     attrs={"channels": 2, "lo": limits[0], "hi": limits[1]})  # fmt: skip
+
+    validate_graph("x", (3,), [dense((2,))], ["y"], tensors)  # plain version 1
+    with pytest.raises(PackageError, match="int16 values need semantics aicommons-int/2"):
+        validate_graph("x", (3,), [dense((2,), "int16")], ["y"], tensors)
+    with pytest.raises(PackageError, match="rank-2 input needs semantics aicommons-int/2"):
+        validate_graph("x", (4, 3), [dense((4, 2))], ["y"], tensors)
+    with pytest.raises(PackageError, match="input dtype int16 needs semantics aicommons-int/2"):
+        validate_graph("x", (3,), [dense((2,))], ["y"], tensors, input_dtype="int16")
+    # Version 2 takes all three.
+    validate_graph("x", (4, 3), [dense((4, 2), "int16")], ["y"], tensors, input_dtype="int16",
+                   version=2)  # fmt: skip
+    mask = Layer("m", "pad_mask", ("x",), "y", (3,), attrs={"pad_id": 0})
+    with pytest.raises(PackageError, match="op needs semantics aicommons-int/2"):
+        validate_graph("x", (3,), [mask], ["y"], {})
+
+
+def test_mean_pool_refuses_a_token_major_sequence_and_says_to_transpose() -> None:
+    layer = Layer("pool", "mean_pool", ("h", "mask"), "y", (6,), out_dtype="int16")
+    with pytest.raises(PackageError, match=r"transpose an \[L, D\] sequence with perm \[1, 0\]"):
+        infer_out_shape(layer, [(4, 6), (4,)], {}, False, ("int16", "int8"))
+    assert infer_out_shape(layer, [(6, 4), (4,)], {}, False, ("int16", "int8")) == (6,)

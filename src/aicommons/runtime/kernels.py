@@ -1,5 +1,5 @@
 """Fast exact kernels: the same results as `reference`, computed with int8 VNNI products where
-the CPU has them, else float BLAS, and int64 numpy.
+the CPU has them, else float BLAS, int16 products on AVX2 (vpmaddwd), and int64 numpy/numba.
 
 Products of int8 values and their sums are exact in int32 (VNNI), in float32 while every partial
 sum stays below 2^24 and in float64 below 2^53, in any summation order, so neither the
@@ -18,8 +18,8 @@ from contextlib import contextmanager
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
+from aicommons.runtime import madd16, vnni
 from aicommons.runtime import reference as ref
-from aicommons.runtime import vnni
 from aicommons.runtime.errors import InputError
 from aicommons.runtime.layer import Layer
 from aicommons.runtime.loops import (
@@ -215,29 +215,37 @@ class LinearRequant:
     - otherwise dense calls of at most INT_DOT_MAX_ROWS rows: the compiled int32 dot product;
     - otherwise `ExactMatmul` (float32 blocks of fan-in <= 1032 added in float64, or float64).
 
+    An int16 input (version 2): `madd16.Int16Product` (AVX2 vpmaddwd, int32 sums over fan-in
+    blocks of <= 512 terms, added in int64) where the CPU has AVX2, ungrouped, on any path but
+    float64; otherwise the float64 product (partial sums below 2^47, the wide bound). The int8
+    paths would overflow on int16 inputs and are never used for them.
+
     Then the Requantizer's float path (one compiled pass) or its int64 path.
     """
 
     def __init__(
         self, weight: np.ndarray, requantize: Requantizer, path: str, in_dtype: str = "int8"
     ) -> None:
-        """An int16 input (version 2) takes the float64 product: its partial sums stay below
-        2^47 (the wide accumulator bound), exact in float64; the int8 paths would overflow."""
         self.requantize = requantize
-        if in_dtype != "int8":
-            path = "float64"
         self.grouped = weight.ndim == 3
         self.channels = weight.shape[0] * weight.shape[1] if self.grouped else weight.shape[0]
         self.fan_in = weight.shape[-1]
-        isa = vnni.host_isa() if check_matmul_path(path) == "vnni" else None
-        self.int8_product = (
-            vnni.Int8Product(np.ascontiguousarray(weight, dtype=np.int8), isa)
-            if isa is not None and not self.grouped and vnni.fits_int32(weight)
-            else None
+        check_matmul_path(path)
+        self.int8_product = None
+        self.int16_product = None
+        if in_dtype != "int8":
+            if path != "float64" and not self.grouped and madd16.available():
+                self.int16_product = madd16.Int16Product(np.ascontiguousarray(weight, np.int8))
+            path = "float64"
+        isa = vnni.host_isa() if path == "vnni" else None
+        if isa is not None and not self.grouped and vnni.fits_int32(weight):
+            self.int8_product = vnni.Int8Product(np.ascontiguousarray(weight, dtype=np.int8), isa)
+        self.int_product = self.int8_product or self.int16_product
+        self.matmul = None if self.int_product else ExactMatmul(weight, path)
+        # The integer products read int8 / int16 values; the float products their own type.
+        self.input_dtype: type = (
+            np.int8 if self.int8_product else np.int16 if self.int16_product else self.matmul.dtype
         )
-        self.matmul = None if self.int8_product else ExactMatmul(weight, path)
-        # The VNNI product reads int8 values; the float products their own float type.
-        self.input_dtype: type = np.int8 if self.int8_product else self.matmul.dtype
         self.int_weight = (
             None
             if self.grouped or in_dtype != "int8"
@@ -251,8 +259,8 @@ class LinearRequant:
     def product(self, x: np.ndarray) -> np.ndarray:
         """The exact dot product [R, C]. A max over it commutes with the requantisation, which
         is non-decreasing in the accumulator (M >= 1)."""
-        if self.int8_product is not None:
-            return self.int8_product(x)
+        if self.int_product is not None:
+            return self.int_product(x)
         out = self.matmul(x)
         if self.grouped:
             out = out.transpose(1, 0, 2).reshape(out.shape[1], self.channels)
@@ -266,7 +274,7 @@ class LinearRequant:
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """x [R, K] (or [G, R, K] grouped), any dtype holding int8 values."""
         if (
-            self.int8_product is None
+            self.int_product is None
             and self.int_weight is not None
             and x.shape[0] <= INT_DOT_MAX_ROWS
         ):
@@ -937,13 +945,14 @@ def mean_pool_kernel(
     *,
     in_dtypes: Dtypes = ("int16", "int8"),
 ) -> Kernel:
-    """Masked sums as a float64 product keep[N, 1, L] @ x[N, L, D] (exact: |sum| < L * 2^15),
+    """Masked sums as a float64 product x[N, D, L] @ keep[N, L, 1] (exact: |sum| < L * 2^15),
     then div_round in int64."""
     out_dtype = np.dtype(layer.out_dtype)
 
     def run(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
         keep = (mask != 0).astype(np.float64)
-        sums = np.matmul(keep[:, None, :], x.astype(np.float64))[:, 0, :].astype(np.int64)
+        rows = x.astype(np.float64)
+        sums = np.matmul(rows, keep[:, :, None])[:, :, 0].astype(np.int64)
         counts = keep.sum(axis=1).astype(np.int64)[:, None]
         safe = np.maximum(counts, 1)
         out = np.floor_divide(2 * sums + safe, 2 * safe)

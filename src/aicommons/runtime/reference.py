@@ -420,20 +420,21 @@ def transpose(x: np.ndarray, perm: Sequence[int]) -> np.ndarray:
     return x.transpose((0, *(p + 1 for p in perm)))
 
 
-def mean_pool_column(column: Sequence[int], mask: Sequence[int]) -> int:
+def mean_pool_row(row: Sequence[int], mask: Sequence[int]) -> int:
     """div_round(sum of the kept values, their count); 0 when none is kept."""
-    kept = [int(v) for v, m in zip(column, mask, strict=True) if int(m) != 0]
+    kept = [int(v) for v, m in zip(row, mask, strict=True) if int(m) != 0]
     return div_round(sum(kept), len(kept)) if kept else 0
 
 
 def mean_pool(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Masked mean over the sequence: x [N, L, D], mask [N, L] -> y [N, D]."""
-    batch, length, width = x.shape
+    """Masked mean over the tokens, the last axis: x [N, D, L] (features by tokens, a
+    transposed [L, D] sequence), mask [N, L] -> y [N, D]."""
+    batch, width, length = x.shape
     out = np.zeros((batch, width), dtype=np.int64)
     for n in range(batch):
         keep = [int(v) for v in mask[n]]
         for d in range(width):
-            out[n, d] = mean_pool_column([int(v) for v in x[n, :, d]], keep)
+            out[n, d] = mean_pool_row([int(v) for v in x[n, d]], keep)
     return out
 
 
