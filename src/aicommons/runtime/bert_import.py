@@ -372,7 +372,11 @@ def build_graph(builder: _Builder) -> str:
             ck.layer(i, "output.LayerNorm.weight"),
             ck.layer(i, "output.LayerNorm.bias"),
         )
-    pooled = builder.layer("pool", "mean_pool", [h, mask], (width,), builder.scales[h])
+    # mean_pool pools rows: features by tokens, so a one-step reads one row of 128 values.
+    tokens_last = builder.layer(
+        "pool.t", "transpose", [h], (width, length), builder.scales[h], perm=[1, 0]
+    )
+    pooled = builder.layer("pool", "mean_pool", [tokens_last, mask], (width,), builder.scales[h])
     if not ck.normalize:
         return pooled
     return builder.layer(
