@@ -94,6 +94,8 @@ def test_cli_quantize_embed_and_run_text(monkeypatch, capsys, tiny, tmp_path) ->
     assert json.loads(stdout)["embeddings"] == payload["embeddings"]
     code, stdout, _ = invoke(monkeypatch, capsys, "model", "run", str(out), "--text", "the cat")
     assert code == 0 and "embeddings  1 x 32" in stdout
+    code, stdout, _ = invoke(monkeypatch, capsys, "model", "inspect", str(out))
+    assert code == 0 and "ids [16] int32" in stdout and "16 tokens a text" in stdout
 
 
 @pytest.mark.parametrize(

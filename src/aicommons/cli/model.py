@@ -230,7 +230,11 @@ def inspect_command(
         return
     typer.echo(f"version id      {info['version_id']}")
     typer.echo(f"weights root    {info['weights_root']}")
-    typer.echo(f"input           {info['input']['name']} {info['input']['shape']} int8")
+    dtype = info["input"].get("dtype", "int8")
+    typer.echo(f"input           {info['input']['name']} {info['input']['shape']} {dtype}")
+    text = info["metadata"].get("text")
+    if isinstance(text, dict):
+        typer.echo(f"text model      tokenizer committed, {text.get('max_length')} tokens a text")
     typer.echo(f"parameters      {info['parameter_count']}")
     typer.echo(f"MACs / sample   {info['macs_per_sample']}")
     typer.echo("layers:")
