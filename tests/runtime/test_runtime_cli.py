@@ -338,10 +338,14 @@ def test_bench_runtime_reports_every_model_and_batch(monkeypatch, capsys) -> Non
     monkeypatch.setattr(
         bench, "time_call", lambda call, budget_s=0.0, min_calls=1: bench.statistics.median([1.0])
     )
-    code, stdout, _ = invoke(monkeypatch, capsys, "bench", "runtime", "--json", "--rounds", "1")
+    code, stdout, _ = invoke(
+        monkeypatch, capsys, "bench", "runtime", "--json", "--rounds", "1", "--no-minilm"
+    )
     assert code == 0
     rows = json.loads(stdout)
     keys = {
+        "cosine_mean",
+        "cosine_min",
         "model",
         "batch",
         "ours_ms",

@@ -769,3 +769,10 @@ def test_version_1_graphs_refuse_int16_values_and_token_rows() -> None:
     mask = Layer("m", "pad_mask", ("x",), "y", (3,), attrs={"pad_id": 0})
     with pytest.raises(PackageError, match="op needs semantics aicommons-int/2"):
         validate_graph("x", (3,), [mask], ["y"], {})
+
+
+def test_mean_pool_refuses_a_token_major_sequence_and_says_to_transpose() -> None:
+    layer = Layer("pool", "mean_pool", ("h", "mask"), "y", (6,), out_dtype="int16")
+    with pytest.raises(PackageError, match=r"transpose an \[L, D\] sequence with perm \[1, 0\]"):
+        infer_out_shape(layer, [(4, 6), (4,)], {}, False, ("int16", "int8"))
+    assert infer_out_shape(layer, [(6, 4), (4,)], {}, False, ("int16", "int8")) == (6,)

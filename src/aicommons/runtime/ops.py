@@ -514,9 +514,12 @@ def _mean_pool_shape(
     layer: Layer, in_shapes: Sequence[Shape], dtypes: Dtypes, tensors: Tensors, out: bool
 ) -> Shape:
     shape = in_shapes[0]
-    if len(shape) != 2:
-        raise layer_error(layer, f"input must be [D, L] per sample, got {list(shape)}")
-    _mask_fits(layer, shape, in_shapes[1])
+    if len(shape) != 2 or in_shapes[1] != shape[-1:]:
+        raise layer_error(
+            layer,
+            f"input {list(shape)} and mask {list(in_shapes[1])} must be [D, L] and [L] "
+            "(features by tokens: transpose an [L, D] sequence with perm [1, 0] first)",
+        )
     return shape[:1]
 
 
