@@ -26,7 +26,8 @@ from aicommons.runtime import ModelPackage, Trace, tensor_rows
 
 @dataclass(frozen=True)
 class InputRowsArg:
-    """OneStepVerifier.InputRows: rows of one input value, proven against the trace root."""
+    """OneStepVerifier.InputRows (step_rows.InputRows for ops 8-19): rows of one input value,
+    proven against the trace root."""
 
     root: bytes
     trace_siblings: tuple[bytes, ...]
@@ -74,7 +75,7 @@ def element_at(row: bytes, element: int, width: int) -> int:
     return int.from_bytes(chunk, "big", signed=True)
 
 
-def _width(rows: Sequence[bytes], spec: LayerSpec, j: int) -> int:
+def _width(spec: LayerSpec, j: int) -> int:
     """Element width of input j of a layer: from the v2 attrs header, else 1 (int8)."""
     rule = steps.rule_for_code(spec.op)
     return steps.input_layout(spec, rule, j).width
@@ -227,7 +228,7 @@ class TraceCommitments:
         def value(j: int, flat: int) -> int:
             """Value `flat` of input j in this trace (the provider's, up to the layer)."""
             rows = self.rows[spec.inputs[j]]
-            width = _width(rows, spec, j)
+            width = _width(spec, j)
             length = len(rows[0]) // width
             return element_at(rows[flat // length], flat % length, width)
 
