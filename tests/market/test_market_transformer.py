@@ -208,3 +208,10 @@ def test_token_id_requests_round_trip_through_calldata_bytes() -> None:
     assert np.array_equal(prepare_sample(package, ids.tolist())[0], ids)
     with pytest.raises(MarketError, match="does not fit the model's 8 int32 values"):
         sample_from_bytes(package, data[:-1])
+
+
+def test_int16_embedding_outputs_read_back_as_values() -> None:
+    from aicommons.sdk.market import output_values
+
+    embedding = np.array([-32768, -1, 0, 1, 32767], np.int16)
+    assert output_values(output_bytes(embedding), 2) == embedding.tolist()
