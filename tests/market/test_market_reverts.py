@@ -376,7 +376,15 @@ def test_redundant_guards(env) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["ComputeMarket", "DisputeGame", "RedundantMode", "OneStepVerifier"]
+    "name",
+    [
+        "ComputeMarket",
+        "DisputeGame",
+        "RedundantMode",
+        "OneStepVerifier",
+        "TransformerVerifier",
+        "AttentionVerifier",
+    ],
 )
 def test_every_market_contract_fits_eip_170(name) -> None:
     from aicommons.chain.compile import compile_contract

@@ -58,20 +58,27 @@ class SuiteAddresses:
     dispute_game: str = ""
     redundant_mode: str = ""
     verifier: str = ""
+    transformer_verifier: str = ""
+    attention_verifier: str = ""
 
     def to_json(self) -> dict[str, str]:
         names = ("token", "registry", "executor", "market", "dispute_game", "redundant_mode")
-        return {name: getattr(self, name) for name in (*names, "verifier") if getattr(self, name)}
+        verifiers = ("verifier", "transformer_verifier", "attention_verifier")
+        return {name: getattr(self, name) for name in (*names, *verifiers) if getattr(self, name)}
 
 
 @dataclass(frozen=True)
 class MarketContracts:
-    """The compute market's four contracts (boa handles or web3 contracts)."""
+    """The compute market's contracts (boa handles or web3 contracts). The dispute game calls
+    the head of the verifier chain, `attention_verifier` -> `transformer_verifier` -> `verifier`
+    (OneStepVerifier, ops 1-7): each recomputes its own ops and forwards the others."""
 
     market: Any
     dispute_game: Any
     redundant_mode: Any
     verifier: Any
+    transformer_verifier: Any = None
+    attention_verifier: Any = None
 
 
 def _check_share(protocol_share_bps: int) -> None:
@@ -141,6 +148,8 @@ def deploy_suite_web3(
         dispute_game=contracts.dispute_game.address,
         redundant_mode=contracts.redundant_mode.address,
         verifier=contracts.verifier.address,
+        transformer_verifier=contracts.transformer_verifier.address,
+        attention_verifier=contracts.attention_verifier.address,
     )
 
 
@@ -152,17 +161,19 @@ def deploy_market_boa(
     params: MarketParams = MarketParams(),
     sender: str | None = None,
 ) -> MarketContracts:
-    """Deploy ComputeMarket, DisputeGame, RedundantMode and OneStepVerifier into boa and link
-    them (`set_modules` by `sender`, the owner)."""
+    """Deploy ComputeMarket, DisputeGame, RedundantMode and the verifier chain into boa and
+    link them (`set_modules` by `sender`, the owner)."""
     import boa
 
     verifier = load_boa("OneStepVerifier", sender=sender)
+    transformer = load_boa("TransformerVerifier", verifier.address, sender=sender)
+    attention = load_boa("AttentionVerifier", transformer.address, sender=sender)
     market = load_boa("ComputeMarket", registry, token, treasury, params.as_abi(), sender=sender)
-    game = load_boa("DisputeGame", market.address, registry, verifier.address, sender=sender)
+    game = load_boa("DisputeGame", market.address, registry, attention.address, sender=sender)
     redundant = load_boa("RedundantMode", market.address, sender=sender)
     with boa.env.prank(sender or boa.env.eoa):
         market.set_modules(game.address, redundant.address)
-    return MarketContracts(market, game, redundant, verifier)
+    return MarketContracts(market, game, redundant, verifier, transformer, attention)
 
 
 def deploy_market_web3(
@@ -174,15 +185,17 @@ def deploy_market_web3(
     *,
     params: MarketParams = MarketParams(),
 ) -> MarketContracts:
-    """Deploy and link the market's four contracts over JSON-RPC from `account` (the owner)."""
+    """Deploy and link the market's contracts over JSON-RPC from `account` (the owner)."""
     from aicommons.chain.transact import send_call
 
     verifier = deploy_web3(w3, "OneStepVerifier", account=account)
+    transformer = deploy_web3(w3, "TransformerVerifier", verifier.address, account=account)
+    attention = deploy_web3(w3, "AttentionVerifier", transformer.address, account=account)
     market = deploy_web3(
         w3, "ComputeMarket", registry, token, treasury, params.as_abi(), account=account
     )
     game = deploy_web3(
-        w3, "DisputeGame", market.address, registry, verifier.address, account=account
+        w3, "DisputeGame", market.address, registry, attention.address, account=account
     )
     redundant = deploy_web3(w3, "RedundantMode", market.address, account=account)
     send_call(
@@ -191,4 +204,4 @@ def deploy_market_web3(
         market.functions.set_modules(game.address, redundant.address),
         "linking the market to its dispute game and redundant mode",
     )
-    return MarketContracts(market, game, redundant, verifier)
+    return MarketContracts(market, game, redundant, verifier, transformer, attention)

@@ -35,11 +35,16 @@ def tensor_bytes(value: np.ndarray) -> bytes:
     return b"".join(tensor_rows(np.asarray(value)))
 
 
+INPUT_DTYPES = ("int8", "int16", "int32")
+
+
 def input_bytes(x: np.ndarray) -> bytes:
-    """A request's calldata input: one sample's int8 values in C order, one byte each."""
+    """A request's calldata input: one sample's values as committed (its rows concatenated:
+    int8 one byte each, int16 two and int32 token ids four, big-endian), the graph header's
+    `input_bytes` wide."""
     x = np.asarray(x)
-    if x.dtype != np.int8:
-        raise CommitmentError(f"a market input is int8, got {x.dtype}")
+    if x.dtype.name not in INPUT_DTYPES:
+        raise CommitmentError(f"a market input is int8, int16 or int32, got {x.dtype}")
     data = tensor_bytes(x)
     if len(data) > MAX_INPUT_BYTES:
         raise CommitmentError(

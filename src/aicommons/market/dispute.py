@@ -9,7 +9,6 @@ with proofs against the weights root). Pure: no chain, no I/O; mirrors OneStepVe
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,17 +17,17 @@ import numpy as np
 
 from aicommons.commit import MerkleTree
 from aicommons.commit.merkle import tree_depth
+from aicommons.market import steps
 from aicommons.market.errors import DisputeError
-from aicommons.market.graph import OP_CODES, GraphCommitment, LayerSpec, graph_commitment
+from aicommons.market.graph import GraphCommitment, LayerSpec, graph_commitment
 from aicommons.market.rows import inner_node, prove_rows
 from aicommons.runtime import ModelPackage, Trace, tensor_rows
-
-_OP_NAMES = {code: name for name, code in OP_CODES.items()}
 
 
 @dataclass(frozen=True)
 class InputRowsArg:
-    """OneStepVerifier.InputRows: rows of one input value, proven against the trace root."""
+    """OneStepVerifier.InputRows (step_rows.InputRows for ops 8-19): rows of one input value,
+    proven against the trace root."""
 
     root: bytes
     trace_siblings: tuple[bytes, ...]
@@ -74,6 +73,12 @@ def element_at(row: bytes, element: int, width: int) -> int:
     if len(chunk) != width:
         raise DisputeError(f"element {element} is outside a {len(row)}-byte row")
     return int.from_bytes(chunk, "big", signed=True)
+
+
+def _width(spec: LayerSpec, j: int) -> int:
+    """Element width of input j of a layer: from the v2 attrs header, else 1 (int8)."""
+    rule = steps.rule_for_code(spec.op)
+    return steps.input_layout(spec, rule, j).width
 
 
 class TraceCommitments:
@@ -216,35 +221,25 @@ class TraceCommitments:
                     raise DisputeError(f"layer {layer}'s input {leaf} differs from ours")
             trace = MerkleTree.from_leaves(list(trace_roots))
         spec = self.graph.specs[layer - 1]
-        op = _OP_NAMES[spec.op]
         out_row_length = spec.out_row_bytes // spec.out_bytes
         if not (0 <= row < spec.out_rows and 0 <= element < out_row_length):
             raise DisputeError(f"element ({row}, {element}) is outside layer {layer}")
-        in_row = math.prod(spec.in_shape[1:])
-        if op == "dense":
-            inputs = [self._input_arg(spec.inputs[0], 0, spec.in_shape[0], trace)]
-        elif op == "conv2d":
-            groups = spec.attrs[10]
-            group_in = spec.in_shape[0] // groups
-            group = row // (spec.out_shape[0] // groups)
-            inputs = [self._input_arg(spec.inputs[0], group * group_in, group_in, trace)]
-        elif op in ("maxpool", "avgpool", "clamp"):
-            inputs = [self._input_arg(spec.inputs[0], row, 1, trace)]
-        elif op == "add":
-            inputs = [self._input_arg(leaf, row, 1, trace) for leaf in spec.inputs]
-        elif op == "reshape":
-            flat = row * out_row_length + element
-            inputs = [self._input_arg(spec.inputs[0], flat // in_row, 1, trace)]
-        else:  # pragma: no cover - graph_commitment refuses unknown ops
-            raise DisputeError(f"no one-step for op {op!r}")
-        if op in ("dense", "conv2d"):
-            tensors = [self._tensor_arg(index, row, 1) for index in spec.tensors]
-        elif op == "add":
-            tensors = [
-                self._tensor_arg(spec.tensors[0], 0, 2),
-                self._tensor_arg(spec.tensors[1], 0, 1),
-            ]
-        else:
-            tensors = []
+
+        def value(j: int, flat: int) -> int:
+            """Value `flat` of input j in this trace (the provider's, up to the layer)."""
+            rows = self.rows[spec.inputs[j]]
+            width = _width(spec, j)
+            length = len(rows[0]) // width
+            return element_at(rows[flat // length], flat % length, width)
+
+        needed = steps.rule_for_code(spec.op).rows(spec, row, element, value)
+        inputs = [
+            self._input_arg(leaf, first, count, trace)
+            for leaf, (first, count) in zip(spec.inputs, needed.inputs, strict=True)
+        ]
+        tensors = [
+            self._tensor_arg(index, first, count)
+            for index, (first, count) in zip(spec.tensors, needed.tensors, strict=True)
+        ]
         value = element_at(self.rows[layer][row], element, spec.out_bytes)
         return OneStepArgs(layer, row, element, spec, tuple(inputs), tuple(tensors), value)

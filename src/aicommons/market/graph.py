@@ -9,70 +9,28 @@ bytes (docs/market.md "Graph commitment"). Refuses graphs the one-step check can
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from eth_abi import encode
 
 from aicommons.commit import MerkleTree
+from aicommons.market import steps
 from aicommons.market.errors import NotDisputable
 from aicommons.runtime import Layer, ModelPackage
 
-OP_CODES: Mapping[str, int] = {
-    "dense": 1,
-    "conv2d": 2,
-    "maxpool": 3,
-    "avgpool": 4,
-    "add": 5,
-    "clamp": 6,
-    "reshape": 7,
-}
-"""Op codes of LayerSpec.op; one entry per `<op>_step` in int_ops.vy."""
-
-TENSOR_ROLES: Mapping[str, tuple[str, ...]] = {
-    "dense": ("weight", "bias", "multiplier", "shift"),
-    "conv2d": ("weight", "bias", "multiplier", "shift"),
-    "add": ("multiplier", "shift"),
-}
-"""Order of LayerSpec.tensors per op (ops not listed have no tensors)."""
-
 # Limits of the on-chain game; pinned against the contracts by tests/market.
 MAX_LAYERS = 511
-MAX_FAN_IN = 4096
-MAX_STEP_BYTES = 16384
-MAX_RANGE_ROWS = 256
-MAX_ROW_BYTES = 16384
+MAX_FAN_IN = steps.MAX_FAN_IN
+MAX_STEP_BYTES = steps.MAX_STEP_BYTES
+MAX_RANGE_ROWS = steps.MAX_RANGE_ROWS
+MAX_ROW_BYTES = steps.MAX_ROW_BYTES
 MAX_OUTPUT_BYTES = 4096
-MAX_KERNEL = 256
+MAX_KERNEL = steps.MAX_KERNEL
 MAX_TENSORS = 2**16
 
-HEADER_ABI = "(uint256,uint256,uint256[],uint256,uint256[],uint256)"
+HEADER_ABI = "(uint256,uint256,uint256[],uint256,uint256[],uint256,uint256)"
 SPEC_ABI = "(uint256,uint256[],uint256[],uint256[],uint256,uint256[],int256[])"
-
-
-def _window_attrs(attrs: Mapping[str, Any], *, dilations: bool) -> list[int]:
-    kernel, strides, pads = attrs["kernel"], attrs["strides"], attrs["pads"]
-    values = [*kernel, *strides, *pads]
-    if dilations:
-        values += list(attrs["dilations"])
-    return [int(v) for v in values]
-
-
-def _attrs(layer: Layer) -> list[int]:
-    """LayerSpec.attrs in the documented order of each op."""
-    a = layer.attrs
-    if layer.op in ("dense", "add", "clamp"):
-        return [int(a["lo"]), int(a["hi"])]
-    if layer.op == "conv2d":
-        return [*_window_attrs(a, dilations=True), int(a["groups"]), int(a["lo"]), int(a["hi"])]
-    if layer.op == "maxpool":
-        return _window_attrs(a, dilations=True)
-    if layer.op == "avgpool":
-        return [*_window_attrs(a, dilations=False), int(a["count_include_pad"])]
-    if layer.op == "reshape":
-        return []
-    raise NotDisputable(f"layer {layer.name!r}: op {layer.op!r} has no one-step verifier")
 
 
 @dataclass(frozen=True)
@@ -85,6 +43,8 @@ class GraphHeader:
     output_leaf: int
     output_shape: tuple[int, ...]
     output_bytes: int
+    input_bytes: int = 1
+    """Element width of the input: 1 (int8), 2 (int16) or 4 (int32 token ids)."""
 
     def as_abi(self) -> tuple[Any, ...]:
         return (
@@ -94,6 +54,7 @@ class GraphHeader:
             self.output_leaf,
             list(self.output_shape),
             self.output_bytes,
+            self.input_bytes,
         )
 
     def encode(self) -> bytes:
@@ -152,40 +113,23 @@ class GraphCommitment:
         return list(MerkleTree.from_leaves(self.leaves).prove(index).siblings)
 
 
-def _row_bytes(shape: Sequence[int], width: int = 1) -> int:
-    return math.prod(shape[1:]) * width
-
-
-def _check_limits(layer: Layer, spec: LayerSpec) -> None:
-    """Refuse what the on-chain one-step cannot evaluate (the same limits as the verifier)."""
-
-    def refuse(why: str) -> NotDisputable:
-        return NotDisputable(f"layer {layer.name!r} ({layer.op}) is not disputable: {why}")
-
+def _check_limits(
+    layer: Layer, spec: LayerSpec, rule: steps.StepRule, context: steps.LayerContext
+) -> None:
+    """Refuse what the on-chain one-step cannot evaluate (the same limits as the verifiers)."""
+    why = None
     if len(spec.in_shape) > 4 or len(spec.out_shape) > 4:
-        raise refuse("more than 4 dimensions")
-    if spec.out_row_bytes > MAX_ROW_BYTES:
-        raise refuse(f"output rows of {spec.out_row_bytes} bytes exceed {MAX_ROW_BYTES}")
-    in_row = _row_bytes(spec.in_shape)
-    if layer.op == "dense":
-        fan_in = spec.in_shape[0]
-        if fan_in > MAX_FAN_IN:
-            raise refuse(f"fan-in {fan_in} exceeds {MAX_FAN_IN}")
-    elif layer.op == "conv2d":
-        kh, kw, groups = spec.attrs[0], spec.attrs[1], spec.attrs[10]
-        group_in = spec.in_shape[0] // groups
-        if group_in * kh * kw > MAX_FAN_IN:
-            raise refuse(f"fan-in {group_in * kh * kw} exceeds {MAX_FAN_IN}")
-        if group_in * in_row > MAX_STEP_BYTES:
-            raise refuse(
-                f"a group's input planes ({group_in * in_row} bytes) exceed {MAX_STEP_BYTES}"
-            )
-        if max(kh, kw) > MAX_KERNEL:
-            raise refuse(f"kernel larger than {MAX_KERNEL}")
-    elif in_row > MAX_STEP_BYTES:
-        raise refuse(f"input rows of {in_row} bytes exceed {MAX_STEP_BYTES}")
-    elif layer.op in ("maxpool", "avgpool") and max(spec.attrs[0], spec.attrs[1]) > MAX_KERNEL:
-        raise refuse(f"kernel larger than {MAX_KERNEL}")
+        why = "more than 4 dimensions"
+    elif not rule.widths_in_attrs and spec.out_row_bytes > MAX_ROW_BYTES:
+        why = f"output rows of {spec.out_row_bytes} bytes exceed {MAX_ROW_BYTES}"
+    elif not rule.widths_in_attrs and any(width != 1 for width in context.in_bytes):
+        why = "its verifier reads int8 inputs only"
+    elif not rule.widths_in_attrs and spec.out_bytes == 2:
+        why = "its verifier writes int8 or int32 values only"
+    else:
+        why = rule.limits(spec)
+    if why is not None:
+        raise NotDisputable(f"layer {layer.name!r} ({layer.op}) is not disputable: {why}")
 
 
 def graph_commitment(package: ModelPackage) -> GraphCommitment:
@@ -198,25 +142,33 @@ def graph_commitment(package: ModelPackage) -> GraphCommitment:
     tensor_index = {name: index for index, name in enumerate(tensor_names)}
     leaf_of = {package.input_name: 0}
     shape_of = {package.input_name: tuple(package.input_shape)}
+    width_of = {package.input_name: steps.ELEMENT_BYTES[package.input_dtype]}
     specs = []
     for position, layer in enumerate(package.layers, start=1):
-        if layer.op not in OP_CODES:
+        context = steps.LayerContext(
+            layer,
+            tuple(shape_of[name] for name in layer.inputs),
+            tuple(width_of[name] for name in layer.inputs),
+            steps.ELEMENT_BYTES[layer.out_dtype],
+            package.tensors,
+        )
+        rule = steps.select(context)
+        if rule is None:
             raise NotDisputable(f"layer {layer.name!r}: op {layer.op!r} has no one-step verifier")
         spec = LayerSpec(
-            op=OP_CODES[layer.op],
+            op=rule.code,
             inputs=tuple(leaf_of[name] for name in layer.inputs),
             in_shape=shape_of[layer.inputs[0]],
             out_shape=tuple(layer.out_shape),
-            out_bytes=4 if layer.out_dtype == "int32" else 1,
-            tensors=tuple(
-                tensor_index[layer.tensors[role]] for role in TENSOR_ROLES.get(layer.op, ())
-            ),
-            attrs=tuple(_attrs(layer)),
+            out_bytes=steps.ELEMENT_BYTES[layer.out_dtype],
+            tensors=tuple(tensor_index[layer.tensors[role]] for role in rule.tensor_roles),
+            attrs=tuple(rule.attrs(context)),
         )
-        _check_limits(layer, spec)
+        _check_limits(layer, spec, rule, context)
         specs.append(spec)
         leaf_of[layer.output] = position
         shape_of[layer.output] = tuple(layer.out_shape)
+        width_of[layer.output] = spec.out_bytes
     output_name = package.output_names[0]
     output_spec = specs[leaf_of[output_name] - 1]
     output_size = math.prod(output_spec.out_shape) * output_spec.out_bytes
@@ -229,6 +181,7 @@ def graph_commitment(package: ModelPackage) -> GraphCommitment:
         output_leaf=leaf_of[output_name],
         output_shape=output_spec.out_shape,
         output_bytes=output_spec.out_bytes,
+        input_bytes=steps.ELEMENT_BYTES[package.input_dtype],
     )
     leaves = [header.encode(), *(spec.encode() for spec in specs)]
     return GraphCommitment(header, tuple(specs), MerkleTree.from_leaves(leaves).root)

@@ -1,5 +1,6 @@
-"""One sample of a market request as the int8 tensor the request carries: integers are taken
-as the int8 values they hold, floats are quantised with the package's input scale.
+"""One sample of a market request as the tensor the request carries (the package's input dtype:
+int8, or int16 / int32 token ids): integers are taken as the values they hold, floats are
+quantised with the package's input scale.
 
 The single place the off-chain market turns user input into protocol input; pure.
 """
@@ -24,8 +25,13 @@ def prepare_sample(package: ModelPackage, x: Any) -> np.ndarray:
 
 
 def sample_from_bytes(package: ModelPackage, data: bytes) -> np.ndarray:
-    """The int8 sample [1, *input_shape] a request's input bytes encode (C order)."""
+    """The sample [1, *input_shape] a request's input bytes encode (C order, big-endian
+    elements of the package's input dtype, as `commitments.input_bytes` writes them)."""
+    dtype = np.dtype(package.input_dtype)
     size = int(np.prod(package.input_shape))
-    if len(data) != size:
-        raise MarketError(f"input of {len(data)} bytes does not fit the model's {size} values")
-    return np.frombuffer(data, dtype=np.int8).reshape((1, *package.input_shape)).copy()
+    if len(data) != size * dtype.itemsize:
+        raise MarketError(
+            f"input of {len(data)} bytes does not fit the model's {size} {dtype.name} values"
+        )
+    values = np.frombuffer(data, dtype=dtype.newbyteorder(">")).astype(dtype)
+    return values.reshape((1, *package.input_shape))

@@ -12,15 +12,17 @@ import platform
 import statistics
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from aicommons.runtime import avx2, vnni
+from aicommons.runtime.bert import Checkpoint
 from aicommons.runtime.package import ModelPackage
 from aicommons.runtime.quantize import quantize_onnx
 
@@ -48,6 +50,9 @@ class BenchRow:
     cpu: str
     matmul_path: str
     load_avg_1m: float
+    cosine_mean: float | None = None
+    """Text models: mean cosine of our embeddings to the float model's (None otherwise)."""
+    cosine_min: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -162,9 +167,16 @@ def _environment(name: str, value: str) -> Iterator[None]:
 
 
 def run_runtime_bench(
-    demo_dir: Path, rounds: int = 3, progress: Callable[[str], None] | None = None
+    demo_dir: Path,
+    rounds: int = 3,
+    progress: Callable[[str], None] | None = None,
+    minilm_dir: Path | None = None,
+    minilm_calib: Sequence[str] = (),
+    minilm_texts: Sequence[str] = (),
 ) -> list[BenchRow]:
-    """Time every model at batch 1 and 256: ours (int8 input, exact), ORT fp32, ORT int8 dynamic.
+    """Time every model at batch 1 and 256: ours (int8 input, exact), ORT fp32, ORT int8 dynamic;
+    with `minilm_dir` also MiniLM (quantised from that checkpoint with `minilm_calib`, cosine on
+    `minilm_texts`) at batch 1 and 32 (`minilm_rows`).
 
     Each timing is the best of `rounds` interleaved medians, which damps noise from other load.
     """
@@ -235,4 +247,229 @@ def run_runtime_bench(
                         load_avg_1m=round(os.getloadavg()[0], 2),
                     )
                 )
+    if minilm_dir is not None:
+        from aicommons.runtime.bert import load_checkpoint
+        from aicommons.runtime.bert_import import quantize_checkpoint
+
+        if progress:
+            progress("quantising minilm")
+        package = quantize_checkpoint(minilm_dir, list(minilm_calib))
+        checkpoint = load_checkpoint(minilm_dir)
+        rows += minilm_rows(package, checkpoint, list(minilm_texts), rounds, progress)
+    return rows
+
+
+# -- all-MiniLM-L6-v2 ---------------------------------------------------------------------------
+
+MINILM_BATCHES = (1, 32)
+MINILM_LENGTH = 128
+
+
+def minilm_onnx(checkpoint: Checkpoint, length: int = MINILM_LENGTH, opset: int = 17) -> bytes:
+    """The float BERT sentence encoder as ONNX, built from the checkpoint's weights with onnx's
+    helpers (no torch): inputs `input_ids` and `attention_mask` (int64 [N, length]), output the
+    mean-pooled, L2-normalised embedding [N, hidden]. The same computation as
+    `bert.float_forward` (checked by the tests), for onnxruntime's fp32 timing."""
+    cfg = checkpoint.config
+    w = checkpoint.weights
+    heads, size, width = cfg.num_heads, cfg.head_size, cfg.hidden_size
+    nodes: list[onnx.NodeProto] = []
+    inits: list[onnx.TensorProto] = []
+    counter = [0]
+
+    def const(name: str, value: np.ndarray) -> str:
+        inits.append(numpy_helper.from_array(np.asarray(value), name))
+        return name
+
+    def node(op: str, inputs: list[str], **attrs: Any) -> str:
+        counter[0] += 1
+        out = f"{op.lower()}_{counter[0]}"
+        nodes.append(helper.make_node(op, inputs, [out], name=out, **attrs))
+        return out
+
+    def linear(x: str, prefix: str) -> str:
+        weight = const(prefix + ".wt", w[prefix + ".weight"].T.copy())
+        return node("Add", [node("MatMul", [x, weight]), const(prefix + ".b", w[prefix + ".bias"])])
+
+    def norm(x: str, prefix: str) -> str:
+        return node(
+            "LayerNormalization",
+            [
+                x,
+                const(prefix + ".g", w[prefix + ".weight"]),
+                const(prefix + ".beta", w[prefix + ".bias"]),
+            ],
+            axis=-1,
+            epsilon=cfg.layer_norm_eps,
+        )
+
+    position = (
+        w["embeddings.position_embeddings.weight"][:length]
+        + w["embeddings.token_type_embeddings.weight"][0]
+    )
+    x = node("Gather", [const("word", w["embeddings.word_embeddings.weight"]), "input_ids"])
+    x = norm(
+        node("Add", [x, const("position", position.astype(np.float32))]), "embeddings.LayerNorm"
+    )
+    mask = node("Cast", ["attention_mask"], to=TensorProto.FLOAT)
+    # [N, 1, 1, L]: 0 for a real key, -10000 for padding (as BERT adds to the scores).
+    key_bias = node(
+        "Mul",
+        [
+            node(
+                "Sub",
+                [
+                    const("one", np.float32(1)),
+                    node("Unsqueeze", [mask, const("axes12", np.array([1, 2]))]),
+                ],
+            ),
+            const("neg", np.float32(-10000)),
+        ],
+    )
+    split = const("split", np.array([0, length, heads, size]))
+    merge = const("merge", np.array([0, length, width]))
+    scale = const("scale", np.float32(1 / np.sqrt(size)))
+    for i in range(cfg.num_layers):
+        p = f"encoder.layer.{i}."
+        q = node(
+            "Transpose",
+            [node("Reshape", [linear(x, p + "attention.self.query"), split])],
+            perm=[0, 2, 1, 3],
+        )
+        k = node(
+            "Transpose",
+            [node("Reshape", [linear(x, p + "attention.self.key"), split])],
+            perm=[0, 2, 3, 1],
+        )
+        v = node(
+            "Transpose",
+            [node("Reshape", [linear(x, p + "attention.self.value"), split])],
+            perm=[0, 2, 1, 3],
+        )
+        scores = node("Add", [node("Mul", [node("MatMul", [q, k]), scale]), key_bias])
+        probs = node("Softmax", [scores], axis=-1)
+        context = node(
+            "Reshape", [node("Transpose", [node("MatMul", [probs, v])], perm=[0, 2, 1, 3]), merge]
+        )
+        attn = linear(context, p + "attention.output.dense")
+        x = norm(node("Add", [attn, x]), p + "attention.output.LayerNorm")
+        up = linear(x, p + "intermediate.dense")
+        # Exact GELU: x/2 * (1 + erf(x / sqrt 2)).
+        erf = node("Erf", [node("Mul", [up, const(f"rsqrt2_{i}", np.float32(1 / np.sqrt(2)))])])
+        gelu = node(
+            "Mul",
+            [
+                node("Mul", [up, node("Add", [erf, const(f"one_{i}", np.float32(1))])]),
+                const(f"half_{i}", np.float32(0.5)),
+            ],
+        )
+        x = norm(node("Add", [linear(gelu, p + "output.dense"), x]), p + "output.LayerNorm")
+    weights = node("Unsqueeze", [mask, const("axis2", np.array([2]))])
+    total = node(
+        "ReduceSum", [node("Mul", [x, weights]), const("axis1", np.array([1]))], keepdims=0
+    )
+    count = node("ReduceSum", [weights, const("axis1b", np.array([1]))], keepdims=0)
+    pooled = node("Div", [total, node("Max", [count, const("tiny", np.float32(1e-9))])])
+    out = pooled
+    if checkpoint.normalize:
+        norm2 = node("ReduceL2", [pooled], axes=[1], keepdims=1)
+        out = node("Div", [pooled, node("Max", [norm2, const("eps", np.float32(1e-12))])])
+    graph = helper.make_graph(
+        nodes,
+        "minilm",
+        [
+            helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["N", length]),
+            helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["N", length]),
+        ],
+        [helper.make_tensor_value_info(out, TensorProto.FLOAT, ["N", width])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    return model.SerializeToString()
+
+
+def cosine_stats(ours: np.ndarray, floats: np.ndarray) -> tuple[float, float]:
+    """(mean, min) of the row-wise cosine similarity of two embedding matrices."""
+    a, b = ours.astype(np.float64), floats.astype(np.float64)
+    cos = (a * b).sum(axis=1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+    return float(cos.mean()), float(cos.min())
+
+
+def minilm_rows(
+    package: ModelPackage,
+    checkpoint: Checkpoint,
+    texts: list[str],
+    rounds: int = 3,
+    progress: Callable[[str], None] | None = None,
+) -> list[BenchRow]:
+    """MiniLM at sequence length 128, batch 1 and 32: ours (the integer package on token ids)
+    against onnxruntime fp32 and int8 (dynamic) on the float model (`minilm_onnx`); cosine of
+    our embeddings to onnxruntime fp32's on `texts` (never calibration texts)."""
+    import onnxruntime as ort
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from threadpoolctl import threadpool_limits
+
+    from aicommons.runtime.text import TextModel
+
+    model = TextModel(package)
+    length = model.tokenizer.max_length
+    encoded = model.encode(texts)
+    ids = encoded.ids
+    feed_all = {"input_ids": ids.astype(np.int64), "attention_mask": encoded.mask.astype(np.int64)}
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = THREADS
+    options.inter_op_num_threads = 1
+    providers = ["CPUExecutionProvider"]
+    rows = []
+    with (
+        threadpool_limits(limits=THREADS, user_api="blas"),
+        tempfile.TemporaryDirectory(prefix="aic-bench-") as work,
+    ):
+        fp32_path, int8_path = Path(work) / "minilm.onnx", Path(work) / "minilm.int8.onnx"
+        fp32_path.write_bytes(minilm_onnx(checkpoint, length))
+        quantize_dynamic(str(fp32_path), str(int8_path), weight_type=QuantType.QInt8)
+        fp32 = ort.InferenceSession(str(fp32_path), options, providers=providers)
+        int8 = ort.InferenceSession(str(int8_path), options, providers=providers)
+        if progress:
+            progress("minilm: embedding the cosine texts")
+        floats = np.concatenate(
+            [
+                fp32.run(None, {k: v[s : s + 32] for k, v in feed_all.items()})[0]
+                for s in range(0, len(ids), 32)
+            ]
+        )
+        cos_mean, cos_min = cosine_stats(model.embed(texts).vectors, floats)
+        for batch in MINILM_BATCHES:
+            x = _batch(ids, batch)
+            feed = {"input_ids": x.astype(np.int64), "attention_mask": (x != 0).astype(np.int64)}
+            if progress:
+                progress(f"timing minilm at batch {batch}")
+            best = {"ours": np.inf, "fp32": np.inf, "int8": np.inf}
+            calls = {
+                "ours": lambda x=x: package.run(x),
+                "fp32": lambda f=feed: fp32.run(None, f),
+                "int8": lambda f=feed: int8.run(None, f),
+            }
+            for _ in range(rounds):
+                for key, call in calls.items():
+                    best[key] = min(best[key], time_call(call, budget_s=1.0, min_calls=3))
+            rows.append(
+                BenchRow(
+                    model="minilm",
+                    batch=batch,
+                    ours_ms=round(best["ours"], 4),
+                    ort_fp32_ms=round(best["fp32"], 4),
+                    ort_int8_ms=round(best["int8"], 4),
+                    ratio_vs_ort_fp32=round(best["ours"] / best["fp32"], 3),
+                    ratio_vs_ort_int8=round(best["ours"] / best["int8"], 3),
+                    acc_float=None,
+                    acc_int8=None,
+                    top1_agreement=None,
+                    cpu=cpu_description(),
+                    matmul_path=package.matmul_path,
+                    load_avg_1m=round(os.getloadavg()[0], 2),
+                    cosine_mean=round(cos_mean, 6),
+                    cosine_min=round(cos_min, 6),
+                )
+            )
     return rows

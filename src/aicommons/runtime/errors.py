@@ -36,3 +36,7 @@ class ManifestError(PackageError):
 
 class OutputPathError(ModelError):
     """An output path that would overwrite one of the command's own inputs."""
+
+
+class CheckpointError(ModelError):
+    """A checkpoint directory with a missing, unreadable, unsupported or mismatched file."""

@@ -78,7 +78,8 @@ def _activation_scale(values: np.ndarray, steps: int) -> float:
     return peak / steps if peak > 0 else 1.0 / steps
 
 
-def _weight_scales(weight: np.ndarray) -> np.ndarray:
+def weight_scales(weight: np.ndarray) -> np.ndarray:
+    """Per-output-channel int8 weight scales max|W[c]| / 127 (1 for an all-zero row)."""
     peaks = np.abs(weight.reshape(weight.shape[0], -1)).max(axis=1)
     return np.where(peaks > 0, peaks / ref.WEIGHT_MAX, 1.0)
 
@@ -201,21 +202,19 @@ class _Quantizer:
                 f"layer {layer.name!r}: fan-in {fan_in} exceeds the int32 accumulator bound"
             )
         if layer.folded_preprocessing:
-            weight_scales = _calibrated_weight_scales(weight, self.values[layer.inputs[0]])
+            scales = _calibrated_weight_scales(weight, self.values[layer.inputs[0]])
         else:
-            weight_scales = _weight_scales(weight)
+            scales = weight_scales(weight)
         # Raise a channel's weight scale where its bias would not fit next to the worst-case sum.
         needed = np.abs(bias) / (in_scale * max(bias_limit, 1)) * (1 + 1e-9)
-        weight_scales = np.maximum(weight_scales, needed)
+        scales = np.maximum(scales, needed)
         shape = (channels, *([1] * (weight.ndim - 1)))
-        weight_q = np.clip(
-            np.rint(weight / weight_scales.reshape(shape)), ref.WEIGHT_MIN, ref.WEIGHT_MAX
-        )
-        bias_q = np.clip(np.rint(bias / (in_scale * weight_scales)), -bias_limit, bias_limit)
+        weight_q = np.clip(np.rint(weight / scales.reshape(shape)), ref.WEIGHT_MIN, ref.WEIGHT_MAX)
+        bias_q = np.clip(np.rint(bias / (in_scale * scales)), -bias_limit, bias_limit)
         worst = np.abs(bias_q) + fan_in * 128 * 127
         pairs = [
             layer_multiplier(in_scale * s / out_scale, int(w))
-            for s, w in zip(weight_scales, worst, strict=True)
+            for s, w in zip(scales, worst, strict=True)
         ]
         names = {role: f"{layer.name}.{role}" for role in ("weight", "bias", "multiplier", "shift")}
         self.tensors[names["weight"]] = weight_q.astype(np.int8)
@@ -226,13 +225,19 @@ class _Quantizer:
 
     def quantize_add(self, layer: FloatLayer, out_scale: float) -> dict[str, str]:
         ratios = [self.scales[name] / out_scale for name in layer.inputs]
-        largest = max(ratios)
-        shift = int(min(ref.SHIFT_MAX, max(0, math.floor(math.log2(ref.MULTIPLIER_MAX / largest)))))
-        multipliers = [min(ref.MULTIPLIER_MAX, round(r * 2**shift)) for r in ratios]
+        multipliers, shift = add_multipliers(ratios)
         names = {role: f"{layer.name}.{role}" for role in ("multiplier", "shift")}
         self.tensors[names["multiplier"]] = np.array(multipliers, dtype=np.int32)
         self.tensors[names["shift"]] = np.array([shift], dtype=np.int32)
         return names
+
+
+def add_multipliers(ratios: list[float]) -> tuple[list[int], int]:
+    """The `add` op's multipliers and shared shift for input-to-output scale ratios: the largest
+    shift that keeps the largest multiplier within MULTIPLIER_MAX."""
+    largest = max(ratios)
+    shift = int(min(ref.SHIFT_MAX, max(0, math.floor(math.log2(ref.MULTIPLIER_MAX / largest)))))
+    return [min(ref.MULTIPLIER_MAX, round(r * 2**shift)) for r in ratios], shift
 
 
 def quantize_graph(

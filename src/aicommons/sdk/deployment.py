@@ -212,6 +212,8 @@ def deploy_suite(
             "DisputeGame": addresses.dispute_game,
             "RedundantMode": addresses.redundant_mode,
             "OneStepVerifier": addresses.verifier,
+            "TransformerVerifier": addresses.transformer_verifier,
+            "AttentionVerifier": addresses.attention_verifier,
             **governed.contracts(),
         },
     )

@@ -1,4 +1,5 @@
-"""`client.inference`: exact inference on the on-chain executor, paid and logged as a receipt.
+"""`client.inference`: exact inference on the on-chain executor, paid and logged as a receipt,
+and text embeddings of registered text models run locally by the same exact runtime.
 
 It checks the version, readiness, input and fee before sending, so a request the executor would
 refuse costs nothing; a paid inference always comes back as a `Receipt`.
@@ -6,9 +7,12 @@ refuse costs nothing; a paid inference always comes back as a `Receipt`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from aicommons.chain.executor import encode_input
+from aicommons.runtime.text import Embeddings, TextModel
 from aicommons.sdk._service import Service
 from aicommons.sdk.errors import ClientError
 from aicommons.sdk.receipt import Receipt, keep_receipt
@@ -36,6 +40,20 @@ class InferenceService(Service):
                 f"on-chain inference takes one sample, got a batch of {values.shape[0]}"
             )
         return version, [int(v) for v in values.reshape(-1)]
+
+    def embed(self, reference: str, texts: Sequence[str]) -> Embeddings:
+        """Embed `texts` with a registered text model (e.g. all-MiniLM-L6-v2), locally.
+
+        The package comes from storage (or the local cache) verified against the registered
+        version id, is tokenised with the tokenizer it commits and run by the exact integer
+        runtime, so any re-executor gets the same bytes; `Embeddings.truncated` names every text
+        cut to the package's length. Free: no transaction, no receipt (the compute market
+        serves paid, verifiable requests).
+        """
+        version = self._client.registry.resolve(reference)
+        if version.deprecated:
+            raise ClientError(f"version {version.version_id} of {version.model} is deprecated")
+        return TextModel(self._client.storage.fetch_package(version)).embed(texts)
 
     def predict(self, reference: str, x: np.ndarray) -> tuple[list[int], int]:
         """The executor's output and label for one sample, as a free call: no fee, no receipt."""

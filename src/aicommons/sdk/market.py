@@ -111,7 +111,7 @@ class PostedBatch:
 
 def output_values(output: bytes, width: int) -> list[int]:
     """The element values of posted output bytes (big-endian two's complement, `width` each)."""
-    if width not in (1, 4) or len(output) % width:
+    if width not in (1, 2, 4) or len(output) % width:
         raise ClientError(f"{len(output)} output bytes are not elements of {width} byte(s)")
     return [
         int.from_bytes(output[i : i + width], "big", signed=True)

@@ -22,6 +22,7 @@ import merkle
 import tensor_commit
 import ComputeMarket
 import OneStepVerifier
+import step_rows
 
 initializes: ownable
 
@@ -31,7 +32,7 @@ MAX_LAYERS: public(constant(uint256)) = 511
 # The trace has layer count + 1 leaves of 32-byte roots, revealed as one byte string.
 MAX_ROOTS_BYTES: constant(uint256) = (MAX_LAYERS + 1) * 32
 MAX_OUTPUT_BYTES: constant(uint256) = ComputeMarket.MAX_OUTPUT_BYTES
-MAX_ROW_BYTES: constant(uint256) = OneStepVerifier.MAX_ROW_BYTES
+MAX_ROW_BYTES: constant(uint256) = step_rows.MAX_ROW_BYTES
 MAX_DEPTH: constant(uint256) = 16
 
 # Market request status and dispute outcomes (ComputeMarket).
@@ -59,6 +60,21 @@ flag Phase:
     CANCELLED
 
 
+# The one-step verifier: OneStepVerifier's functions, with input rows up to step_rows'
+# MAX_STEP_BYTES (the same ABI; a verifier chain ends in OneStepVerifier).
+interface Verifier:
+    def supported(spec: OneStepVerifier.LayerSpec) -> bool: view
+    def route(op: uint256) -> address: view
+    def recompute(
+        context: OneStepVerifier.StepContext,
+        spec: OneStepVerifier.LayerSpec,
+        row: uint256,
+        element: uint256,
+        inputs: DynArray[step_rows.InputRows, 2],
+        tensors: DynArray[OneStepVerifier.TensorRows, 4],
+    ) -> (bool, int256): view
+
+
 interface Registry:
     def inference_terms(model_id: bytes32, version_id: bytes32) -> (bool, bool, uint256): view
     def weights_root(model_id: bytes32, version_id: bytes32) -> bytes32: view
@@ -72,6 +88,7 @@ struct GraphHeader:
     output_leaf: uint256
     output_shape: DynArray[uint256, 4]
     output_bytes: uint256
+    input_bytes: uint256  # element width of the input: 1, 2 or 4 (token ids)
 
 
 struct VersionGraph:
@@ -182,7 +199,7 @@ event DisputeCancelled:
 
 market: public(immutable(ComputeMarket.__interface__))
 registry: public(immutable(Registry))
-verifier: public(OneStepVerifier.__interface__)
+verifier: public(Verifier)
 graphs: public(HashMap[bytes32, VersionGraph])  # key: keccak256(model_id ‖ version_id)
 dispute_count: public(uint256)
 disputes: public(HashMap[uint256, Dispute])
@@ -200,7 +217,7 @@ def __init__(market_: address, registry_: address, verifier_: address):
     ownable.__init__()
     market = ComputeMarket.__interface__(market_)
     registry = Registry(registry_)
-    self.verifier = OneStepVerifier.__interface__(verifier_)
+    self.verifier = Verifier(verifier_)
     log VerifierSet(verifier=verifier_)
 
 
@@ -211,7 +228,7 @@ def set_verifier(verifier_: address):
     """
     ownable._check_owner()
     self._require(verifier_ != empty(address), "ZeroAddress")
-    self.verifier = OneStepVerifier.__interface__(verifier_)
+    self.verifier = Verifier(verifier_)
     log VerifierSet(verifier=verifier_)
 
 
@@ -249,7 +266,7 @@ def register_graph(
     self._require(count > 0 and count <= MAX_LAYERS, "InvalidGraph")
     self._require(header.output_leaf > 0 and header.output_leaf <= count, "InvalidGraph")
     self._require(header.tensor_count > 0, "InvalidGraph")
-    self._require(header.output_bytes == 1 or header.output_bytes == 4, "InvalidGraph")
+    self._require(header.output_bytes in [1, 2, 4] and header.input_bytes in [1, 2, 4], "InvalidGraph")
     self._require(len(header.input_shape) > 0 and len(header.output_shape) > 0, "InvalidGraph")
     output_size: uint256 = self._size(header.output_shape) * header.output_bytes
     self._require(output_size <= MAX_OUTPUT_BYTES, "InvalidGraph")
@@ -260,7 +277,7 @@ def register_graph(
         layer_count=count,
         tensor_count=header.tensor_count,
         input_rows=header.input_shape[0],
-        input_bytes=self._size(header.input_shape),
+        input_bytes=self._size(header.input_shape) * header.input_bytes,
         output_leaf=header.output_leaf,
         output_rows=header.output_shape[0],
     )
@@ -495,7 +512,7 @@ def one_step(
     row: Bytes[MAX_ROW_BYTES],
     element: uint256,
     spec: OneStepVerifier.LayerSpec,
-    inputs: DynArray[OneStepVerifier.InputRows, 2],
+    inputs: DynArray[step_rows.InputRows, 2],
     tensors: DynArray[OneStepVerifier.TensorRows, 4],
 ):
     """
@@ -519,6 +536,8 @@ def one_step(
     committed: int256 = 0
     if d.out_bytes == 1:
         committed = convert(convert(slice(row, element, 1), bytes1), int256)
+    elif d.out_bytes == 2:
+        committed = convert(convert(slice(row, element * 2, 2), bytes2), int256)
     else:
         committed = convert(convert(slice(row, element * 4, 4), bytes4), int256)
     model_id: bytes32 = empty(bytes32)
@@ -534,7 +553,8 @@ def one_step(
     )
     supported: bool = False
     correct: int256 = 0
-    supported, correct = staticcall self.verifier.recompute(context, spec, row_index, element, inputs, tensors)
+    verifier: Verifier = Verifier(staticcall self.verifier.route(spec.op))
+    supported, correct = staticcall verifier.recompute(context, spec, row_index, element, inputs, tensors)
     if not supported:
         self._resolve(
             dispute_id, d, d.challenger, REASON_UNSUPPORTED_LAYER, d.layer, row_index, element, committed, 0

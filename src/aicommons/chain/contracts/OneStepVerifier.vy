@@ -81,6 +81,15 @@ def supported(spec: LayerSpec) -> bool:
 
 
 @external
+@view
+def route(op: uint256) -> address:
+    """
+    @notice The verifier that recomputes op `op`: this one (the end of a verifier chain).
+    """
+    return self
+
+
+@external
 @pure
 def recompute(
     context: StepContext,

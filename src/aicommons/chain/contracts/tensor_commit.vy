@@ -16,7 +16,7 @@ import merkle
 
 # Most rows a *partial* range may hold (a whole tensor is folded as a stream, any size).
 MAX_RANGE_ROWS: constant(uint256) = 256
-MAX_ROWS_BYTES: constant(uint256) = 16384
+MAX_ROWS_BYTES: constant(uint256) = 32768  # a row of attention scores (int_ops.MAX_WIDE_BYTES)
 # Two boundary siblings per level, and no committed tensor has more than 2**32 rows.
 MAX_RANGE_SIBLINGS: constant(uint256) = 64
 MAX_STREAM_HEIGHT: constant(uint256) = 33
