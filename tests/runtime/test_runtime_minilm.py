@@ -203,3 +203,24 @@ def test_bench_rows_for_minilm(monkeypatch, minilm_package, minilm_dir, minilm_t
         assert row.cosine_mean >= 0.999 and row.cosine_min >= 0.99
         assert row.ratio_vs_ort_fp32 == 1.0 and row.matmul_path == minilm_package.matmul_path
         assert set(row.to_json()) >= {"ours_ms", "ort_fp32_ms", "cosine_mean", "cosine_min"}
+
+
+def test_onnx_export_is_the_float_model(minilm_dir, minilm_texts, minilm_reference) -> None:
+    """The bench's onnxruntime reference (built with onnx's helpers from the checkpoint, no
+    torch) computes sentence-transformers' embeddings."""
+    import onnxruntime as ort
+
+    from aicommons.runtime.bench import minilm_onnx
+    from aicommons.runtime.text import TextTokenizer
+
+    checkpoint = load_checkpoint(minilm_dir)
+    session = ort.InferenceSession(minilm_onnx(checkpoint), providers=["CPUExecutionProvider"])
+    encoded = TextTokenizer(checkpoint.tokenizer_json, 128, 0).encode(
+        minilm_texts["queries"][:8], pad_to=128
+    )
+    feed = {
+        "input_ids": encoded.ids.astype(np.int64),
+        "attention_mask": encoded.mask.astype(np.int64),
+    }
+    (vectors,) = session.run(None, feed)
+    assert cosines(vectors, minilm_reference["queries"][:8]).min() > 0.99999
