@@ -17,6 +17,7 @@ from aicommons.chain.errors import ExecutorError, InputOutOfRange
 from aicommons.commit import MerkleTree, keccak256
 from aicommons.commit.merkle import tree_depth
 from aicommons.runtime.commitment import tensor_rows
+from aicommons.runtime.manifest import SEMANTICS
 
 # Limits mirrored from OnchainExecutor.vy; the contract enforces them too.
 MAX_LAYERS = 8
@@ -116,7 +117,15 @@ class ExecutorModel:
 
 
 def _dense_layers(manifest: Mapping[str, Any]) -> tuple[DenseLayer, ...]:
-    """The manifest's layers as a chain of dense layers; ExecutorError for anything else."""
+    """The manifest's layers as a chain of dense layers; ExecutorError for anything else.
+
+    The executor computes int8 semantics (aicommons-int/1): a version-2 manifest (int16 values,
+    token ids, token-row dense) is refused even when its layers are all dense."""
+    if manifest.get("semantics") != SEMANTICS:
+        raise ExecutorError(
+            f"the on-chain executor runs {SEMANTICS} (int8) graphs only, "
+            f"not {manifest.get('semantics')}"
+        )
     layers = []
     previous = manifest["input"]["name"]
     for entry in manifest["layers"]:
