@@ -166,3 +166,39 @@ def test_predict_is_free_and_returns_what_infer_returns(world) -> None:
         assert list(predicted[0]) == list(inferred[0]) == list(receipt.output)
         assert predicted[1] == inferred[1] == receipt.label
         assert suite.executor.total_owed() == owed_before + FEES[2] == receipt.fee + owed_before
+
+
+def test_the_owner_sets_the_protocol_share_and_treasury_for_later_fees(world) -> None:
+    """The fee terms are the owner's (the timelock after `aic deploy`): named refusals for
+    anyone else and for bad values, an event per change, and the next fee splits with the new
+    share and credits the new treasury (what the old one is owed stays its)."""
+    suite, versions, payers, accounts = world
+    author, data_provider, treasury, _ = accounts
+    executor, owner = suite.executor, suite.governance
+    new_treasury = boa.env.generate_address("new-treasury")
+    assert executor.owner() == owner
+    with boa.env.anchor():
+        with boa.env.prank(payers[0]), boa.reverts("NotGovernance"):
+            executor.set_protocol_share(1_000)
+        with boa.env.prank(payers[0]), boa.reverts("NotGovernance"):
+            executor.set_treasury(new_treasury)
+        with boa.env.prank(owner), boa.reverts("InvalidProtocolShare"):
+            executor.set_protocol_share(10_001)
+        with boa.env.prank(owner), boa.reverts("ZeroAddress"):
+            executor.set_treasury("0x" + "00" * 20)
+        with boa.env.prank(owner):
+            executor.set_protocol_share(2_000)
+            executor.set_treasury(new_treasury)
+        names = [type(e).__name__ for e in executor.get_logs()]
+        assert names == ["TreasurySet"]  # get_logs holds the last call's events
+        assert (executor.protocol_share_bps(), executor.treasury()) == (2_000, new_treasury)
+        before = executor.owed(treasury)
+        fee = FEES[2]
+        with boa.env.prank(payers[0]):
+            executor.infer(*versions[2], encode_input(np.zeros(4, dtype=np.int8)))
+        distributable = fee - fee * 2_000 // 10_000
+        author_share = distributable * SHARES[0] // 10_000
+        data_share = distributable * SHARES[1] // 10_000
+        assert executor.owed(author) == author_share
+        assert executor.owed(new_treasury) == fee - author_share - data_share
+        assert executor.owed(treasury) == before

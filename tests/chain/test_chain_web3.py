@@ -86,3 +86,13 @@ def test_suite_deploys_publishes_uploads_and_infers_over_json_rpc(web3: Web3) ->
     assert list(receipt["output"]) == expected and receipt["label"] == label
     assert (receipt["model_id"], receipt["version_id"]) == key
     assert receipt["output_hash"] == output_hash(expected)
+
+
+def test_an_estimate_gets_a_margin_for_the_block_it_runs_in() -> None:
+    """A node estimates at the latest block's timestamp; a votes transfer mined a second later
+    may append a checkpoint where the estimate overwrote one (20 000 gas more per delegate):
+    the limit covers two such writes and never exceeds the block's gas limit."""
+    from aicommons.chain.transact import with_margin
+
+    assert with_margin(59_163, 30_000_000) >= 59_163 + 2 * 20_000
+    assert with_margin(29_990_000, 30_000_000) == 30_000_000

@@ -59,7 +59,8 @@ def browser() -> Iterator[object]:
 
 
 @pytest.fixture(scope="module")
-def site(demo_network) -> Iterator[str]:
+def site(demo_network, market_activity, governance_activity) -> Iterator[str]:
+    """The explorer over the demo network after its disputes and proposal (see conftest)."""
     server = ExplorerServer(
         demo_network.rpc_url, storage_nodes=[demo_network.storage_url], poll_s=0.5
     ).start()
@@ -131,3 +132,33 @@ def test_pages_work_without_javascript(browser, site, demo_network) -> None:
     for path in ("/market", "/governance", "/storage"):
         assert page.goto(site + path).status == 200
     context.close()
+
+
+def test_dispute_and_proposal_timelines(
+    browser, site, market_activity, governance_activity
+) -> None:
+    """From the market page to the one-step dispute's rounds, and from the governance page to
+    the executed proposal's lifecycle."""
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.goto(site + "/market")
+    page.click(f"#market-disputes a[href='/market/disputes/{market_activity.one_step}']")
+    steps = page.locator("#dispute-timeline li.step")
+    kinds = [steps.nth(i).get_attribute("data-kind") for i in range(steps.count())]
+    assert kinds[0] == "challenge" and kinds[-1] == "verdict" and "pick" in kinds
+    assert kinds.index("reveal") < kinds.index("pick")
+    assert "verdict (one-step)" in steps.last.inner_text()
+    assert page.locator("#dispute-state").inner_text() == "challenger won"
+    page.click("nav >> text=Governance")
+    page.click(f"#proposals a[href='/governance/proposals/{governance_activity.proposal_id}']")
+    assert page.locator("#proposal-state").inner_text() == "executed"
+    steps = page.locator("#proposal-timeline li.step")
+    kinds = [steps.nth(i).get_attribute("data-kind") for i in range(steps.count())]
+    assert kinds == ["created", *["vote"] * len(governance_activity.voters), "queued", "executed"]
+    executed = page.locator("#proposal-timeline li[data-kind=executed]")
+    executed.locator("summary").click()
+    assert "Granted" in executed.inner_text()
+    assert errors == []
+    page.close()

@@ -224,3 +224,62 @@ def test_a_funding_round_through_the_cli(cli):
     assert "withdrew" in cli.run("fund", "claim", account="dev1")  # the canonical version's author
     cli.refused("NothingToWithdraw", "fund", "claim", account="dev1")
     cli.refused("AlreadyClaimed", "fund", "claim", str(round_id), SLUG, account="dev1")
+
+
+def test_one_proposal_changes_every_protocol_parameter(cli):
+    """Each timelock-owned setter outside the registry and the governor, in one proposal of
+    several `--call`s (the market's Params written as a parenthesised struct): the executor's
+    fee terms, the storage registry's terms, treasury, reward and listed roots, the market's
+    parameters, and the treasury funding the storage reward pool."""
+    from aicommons.chain.deploy import MarketParams
+
+    client = Client(cli.rpc_url)
+    contracts = client.deployment.contracts
+    new_treasury = load_account("dev9", None).address
+    market = MarketParams(window=90, protocol_share_bps=700)
+    root = "0x" + keccak256(b"a listed blob").hex()
+    calls = [
+        "OnchainExecutor:set_protocol_share:700",
+        f"OnchainExecutor:set_treasury:{new_treasury}",
+        "StorageRegistry:set_terms:2000,20,4000,3000,40,80",
+        "StorageRegistry:set_reward:100,5",
+        f"StorageRegistry:set_rewarded_root:{root},true",
+        f"StorageRegistry:set_treasury:{new_treasury}",
+        "ComputeMarket:set_params:(" + ",".join(str(v) for v in market.as_abi()) + ")",
+        f"Treasury:fund_storage_rewards:{contracts['StorageRegistry']},1000",
+    ]
+    argv = ["gov", "propose", "--description", "retune the protocol"]
+    for call in calls:
+        argv += ["--call", call]
+    match = re.search(r"proposal\s+(\d+)", cli.run(*argv))
+    assert match
+    proposal_id = match.group(1)
+    cli.advance(DEVNET_PARAMS.voting_delay + 1)
+    cli.run("gov", "vote", proposal_id, "for")
+    cli.advance(DEVNET_PARAMS.voting_period + DEVNET_PARAMS.late_quorum_extension + 1)
+    cli.run("gov", "queue", proposal_id)
+    cli.advance(DEVNET_PARAMS.timelock_delay + 1)
+    cli.run("gov", "execute", proposal_id)
+    assert cli.show(proposal_id)["state"] == "executed"
+    executor = client.contract("OnchainExecutor").functions
+    assert (executor.protocol_share_bps().call(), executor.treasury().call()) == (
+        700,
+        new_treasury,
+    )
+    storage = client.contract("StorageRegistry").functions
+    terms = (
+        storage.stake_per_commitment().call(),
+        storage.challenge_bond().call(),
+        storage.slash_bps().call(),
+        storage.challenger_share_bps().call(),
+        storage.response_blocks().call(),
+        storage.release_delay().call(),
+    )
+    assert terms == (2000, 20, 4000, 3000, 40, 80)
+    assert (storage.epoch_blocks().call(), storage.epoch_reward().call()) == (100, 5)
+    assert storage.rewarded_roots(bytes.fromhex(root[2:])).call()
+    assert storage.treasury().call() == new_treasury
+    assert storage.reward_pool().call() == 1000
+    assert MarketParams.from_abi(client.contract("ComputeMarket").functions.params().call()) == (
+        market
+    )

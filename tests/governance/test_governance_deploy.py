@@ -15,6 +15,7 @@ from aicommons.governance.deploy import (
     CANCELLER_ROLE,
     DEFAULT_ADMIN_ROLE,
     EXECUTOR_ROLE,
+    HANDOVERS,
     PROPOSER_ROLE,
     Allocation,
 )
@@ -59,8 +60,13 @@ def test_no_admin_key_is_left(public):
     governor = client.contract("Governor")
     assert client.contract("ModelRegistry").functions.governance().call() == timelock.address
     assert client.contract("Treasury").functions.governance().call() == timelock.address
-    for owned in ("ComputeMarket", "DisputeGame"):
+    for owned in ("ComputeMarket", "DisputeGame", "OnchainExecutor", "StorageRegistry"):
         assert client.contract(owned).functions.owner().call() == timelock.address, owned
+    # Every owned contract the deployment names is in the hand-over table, so none is missed.
+    for name in deployment.contracts:
+        abi_names = {e.get("name") for e in client.contract(name).abi}
+        if abi_names & {"owner", "governance"} and name not in ("Governor", "Timelock"):
+            assert name in HANDOVERS or name == "Treasury", name
     assert governor.functions.timelock().call() == timelock.address
     for role in (PROPOSER_ROLE, CANCELLER_ROLE, EXECUTOR_ROLE, DEFAULT_ADMIN_ROLE):
         assert not timelock.functions.hasRole(role, deployer).call()

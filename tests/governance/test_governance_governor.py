@@ -451,3 +451,36 @@ def test_governance_parameters_belong_to_the_timelock(world):
     assert governor.quorum(snapshot) == QUORUM
     boa.env.time_travel(seconds=1)
     assert governor.quorum(governor.clock() - 1) == SUPPLY // 10
+
+
+def test_the_timelock_batch_keeps_snekmates_ids_within_17_calls(world):
+    """Timelock.vy bounds snekmate's batch entry points to 17 calls (gas): the operation id is
+    still keccak256(abi_encode(targets, amounts, payloads, predecessor, salt)), a proposer is
+    still required, and an 18-call batch does not decode."""
+    timelock = world.timelock
+    targets, amounts, payloads = [world.registry.address] * 2, [0, 0], [b"\x01", b"\x02\x03"]
+    salt = keccak256(b"salt")
+    expected = keccak256(
+        encode(
+            ["address[]", "uint256[]", "bytes[]", "bytes32", "bytes32"],
+            [targets, amounts, payloads, bytes(32), salt],
+        )
+    )
+    assert timelock.hash_operation_batch(targets, amounts, payloads, bytes(32), salt) == expected
+    with boa.reverts("access_control: account is missing role"):
+        timelock.schedule_batch(targets, amounts, payloads, bytes(32), salt, PARAMS.timelock_delay)
+    kinds = ["address[]", "uint256[]", "bytes[]", "bytes32", "bytes32", "uint256"]
+    selector = keccak256(f"schedule_batch({','.join(kinds)})".encode())[:4]
+
+    def schedule(calls: int) -> bytes:
+        arguments = [[world.registry.address] * calls, [0] * calls, [b""] * calls]
+        return selector + encode(kinds, [*arguments, bytes(32), salt, 10**6])
+
+    boa.env.raw_call(timelock.address, sender=world.governor.address, data=schedule(17))
+    assert timelock.is_operation(
+        timelock.hash_operation_batch(
+            [world.registry.address] * 17, [0] * 17, [b""] * 17, bytes(32), salt
+        )
+    )
+    with pytest.raises(Exception):  # noqa: B017 - an over-long array fails ABI decoding, no reason
+        boa.env.raw_call(timelock.address, sender=world.governor.address, data=schedule(18))

@@ -9,12 +9,14 @@ import boa
 import pytest
 
 from aicommons.chain.compile import CONTRACTS_DIR, compile_contract, load_boa
+from aicommons.commit import keccak256
 from aicommons.governance.proposals import (
     STATES,
     ProposalError,
     encode_call,
     parse_call,
     parse_time,
+    split_arguments,
     state_name,
     support_code,
 )
@@ -60,6 +62,34 @@ def test_encoded_calls_match_the_contract_abi():
         bytes.fromhex("11" * 32), bytes.fromhex("22" * 32)
     )
     assert summary.startswith("set_canonical(")
+
+
+def test_struct_arguments_encode_as_the_contract_abi():
+    """ComputeMarket.set_params takes a Params struct: written as a parenthesised tuple, in
+    declaration order, it encodes exactly as the contract's own calldata."""
+    from aicommons.chain.deploy import MarketParams
+
+    abi = compile_contract("ComputeMarket").abi
+    params = MarketParams(window=600)
+    text = "(" + ",".join(str(v) for v in params.as_abi()) + ")"
+    calldata, _ = encode_call(abi, "set_params", [text])
+    selector = [e for e in abi if e.get("name") == "set_params"]
+    assert len(selector) == 1
+    from eth_abi import encode
+
+    kinds = "(" + ",".join("uint256" for _ in params.as_abi()) + ")"
+    expected = keccak256(f"set_params({kinds})".encode())[:4] + encode([kinds], [params.as_abi()])
+    assert calldata == expected
+    assert split_arguments("1,(2,(3,4)),0xab") == ["1", "(2,(3,4))", "0xab"]
+    contracts = {"ComputeMarket": "0x" + "ab" * 20}
+    for spec, message in (
+        ("ComputeMarket:set_params:(1,2", "without its"),
+        ("ComputeMarket:set_params:1,2)", "without its"),
+        ("ComputeMarket:set_params:(1,2)", "13 fields, 2 given"),
+        ("ComputeMarket:set_params:600", "write the struct as \\(window,"),
+    ):
+        with pytest.raises(ProposalError, match=message):
+            parse_call(spec, contracts=contracts, abis={"ComputeMarket": abi})
 
 
 def test_bad_calls_are_refused_by_name():

@@ -79,3 +79,23 @@ def test_only_governance_spends(world):
     with boa.env.prank(governance):
         treasury.transfer_governance(new_governance)
     assert treasury.governance() == new_governance
+
+
+def test_only_governance_funds_the_storage_reward_pool(world):
+    """`fund_storage_rewards` moves the protocol share into StorageRegistry's reward pool:
+    refused for anyone but governance and for nothing; exactly the amount named moves."""
+    token, treasury, _, holder, governance = world
+    registry = load_boa(
+        "StorageRegistry", token.address, treasury.address, 1000, 10, 5000, 5000, 20, 5
+    )
+    with boa.env.prank(holder):
+        token.transfer(treasury.address, 500)
+    with boa.reverts("NotGovernance"):
+        treasury.fund_storage_rewards(registry.address, 100, sender=holder)
+    with boa.env.prank(governance), boa.reverts("ZeroAmount"):
+        treasury.fund_storage_rewards(registry.address, 0)
+    with boa.env.prank(governance):
+        treasury.fund_storage_rewards(registry.address, 300)
+    assert registry.reward_pool() == 300 == token.balanceOf(registry.address)
+    assert token.balanceOf(treasury.address) == 200
+    assert token.allowance(treasury.address, registry.address) == 0

@@ -17,7 +17,7 @@ from governance_fixtures import ZERO, VotesModel, sign_typed
 from aicommons.chain.compile import load_boa
 
 SUPPLY = 10**9 * 10**18
-MAX_SUPPLY = 2**92 - 1
+MAX_SUPPLY = 2**90 - 1
 
 
 @pytest.fixture(scope="module")
@@ -100,6 +100,35 @@ def test_every_path_that_moves_tokens_moves_votes(token):
     assert token.getVotes(bob) == 250
     boa.env.time_travel(seconds=1)
     assert token.getPastTotalSupply(token.clock() - 1) == SUPPLY - 150
+
+
+def test_balances_keep_erc20_rules_and_the_zero_address_has_no_votes(token):
+    """The balances live beside the vote state (votes.vy): erc20's reverts and events hold,
+    a self-transfer and a zero transfer change nothing, and the zero address, which holds the
+    total-supply trace internally, reports no votes."""
+    token, treasury = token
+    alice, bob = boa.env.generate_address("alice"), boa.env.generate_address("bob")
+    with boa.env.prank(treasury):
+        token.transfer(alice, 100)
+        token.delegate(treasury)
+    with boa.env.prank(alice):
+        token.delegate(bob)
+        with boa.reverts("erc20: transfer amount exceeds balance"):
+            token.transfer(bob, 101)
+        with boa.reverts("erc20: transfer to the zero address"):
+            token.transfer(ZERO, 1)
+        with boa.reverts("erc20: burn amount exceeds balance"):
+            token.burn(101)
+        token.transfer(alice, 60)
+        token.transfer(bob, 0)
+    logs = token.get_logs()
+    assert [(type(log).__name__, log.value) for log in logs] == [("Transfer", 0)]
+    assert (token.balanceOf(alice), token.getVotes(bob), token.getVotes(alice)) == (100, 100, 0)
+    assert token.balanceOf(treasury) == token.getVotes(treasury) == SUPPLY - 100
+    assert token.getVotes(ZERO) == 0
+    boa.env.time_travel(seconds=1)
+    assert token.getPastVotes(ZERO, token.clock() - 1) == 0
+    assert token.getPastTotalSupply(token.clock() - 1) == SUPPLY
 
 
 def _sign(

@@ -57,9 +57,11 @@ class MarketSuite:
         attribution: list[tuple[str, int, int]] | None = None,
         maintainer: str | None = None,
     ) -> tuple[bytes, bytes]:
-        """Publish `package` as a market version of `slug` and register its graph root."""
+        """Publish `package` as a market version of `slug` with its graph root, and bring its
+        graph header into the game."""
         maintainer = maintainer or self.governance
         model_id = keccak256(slug.encode())
+        graph = graph_commitment(package)
         with boa.env.prank(maintainer):
             if self.registry.model_owner(model_id) == "0x" + "00" * 20:
                 self.registry.register_model(slug, [])
@@ -73,10 +75,10 @@ class MarketSuite:
                 attribution or [],
                 MODES_MARKET,
                 fee,
+                graph.root,
             )
-            graph = graph_commitment(package)
             self.game.register_graph(
-                model_id, package.version_id, graph.root, graph.header.as_abi(), graph.proof(0)
+                model_id, package.version_id, graph.header.as_abi(), graph.proof(0)
             )
         self.versions[slug] = (model_id, package.version_id)
         return model_id, package.version_id

@@ -15,7 +15,12 @@ from market_fixtures import AIC, SUPPLY, advance, deploy_market_suite, honest_re
 from market_layers import random_layer_package
 
 from aicommons.commit import keccak256
-from aicommons.market.commitments import BatchCommitment, PostedResult, redundant_commitment
+from aicommons.market.commitments import (
+    UNSIGNED,
+    BatchCommitment,
+    PostedResult,
+    redundant_commitment,
+)
 
 SEQUENCES = 1000
 MAX_ACTIONS = 9
@@ -219,7 +224,9 @@ class Sequence:
             if self.suite.redundant.votes(request_id, provider)[0] == b"\x00" * 32:
                 self.suite.redundant.commit(request_id, commitment)
             else:
-                self.suite.redundant.reveal(request_id, output, self.result.trace_root, salt)
+                self.suite.redundant.reveal(
+                    request_id, output, self.result.trace_root, salt, UNSIGNED
+                )
 
 
 def test_tokens_are_conserved_over_random_sequences(world) -> None:

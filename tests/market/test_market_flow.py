@@ -28,6 +28,7 @@ from aicommons.chain.compile import compile_source_file, load_boa
 from aicommons.commit import keccak256
 from aicommons.demo import DIGITS_CNN, DIGITS_DATA
 from aicommons.market.commitments import (
+    UNSIGNED,
     PostedResult,
     output_bytes,
     redundant_commitment,
@@ -348,7 +349,7 @@ def test_redundant_mode_slashes_the_one_liar_of_three(env, cnn) -> None:
     for name, output in answers.items():
         with boa.env.prank(actors[name]):
             suite.redundant.reveal(
-                request_id, output, result.trace_root, name.encode().ljust(32, b"\0")
+                request_id, output, result.trace_root, name.encode().ljust(32, b"\0"), UNSIGNED
             )
     with boa.reverts("OutputMismatch"):
         suite.redundant.finalise(request_id, wrong)

@@ -32,6 +32,7 @@ def test_python_limits_equal_the_contracts(suite) -> None:
     assert suite.market.MAX_BATCH_BYTES() == commitments.MAX_BATCH_BYTES
     assert suite.market.MAX_INPUT_BYTES() == commitments.MAX_INPUT_BYTES
     assert suite.market.MAX_INPUT_ROWS() == commitments.MAX_INPUT_ROWS
+    assert suite.market.SIGNATURE_BYTES() == commitments.SIGNATURE_BYTES
 
 
 def test_market_params_mirror_the_contract_struct(suite) -> None:

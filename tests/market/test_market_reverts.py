@@ -24,7 +24,7 @@ from market_layers import random_layer_package
 
 from aicommons.chain.deploy import MarketParams
 from aicommons.commit import keccak256
-from aicommons.market.commitments import BatchCommitment, PostedResult, input_bytes
+from aicommons.market.commitments import UNSIGNED, BatchCommitment, PostedResult, input_bytes
 from aicommons.market.graph import graph_commitment
 
 ZERO = "0x" + "00" * 20
@@ -146,10 +146,14 @@ def test_claims_and_posts_out_of_order_revert_by_name(env) -> None:
     with boa.env.prank(p1), boa.reverts("NotClaimant"):
         suite.market.post_batch(*batch.post_args())
     with boa.env.prank(p2), boa.reverts("EmptyBatch"):
-        suite.market.post_batch([], [], b"", [])
+        suite.market.post_batch([], [], b"", [], b"")
     with boa.env.prank(p2), boa.reverts("BatchMismatch"):
         suite.market.post_batch(
-            [request_id], [result.trace_root], result.output, [len(result.output) + 1]
+            [request_id], [result.trace_root], result.output, [len(result.output) + 1], UNSIGNED
+        )
+    with boa.env.prank(p2), boa.reverts("BatchMismatch"):  # one signature per result
+        suite.market.post_batch(
+            [request_id], [result.trace_root], result.output, [len(result.output)], b"\x01" * 64
         )
     # Past the deadline: no claim, no post.
     advance(601)
@@ -268,41 +272,72 @@ def test_only_the_modules_settle_and_only_the_owner_governs(env) -> None:
     assert suite.market.params()[0] == 3600
 
 
-def test_graph_registration_guards(env) -> None:
-    suite, package, x, p1, p2, requester, watcher = env
-    model_id, version_id = suite.versions["tiny"]
-    graph = graph_commitment(package)
-    args = (model_id, version_id, graph.root, graph.header.as_abi(), graph.proof(0))
-    with boa.env.prank(watcher), boa.reverts("NotMaintainer"):
-        suite.game.register_graph(*args)
-    with boa.env.prank(suite.governance), boa.reverts("GraphExists"):
-        suite.game.register_graph(*args)
-    fresh, _ = random_layer_package(np.random.default_rng(13), "dense", fan_in=3)
+def _publish_raw(suite, model_id, package, *, modes=6, graph_root=b"\x00" * 32) -> None:
     with boa.env.prank(suite.governance):
         suite.registry.publish_version(
             model_id,
-            fresh.version_id,
-            fresh.weights_root,
+            package.version_id,
+            package.weights_root,
             b"\x00" * 32,
             ["ipfs://x"],
             "MIT",
             [],
-            6,
+            modes,
             0,
+            graph_root,
         )
-        fresh_graph = graph_commitment(fresh)
+
+
+def test_graph_registration_guards(env) -> None:
+    """The game's graph header comes from the registry's graph root: anyone brings it in, once,
+    proven under that root; a version without a root is not servable."""
+    suite, package, x, p1, p2, requester, watcher = env
+    model_id, version_id = suite.versions["tiny"]
+    graph = graph_commitment(package)
+    with boa.env.prank(watcher), boa.reverts("GraphExists"):
+        suite.game.register_graph(model_id, version_id, graph.header.as_abi(), graph.proof(0))
+    # Registry rules: a graph root needs a market mode.
+    bare, _ = random_layer_package(np.random.default_rng(13), "dense", fan_in=3)
+    with boa.env.prank(suite.governance), boa.reverts("InvalidGraphRoot"):
+        suite.registry.publish_version(
+            model_id, bare.version_id, bare.weights_root, keccak256(b"p"), ["ipfs://x"], "MIT",
+            [], 1, 0, graph_commitment(bare).root,
+        )  # fmt: skip
+    # A market version published without a graph root: nothing to register, not servable.
+    _publish_raw(suite, model_id, bare)
+    assert suite.registry.graph_root(model_id, bare.version_id) == b"\x00" * 32
+    bare_graph = graph_commitment(bare)
+    with boa.env.prank(watcher), boa.reverts("GraphNotRegistered"):
+        suite.game.register_graph(
+            model_id, bare.version_id, bare_graph.header.as_abi(), bare_graph.proof(0)
+        )
+    with boa.env.prank(p1), boa.reverts("GraphNotRegistered"):
+        suite.market.offer(model_id, bare.version_id, AIC)
+    with boa.env.prank(requester), boa.reverts("GraphNotRegistered"):
+        suite.market.request(*_request_args(suite, x, version_id=bare.version_id))
+    # With a root: anyone registers the header, which must be proven under it.
+    fresh, _ = random_layer_package(np.random.default_rng(14), "dense", fan_in=3)
+    fresh_graph = graph_commitment(fresh)
+    _publish_raw(suite, model_id, fresh, modes=4, graph_root=fresh_graph.root)
+    assert suite.registry.graph_root(model_id, fresh.version_id) == fresh_graph.root
+    assert suite.registry.modes(model_id, fresh.version_id) == 4
+    with boa.env.prank(watcher):
         wrong_header = graph.header.as_abi()  # another version's header is not under this root
         with boa.reverts("HeaderMismatch"):
             suite.game.register_graph(
-                model_id, fresh.version_id, fresh_graph.root, wrong_header, fresh_graph.proof(0)
+                model_id, fresh.version_id, wrong_header, fresh_graph.proof(0)
             )
         with boa.reverts("UnknownVersion"):
-            suite.game.register_graph(model_id, keccak256(b"x"), fresh_graph.root, wrong_header, [])
-    # Offers and requests need the graph.
-    with boa.env.prank(p1), boa.reverts("GraphNotRegistered"):
-        suite.market.offer(model_id, fresh.version_id, AIC)
-    with boa.env.prank(requester), boa.reverts("GraphNotRegistered"):
-        suite.market.request(*_request_args(suite, x, version_id=fresh.version_id))
+            suite.game.register_graph(model_id, keccak256(b"x"), wrong_header, [])
+        suite.game.register_graph(
+            model_id, fresh.version_id, fresh_graph.header.as_abi(), fresh_graph.proof(0)
+        )
+    assert suite.game.graphs(keccak256(model_id + fresh.version_id))[0] == fresh_graph.root
+    # The version offers optimistic mode only: a redundant request is refused.
+    with boa.env.prank(requester), boa.reverts("ModeNotOffered"):
+        suite.market.request(
+            *_request_args(suite, x, version_id=fresh.version_id, mode=2, redundancy=2)
+        )
 
 
 def test_redundant_guards(env) -> None:
@@ -324,11 +359,13 @@ def test_redundant_guards(env) -> None:
         with boa.reverts("AlreadyCommitted"):
             suite.redundant.commit(request_id, b"\x01" * 32)
         with boa.reverts("NotCommitted"):
-            suite.redundant.reveal(request_id, b"", b"\x00" * 32, b"\x00" * 32)
+            suite.redundant.reveal(request_id, b"", b"\x00" * 32, b"\x00" * 32, UNSIGNED)
     with boa.env.prank(p2):
         suite.redundant.commit(request_id, b"\x02" * 32)
+    with boa.env.prank(p1), boa.reverts("InvalidSignature"):
+        suite.redundant.reveal(request_id, b"\x05", b"\x00" * 32, b"\x00" * 32, b"\x01")
     with boa.env.prank(p1), boa.reverts("CommitmentMismatch"):
-        suite.redundant.reveal(request_id, b"\x05", b"\x00" * 32, b"\x00" * 32)
+        suite.redundant.reveal(request_id, b"\x05", b"\x00" * 32, b"\x00" * 32, UNSIGNED)
     with boa.reverts("RevealOpen"):
         suite.redundant.finalise(request_id, b"")
     with boa.reverts("WrongMode"):

@@ -1,8 +1,8 @@
 """An in-process market network for the off-chain flow tests: the devnet and a storage node on
 threads, the suite and the market deployed with short periods, the digits CNN published with a
-fee and its graph registered, and AIC handed to the provider, watcher and requester accounts.
-One network serves the whole session (setting one up costs most of a minute); each test stops
-the daemons it started.
+fee and its graph root (publishing brings its header into the game), and AIC handed to the
+provider, watcher and requester accounts. One network serves the whole session (setting one up
+costs most of a minute); each test stops the daemons it started.
 
 Daemons run on threads here (`Daemons`), so a test plays every role without subprocesses.
 """
@@ -107,7 +107,6 @@ def market_net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MarketNetwo
             attribution=[Attribution(admin.account.address, "author", 7000)],
             fee=CNN_FEE,
         )
-        admin.market.register_graph("digits-cnn")
         for name in (*PROVIDERS, WATCHER, REQUESTER, LIAR, CHALLENGER):
             admin.tokens.transfer(load_account(name, None).address, tokens=10_000 * AIC)
         patch.undo()  # each test points AIC_HOME here itself (`market_home`)

@@ -16,7 +16,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from flow_fixtures import PROVIDERS, REQUESTER, WATCHER, MarketNetwork, digits_sample
+from flow_fixtures import (
+    CHALLENGER,
+    PROVIDERS,
+    REQUESTER,
+    WATCHER,
+    MarketNetwork,
+    digits_sample,
+)
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 
@@ -103,39 +110,41 @@ def test_optimistic_and_redundant_requests_through_the_cli(
     sample = tmp_path / "x.json"
     sample.write_text(json.dumps(digits_sample(8).reshape(-1).tolist()))
     logs = daemons_as_processes
-    for mode, extra in (("optimistic", []), ("redundant", ["--providers", "2"])):
-        receipt_path = tmp_path / f"{mode}.json"
-        started = time.monotonic()
-        made = cli.run(
-            "request",
-            "digits-cnn",
-            "--input",
-            str(sample),
-            "--mode",
-            mode,
-            *extra,
-            "--wait",
-            "--timeout",
-            "240",
-            "--receipt",
-            str(receipt_path),
-            "--json",
-            "--account",
-            REQUESTER,
-            node=True,
+    started = time.monotonic()
+    running = {}  # both modes at once (two requesters: one account, one nonce sequence)
+    for mode, extra, requester in (
+        ("optimistic", [], REQUESTER),
+        ("redundant", ["--providers", "2"], CHALLENGER),
+    ):
+        args = ["request", "digits-cnn", "--input", str(sample), "--mode", mode, *extra]
+        args += ["--wait", "--timeout", "240", "--receipt", str(tmp_path / f"{mode}.json")]
+        args += ["--json", "--account", requester, "--node", cli.net.storage_url]
+        running[mode] = subprocess.Popen(
+            cli.args(*args), env=cli.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
-        assert made.returncode == 0, (made.stderr, [log.read_text() for log in logs])
-        shown = json.loads(made.stdout)
+    for mode, process in running.items():
+        out, err = process.communicate(timeout=300)
+        assert process.returncode == 0, (err, [log.read_text() for log in logs])
+        shown = json.loads(out)
         assert shown["status"] == "finalised" and shown["mode"] == mode
         assert len(shown["output"]) == 10, shown
         assert time.monotonic() - started < 240
-        verdict = cli.run("verify", str(receipt_path), "--json", node=True)
+        verdict = cli.run("verify", str(tmp_path / f"{mode}.json"), "--json", node=True)
         assert verdict.returncode == 0, verdict.stdout + verdict.stderr
         assert json.loads(verdict.stdout)["ok"] is True
         again = cli.run("request", "show", str(shown["id"]), "--json")
         assert again.returncode == 0, again.stderr
         keys = {"id", "model", "version_id", "mode", "status", "provider", "output", "fee"}
         assert keys | {"window_ends"} <= set(json.loads(again.stdout))
+        # Anyone rebuilds the receipt from the chain alone, and it verifies the same.
+        rebuilt = tmp_path / f"{mode}-rebuilt.json"
+        made = cli.run("request", "receipt", str(shown["id"]), "--out", str(rebuilt), node=True)
+        assert made.returncode == 0, made.stderr
+        assert json.loads(rebuilt.read_text()) == json.loads(
+            (tmp_path / f"{mode}.json").read_text()
+        )
+        verdict = cli.run("verify", str(rebuilt), "--json", node=True)
+        assert verdict.returncode == 0 and json.loads(verdict.stdout)["ok"] is True
     provider = cli.run("provider", "show", "--account", PROVIDERS[0], "--json")
     assert provider.returncode == 0, provider.stderr
     info = json.loads(provider.stdout)
@@ -153,7 +162,6 @@ def _deprecated_version(net: MarketNetwork) -> str:
 
     admin = net.client()
     published = admin.registry.publish(demo_package(DIGITS_MLP), model="old-digits", fee=0)
-    admin.market.register_graph("old-digits")
     version_id = bytes.fromhex(published.version_id[2:])
     send_call(
         admin.w3,
@@ -166,8 +174,30 @@ def _deprecated_version(net: MarketNetwork) -> str:
     return f"old-digits@{published.version_id}"
 
 
+def _optimistic_only_version(cli: Cli) -> str:
+    """`aic publish --mode optimistic`: the registry records the mode and the graph root."""
+    from aicommons.demo import DIGITS_MLP
+    from aicommons.sdk.demo import demo_package
+
+    path = str(demo_package(DIGITS_MLP))
+    published = cli.run(
+        "publish", path, "--model", "opt-digits", "--mode", "optimistic", "--json", node=True
+    )
+    assert published.returncode == 0, published.stderr
+    result = json.loads(published.stdout)
+    assert result["modes"] == ["optimistic"] and result["graph_root"], result
+    shown = cli.run("model", "show", "opt-digits", "--json")
+    (version,) = json.loads(shown.stdout)["versions"]
+    assert version["mode_names"] == ["optimistic"]
+    assert version["graph_root"] == result["graph_root"]
+    refused = cli.run("publish", path, "--model", "bad-modes", "--mode", "psychic", node=True)
+    assert refused.returncode != 0 and "unknown verification mode" in refused.stderr
+    return "opt-digits"
+
+
 def test_bad_requests_are_one_line_errors_and_cost_nothing(cli: Cli, tmp_path: Path) -> None:
     deprecated = _deprecated_version(cli.net)
+    optimistic_only = _optimistic_only_version(cli)
     wrong_size = tmp_path / "wrong.json"
     wrong_size.write_text(json.dumps([0.5] * 63))
     good = tmp_path / "x.json"
@@ -179,8 +209,8 @@ def test_bad_requests_are_one_line_errors_and_cost_nothing(cli: Cli, tmp_path: P
         "unknown version": (["digits-cnn@0xdeadbeef", "--input", str(good)], "has no version"),
         "deprecated version": ([deprecated, "--input", str(good)], "deprecated"),
         "past its deadline": (["digits-cnn", "--input", str(good), "--ttl", "0"], "deadline"),
-        "fee above balance": (
-            ["digits-cnn", "--input", str(good), "--account", "dev8"],
+        "fee above balance": (  # (every dev account holds a development allocation)
+            ["digits-cnn", "--input", str(good), "--max-fee", "100000000"],
             "insufficient AIC",
         ),
         "fee below the version fee": (
@@ -188,6 +218,10 @@ def test_bad_requests_are_one_line_errors_and_cost_nothing(cli: Cli, tmp_path: P
             "below the version fee",
         ),
         "bad mode": (["digits-cnn", "--input", str(good), "--mode", "psychic"], "unknown mode"),
+        "mode not offered": (
+            [optimistic_only, "--input", str(good), "--mode", "redundant", "--providers", "2"],
+            "does not offer the redundant mode",
+        ),
     }
     for name, (args, message) in cases.items():
         account = [] if "--account" in args else ["--account", REQUESTER]

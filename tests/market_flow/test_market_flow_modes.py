@@ -1,6 +1,7 @@
-"""Silence and redundancy with the daemons running: a provider that claims and never answers is
-slashed at its deadline (the watcher expires the request, the requester is refunded), and a
-redundant request with one liar of three settles on the honest majority, the liar slashed."""
+"""Silence and redundancy with the daemons running: requests nobody answers (a silent optimistic
+claimant, a redundant request not fully committed, a blob input that does not match its hash)
+are expired by the watcher and refunded, the silent slashed; and a redundant request with one
+liar of three settles on the honest majority, the liar slashed."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import time
 import numpy as np
 import pytest
 from flow_fixtures import (
+    AIC,
     LIAR,
     PROVIDERS,
     REQUESTER,
@@ -19,35 +21,86 @@ from flow_fixtures import (
     register_providers,
 )
 
+from aicommons.commit import keccak256
 from aicommons.market.commitments import output_bytes
 from aicommons.market.graph import graph_commitment
 from aicommons.market.inputs import prepare_sample
+from aicommons.sdk.client import Client
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 
 
-def test_a_silent_claimant_is_slashed_and_the_requester_refunded(
+def test_unanswered_requests_are_expired_by_the_watcher(
     market_net: MarketNetwork, daemons: Daemons
 ) -> None:
-    register_providers(market_net, LIAR)
+    """Three requests left unanswered, each expired by the running watcher with no human action
+    and the requester refunded: (a) an optimistic claim never answered, its claimant slashed;
+    (b) a redundant request whose claimants did not all commit by the deadline, the silent one
+    slashed, the committed one released (RedundantMode.expire); (c) a storage-blob input that
+    does not hash to the request's input hash, which the serving provider refuses to claim."""
+    register_providers(market_net, LIAR, PROVIDERS[1])
     liar = market_net.client(LIAR)
     requester = market_net.client(REQUESTER)
     daemons.watcher()
-    before = liar.market.provider()
-    ticket = requester.market.request(
+    honest = daemons.provider(PROVIDERS[1])
+    lock, silence = market_net.params.claim_lock, market_net.params.silence_slash_bps
+    silent = requester.market.request(
         "digits-cnn", digits_sample(6), provider=liar.account.address, ttl_s=3
     )
-    liar.market.claim(ticket.request_id)  # ... and then nothing
-    info = requester.market.wait(ticket.request_id, timeout_s=120)
-    assert info.status == "expired", daemons.lines()
-    after = liar.market.provider()
-    lock, silence = market_net.params.claim_lock, market_net.params.silence_slash_bps
-    assert after.slashed - before.slashed == lock * silence // 10_000
-    expired = requester.market.events(
-        names=("RequestExpired",), filters={"request_id": ticket.request_id}
+    liar.market.claim(silent.request_id)  # ... and then nothing
+    undercommitted = requester.market.request(
+        "digits-cnn", digits_sample(8), mode="redundant", providers=2, ttl_s=12
     )
-    assert int(expired[0].args["refund"]) == ticket.max_fee
-    assert any("expired request" in line for line in daemons.lines())
+    liar.market.claim(undercommitted.request_id)  # the honest daemon takes the other slot
+    mismatched = _request_blob_with_wrong_hash(requester, ttl_s=6)
+    for request_id in (silent.request_id, undercommitted.request_id, mismatched):
+        info = requester.market.wait(request_id, timeout_s=150)
+        assert info.status == "expired", daemons.lines()
+        expired = requester.market.events(
+            names=("RequestExpired",), filters={"request_id": request_id}
+        )
+        assert int(expired[0].args["refund"]) == info.max_fee
+    slashed = {
+        request_id: [
+            (str(e.args["provider"]), int(e.args["amount"]))
+            for e in requester.market.events(names=("Slashed",), filters={"request_id": request_id})
+        ]
+        for request_id in (silent.request_id, undercommitted.request_id, mismatched)
+    }
+    assert slashed[silent.request_id] == [(liar.account.address, lock * silence // 10_000)]
+    assert slashed[undercommitted.request_id] == [(liar.account.address, lock * silence // 10_000)]
+    committed = requester.market.events(
+        names=("Committed",), filters={"request_id": undercommitted.request_id}
+    )
+    assert [str(e.args["provider"]) for e in committed] == [honest.address]
+    assert slashed[mismatched] == []
+    assert not requester.market.events(names=("Claimed",), filters={"request_id": mismatched})
+    assert any(f"refusing request {mismatched}" in line for line in daemons.lines())
+    assert sum("expired request" in line for line in daemons.lines()) >= 3
+
+
+def _request_blob_with_wrong_hash(requester: Client, *, ttl_s: int) -> int:
+    """A blob-input request straight to the contract whose input hash is not the blob's."""
+    from web3.logs import DISCARD
+
+    from aicommons.chain.transact import send_call
+    from aicommons.sdk.registry import model_id_of
+
+    version = requester.registry.resolve("digits-cnn")
+    stored = requester.storage.put_bytes(bytes(64), name="input.bin")
+    max_fee = version.fee + AIC
+    market = requester.contract("ComputeMarket")
+    requester.tokens.approve(market.address, max_fee)
+    deadline = int(requester.w3.eth.get_block("latest")["timestamp"]) + ttl_s
+    zero = "0x" + "00" * 20
+    ref = (bytes.fromhex(stored.blob_id[2:]), keccak256(b"other bytes"), keccak256(b"a root"))
+    call = market.functions.request(
+        model_id_of("digits-cnn"), version.version_bytes, b"", ref, 1, 1, max_fee, deadline,
+        zero, zero, 0,
+    )  # fmt: skip
+    receipt = send_call(requester.w3, requester.account, call, "requesting a bad blob")
+    (event,) = market.events.RequestCreated().process_receipt(receipt, errors=DISCARD)
+    return int(event["args"]["request_id"])
 
 
 def test_redundant_mode_settles_on_the_majority_and_slashes_the_liar(

@@ -151,3 +151,32 @@ def test_market_receipt_refuses_missing_unknown_and_mistyped_fields() -> None:
         MarketReceipt.from_json({**data, "extra": 1})
     with pytest.raises(ReceiptError, match="request_id"):
         MarketReceipt.from_json({**data, "request_id": "3"})
+
+
+def test_batch_signatures_travel_in_order_and_come_back_per_result() -> None:
+    from aicommons.market.commitments import (
+        UNSIGNED,
+        BatchCommitment,
+        CommitmentError,
+        PostedResult,
+    )
+    from aicommons.market.records import MarketEvent, batch_results
+
+    results = [PostedResult(i, bytes([i]) * 32, bytes([i, i + 1])) for i in (1, 2, 3)]
+    batch = BatchCommitment(results)
+    signatures = [bytes([i]) * 65 for i in (7, 8, 9)]
+    ids, roots, outputs, sizes, packed = batch.post_args(signatures)
+    assert packed == b"".join(signatures) and batch.post_args()[4] == UNSIGNED * 3
+    with pytest.raises(CommitmentError, match="2 signatures"):
+        batch.post_args(signatures[:2])
+    with pytest.raises(CommitmentError, match="65 bytes"):
+        batch.post_args([b"\x01" * 64] * 3)
+    args = {"batch_id": 4, "provider": "0x" + "03" * 20, "root": batch.root, "window_ends": 99}
+    args |= {"request_ids": ids, "trace_roots": roots, "outputs": outputs}
+    args |= {"output_sizes": sizes, "signatures": packed}
+    posted = batch_results(MarketEvent("BatchPosted", args, 10, 0, "0x" + "55" * 32))
+    assert [p.signature for p in posted] == ["0x" + s.hex() for s in signatures]
+    assert [p.request_id for p in posted] == [1, 2, 3]
+    assert posted[1].output == bytes([2, 3]) and posted[1].siblings == tuple(
+        batch.proof(1).siblings
+    )

@@ -310,6 +310,7 @@ def test_outputs_identical_across_blas_threads_and_matmul_paths(tmp_path) -> Non
                 **os.environ,
                 "OPENBLAS_NUM_THREADS": threads,
                 "OMP_NUM_THREADS": threads,
+                "AICOMMONS_THREADS": threads,
                 "AICOMMONS_MATMUL_PATH": path,
             }
             completed = subprocess.run(
@@ -335,13 +336,20 @@ def test_outputs_identical_across_blas_threads_and_matmul_paths(tmp_path) -> Non
 def test_bench_runtime_reports_every_model_and_batch(monkeypatch, capsys) -> None:
     import aicommons.runtime.bench as bench
 
-    monkeypatch.setattr(
-        bench, "time_call", lambda call, budget_s=0.0, min_calls=1: bench.statistics.median([1.0])
-    )
+    threads_seen = set()
+
+    def time_call(call, budget_s=0.0, min_calls=1) -> float:  # noqa: ANN001
+        threads_seen.add(os.environ.get("AICOMMONS_THREADS"))
+        return bench.statistics.median([1.0])
+
+    monkeypatch.delenv("AICOMMONS_THREADS", raising=False)
+    monkeypatch.setattr(bench, "time_call", time_call)
     code, stdout, _ = invoke(
         monkeypatch, capsys, "bench", "runtime", "--json", "--rounds", "1", "--no-minilm"
     )
     assert code == 0
+    # Ours gets onnxruntime's thread count while timed, and the environment is left as found.
+    assert threads_seen == {str(bench.THREADS)} and "AICOMMONS_THREADS" not in os.environ
     rows = json.loads(stdout)
     keys = {
         "cosine_mean",

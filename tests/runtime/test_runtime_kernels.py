@@ -1,6 +1,6 @@
 """Every fast kernel equals the pure-int reference: random shapes, values, params, extremes, ties.
 
-Every matmul path (float32 blocked, float64, and each VNNI width this CPU has) and both
+Every matmul path (float32 blocked, float64, avx2 and each VNNI width this CPU has) and both
 requantisation paths (float, int64) are exercised; a kernel that rounds, overflows or
 mis-indexes a window fails here.
 """
@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aicommons.runtime import kernels, vnni
+from aicommons.runtime import avx2, kernels, vnni
 from aicommons.runtime import reference as ref
 from aicommons.runtime.graph import run_reference_layer
 from aicommons.runtime.kernels import FLOAT32_MAX_FAN_IN, Requantizer, to_external, to_internal
@@ -35,7 +35,9 @@ def host_vnni_isas() -> list[vnni.Isa]:
 
 VNNI_PATHS = {f"vnni-{isa.name}": isa for isa in host_vnni_isas()}
 """Test path name -> the VNNI width forced for it (the runtime itself picks the widest)."""
-PATHS = ("float32", "float64", *VNNI_PATHS)
+AVX2_PATHS = ("avx2",) if avx2.available() else ()
+"""The AVX2 int8 product, where this CPU has AVX2."""
+PATHS = ("float32", "float64", *AVX2_PATHS, *VNNI_PATHS)
 
 
 @contextmanager
@@ -247,7 +249,7 @@ def test_int_dot_reaches_the_fan_in_bound_without_overflow() -> None:
     }
     layer, tensors = weighted_layer("dense", params, weight, {}, (2,), True)
     expected = run_reference_layer(layer, [x], tensors).astype(np.int64)
-    for path in ("int", *VNNI_PATHS):
+    for path in ("int", *AVX2_PATHS, *VNNI_PATHS):
         got = run_fast(layer, tensors, [x], path, False, np.int8)
         np.testing.assert_array_equal(got.astype(np.int64), expected, err_msg=path)
     assert abs(int(x[0].astype(np.int64) @ weight[0].astype(np.int64))) == fan_in * 128 * 127

@@ -2,7 +2,7 @@
 
 Random small conv -> maxpool -> flatten -> dense graphs, run through `ModelPackage.run` (the
 fused plan) and `trace` (per-layer kernels), on every matmul path and product mode; and the
-dispatch: a CPU without VNNI gets the float products and the same bytes.
+dispatch: a CPU without VNNI gets the AVX2 or float products and the same bytes.
 """
 
 from __future__ import annotations
@@ -11,9 +11,16 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from test_runtime_kernels import PATHS, VNNI_PATHS, build_with, int8_array, requant_params
+from test_runtime_kernels import (
+    AVX2_PATHS,
+    PATHS,
+    VNNI_PATHS,
+    build_with,
+    int8_array,
+    requant_params,
+)
 
-from aicommons.runtime import kernels, vnni
+from aicommons.runtime import avx2, kernels, vnni
 from aicommons.runtime import reference as ref
 from aicommons.runtime.kernels import FLOAT32_MAX_FAN_IN, LinearRequant, Requantizer
 from aicommons.runtime.layer import Layer
@@ -166,7 +173,7 @@ def test_fused_plan_matches_reference(case: tuple[ModelPackage, np.ndarray]) -> 
 @SETTINGS
 @given(data=st.data())
 def test_requant_finishes_agree_with_reference_at_the_bounds(data: st.DataObject) -> None:
-    """Float32, float64, int32 and VNNI dot products, then requantisation, at +-max
+    """Float32, float64, int32, AVX2 and VNNI dot products, then requantisation, at +-max
     accumulator."""
     fan_in = data.draw(st.integers(1, FLOAT32_MAX_FAN_IN))
     params = data.draw(requant_params(3, fan_in))
@@ -206,7 +213,7 @@ def test_requant_finishes_agree_with_reference_at_the_bounds(data: st.DataObject
     saved = kernels.INT_DOT_MAX_ROWS
     try:
         cases = [(10**9, "float32"), (0, "float32"), (0, "float64")]
-        for limit, path in cases + [(0, path) for path in VNNI_PATHS]:
+        for limit, path in cases + [(0, path) for path in (*AVX2_PATHS, *VNNI_PATHS)]:
             kernels.INT_DOT_MAX_ROWS = limit
             context, runtime_path = build_with(path)
             with context:
@@ -290,6 +297,20 @@ def test_products_are_chosen_as_documented(monkeypatch) -> None:
         np.array([0, 0]), np.array([2**31 - 1] * 2), np.array([62] * 2), 0, 127, "int8", 8
     )
     assert not wide.float_path
+    for _ in AVX2_PATHS:
+        on_avx2 = LinearRequant(weight, small, "avx2")
+        assert isinstance(on_avx2.int8_product, avx2.Avx2Product)
+        assert on_avx2.input_dtype == np.int8
+        on_avx2(np.ones((1, 8), np.int8))
+        assert calls == ["int"]  # no int32 loop on the avx2 path either
+        grouped = LinearRequant(np.ones((2, 1, 8), np.int8), small, "avx2")
+        assert grouped.int8_product is None and grouped.matmul.dtype == np.float32
+        # vpsignb cannot negate -128: such a weight (outside the semantics) gets float products.
+        minimum = LinearRequant(np.full((2, 8), -128, np.int8), small, "avx2")
+        assert minimum.int8_product is None and minimum.matmul.dtype == np.float32
+        x = np.full((9, 8), -128, np.int8)
+        expected = LinearRequant(np.full((2, 8), -128, np.int8), small, "float64")(x)
+        np.testing.assert_array_equal(minimum(x), expected)
 
 
 @pytest.mark.parametrize("path", kernels.available_matmul_paths())
@@ -323,10 +344,13 @@ def test_requantisation_matches_for_any_batch_and_width(rows: int, channels: int
     np.testing.assert_array_equal(LinearRequant(weight, requantize, "float32")(x), expected)
 
 
-def test_a_cpu_without_vnni_gets_the_float_products_and_the_same_bytes(monkeypatch) -> None:
-    """LLVM reporting no VNNI (any CPU before Ice Lake / Zen 4): no vnni path, float32 by
-    default, an explicit vnni refused with the reason, and every output byte the same as the
-    reference's and as this machine's default path's."""
+def test_a_cpu_without_vnni_gets_the_avx2_or_float_products_and_the_same_bytes(
+    monkeypatch,
+) -> None:
+    """LLVM reporting no VNNI (any CPU before Ice Lake / Zen 4): avx2 by default where it
+    reports AVX2, float32 where it reports neither, an explicit vnni or avx2 refused with the
+    reason, and every output byte the same as the reference's and as this machine's default
+    path's."""
     from aicommons.demo import DIGITS_CNN, DIGITS_DATA
     from aicommons.runtime.quantize import quantize_onnx
 
@@ -336,19 +360,47 @@ def test_a_cpu_without_vnni_gets_the_float_products_and_the_same_bytes(monkeypat
     monkeypatch.delenv(kernels.MATMUL_PATH_ENV, raising=False)
     native = ModelPackage(package.manifest, package.tensors)
     assert native.matmul_path == kernels.available_matmul_paths()[0]
-    monkeypatch.setattr(vnni, "_host_features", lambda: {"avx512f": True, "avx2": True})
-    assert vnni.host_isa() is None
+    small = Requantizer(np.zeros(2), np.ones(2), np.zeros(2), -128, 127, "int8", 8)
+    if AVX2_PATHS:  # only a CPU with AVX2 may pretend to be one without VNNI but with AVX2
+        monkeypatch.setattr(vnni, "_host_features", lambda: {"avx512f": True, "avx2": True})
+        assert vnni.host_isa() is None
+        assert kernels.available_matmul_paths() == ("avx2", "float32", "float64")
+        on_avx2 = ModelPackage(package.manifest, package.tensors)
+        assert on_avx2.matmul_path == "avx2"
+        np.testing.assert_array_equal(on_avx2.run(x), native.run(x))
+        np.testing.assert_array_equal(on_avx2.run(x[:40]), package.run_reference(x[:40]))
+        with pytest.raises(ValueError, match="needs a CPU with AVX-512 VNNI or AVX-VNNI"):
+            LinearRequant(np.ones((2, 8), np.int8), small, "vnni")
+    monkeypatch.setattr(vnni, "_host_features", lambda: {"avx": True, "sse4.2": True})
+    assert vnni.host_isa() is None and not avx2.available()
     assert kernels.available_matmul_paths() == ("float32", "float64")
     fallback = ModelPackage(package.manifest, package.tensors)
     assert fallback.matmul_path == "float32"
     np.testing.assert_array_equal(fallback.run(x), native.run(x))
     np.testing.assert_array_equal(fallback.run(x[:40]), package.run_reference(x[:40]))
-    small = Requantizer(np.zeros(2), np.ones(2), np.zeros(2), -128, 127, "int8", 8)
     with pytest.raises(ValueError, match="needs a CPU with AVX-512 VNNI or AVX-VNNI"):
         LinearRequant(np.ones((2, 8), np.int8), small, "vnni")
+    with pytest.raises(ValueError, match="matmul path 'avx2' needs a CPU with AVX2"):
+        LinearRequant(np.ones((2, 8), np.int8), small, "avx2")
     monkeypatch.setenv(kernels.MATMUL_PATH_ENV, "vnni")
     with pytest.raises(ValueError, match="VNNI"):
         kernels.default_matmul_path()
+    monkeypatch.setenv(kernels.MATMUL_PATH_ENV, "avx2")
+    with pytest.raises(ValueError, match="AVX2"):
+        kernels.default_matmul_path()
+
+
+def test_avx2_follows_the_cpu_and_can_be_turned_off(monkeypatch) -> None:
+    """AVX2 as LLVM reports it; none when AICOMMONS_AVX2=0 or when numba is told to compile
+    for another CPU (NUMBA_CPU_NAME), where the instructions might not exist."""
+    monkeypatch.delenv(avx2.AVX2_ENV, raising=False)
+    monkeypatch.setattr(vnni, "_host_features", lambda: {"avx2": True})
+    assert avx2.available()
+    monkeypatch.setenv(avx2.AVX2_ENV, "0")
+    assert not avx2.available() and "avx2" not in kernels.available_matmul_paths()
+    monkeypatch.delenv(avx2.AVX2_ENV)
+    monkeypatch.setattr(vnni.numba_config, "CPU_NAME", "generic")
+    assert not avx2.available()
 
 
 def test_vnni_width_follows_the_cpu_and_can_be_turned_off(monkeypatch) -> None:

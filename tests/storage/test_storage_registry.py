@@ -81,7 +81,9 @@ class World:
 
     def accounted(self) -> int:
         r = self.registry
-        return r.total_free() + r.total_locked() + r.total_bonds() + r.total_owed()
+        return (
+            r.total_free() + r.total_locked() + r.total_bonds() + r.total_owed() + r.reward_pool()
+        )
 
     def wealth(self, *accounts: str) -> int:
         """Every token the accounts hold or are owed or have staked here."""
@@ -171,6 +173,88 @@ def test_honest_provider_passes_every_challenge(world, stored_blob) -> None:
     world.registry.withdraw(sender=world.provider)
     assert world.balance(world.provider) == before + 12 * BOND
     assert world.balance(world.registry.address) == world.accounted()
+
+
+def test_proven_storage_earns_the_epoch_reward_from_the_pool(world, stored_blob) -> None:
+    """A valid answer on a listed root earns `epoch_reward` from the pool the treasury funds,
+    at most once per commitment in `epoch_blocks` blocks and only while the pool holds a whole
+    reward; the owner (the timelock after deployment) sets the reward and lists the roots."""
+    store, blob_id = stored_blob
+    registry, owner = world.registry, boa.env.eoa
+    reward, epoch = 7, 10
+    root = committed(world, store, blob_id)
+
+    rewarded: list = []
+
+    def passes() -> int:
+        """One answered challenge; returns what the provider was owed for it."""
+        before = registry.owed(world.provider)
+        challenge_id = open_and_reveal(world, root)
+        assert registry.answer(
+            *honest_args(world, store, challenge_id, root), sender=world.provider
+        )
+        rewarded.extend(e for e in registry.get_logs() if type(e).__name__ == "EpochRewarded")
+        assert world.balance(registry.address) == world.accounted()
+        return registry.owed(world.provider) - before
+
+    with boa.reverts("NotGovernance"):
+        registry.set_reward(epoch, reward, sender=world.provider)
+    with boa.reverts("NotGovernance"):
+        registry.set_rewarded_root(root, True, sender=world.provider)
+    with boa.reverts("InvalidEpoch"):
+        registry.set_reward(0, reward, sender=owner)
+    registry.set_reward(epoch, reward, sender=owner)
+    assert passes() == BOND  # the root is not listed
+    registry.set_rewarded_root(root, True, sender=owner)
+    assert passes() == BOND  # the pool is empty
+    world.token.approve(registry.address, 2**256 - 1, sender=world.treasury)
+    with boa.reverts("ZeroAmount"):
+        registry.fund_rewards(0, sender=world.treasury)
+    registry.fund_rewards(reward + 3, sender=world.treasury)
+    assert registry.reward_pool() == reward + 3
+    assert passes() == BOND + reward
+    (event,) = rewarded
+    assert (event.provider, event.amount) == (world.provider, reward)
+    registry.fund_rewards(reward, sender=world.treasury)
+    assert passes() == BOND  # the same epoch: 2 blocks after the reward
+    boa.env.time_travel(blocks=epoch)
+    assert passes() == BOND + reward
+    boa.env.time_travel(blocks=epoch)
+    assert passes() == BOND  # 3 left in the pool: never a part of a reward
+    assert registry.reward_pool() == 3 and len(rewarded) == 2
+
+
+def test_the_owner_sets_the_terms_for_what_comes_after(world, stored_blob) -> None:
+    """`set_terms` and `set_treasury` are the owner's, checked like the constructor's
+    arguments; a new stake applies to the next commitment, a challenge keeps its deadlines."""
+    store, blob_id = stored_blob
+    registry, owner = world.registry, boa.env.eoa
+    root = committed(world, store, blob_id)
+    challenge_id, secret = open_challenge(world, root)
+    terms = (2 * STAKE, 2 * BOND, SLASH_BPS, CHALLENGER_BPS, WINDOW + 5, RELEASE_DELAY)
+    with boa.reverts("NotGovernance"):
+        registry.set_terms(*terms, sender=world.provider)
+    with boa.reverts("NotGovernance"):
+        registry.set_treasury(world.provider, sender=world.provider)
+    with boa.reverts("InvalidShareBps"):
+        registry.set_terms(*terms[:3], 10_000, *terms[4:], sender=owner)
+    with boa.reverts("ZeroAddress"):
+        registry.set_treasury("0x" + "00" * 20, sender=owner)
+    registry.set_terms(*terms, sender=owner)
+    assert (registry.stake_per_commitment(), registry.challenge_bond()) == terms[:2]
+    registry.set_treasury(world.sybil, sender=owner)
+    assert registry.treasury() == world.sybil
+    # The open challenge keeps the reveal window it was opened with.
+    boa.env.time_travel(blocks=WINDOW + 3)
+    with boa.reverts("TooLate"):
+        registry.reveal_challenge(challenge_id, secret, sender=world.challenger)
+    second = open_and_reveal(world, root)
+    assert registry.challenges(second).bond == 2 * BOND
+    # The next commitment locks the new stake.
+    registry.stake(2 * STAKE, sender=world.provider)
+    registry.commit(b"\x01" * 32, 1, sender=world.provider)
+    assert registry.locked_stake(world.provider) == STAKE + 2 * STAKE
+    assert world.balance(registry.address) == world.accounted()
 
 
 def test_wrong_proof_slashes(world, stored_blob) -> None:

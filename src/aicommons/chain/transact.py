@@ -13,6 +13,20 @@ from aicommons.chain.errors import TransactionFailed
 RECEIPT_TIMEOUT_S = 300
 """A heavy transaction (a weights upload) on a slow local chain can take minutes to mine."""
 
+ESTIMATE_MARGIN_GAS = 50_000
+"""Added to a node's gas estimate. A node estimates against the latest block, at its
+timestamp; the transaction runs in a later block. Code whose storage writes depend on the time
+then costs more than estimated: a votes checkpoint written in the latest block is overwritten
+in the estimate but appended (a fresh storage slot, 20 000 gas more) when mined, for each of a
+transfer's two delegates — hardhat's node estimates exactly so, and a bare estimate ran out of
+gas. Only gas used is paid; the limit just has to cover the later block."""
+
+
+def with_margin(estimate: int, block_gas_limit: int) -> int:
+    """The gas limit for a call estimated at `estimate`: + 10 % + ESTIMATE_MARGIN_GAS, at most
+    the block's gas limit."""
+    return min(estimate + estimate // 10 + ESTIMATE_MARGIN_GAS, block_gas_limit)
+
 
 def revert_reason(exc: Exception) -> str:
     """The reason of a web3 ContractLogicError, without web3's "execution reverted" prefix."""
@@ -27,7 +41,8 @@ def send_call(w3: Any, account: Any, function: Any, what: str, *, gas: int | Non
     `what` names the action in error messages ("publishing version 0x…"). `gas` sets the gas
     limit instead of estimating it: the call is still tried once first (so a doomed call is
     refused with its reason), but a node's estimate — a binary search that runs the call some
-    25 times, seconds for a heavy call on a Python EVM — is skipped.
+    25 times, seconds for a heavy call on a Python EVM — is skipped. Without `gas`, the limit is
+    the node's estimate `with_margin`.
     """
     from web3.exceptions import ContractLogicError
 
@@ -41,6 +56,9 @@ def send_call(w3: Any, account: Any, function: Any, what: str, *, gas: int | Non
         if gas is not None:
             function.call({"from": sender, "gas": gas})
             fields["gas"] = gas
+        else:
+            estimate = int(function.estimate_gas({"from": sender}))
+            fields["gas"] = with_margin(estimate, int(w3.eth.get_block("latest")["gasLimit"]))
         tx = function.build_transaction(fields)
     except ContractLogicError as exc:
         raise TransactionFailed(f"{what} would revert: {revert_reason(exc)}") from None

@@ -125,7 +125,8 @@ def provider_graph(
     account: str | None = AccountOption,
     node: list[str] | None = NodeOption,
 ) -> None:
-    """Register a version's graph commitment with the market (a maintainer, once)."""
+    """Bring a version's graph header into the market's dispute game (anyone, once), proven
+    against the graph root the registry records (publishing does it when the market exists)."""
     client = _client(rpc, account, node)
     root = client.market.register_graph(reference)
     console.print(f"graph root {root}")
@@ -191,7 +192,7 @@ class _RequestGroup(TyperGroup):
 request_app = typer.Typer(
     cls=_RequestGroup,
     help="Ask the compute market for a prediction: `aic request NAME\\[@VER] --input X`, "
-    "`aic request show ID`.",
+    "`aic request show ID`, `aic request receipt ID --out R.json`.",
     no_args_is_help=True,
 )
 
@@ -205,6 +206,11 @@ def request_new(
     provider: str | None = typer.Option(None, "--provider", help="Only this provider may claim."),
     max_fee: str | None = typer.Option(None, "--max-fee", help="Most AIC to pay (decimal)."),
     ttl: int = typer.Option(600, "--ttl", help="Seconds until the request's deadline."),
+    blob: bool | None = typer.Option(
+        None,
+        "--blob/--calldata",
+        help="Send the input as a storage blob (default: only when too large for calldata).",
+    ),
     wait: bool = typer.Option(False, "--wait", help="Wait until the result is final."),
     timeout: float = typer.Option(600.0, "--timeout", min=1.0, help="Seconds --wait waits."),
     receipt_path: Path | None = typer.Option(None, "--receipt", help="Save the receipt here."),
@@ -230,6 +236,7 @@ def request_new(
         provider=provider,
         max_fee=fee,
         ttl_s=ttl,
+        blob=blob,
     )
     info = client.market.wait(ticket.request_id, timeout_s=timeout) if wait else None
     receipt = client.market.receipt(ticket)
@@ -260,6 +267,30 @@ def request_show(
         return
     for key, value in info.to_json().items():
         console.print(f"{key:12} {value}", highlight=False)
+
+
+@request_app.command("receipt")
+def request_receipt(
+    request_id: int = typer.Argument(..., metavar="ID", min=1),
+    out: Path = typer.Option(..., "--out", help="Where to save the receipt (a JSON file)."),
+    rpc: str | None = RpcOption,
+    node: list[str] | None = NodeOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Rebuild any request's receipt from chain data alone (anyone, any machine); check it with
+    `aic verify`."""
+    from aicommons.cli.network import _check_receipt_target
+
+    _check_receipt_target(out)
+    client = _client(rpc, None, node, signer=False)
+    receipt = client.market.receipt_of(request_id)
+    target = out / f"{receipt.tx_hash}.json" if out.is_dir() else out
+    receipt.save(target)
+    if as_json:
+        print_json({**receipt.to_json(), "saved": str(target)})
+        return
+    state = "pending" if receipt.pending else "final"
+    console.print(f"receipt of request {request_id} ({state}) saved to {target}")
 
 
 def register(app: typer.Typer) -> None:

@@ -131,6 +131,12 @@ def publish(
     ),
     fee: int = typer.Option(0, "--fee", min=0, help="Fee per inference in token units."),
     onchain: bool = typer.Option(False, "--onchain", help="Upload to the on-chain executor."),
+    mode: list[str] | None = typer.Option(
+        None,
+        "--mode",
+        help="Verification mode offered: onchain, optimistic, redundant (repeat; default: "
+        "onchain with --onchain, plus the market's two when it can check the model).",
+    ),
     rpc: str | None = RpcOption,
     account: str | None = AccountOption,
     node: list[str] | None = NodeOption,
@@ -140,7 +146,13 @@ def publish(
     client = _client(rpc, account, node)
     attribution = _attribution(author, "author") + _attribution(data_provider, "data_provider")
     result = client.registry.publish(
-        package, model=model, licence=licence, attribution=attribution, fee=fee, onchain=onchain
+        package,
+        model=model,
+        licence=licence,
+        attribution=attribution,
+        fee=fee,
+        onchain=onchain,
+        modes=mode or None,
     )
     if as_json:
         print_json(result.to_json())
@@ -150,6 +162,9 @@ def publish(
     console.print(f"  stored as blob {result.blob_id} on {', '.join(result.stored_on)}")
     if result.onchain_upload_gas is not None:
         console.print(f"  uploaded on-chain ({result.onchain_upload_gas:,} gas)")
+    console.print(f"  modes {', '.join(result.modes)}")
+    if result.graph_root is not None:
+        console.print(f"  graph root {result.graph_root}")
 
 
 def models(

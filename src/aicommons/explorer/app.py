@@ -254,30 +254,30 @@ def create_app(explorer: Explorer) -> FastAPI:
         """Compute market: requests, providers, disputes (if the market is deployed)."""
         return explorer.market()
 
-    @page("/market/requests/{request_id}", "timeline.html")
+    @page("/market/requests/{request_id}", "request.html")
     def market_request(request_id: str) -> dict[str, Any]:
-        """One market request: every event naming it, in order."""
-        return explorer.timeline("request", request_id)
+        """One market request: what was asked, its status, every event naming it in order."""
+        return explorer.market_request(request_id)
 
-    @page("/market/disputes/{dispute_id}", "timeline.html")
+    @page("/market/disputes/{dispute_id}", "dispute.html")
     def market_dispute(dispute_id: str) -> dict[str, Any]:
-        """One dispute, round by round."""
-        return explorer.timeline("dispute", dispute_id)
+        """One dispute, round by round: challenge, reveals and picks, verdict or timeout."""
+        return explorer.market_dispute(dispute_id)
 
     @page("/governance", "governance.html")
     def governance() -> dict[str, Any]:
         """Proposals and funding rounds (if governance is deployed)."""
         return explorer.governance()
 
-    @page("/governance/proposals/{proposal_id}", "timeline.html")
+    @page("/governance/proposals/{proposal_id}", "proposal.html")
     def proposal(proposal_id: str) -> dict[str, Any]:
-        """One proposal's lifecycle: creation, votes, queueing, execution."""
-        return explorer.timeline("proposal", proposal_id)
+        """One proposal: actions, live state, tally; created, votes, queued, executed/canceled."""
+        return explorer.proposal(proposal_id)
 
-    @page("/governance/rounds/{round_id}", "timeline.html")
+    @page("/governance/rounds/{round_id}", "round.html")
     def funding_round(round_id: str) -> dict[str, Any]:
-        """One funding round: contributions and matching."""
-        return explorer.timeline("round", round_id)
+        """One funding round: contributions, the match projected if it closed now, settlement."""
+        return explorer.funding_round(round_id)
 
     @page("/contracts/{name}", "contract.html")
     def contract(name: str) -> dict[str, Any]:

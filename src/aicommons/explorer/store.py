@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 
 ID_COLUMNS = (
     "model_id",
@@ -32,12 +32,15 @@ ID_COLUMNS = (
 )
 """Event arguments copied into their own indexed column when an event has them, by name."""
 
+ID_ALIASES: dict[str, tuple[str, ...]] = {"proposal_id": ("proposalId",)}
+"""Other spellings of an id argument that fill the same column (the Governor follows OpenZeppelin's
+camelCase `proposalId`)."""
+
 ACCOUNT_ARGUMENTS = (
     "account",
     "provider",
     "caller",
     "requester",
-    "registrant",
     "owner",
     "publisher",
     "voter",
@@ -45,6 +48,8 @@ ACCOUNT_ARGUMENTS = (
     "contributor",
     "uploader",
     "challenger",
+    "funder",
+    "recipient",
 )
 """Address arguments, in order of preference, that fill an event's `account` column."""
 
@@ -118,9 +123,10 @@ class NewEvent:
 
 def id_columns(args: Mapping[str, Any]) -> dict[str, str | None]:
     """The indexed id columns of an event's decoded arguments (hex or decimal text)."""
-    columns: dict[str, str | None] = {
-        column: (str(args[column]).lower() if column in args else None) for column in ID_COLUMNS
-    }
+    columns: dict[str, str | None] = {}
+    for column in ID_COLUMNS:
+        name = next((n for n in (column, *ID_ALIASES.get(column, ())) if n in args), None)
+        columns[column] = None if name is None else str(args[name]).lower()
     account = next((args[name] for name in ACCOUNT_ARGUMENTS if name in args), None)
     columns["account"] = str(account).lower() if account is not None else None
     return columns
@@ -316,6 +322,12 @@ class EventIndex:
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         """A read-only query for page aggregates (written by the explorer, never by users)."""
         return list(self._connection().execute(sql, params))
+
+    def block_timestamp(self, number: int) -> int | None:
+        """The stored timestamp of block `number` (None when the index has no such block)."""
+        row = self._connection().execute("SELECT timestamp FROM blocks WHERE number = ?", (number,))
+        found = row.fetchone()
+        return None if found is None else int(found[0])
 
     def total_events(self) -> int:
         return int(self._connection().execute("SELECT COUNT(*) FROM events").fetchone()[0])

@@ -17,7 +17,9 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from aicommons.commit import JsonInputError, keccak256, parse_json
+from aicommons.explorer import governance_views, market_views
 from aicommons.explorer.errors import BadRequest, NotFound, PayloadTooLarge
+from aicommons.explorer.schema import page_event
 from aicommons.explorer.store import Event, EventIndex
 from aicommons.sdk import protocol
 from aicommons.sdk.errors import ReceiptError
@@ -156,7 +158,7 @@ class Explorer:
             models[str(event.args["model_id"]).lower()] = {
                 "name": event.args["slug"],
                 "model_id": str(event.args["model_id"]).lower(),
-                "registrant": event.args.get("owner", event.args.get("registrant")),
+                "registrant": event.args["owner"],
                 "registered_block": event.block_number,
                 "versions": [],
             }
@@ -269,6 +271,9 @@ class Explorer:
             "fees_paid_text": usage["fees_text"],
             "inferences_per_day": usage["per_day"],
             "requests_per_day": requests,
+            "market_requests": self.index.count(contract="ComputeMarket", event="RequestCreated"),
+            "disputes": self.index.count(contract="DisputeGame", event="Challenged"),
+            "proposals": self.index.count(contract="Governor", event="ProposalCreated"),
             "stake_held": str(stake),
             "stake_held_text": format_units(stake),
             "latest_inferences": [
@@ -579,127 +584,259 @@ class Explorer:
             "nodes": self._nodes(),
         }
 
-    def _contract_named(self, *candidates: str) -> str | None:
-        return next((name for name in candidates if name in self.contracts), None)
+    def _deployed(self, name: str) -> bool:
+        return name in self.contracts
+
+    @property
+    def now(self) -> int | None:
+        """The indexed head's timestamp: the clock deadlines and rounds are judged by."""
+        return self.index.block_timestamp(self.height)
 
     def market(self) -> dict[str, Any]:
         return self._cached("market", self._market)
 
     def _market(self) -> dict[str, Any]:
-        name = self._contract_named("ComputeMarket", "Market")
-        if name is None:
+        if not self._deployed("ComputeMarket"):
             return {"deployed": False, "contract": None}
-        providers: dict[str, dict[str, int]] = defaultdict(
-            lambda: {"stake": 0, "earned": 0, "slashed": 0, "results": 0}
-        )
-        for event in self.index.events(contract=name):
-            provider = event.args.get("provider")
-            if provider is None:
-                continue
-            amount = int(event.args.get("amount", 0) or 0)
-            row = providers[provider]
-            if event.event == "Staked":
-                row["stake"] += amount
-            elif event.event in ("StakeWithdrawn", "Unstaked"):
-                row["stake"] -= amount
-            elif event.event == "Slashed":
-                row["slashed"] += amount
-                row["stake"] -= amount
-            elif event.event == "ResultFinalised":
-                row["results"] += 1
-                row["earned"] += int(event.args.get("fee", 0) or 0)
+        now = self.now
+        requests = []
+        for created in self.index.events(
+            contract="ComputeMarket",
+            event=page_event("ComputeMarket", "RequestCreated"),
+            newest_first=True,
+            limit=LATEST,
+        ):
+            request_id = str(created.args["request_id"])
+            view = market_views.request_view(
+                self._request_events(request_id), now=now, units=format_units
+            )
+            requests.append(
+                {
+                    key: view[key]
+                    for key in ("request_id", "requester", "mode", "status", "max_fee_text")
+                }
+                | {"model": self._model_name(created.args), "block_number": created.block_number}
+            )
+        disputes = [
+            market_views.dispute_summary(self._dispute_events(str(e.args["dispute_id"])), now=now)
+            for e in self.index.events(
+                contract="DisputeGame",
+                event=page_event("DisputeGame", "Challenged"),
+                newest_first=True,
+                limit=LATEST,
+            )
+        ]
         return {
             "deployed": True,
-            "contract": name,
-            "requests": [
-                _event_row(e)
-                for e in self.index.events(
-                    contract=name, event="RequestCreated", newest_first=True, limit=LATEST
-                )
-            ],
-            "disputes": [
-                _event_row(e)
-                for e in self.index.events(
-                    contract=name, event="Challenged", newest_first=True, limit=LATEST
-                )
-            ],
-            "providers": [
-                {
-                    "provider": provider,
-                    **row,
-                    "stake_text": format_units(row["stake"]),
-                    "earned_text": format_units(row["earned"]),
-                    "slashed_text": format_units(row["slashed"]),
-                }
-                for provider, row in sorted(providers.items())
-            ],
+            "contract": "ComputeMarket",
+            "requests": requests,
+            "request_count": self.index.count(contract="ComputeMarket", event="RequestCreated"),
+            "disputes": disputes,
+            "dispute_count": self.index.count(contract="DisputeGame", event="Challenged"),
+            "providers": market_views.providers_view(
+                self.index.events(contract="ComputeMarket"), units=format_units
+            ),
         }
 
-    def timeline(self, kind: str, identifier: str) -> dict[str, Any]:
-        """Every event naming one request, dispute, proposal or funding round, in chain order:
-        a dispute's rounds, a proposal's lifecycle."""
-        column = {
-            "request": "request_id",
-            "dispute": "dispute_id",
-            "proposal": "proposal_id",
-            "round": "round_id",
-        }[kind]
-        identifier = parse_numeric_id(identifier, what=f"{kind} id")
-        events = self.index.events(**{column: identifier})
-        if not events:
-            raise NotFound(f"no {kind} {identifier} in the index")
-        return {
-            "kind": kind,
-            "id": identifier,
-            "events": [_event_row(e) for e in events],
-            "state": events[-1].event,
+    def _request_events(self, request_id: str) -> list[Event]:
+        """Every event naming a request (market, dispute game, redundant mode) and the batch
+        posts that carry its result, in chain order."""
+        events = self.index.events(request_id=request_id)
+        providers = {
+            str(e.args["provider"]).lower() for e in events if e.event in ("Claimed", "Committed")
         }
+        batches = [
+            batch
+            for provider in sorted(providers)
+            for batch in self.index.events(
+                contract="ComputeMarket",
+                event=page_event("ComputeMarket", "BatchPosted"),
+                account=provider,
+            )
+            if int(request_id) in [int(r) for r in batch.args["request_ids"]]
+        ]
+        return sorted([*events, *batches], key=lambda e: (e.block_number, e.log_index))
+
+    def market_request(self, request_id: str) -> dict[str, Any]:
+        """A market request: what was asked, its status and every event naming it."""
+        request_id = parse_numeric_id(request_id, what="request id")
+        events = self._request_events(request_id)
+        if not any(e.event == "RequestCreated" for e in events):
+            raise NotFound(f"no market request {request_id} in the index")
+        view = market_views.request_view(events, now=self.now, units=format_units)
+        view["events"] = [_event_row(e) for e in events]
+        view["model"] = self._model_name({"model_id": view["model_id"]})
+        view["deadline_time"] = _time(view["deadline"])
+        return view
+
+    def _dispute_events(self, dispute_id: str) -> list[Event]:
+        return self.index.events(contract="DisputeGame", dispute_id=dispute_id)
+
+    def market_dispute(self, dispute_id: str) -> dict[str, Any]:
+        """A dispute, round by round, with the market's settlement of its verdict."""
+        dispute_id = parse_numeric_id(dispute_id, what="dispute id")
+        events = self._dispute_events(dispute_id)
+        if not events or events[0].event != "Challenged":
+            raise NotFound(f"no dispute {dispute_id} in the index")
+        ended = [e for e in events if e.event in market_views.DISPUTE_END]
+        consequences = [
+            e
+            for end in ended
+            for e in self.index.events(tx_hash=end.tx_hash)
+            if e.contract == "ComputeMarket"
+        ]
+        view = market_views.dispute_view(events, now=self.now, consequences=consequences)
+        view["bond_text"] = format_units(int(view["bond"]))
+        for step in view["steps"]:
+            step["time"] = _time(step["timestamp"])
+            step["deadline_time"] = _time(step.get("deadline"))
+        for consequence in view["consequences"]:
+            consequence["time"] = _time(consequence["timestamp"])
+        if view["deadline"] is not None:
+            view["deadline_time"] = _time(view["deadline"])
+        return view
 
     def governance(self) -> dict[str, Any]:
         return self._cached("governance", self._governance)
 
     def _governance(self) -> dict[str, Any]:
-        governor = self._contract_named("Governor", "CommonsGovernor")
-        funding = self._contract_named("FundingRound", "QuadraticFunding")
         proposals = []
-        if governor is not None:
-            for created in self.index.events(contract=governor, event="ProposalCreated"):
-                proposal_id = str(created.args.get("proposal_id"))
-                later = self.index.events(contract=governor, proposal_id=proposal_id)
-                votes = [e for e in later if e.event.startswith("Vote")]
+        if self._deployed("Governor"):
+            for created in self.index.events(
+                contract="Governor",
+                event=page_event("Governor", "ProposalCreated"),
+                newest_first=True,
+                limit=LATEST,
+            ):
+                view = self._proposal(str(created.args["proposalId"]))
                 proposals.append(
                     {
-                        **_event_row(created),
-                        "proposal_id": proposal_id,
-                        "state": later[-1].event if later else created.event,
-                        "votes": len(votes),
+                        key: view[key]
+                        for key in ("proposal_id", "state", "votes", "voters", "description")
+                    }
+                    | {
+                        "block_number": created.block_number,
+                        "votes_text": {k: format_units(int(v)) for k, v in view["votes"].items()},
                     }
                 )
         rounds = []
-        if funding is not None:
-            by_round: dict[str, list[Event]] = defaultdict(list)
-            for event in self.index.events(contract=funding):
-                if event.args.get("round_id") is not None:
-                    by_round[str(event.args["round_id"])].append(event)
-            for round_id, events in sorted(by_round.items()):
-                contributions = [e for e in events if e.event.startswith("Contribut")]
+        if self._deployed("FundingRound"):
+            for opened in self.index.events(
+                contract="FundingRound",
+                event=page_event("FundingRound", "RoundOpened"),
+                newest_first=True,
+                limit=LATEST,
+            ):
+                view = self._round(str(opened.args["round_id"]))
                 rounds.append(
                     {
-                        "round_id": round_id,
-                        "state": events[-1].event,
-                        "contributions": len(contributions),
-                        "contributed_text": format_units(
-                            sum(int(e.args.get("amount", 0) or 0) for e in contributions)
-                        ),
-                        "projected_match": projected_match(events),
+                        key: view[key]
+                        for key in (
+                            "round_id",
+                            "state",
+                            "pool_text",
+                            "contributed_text",
+                            "projects",
+                            "matched_text",
+                        )
                     }
+                    | {"contributions": len(view["contributions"])}
                 )
+        treasury = None
+        if self._deployed("Treasury"):
+            treasury = governance_views.treasury_view(
+                self.index.events(contract="Treasury"), units=format_units
+            )
+        timelock = None
+        if self._deployed("Timelock"):
+            timelock = governance_views.timelock_view(
+                self.index.events(
+                    contract="Timelock", event=("CallScheduled", "CallExecuted", "Cancelled")
+                )
+            )[:LATEST]
         return {
-            "governor": governor,
-            "funding": funding,
+            "timelock": timelock,
+            "governor": "Governor" if self._deployed("Governor") else None,
+            "funding": "FundingRound" if self._deployed("FundingRound") else None,
             "proposals": proposals,
             "rounds": rounds,
+            "treasury": treasury,
         }
+
+    def _proposal_state(self, proposal_id: int, events: Sequence[Event]) -> str:
+        """The Governor's own `state(id)` now (succeeded/defeated need the quorum it keeps);
+        cached per indexed height."""
+        from aicommons.governance.proposals import state_name
+
+        def read() -> str:
+            governor = self.client.contract("Governor")
+            return state_name(int(governor.functions.state(proposal_id).call()))
+
+        return str(self._cached(("proposal-state", proposal_id), read))
+
+    def _proposal(self, proposal_id: str) -> dict[str, Any]:
+        events = self.index.events(contract="Governor", proposal_id=proposal_id)
+        if not any(e.event == "ProposalCreated" for e in events):
+            raise NotFound(f"no proposal {proposal_id} in the index")
+        same_tx = {
+            e.tx_hash: [x for x in self.index.events(tx_hash=e.tx_hash) if x.contract != "Governor"]
+            for e in events
+            if e.event in governance_views.TIMELOCK_STEPS
+        }
+        return governance_views.proposal_view(
+            events,
+            state=self._proposal_state(int(proposal_id), events),
+            same_tx=same_tx,
+            describe=self._describe_call,
+            units=format_units,
+            when=_time,
+        )
+
+    def proposal(self, proposal_id: str) -> dict[str, Any]:
+        """A proposal: actions, live state, tally and timeline."""
+        view = self._proposal(parse_numeric_id(proposal_id, what="proposal id"))
+        for step in view["steps"]:
+            step["time"] = _time(step["timestamp"])
+            for effect in step.get("effects", ()):
+                effect["time"] = _time(effect["timestamp"])
+        for key in ("vote_start", "vote_end", "eta"):
+            view[f"{key}_time"] = _time(view[key])
+        view["votes_text"] = {k: format_units(int(v)) for k, v in view["votes"].items()}
+        return view
+
+    def _describe_call(self, target: str, calldata: bytes) -> str:
+        """`Contract.function(arg=value, ...)` for a call into this deployment, else the raw
+        target and selector."""
+        from aicommons.chain.compile import compile_contract
+
+        names = {address.lower(): name for name, address in self.contracts.items()}
+        name = names.get(target.lower())
+        if name is not None:
+            contract = self.client.w3.eth.contract(abi=compile_contract(name).abi)
+            try:
+                function, args = contract.decode_function_input(calldata)
+            except ValueError:  # not one of its functions: shown raw below
+                pass
+            else:
+                shown = ", ".join(
+                    f"{key}={'0x' + value.hex() if isinstance(value, bytes) else value}"
+                    for key, value in args.items()
+                )
+                return f"{name}.{function.fn_name}({shown})"
+        return f"{name or target}: 0x{calldata[:4].hex()} ({len(calldata)} bytes)"
+
+    def _round(self, round_id: str) -> dict[str, Any]:
+        events = self.index.events(contract="FundingRound", round_id=round_id)
+        if not any(e.event == "RoundOpened" for e in events):
+            raise NotFound(f"no funding round {round_id} in the index")
+        names = {model_id: model["name"] for model_id, model in self._catalogue().items()}
+        return governance_views.round_view(events, now=self.now, names=names, units=format_units)
+
+    def funding_round(self, round_id: str) -> dict[str, Any]:
+        """A funding round: contributions, the projected match, the settlement."""
+        view = self._round(parse_numeric_id(round_id, what="round id"))
+        view["start_time"], view["end_time"] = _time(view["start"]), _time(view["end"])
+        return view
 
     def contract_events(self, name: str) -> dict[str, Any]:
         if name not in self.contracts:
@@ -728,52 +865,18 @@ class Explorer:
         return {"tx_hash": tx_hash, "inference": inference, "events": rows}
 
 
-RECIPIENT_ARGUMENTS = ("model_id", "recipient", "project", "version_id")
-POOL_ARGUMENTS = ("matching_pool", "pool", "match_pool")
-
-
-def projected_match(events: Sequence[Event]) -> list[dict[str, Any]]:
-    """Each recipient's quadratic-funding match if the round closed now: CLR
-    `(Σ_i √c_i)² − Σ_i c_i` over each contributor's total `c_i`, scaled down pro rata when the
-    matches exceed the round's pool (the last pool amount any event of the round logged).
-    Square roots are integer (`isqrt`): a projection for readers, the contract settles."""
-    from math import isqrt
-
-    totals: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    pool: int | None = None
-    for event in events:
-        found = next((event.args[k] for k in POOL_ARGUMENTS if k in event.args), None)
-        if found is not None:
-            pool = int(found)
-        if not event.event.startswith("Contribut"):
-            continue
-        recipient = next((event.args[k] for k in RECIPIENT_ARGUMENTS if k in event.args), "")
-        contributor = str(event.args.get("contributor", event.args.get("account", "")))
-        totals[str(recipient)][contributor] += int(event.args.get("amount", 0) or 0)
-    raw = {
-        recipient: sum(isqrt(c) for c in by.values()) ** 2 - sum(by.values())
-        for recipient, by in totals.items()
-    }
-    total = sum(raw.values())
-    scale_to = pool if pool is not None and total > pool else total
-    return [
-        {
-            "recipient": recipient,
-            "match": str(value * scale_to // total if total else 0),
-            "match_text": format_units(value * scale_to // total if total else 0),
-        }
-        for recipient, value in sorted(raw.items())
-    ]
-
-
 def _version_key(args: dict[str, Any]) -> tuple[str, str]:
     return str(args.get("model_id", "")).lower(), str(args["version_id"]).lower()
 
 
 def _time(timestamp: int | None) -> str:
+    """A unix time as UTC text; one a calendar cannot hold (a contract's "never") as its number."""
     if timestamp is None:
         return ""
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    try:
+        return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (OverflowError, OSError, ValueError):
+        return f"unix time {timestamp}"
 
 
 def _event_row(event: Event) -> dict[str, Any]:

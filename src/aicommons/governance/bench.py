@@ -29,9 +29,10 @@ BENCH_PARAMS = GovernanceParams(
     timelock_delay=300,
     grace_period=3_600,
 )
-TRANSFERS = 8
-"""Transfers averaged per token: an even number, so the votes token's two-checkpoints-a-word
-cycle (one transfer fills a word's free half, the next opens a word) is counted fairly."""
+TRANSFERS = 16
+"""Transfers averaged per token, each in a new block (a new second): an even number, so the
+votes token's two-checkpoints-a-word cycle (one transfer opens a word, the next fills its free
+half) is counted fairly."""
 
 KEYS = (
     "transfer_gas_plain",
@@ -73,6 +74,9 @@ def _transfers(token: Any, first: str, second: str) -> list[int]:
 
 
 def _token_figures() -> dict[str, int]:
+    """Transfers back and forth between two holders, each in a new block: on the plain token,
+    on CommonsToken with neither holder delegated, with both self-delegated (the headline
+    figure), and with each delegating to a third account."""
     import boa
 
     holder = boa.env.generate_address("holder")
@@ -89,11 +93,16 @@ def _token_figures() -> dict[str, int]:
     with boa.env.prank(bob):
         token.delegate(bob)
     plain_gas, votes_gas = _transfers(plain, alice, bob), _transfers(token, alice, bob)
+    for account, delegatee in ((alice, "carol"), (bob, "dave")):
+        with boa.env.prank(account):
+            token.delegate(boa.env.generate_address(delegatee))
+    to_others = _transfers(token, alice, bob)
     return {
         "transfer_gas_plain": sum(plain_gas) // len(plain_gas),
         "transfer_gas_with_votes": sum(votes_gas) // len(votes_gas),
         "transfer_gas_with_votes_max": max(votes_gas),
         "transfer_gas_with_votes_undelegated": sum(undelegated) // len(undelegated),
+        "transfer_gas_with_votes_delegated_to_others": sum(to_others) // len(to_others),
         "delegate_gas": delegate,
     }
 

@@ -73,6 +73,8 @@ class Allocation:
 
 HANDOVERS = {
     "ModelRegistry": "transfer_governance",
+    "OnchainExecutor": "transfer_ownership",
+    "StorageRegistry": "transfer_ownership",
     "ComputeMarket": "transfer_ownership",
     "DisputeGame": "transfer_ownership",
 }

@@ -34,10 +34,11 @@ class ComputeTerms:
 
 @dataclass(frozen=True)
 class StorageTerms:
-    """The storage registry's terms (StorageRegistry constructor) and the proposed reward.
+    """The storage registry's terms (`set_terms`) and its reward (`set_reward`).
 
-    epoch_reward: what a commitment earns for each epoch in which it passes a challenge, paid
-    from the protocol share (the hook proposed in docs/economics.md).
+    epoch_reward: what a commitment on a listed blob earns for each epoch in which it answers a
+    challenge validly, paid from the reward pool the treasury funds from the protocol share
+    (docs/economics.md, "The storage reward").
     """
 
     stake_per_commitment: int

@@ -80,10 +80,54 @@ class Action:
 
 
 def _abi_type(argument: Mapping[str, Any]) -> str:
+    """The canonical ABI type of an input: a struct is `(type,type,...)`, as in selectors."""
     kind = str(argument["type"])
     if kind.startswith("tuple"):
-        raise ProposalError("struct arguments cannot be written as TARGET:FUNCTION:ARGS")
+        inner = ",".join(_abi_type(component) for component in argument["components"])
+        return f"({inner}){kind.removeprefix('tuple')}"
     return kind
+
+
+def split_arguments(text: str) -> list[str]:
+    """Comma-separated arguments, where a parenthesised struct counts as one:
+    `1,(2,3),0xab` -> ["1", "(2,3)", "0xab"]; empty text -> []."""
+    if not text.strip():
+        return []
+    items, depth, start = [], 0, 0
+    for index, char in enumerate(text):
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            if depth < 0:
+                raise ProposalError(f"arguments {text!r}: a ')' without its '('")
+        elif char == "," and depth == 0:
+            items.append(text[start:index].strip())
+            start = index + 1
+    if depth:
+        raise ProposalError(f"arguments {text!r}: a '(' without its ')'")
+    items.append(text[start:].strip())
+    return items
+
+
+def _parse_value(argument: Mapping[str, Any], text: str) -> Any:
+    """An argument as its ABI input describes it; a struct is written `(field,field,...)` in
+    declaration order."""
+    kind = str(argument["type"])
+    if kind != "tuple":
+        return _parse_argument(_abi_type(argument), text)
+    components = argument["components"]
+    if not (text.startswith("(") and text.endswith(")")):
+        names = ",".join(str(c.get("name", "?")) for c in components)
+        raise ProposalError(f"{text!r}: write the struct as ({names})")
+    fields = split_arguments(text[1:-1])
+    if len(fields) != len(components):
+        raise ProposalError(
+            f"{text!r}: the struct has {len(components)} fields, {len(fields)} given"
+        )
+    return tuple(
+        _parse_value(component, field) for component, field in zip(components, fields, strict=True)
+    )
 
 
 def _parse_argument(kind: str, text: str) -> Any:
@@ -141,7 +185,10 @@ def encode_call(
         raise ProposalError(f"no function {function!r}; known: {', '.join(known)}")
     entry = candidates[0]
     kinds = [_abi_type(argument) for argument in entry["inputs"]]
-    values = [_parse_argument(kind, text) for kind, text in zip(kinds, arguments, strict=True)]
+    values = [
+        _parse_value(argument, text)
+        for argument, text in zip(entry["inputs"], arguments, strict=True)
+    ]
     selector = keccak256(f"{function}({','.join(kinds)})".encode())[:4]
     return selector + encode(kinds, values), f"{function}({', '.join(arguments)})"
 
@@ -150,14 +197,15 @@ def parse_call(
     spec: str, *, contracts: Mapping[str, str], abis: Mapping[str, Sequence[Mapping[str, Any]]]
 ) -> Action:
     """`TARGET:FUNCTION:ARGS` → an Action. TARGET names a contract of the deployment (its ABI
-    is known); ARGS are comma-separated (none: `TARGET:FUNCTION:`)."""
+    is known); ARGS are comma-separated (none: `TARGET:FUNCTION:`), a struct in parentheses
+    (`ComputeMarket:set_params:(600,300,...)`)."""
     parts = spec.split(":", 2)
     if len(parts) != 3 or not parts[0] or not parts[1]:
         raise ProposalError(f"--call {spec!r}: write TARGET:FUNCTION:ARGS (ARGS comma-separated)")
     target, function, rest = parts
     if target not in contracts:
         raise ProposalError(f"unknown target {target!r}; one of {', '.join(sorted(contracts))}")
-    arguments = [item.strip() for item in rest.split(",")] if rest.strip() else []
+    arguments = split_arguments(rest)
     calldata, summary = encode_call(abis[target], function, arguments)
     return Action(contracts[target], 0, calldata, f"{target}.{summary}")
 

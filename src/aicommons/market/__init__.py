@@ -1,6 +1,7 @@
-"""The compute market, protocol side: commitments for batches and disputes, dispute arguments,
-and a typed client for the ComputeMarket contract (docs/market.md).
+"""The compute market, protocol and off-chain sides: commitments for batches and disputes,
+dispute arguments and moves, and the provider and watcher daemons (docs/market.md,
+docs/market-offchain.md).
 
-Pure where possible (commitments and dispute arguments never touch the network); only
-`client` talks to a chain, through `aicommons.chain.transact.send_call`.
+The protocol modules are pure (commitments and dispute arguments never touch the network); the
+daemons talk to a chain only through the SDK's `client.market` service (`aicommons.sdk.market`).
 """

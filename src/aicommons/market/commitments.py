@@ -22,6 +22,12 @@ MAX_BATCH_BYTES = 32768
 MAX_OUTPUT_BYTES = 4096
 MAX_INPUT_BYTES = 8192
 MAX_INPUT_ROWS = 1024
+MAX_BLOB_INPUT_BYTES = 16 * 2**20
+"""Largest storage-blob input the off-chain side fetches (the contracts never see its bytes)."""
+SIGNATURE_BYTES = 65
+UNSIGNED = bytes(SIGNATURE_BYTES)
+"""A post without a provider signature (65 zero bytes recover to no one): receipts of such a
+result fail their `signature` check; the market itself does not check signatures."""
 
 
 def tensor_bytes(value: np.ndarray) -> bytes:
@@ -120,18 +126,31 @@ class BatchCommitment:
         siblings = list(self.proof(index).siblings)
         return (request_id, batch_id, index, result.output_hash, result.trace_root, siblings)
 
-    def post_args(self) -> tuple[list[int], list[bytes], bytes, list[int]]:
-        """`post_batch`'s arguments: request ids, trace roots, the outputs concatenated, sizes."""
+    def post_args(
+        self, signatures: Sequence[bytes] | None = None
+    ) -> tuple[list[int], list[bytes], bytes, list[int], bytes]:
+        """`post_batch`'s arguments: request ids, trace roots, the outputs concatenated, sizes,
+        and the provider's signatures of the results concatenated (65 bytes each, in order;
+        None: unsigned, `UNSIGNED` each)."""
         outputs = b"".join(result.output for result in self.results)
         if len(outputs) > MAX_BATCH_BYTES:
             raise CommitmentError(
                 f"a batch's outputs ({len(outputs)} bytes) exceed {MAX_BATCH_BYTES}"
             )
+        if signatures is None:
+            signatures = [UNSIGNED] * len(self.results)
+        if len(signatures) != len(self.results):
+            raise CommitmentError(
+                f"{len(signatures)} signatures for a batch of {len(self.results)} results"
+            )
+        if any(len(signature) != SIGNATURE_BYTES for signature in signatures):
+            raise CommitmentError(f"a result signature is {SIGNATURE_BYTES} bytes")
         return (
             [result.request_id for result in self.results],
             [result.trace_root for result in self.results],
             outputs,
             [len(result.output) for result in self.results],
+            b"".join(bytes(signature) for signature in signatures),
         )
 
 

@@ -33,3 +33,8 @@ class SignatureError(MarketError):
 
 class ServeError(MarketError):
     """A version a provider refuses to serve (package or graph root differ from the registry)."""
+
+
+class InputMismatch(MarketError):
+    """A request's storage-blob input whose bytes do not hash to the request's input hash or
+    root: such a request is never served (and is refunded at its deadline)."""

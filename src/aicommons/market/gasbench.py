@@ -111,6 +111,7 @@ class _Bench:
 
         self.boa = boa
         self.package = package
+        self.input_hashes: dict[int, bytes] = {}
         self.params = MarketParams()
         self.governance = boa.env.generate_address("bench-governance")
         self.treasury = boa.env.generate_address("bench-treasury")
@@ -137,19 +138,24 @@ class _Bench:
                 [],
                 6,
                 AIC,
+                graph.root,
             )
             self.game.register_graph(
-                self.model_id, package.version_id, graph.root, graph.header.as_abi(), graph.proof(0)
+                self.model_id, package.version_id, graph.header.as_abi(), graph.proof(0)
             )
-        self.provider = self._funded("bench-provider")
+        # The provider has a key so its posts carry real signatures (calldata gas counts bytes).
+        from eth_account import Account
+
+        self.provider_key = Account.from_key(keccak256(b"aicommons bench provider"))
+        self.provider = self._funded("bench-provider", address=self.provider_key.address)
         self.requester = self._funded("bench-requester")
         self.watcher = self._funded("bench-watcher")
         with boa.env.prank(self.provider):
             self.market.stake(10_000 * AIC)
             self.market.offer(self.model_id, package.version_id, AIC)
 
-    def _funded(self, name: str) -> str:
-        account = self.boa.env.generate_address(name)
+    def _funded(self, name: str, *, address: str | None = None) -> str:
+        account = address or self.boa.env.generate_address(name)
         with self.boa.env.prank(self.treasury):
             self.token.transfer(account, 10**6 * AIC)
         with self.boa.env.prank(account):
@@ -176,12 +182,33 @@ class _Bench:
             self.market, self.requester, "request", *args, 10 * AIC, deadline, _ZERO, _ZERO, 0
         )
         self.send(self.market, self.provider, "claim", request_id)
+        self.input_hashes[request_id] = ref[1] if blob else keccak256(data)
         return request_id, gas
 
     def post(self, results: list[PostedResult]) -> tuple[int, BatchCommitment, int]:
         batch = BatchCommitment(results)
-        batch_id, gas = self.send(self.market, self.provider, "post_batch", *batch.post_args())
+        signatures = [self._sign(result) for result in results]
+        batch_id, gas = self.send(
+            self.market, self.provider, "post_batch", *batch.post_args(signatures)
+        )
         return batch_id, batch, gas
+
+    def _sign(self, result: PostedResult) -> bytes:
+        """The provider's EIP-712 Result of one posted result (as a real provider posts it)."""
+        from aicommons.market.receipts import ResultStatement, sign_result
+
+        statement = ResultStatement(
+            request_id=result.request_id,
+            version_id="0x" + self.package.version_id.hex(),
+            input_hash="0x" + self.input_hashes[result.request_id].hex(),
+            output_hash="0x" + result.output_hash.hex(),
+            trace_root="0x" + result.trace_root.hex(),
+        )
+        chain_id = int(self.boa.env.evm.patch.chain_id)
+        signature = sign_result(
+            self.provider_key, statement, chain_id=chain_id, market=str(self.market.address)
+        )
+        return bytes.fromhex(signature[2:])
 
 
 def _widest_layer(package: ModelPackage) -> int:

@@ -1,29 +1,28 @@
 """The compute provider daemon behind `aic provider serve`: claims requests for the versions it
-serves, computes them with the exact runtime, posts the results in batches, signs each result,
-defends its results in disputes and finalises them after the window.
+serves (calldata or storage-blob inputs), computes them with the exact runtime, posts the
+results in batches with its signature of each, defends its results in disputes and finalises
+them after the window.
 
 It serves only versions whose package hashes to the registered version id and whose graph
-root equals the one registered with the market. It never posts a result it did not compute;
-a trace it posted can always be recomputed from the request's input, so disputes are defended
-after a restart too. Transient failures are logged on one line and retried with backoff.
+root equals the one the registry records; it claims a blob input only after checking it. It
+never posts a result it did not compute; a trace it posted can always be recomputed from the
+request's input, so disputes are defended after a restart too. Transient failures are logged on
+one line and retried with backoff.
 """
 
 from __future__ import annotations
 
-import secrets
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aicommons.chain.errors import TransactionFailed
 from aicommons.market.daemon import MOVE_BACKOFF, Backoff, EventLog, Retry, attempt, run_loop
 from aicommons.market.dispute import TraceCommitments
-from aicommons.market.errors import ServeError
+from aicommons.market.errors import InputMismatch, ServeError
 from aicommons.market.graph import GraphCommitment, graph_commitment
 from aicommons.market.inputs import sample_from_bytes
-from aicommons.market.outbox import publish_signature
 from aicommons.market.play import chain_now, output_of, provider_turn
-from aicommons.market.receipts import ResultStatement, sign_result
 from aicommons.market.records import MODES, SETTLED, MarketEvent, PostedResult, batch_results
 from aicommons.runtime import ModelPackage
 
@@ -49,7 +48,8 @@ class ServedVersion:
 def prepare_versions(client: Client, references: list[str]) -> list[ServedVersion]:
     """Resolve, fetch and check every version before serving any: the package must hash to
     the registered version id (the storage service checks) and its graph root must equal the
-    one registered with the market (else `ServeError`)."""
+    one the registry records (else `ServeError`); the DisputeGame is given the version's graph
+    header if it lacks it."""
     if not references:
         raise ServeError("serve at least one model (--model NAME[@VER])")
     served = []
@@ -59,14 +59,14 @@ def prepare_versions(client: Client, references: list[str]) -> list[ServedVersio
             raise ServeError(f"{version.model} {version.version_id} is deprecated")
         package = client.storage.fetch_package(version)
         graph = graph_commitment(package)
-        registered = bytes(client.market.graph(version)["graph_root"])
-        if registered == bytes(32):
-            raise ServeError(f"{version.model} has no graph registered with the market")
-        if registered != graph.root:
+        if version.graph_root == "0x" + "00" * 32:
+            raise ServeError(f"{version.model} records no graph root in the registry")
+        if version.graph_root != "0x" + graph.root.hex():
             raise ServeError(
                 f"refusing {version.model} {version.version_id[:10]}…: its registered graph root "
-                f"0x{registered.hex()} differs from the package's 0x{graph.root.hex()}"
+                f"{version.graph_root} differs from the package's 0x{graph.root.hex()}"
             )
+        client.market.register_graph(reference, package=package)  # the game's header, once
         served.append(ServedVersion(version, package, graph))
     return served
 
@@ -79,13 +79,14 @@ class _Job:
     version_id: str
     mode: str
     deadline: int
-    input: bytes
+    created: dict[str, Any]  # its RequestCreated arguments
+    input: bytes | None  # None: a storage-blob input not fetched yet
     designated: str | None
     claimed: bool = False
     posted: PostedResult | None = None
     committed: bool = False
     revealed: bool = False
-    salt: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+    salt: bytes = b""  # redundant mode: the commitment's salt (`Provider._salt`)
     redundancy: int = 1
     reveal_deadline: int = 0
     reveals: int = 0
@@ -119,8 +120,6 @@ class Provider:
         self.disputes: dict[int, int] = {}
         self.cursor: int | None = None
         self._commitments: dict[int, TraceCommitments] = {}
-        self.chain_id = client.chain_id
-        self.market = client.market.address
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -160,7 +159,10 @@ class Provider:
                 version_id=version_id,
                 mode="redundant" if int(args["mode"]) == MODES["redundant"] else "optimistic",
                 deadline=int(args["deadline"]),
-                input=bytes(args["input"]),
+                created=dict(args),
+                input=None
+                if int.from_bytes(bytes(args["blob_id"]), "big")
+                else bytes(args["input"]),
                 designated=designated if int(designated, 16) else None,
                 redundancy=int(args["redundancy"]),
             )
@@ -177,10 +179,16 @@ class Provider:
                 job.claimed = True  # (logged when we sent the claim)
             elif job.mode == "optimistic":
                 job.settled = True  # someone else's
+        elif event.name in ("Committed", "Revealed") and job is not None:
+            # Our own commit or reveal (also from before a restart): never send it twice.
+            mine = str(args["provider"]).lower() == me
+            if event.name == "Committed":
+                job.committed = job.committed or mine
+            else:
+                job.revealed = job.revealed or mine
+                job.reveals += 1
         elif event.name == "RevealsOpened" and job is not None:
             job.reveal_deadline = int(args["reveal_ends"])
-        elif event.name == "Revealed" and job is not None:
-            job.reveals += 1
         elif event.name in ("ResultFinalised", "RequestExpired") and job is not None:
             job.settled = True
             if job.claimed:
@@ -212,6 +220,14 @@ class Provider:
             )
 
     def _claim_one(self, job: _Job) -> None:
+        # A storage-blob input is fetched and checked before claiming (a claim locks stake;
+        # an input that does not match its request is never served).
+        try:
+            self._input(job)
+        except InputMismatch as exc:
+            job.settled = True
+            self.log(f"refusing request {job.request_id}: {exc}")
+            return
         # No status read first: the claim's own pre-check says why it cannot be made.
         try:
             self.client.market.claim(job.request_id)
@@ -223,12 +239,20 @@ class Provider:
         job.claimed = True
         self.log(f"claimed request {job.request_id}")
 
+    def _input(self, job: _Job) -> bytes:
+        """The job's input bytes: its calldata, or its storage blob (fetched once, checked)."""
+        if job.input is None:
+            job.input = self.client.market.input_of(
+                job.created, package=self.served[job.version_id].package
+            )
+        return job.input
+
     def commitments(self, job: _Job) -> TraceCommitments:
         """The trace this provider computes for a job (recomputed if not cached)."""
         cached = self._commitments.get(job.request_id)
         if cached is None:
             served = self.served[job.version_id]
-            sample = sample_from_bytes(served.package, job.input)
+            sample = sample_from_bytes(served.package, self._input(job))
             trace = served.package.trace(sample)
             cached = TraceCommitments.from_trace(served.package, trace, 0, served.graph)
             self._commitments[job.request_id] = cached
@@ -259,7 +283,7 @@ class Provider:
         results = []
         for job in batch:
             served = self.served[job.version_id]
-            sample = sample_from_bytes(served.package, job.input)
+            sample = sample_from_bytes(served.package, self._input(job))
             trace = served.package.trace(sample)
             self._commitments[job.request_id] = TraceCommitments.from_trace(
                 served.package, trace, 0, served.graph
@@ -271,31 +295,10 @@ class Provider:
         )
         for job, result in zip(batch, posted.results, strict=True):
             job.posted = result
-            self._sign(job, result)
         ids = ", ".join(str(j.request_id) for j in batch)
         self.log(
             f"posted batch {posted.batch_id} ({len(batch)} result(s): {ids}), "
             f"window ends {posted.window_ends}, {posted.gas_used} gas"
-        )
-
-    def _sign(self, job: _Job, result: PostedResult) -> None:
-        from aicommons.commit import keccak256
-
-        statement = ResultStatement(
-            request_id=job.request_id,
-            version_id=job.version_id,
-            input_hash="0x" + keccak256(job.input).hex(),
-            output_hash=result.output_hash,
-            trace_root=result.trace_root,
-        )
-        account = self.client.account
-        signature = sign_result(account, statement, chain_id=self.chain_id, market=self.market)
-        publish_signature(
-            statement,
-            signature,
-            chain_id=self.chain_id,
-            market=self.market,
-            provider=self.address,
         )
 
     def _redundant(self, now: int) -> None:
@@ -322,10 +325,25 @@ class Provider:
             what=f"{what} of request {job.request_id}",
         )
 
+    def _salt(self, job: _Job) -> bytes:
+        """The salt of this provider's redundant commitment to a job: keccak of its signature
+        of the market and request, so nobody else can guess it and a restarted daemon can
+        still reveal what it committed."""
+        if not job.salt:
+            from eth_account.messages import encode_defunct
+
+            from aicommons.commit import keccak256
+
+            text = f"aicommons redundant salt {self.client.chain_id}:{self.client.market.address}"
+            message = encode_defunct(text=f"{text}:{job.request_id}")
+            signed = self.client.account.sign_message(message)
+            job.salt = keccak256(bytes(signed.signature))
+        return job.salt
+
     def _commit(self, job: _Job) -> None:
         mine = self.commitments(job)
         self.client.market.commit_result(
-            job.request_id, output=output_of(mine), trace_root=mine.trace_root, salt=job.salt
+            job.request_id, output=output_of(mine), trace_root=mine.trace_root, salt=self._salt(job)
         )
         job.committed = True
         self.log(f"committed to request {job.request_id}")
@@ -334,10 +352,9 @@ class Provider:
         mine = self.commitments(job)
         output = output_of(mine)
         self.client.market.reveal_result(
-            job.request_id, output=output, trace_root=mine.trace_root, salt=job.salt
+            job.request_id, output=output, trace_root=mine.trace_root, salt=self._salt(job)
         )
         job.revealed = True
-        self._sign_redundant(job, output, mine.trace_root)
         self.log(f"revealed request {job.request_id}")
 
     def _finalise_redundant(self, job: _Job) -> None:
@@ -347,25 +364,6 @@ class Provider:
         self.client.market.finalise_redundant(job.request_id)
         job.settled = True
         self.log(f"finalised request {job.request_id}")
-
-    def _sign_redundant(self, job: _Job, output: bytes, root: bytes) -> None:
-        from aicommons.commit import keccak256
-
-        self._sign(
-            job,
-            PostedResult(
-                request_id=job.request_id,
-                batch_id=0,
-                index=0,
-                provider=self.address,
-                output=output,
-                output_hash="0x" + keccak256(output).hex(),
-                trace_root="0x" + root.hex(),
-                siblings=(),
-                window_ends=0,
-                block_number=0,
-            ),
-        )
 
     def _defend(self, now: int) -> None:
         for dispute_id, request_id in list(self.disputes.items()):

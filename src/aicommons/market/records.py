@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from aicommons.market.commitments import BatchCommitment
+from aicommons.market.commitments import SIGNATURE_BYTES, BatchCommitment
 from aicommons.market.commitments import PostedResult as CommittedResult
 
 MODES: dict[str, int] = {"optimistic": 1, "redundant": 2}
@@ -53,6 +53,8 @@ class PostedResult:
     siblings: tuple[bytes, ...]
     window_ends: int
     block_number: int
+    signature: str = ""
+    """The provider's EIP-712 Result signature posted with it (0x-hex, 65 bytes)."""
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,8 @@ def batch_results(event: MarketEvent) -> list[PostedResult]:
     for size in args["output_sizes"]:
         outputs.append(bytes(args["outputs"][offset : offset + int(size)]))
         offset += int(size)
+    signatures = bytes(args["signatures"])
+    width = SIGNATURE_BYTES
     batch = BatchCommitment(
         [
             CommittedResult(int(request_id), bytes(root), output)
@@ -148,6 +152,7 @@ def batch_results(event: MarketEvent) -> list[PostedResult]:
             siblings=tuple(batch.proof(index).siblings),
             window_ends=int(args["window_ends"]),
             block_number=event.block_number,
+            signature="0x" + signatures[index * width : (index + 1) * width].hex(),
         )
         for index, result in enumerate(batch.results)
     ]

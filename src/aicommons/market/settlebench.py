@@ -95,7 +95,6 @@ def measure_settle_s(name: str, package: ModelPackage, x: np.ndarray) -> float:
         deploy_suite(operator.w3, operator.account)
         path = package.save(home / f"{name}.aicm")
         operator.registry.publish(path, model=name, licence="MIT", fee=0)
-        operator.market.register_graph(name)
         for account in (LIAR, WATCHER, REQUESTER):
             operator.tokens.transfer(client(account).account.address, tokens=1_000 * AIC)
         liar, requester = client(LIAR), client(REQUESTER)

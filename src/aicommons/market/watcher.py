@@ -1,5 +1,6 @@
 """The watcher daemon behind `aic watch`: re-executes every result posted to the market while
-its window is open and, on a mismatch, disputes it and plays the game to the end.
+its window is open (calldata or storage-blob inputs) and, on a mismatch, disputes it and plays
+the game to the end; it also expires what nobody answered, redundant requests included.
 
 It picks the first layer whose root differs, then the differing child at every level, then the
 one-step on the first differing element, and calls `timeout` when the provider misses a move.
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING
 from aicommons.commit import keccak256
 from aicommons.market.daemon import MOVE_BACKOFF, Backoff, EventLog, Retry, attempt, run_loop
 from aicommons.market.dispute import TraceCommitments
+from aicommons.market.errors import InputMismatch
 from aicommons.market.graph import GraphCommitment, graph_commitment
 from aicommons.market.inputs import sample_from_bytes
 from aicommons.market.play import chain_now, challenger_turn, output_of, unpack_roots, winner
@@ -43,8 +45,21 @@ class _Deadline:
 
     optimistic: bool
     deadline: int
+    redundancy: int = 1
     claims: int = 0
+    commits: int = 0
     answered: bool = False
+
+    def expirable(self, now: int, grace: int) -> bool:
+        """Whether anyone may expire the request now (docs/market.md "Timeouts"): open (fewer
+        than k claims) past its deadline; optimistic, claimed and never answered past deadline
+        + window + grace; redundant with all k claims but fewer than k commitments past its
+        deadline."""
+        if self.claims < self.redundancy:
+            return now > self.deadline
+        if self.optimistic:
+            return not self.answered and now > self.deadline + grace
+        return self.commits < self.redundancy and now > self.deadline
 
 
 @dataclass
@@ -129,19 +144,16 @@ class Watcher:
         return self.poll_s
 
     def _expire(self, now: int) -> None:
-        """Expire what nobody answered: open past its deadline (refund), or optimistic, claimed
-        and never posted past deadline + window + grace (refund, the silent claimant slashed).
-        Anyone may; a watcher does it so a requester is never left waiting."""
+        """Expire what nobody answered (`_Deadline.expirable`): refund the requester, slash the
+        silent claimants. Anyone may; a watcher does it so fees return and a requester is never
+        left waiting."""
         if not self.unsettled:
             return
         if self.params is None:
             self.params = self.client.market.params()
         grace = self.params["window"] + self.params["finalise_grace"]
         for request_id, due in list(self.unsettled.items()):
-            silent = (
-                due.optimistic and due.claims and not due.answered and now > due.deadline + grace
-            )
-            if (not due.claims and now > due.deadline) or silent:
+            if due.expirable(now, grace):
                 attempt(
                     ("expire", request_id),
                     lambda r=request_id: self._expire_one(r),
@@ -169,9 +181,12 @@ class Watcher:
             self.unsettled[request_id] = _Deadline(
                 optimistic=int(event.args["mode"]) == MODES["optimistic"],
                 deadline=int(event.args["deadline"]),
+                redundancy=int(event.args["redundancy"]),
             )
         elif event.name == "Claimed" and int(event.args["request_id"]) in self.unsettled:
             self.unsettled[int(event.args["request_id"])].claims += 1
+        elif event.name == "Committed" and int(event.args["request_id"]) in self.unsettled:
+            self.unsettled[int(event.args["request_id"])].commits += 1
         elif event.name in ("ResultFinalised", "RequestExpired"):
             self.unsettled.pop(int(event.args["request_id"]), None)
         elif event.name == "BatchPosted":
@@ -221,7 +236,13 @@ class Watcher:
             return
         mine = self.commitments.get(result.request_id)
         if mine is None:
-            sample = sample_from_bytes(version.package, bytes(created.args["input"]))
+            try:
+                data = self.client.market.input_of(created.args, package=version.package)
+            except InputMismatch as exc:
+                watched.done = True
+                self.log(f"request {result.request_id}: not checked, {exc}")
+                return
+            sample = sample_from_bytes(version.package, data)
             trace = version.package.trace(sample)
             mine = TraceCommitments.from_trace(version.package, trace, 0, version.graph)
             self.commitments[result.request_id] = mine

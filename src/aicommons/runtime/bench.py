@@ -6,12 +6,13 @@ never by the runtime itself.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import statistics
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from aicommons.runtime import vnni
+from aicommons.runtime import avx2, vnni
 from aicommons.runtime.bert import Checkpoint
 from aicommons.runtime.package import ModelPackage
 from aicommons.runtime.quantize import quantize_onnx
@@ -59,7 +60,8 @@ class BenchRow:
 
 def cpu_description() -> str:
     """The CPU's model name (Linux /proc/cpuinfo, else `platform`), its logical CPU count and the
-    VNNI width the runtime uses on it, e.g. `Intel(R) Xeon(R) Processor, 2 CPUs, avx512vnni`."""
+    int8 instructions the runtime uses on it, e.g. `Intel(R) Xeon(R) Processor, 2 CPUs,
+    avx512vnni` or `AMD EPYC, 2 CPUs, avx2`."""
     name = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as info:
@@ -70,7 +72,8 @@ def cpu_description() -> str:
     except OSError:
         pass
     isa = vnni.host_isa()
-    return f"{name}, {os.cpu_count()} CPUs, {isa.name if isa else 'no VNNI'}"
+    int8 = isa.name if isa else "avx2" if avx2.available() else "no VNNI or AVX2"
+    return f"{name}, {os.cpu_count()} CPUs, {int8}"
 
 
 def random_mlp_onnx(sizes: tuple[int, ...] = RANDOM_MLP_SIZES, seed: int = 0) -> bytes:
@@ -149,6 +152,20 @@ def _batch(x: np.ndarray, size: int) -> np.ndarray:
     return np.ascontiguousarray(np.concatenate([x] * reps)[:size])
 
 
+@contextlib.contextmanager
+def _environment(name: str, value: str) -> Iterator[None]:
+    """`name` set to `value` inside, restored after."""
+    saved = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if saved is None:
+            del os.environ[name]
+        else:
+            os.environ[name] = saved
+
+
 def run_runtime_bench(
     demo_dir: Path,
     rounds: int = 3,
@@ -172,9 +189,11 @@ def run_runtime_bench(
     options.intra_op_num_threads = THREADS
     options.inter_op_num_threads = 1
     rows = []
-    # Ours runs its float products on OpenBLAS: give it the same thread count as onnxruntime.
+    # Ours runs its float products on OpenBLAS and its AVX2 products on its own threads: give
+    # both the same thread count as onnxruntime.
     with (
         threadpool_limits(limits=THREADS, user_api="blas"),
+        _environment(avx2.THREADS_ENV, str(THREADS)),
         tempfile.TemporaryDirectory(prefix="aic-bench-") as work,
     ):
         for model in _models(demo_dir):
@@ -404,6 +423,7 @@ def minilm_rows(
     rows = []
     with (
         threadpool_limits(limits=THREADS, user_api="blas"),
+        _environment(avx2.THREADS_ENV, str(THREADS)),
         tempfile.TemporaryDirectory(prefix="aic-bench-") as work,
     ):
         fp32_path, int8_path = Path(work) / "minilm.onnx", Path(work) / "minilm.int8.onnx"

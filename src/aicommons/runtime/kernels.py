@@ -18,7 +18,7 @@ from contextlib import contextmanager
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-from aicommons.runtime import madd16, vnni
+from aicommons.runtime import avx2, madd16, vnni
 from aicommons.runtime import reference as ref
 from aicommons.runtime.errors import InputError
 from aicommons.runtime.layer import Layer
@@ -38,7 +38,7 @@ from aicommons.runtime.loops import (
 FLOAT32_MAX_FAN_IN = (1 << 24) // (128 * 127)
 """1032: int8 dot products of this length keep every float32 partial sum below 2^24."""
 
-MATMUL_PATHS = ("vnni", "float32", "float64")
+MATMUL_PATHS = ("vnni", "avx2", "float32", "float64")
 MATMUL_PATH_ENV = "AICOMMONS_MATMUL_PATH"
 
 Kernel = Callable[..., np.ndarray]
@@ -49,9 +49,14 @@ TERM_BOUND = {"int8": 128 * 127, "int16": 32768 * 127}
 """Largest |x * W| of one product term of a dense/conv layer, by input dtype."""
 
 
+_PATH_NEEDS = {"vnni": "AVX-512 VNNI or AVX-VNNI", "avx2": "AVX2"}
+
+
 def available_matmul_paths() -> tuple[str, ...]:
-    """The paths this machine can run: vnni needs AVX-512 VNNI or AVX-VNNI (`vnni.host_isa`)."""
-    return MATMUL_PATHS if vnni.available() else MATMUL_PATHS[1:]
+    """The paths this machine can run, fastest first: vnni needs AVX-512 VNNI or AVX-VNNI
+    (`vnni.host_isa`), avx2 needs AVX2 (`avx2.available`)."""
+    runs = {"vnni": vnni.available(), "avx2": avx2.available()}
+    return tuple(path for path in MATMUL_PATHS if runs.get(path, True))
 
 
 def check_matmul_path(path: str) -> str:
@@ -59,13 +64,14 @@ def check_matmul_path(path: str) -> str:
     if path not in MATMUL_PATHS:
         raise ValueError(f"matmul path must be one of {', '.join(MATMUL_PATHS)}, got {path!r}")
     if path not in available_matmul_paths():
-        raise ValueError(f"matmul path {path!r} needs a CPU with AVX-512 VNNI or AVX-VNNI")
+        raise ValueError(f"matmul path {path!r} needs a CPU with {_PATH_NEEDS[path]}")
     return path
 
 
 def default_matmul_path() -> str:
-    """AICOMMONS_MATMUL_PATH if set, else vnni where the CPU has it, else float32 (blocked
-    fan-in); float64 is the third. All are exact and give the same bytes."""
+    """AICOMMONS_MATMUL_PATH if set, else vnni where the CPU has it, else avx2 where it has
+    that, else float32 (blocked fan-in); float64 is the last. All are exact and give the same
+    bytes."""
     path = os.environ.get(MATMUL_PATH_ENV)
     if path is None:
         return available_matmul_paths()[0]
@@ -212,6 +218,7 @@ class LinearRequant:
     is always [R, C]. The dot product is exact either way (see docs/integer-semantics.md):
 
     - path vnni, ungrouped: `vnni.Int8Product` (int32 VNNI sums), any number of rows;
+    - path avx2, ungrouped: `avx2.Avx2Product` (int32 vpmaddubsw sums), any number of rows;
     - otherwise dense calls of at most INT_DOT_MAX_ROWS rows: the compiled int32 dot product;
     - otherwise `ExactMatmul` (float32 blocks of fan-in <= 1032 added in float64, or float64).
 
@@ -231,26 +238,26 @@ class LinearRequant:
         self.channels = weight.shape[0] * weight.shape[1] if self.grouped else weight.shape[0]
         self.fan_in = weight.shape[-1]
         check_matmul_path(path)
-        self.int8_product = None
-        self.int16_product = None
+        self.int8_product: vnni.Int8Product | avx2.Avx2Product | None = None
+        self.int16_product: madd16.Int16Product | None = None
         if in_dtype != "int8":
+            # The int8 products would overflow on int16 inputs: vpmaddwd or float64 only.
             if path != "float64" and not self.grouped and madd16.available():
                 self.int16_product = madd16.Int16Product(np.ascontiguousarray(weight, np.int8))
             path = "float64"
+        int8_weight = np.ascontiguousarray(weight, dtype=np.int8)
         isa = vnni.host_isa() if path == "vnni" else None
         if isa is not None and not self.grouped and vnni.fits_int32(weight):
-            self.int8_product = vnni.Int8Product(np.ascontiguousarray(weight, dtype=np.int8), isa)
+            self.int8_product = vnni.Int8Product(int8_weight, isa)
+        elif path == "avx2" and not self.grouped and avx2.fits(int8_weight):
+            self.int8_product = avx2.Avx2Product(int8_weight)
         self.int_product = self.int8_product or self.int16_product
         self.matmul = None if self.int_product else ExactMatmul(weight, path)
         # The integer products read int8 / int16 values; the float products their own type.
         self.input_dtype: type = (
             np.int8 if self.int8_product else np.int16 if self.int16_product else self.matmul.dtype
         )
-        self.int_weight = (
-            None
-            if self.grouped or in_dtype != "int8"
-            else np.ascontiguousarray(weight, dtype=np.int8)
-        )
+        self.int_weight = None if self.grouped or in_dtype != "int8" else int8_weight
 
     def columns(self, rows: int) -> np.ndarray:
         """An input matrix to fill: [rows, K] in the dtype the product takes without a copy."""
@@ -279,6 +286,9 @@ class LinearRequant:
             and x.shape[0] <= INT_DOT_MAX_ROWS
         ):
             return self.requantize(int_dot_rows(x, self.int_weight))
+        if isinstance(self.int8_product, avx2.Avx2Product) and self.requantize.float_path:
+            r = self.requantize  # the float requantisation, fused into the product's threads
+            return self.int8_product.requantized(x, r.scale, r.offset, r.lo, r.hi, r.float_dtype)
         return self.finish(self.product(x))
 
 
@@ -591,6 +601,9 @@ class ConvKernel:
         return self.linear.finish(product, self.requantize)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
+        if self.banded and self.pool_phase == 1:  # the product and its requantisation at once
+            out = self.linear(self._banded_columns(x))
+            return out.reshape(x.shape[0], self.out_h, self.out_w, self.channels)
         return self.finish(self.product(x))
 
 

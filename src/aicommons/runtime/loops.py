@@ -18,12 +18,14 @@ _compiled = numba.njit(cache=True, nogil=True, boundscheck=False, error_model="n
 
 
 @_compiled
-def _requantized(value: float, scale: float, offset: float, lo: float, hi: float) -> int:
-    """floor(clamp(value * scale + offset, lo, hi)) in float64 (inlined into the loops)."""
+def requantized(value: float, scale: float, offset: float, lo: float, hi: float) -> float:
+    """floor(clamp(value * scale + offset, lo, hi)) in float64 (inlined into the loops). The
+    floor stays a float (an exact integer): the loops then vectorise (vroundpd), where an int
+    result cost a scalar conversion each way."""
     t = np.float64(value) * scale + offset
     t = t if t > lo else lo
     t = t if t < hi else hi
-    return math.floor(t)
+    return np.floor(t)
 
 
 @_compiled
@@ -40,7 +42,7 @@ def _requantize_max_rows(
     for r in range(rows):
         if phases == 1:  # no pool: requantise straight from the values
             for q in range(width):
-                out[r, q] = _requantized(values[r, 0, q], scale[q], offset[q], lo, hi)
+                out[r, q] = requantized(values[r, 0, q], scale[q], offset[q], lo, hi)
             continue
         for q in range(width):
             best[q] = values[r, 0, q]
@@ -49,7 +51,7 @@ def _requantize_max_rows(
                 v = values[r, p, q]
                 best[q] = v if v > best[q] else best[q]
         for q in range(width):
-            out[r, q] = _requantized(best[q], scale[q], offset[q], lo, hi)
+            out[r, q] = requantized(best[q], scale[q], offset[q], lo, hi)
 
 
 def pool_requantize_rows(

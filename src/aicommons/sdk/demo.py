@@ -94,9 +94,9 @@ class MarketDemoRun:
 
 
 def prepare_market_demo(client: Client, *, provider: Client, watcher_address: str) -> str:
-    """Make the digits CNN servable by the market: its graph registered (by the caller, its
-    maintainer), the provider and the watcher funded, the provider staked and offering it.
-    Idempotent; returns the graph root."""
+    """Make the digits CNN servable by the market: its graph header in the game (publishing
+    did it; a no-op then), the provider and the watcher funded, the provider staked and
+    offering it. Idempotent; returns the graph root the registry records."""
     root = client.market.register_graph("digits-cnn")
     for address in (provider.account.address, watcher_address):
         if client.tokens.balance(address) < DEMO_MARKET_FUNDS // 2:

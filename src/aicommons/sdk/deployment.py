@@ -16,6 +16,7 @@ from typing import Any
 
 from aicommons.chain.compile import compile_contract, deploy_web3
 from aicommons.chain.deploy import MarketParams, deploy_suite_web3
+from aicommons.chain.transact import send_call
 from aicommons.commit.json_input import read_json_file
 from aicommons.fsutil import atomic_write_bytes
 from aicommons.governance.deploy import (
@@ -42,6 +43,11 @@ STORAGE_SLASH_BPS = 5_000
 STORAGE_CHALLENGER_SHARE_BPS = 5_000
 STORAGE_RESPONSE_BLOCKS = 50
 STORAGE_RELEASE_DELAY = 100
+STORAGE_EPOCH_BLOCKS = 7_200
+"""The storage reward's epoch: about a day of 12-second blocks (the registry counts blocks)."""
+STORAGE_EPOCH_REWARD = 10**18 // 2
+"""What a listed blob's commitment earns per epoch with a valid answer (0.5 AIC, the
+economics simulation's default), from the reward pool the treasury funds by proposal."""
 
 
 @dataclass(frozen=True)
@@ -95,10 +101,13 @@ def load_deployment(w3: Any) -> Deployment:
     return deployment
 
 
-def owned_contracts(addresses: Any) -> dict[str, str]:
-    """The suite contracts with an owner, which the timelock must own: the registry, and the
-    compute market and its dispute game once the suite deploys them."""
-    owned = {"ModelRegistry": addresses.registry}
+def owned_contracts(addresses: Any, *, storage_registry: str = "") -> dict[str, str]:
+    """The suite contracts with an owner, which the timelock must own: the registry, the
+    executor (protocol share, treasury), the storage registry (terms, reward), and the compute
+    market and its dispute game once the suite deploys them."""
+    owned = {"ModelRegistry": addresses.registry, "OnchainExecutor": addresses.executor}
+    if storage_registry:
+        owned["StorageRegistry"] = storage_registry
     # The dispute game owns its verifier choice (new ops = a new verifier): governance too.
     for name, attribute in (("ComputeMarket", "market"), ("DisputeGame", "dispute_game")):
         address = getattr(addresses, attribute, "")
@@ -169,6 +178,12 @@ def deploy_suite(
         STORAGE_RELEASE_DELAY,
         account=account,
     )
+    send_call(
+        w3,
+        account,
+        storage_registry.functions.set_reward(STORAGE_EPOCH_BLOCKS, STORAGE_EPOCH_REWARD),
+        "setting the storage reward",
+    )
     governed = complete_governance_web3(
         w3,
         account,
@@ -178,7 +193,7 @@ def deploy_suite(
         treasury=treasury,
         params=params,
         allocations=allocations,
-        owned=owned_contracts(addresses),
+        owned=owned_contracts(addresses, storage_registry=storage_registry.address),
     )
     if development:
         delegate_development_accounts(w3, addresses.token)

@@ -143,6 +143,7 @@ def default_economics(
         challenge_bond=deployment.STORAGE_CHALLENGE_BOND,
         slash_bps=deployment.STORAGE_SLASH_BPS,
         challenger_share_bps=deployment.STORAGE_CHALLENGER_SHARE_BPS,
+        epoch_reward=deployment.STORAGE_EPOCH_REWARD,
     )
     return compute or ComputeTerms(), storage, workload or Workload()
 

@@ -262,6 +262,39 @@ class MarketService(Service):
             found += [r for r in batch_results(event) if r.request_id == request_id]
         return found
 
+    def request_input(self, request_id: int, *, package: ModelPackage | None = None) -> bytes:
+        """The input bytes of a request: its calldata, or its storage blob fetched and checked
+        against the request's input hash and input root (`InputMismatch` otherwise: such a
+        request is never served). `package` (else fetched) gives the input's shape."""
+        return self.input_of(self._created(request_id).args, package=package)
+
+    def input_of(self, created: dict[str, Any], *, package: ModelPackage | None) -> bytes:
+        """`request_input` for a request's RequestCreated arguments."""
+        from aicommons.market.commitments import MAX_BLOB_INPUT_BYTES, input_root
+        from aicommons.market.errors import InputMismatch
+        from aicommons.market.inputs import sample_from_bytes
+
+        blob = bytes(created["blob_id"])
+        if blob == bytes(32):
+            return bytes(created["input"])
+        request_id = int(created["request_id"])
+        data = self._client.storage.get_bytes(hex32(blob), max_bytes=MAX_BLOB_INPUT_BYTES)
+        if keccak256(data) != bytes(created["input_hash"]):
+            raise InputMismatch(
+                f"request {request_id}: blob {hex32(blob)} does not hash to the input hash"
+            )
+        if package is None:
+            name = self._model_name(bytes(created["model_id"]))
+            version = self._client.registry.version(name, bytes(created["version_id"]))
+            package = self.package_of(version)
+        try:
+            sample = sample_from_bytes(package, data)
+        except ValueError as exc:
+            raise InputMismatch(f"request {request_id}: blob input {exc}") from None
+        if input_root(sample[0]) != bytes(created["input_root"]):
+            raise InputMismatch(f"request {request_id}: blob input does not match its input root")
+        return data
+
     def request_info(self, request_id: int) -> MarketRequest:
         """The request joined with its events: what `aic request show` prints."""
         created = self._created(request_id)
@@ -343,33 +376,37 @@ class MarketService(Service):
 
     # -- maintainer ----------------------------------------------------------------------------
 
-    def register_graph(self, reference: str) -> str:
-        """Register the graph commitment of a version (a maintainer, once); returns the root.
-
-        A no-op when the same root is already registered; refused when another is."""
+    def register_graph(self, reference: str, *, package: ModelPackage | None = None) -> str:
+        """Give the DisputeGame the graph header of a version (anyone may, once): proven against
+        the graph root the registry records for it, which must be the package's; returns the
+        root. A no-op when the header is already there."""
         from aicommons.market.graph import graph_commitment
 
         version = self._client.registry.resolve(reference)
-        commitment = graph_commitment(self.package_of(version))
-        registered = bytes(self.graph(version)["graph_root"])
-        if registered == commitment.root:
-            return hex32(commitment.root)
-        if registered != bytes(32):
+        recorded = bytes.fromhex(version.graph_root[2:])
+        if recorded == bytes(32):
             raise ClientError(
-                f"version {version.version_id} has another graph root registered "
-                f"({hex32(registered)})"
+                f"{version.model} {version.version_id[:10]}… records no graph root in the "
+                "registry (publish it with the optimistic or redundant mode)"
             )
+        commitment = graph_commitment(package or self.package_of(version))
+        if commitment.root != recorded:
+            raise ClientError(
+                f"the registry records graph root {version.graph_root} for {version.model}, "
+                f"but its package's is {hex32(commitment.root)}: refusing it"
+            )
+        if bytes(self.graph(version)["graph_root"]) == recorded:
+            return version.graph_root
         self._transact(
             self._game().functions.register_graph(
-                bytes.fromhex(self._model_id(version)[2:]),
+                version.model_bytes,
                 version.version_bytes,
-                commitment.root,
                 commitment.header.as_abi(),
                 commitment.proof(0),
             ),
             f"registering the graph of {version.model}",
         )
-        return hex32(commitment.root)
+        return version.graph_root
 
     @staticmethod
     def _model_id(version: VersionInfo) -> str:
@@ -400,6 +437,8 @@ class MarketService(Service):
             raise ClientError("stake and price cannot be negative")
         if not models:
             raise ClientError("offer at least one model (--model NAME[@VER])")
+        for reference in models:
+            self.register_graph(reference)  # a no-op once the game has the version's header
         versions = [self._servable(reference) for reference in models]
         current = self.provider(account.address)
         minimum = self.params()["min_stake"]
@@ -421,14 +460,23 @@ class MarketService(Service):
             )
         return self.provider(account.address)
 
-    def _servable(self, reference: str) -> VersionInfo:
+    def _servable(self, reference: str, *, mode: str | None = None) -> VersionInfo:
+        """A live version the market can serve (in `mode`, when given): its registry record
+        offers the mode and a graph root, and the DisputeGame holds its header."""
+        from aicommons.sdk import protocol
+
         version = self._client.registry.resolve(reference)
         if version.deprecated:
             raise ClientError(f"version {version.version_id} of {version.model} is deprecated")
+        if mode is not None and not version.modes & protocol.MODES[mode]:
+            raise ClientError(
+                f"{version.model} {version.version_id[:10]}… does not offer the {mode} mode "
+                f"(it offers {', '.join(version.mode_names)})"
+            )
         if bytes(self.graph(version)["graph_root"]) == bytes(32):
             raise ClientError(
                 f"{version.model} {version.version_id[:10]}… has no graph registered with the "
-                "market (its maintainer runs `aic provider graph`)"
+                "market (anyone may: `aic provider graph`)"
             )
         return version
 
@@ -475,6 +523,24 @@ class MarketService(Service):
         value = np.asarray(trace.values[header.output_leaf][sample])
         return output_bytes(value), bytes(trace.roots[sample])
 
+    def _sign(self, created: dict[str, Any], *, output: bytes, trace_root: bytes) -> bytes:
+        """The account's EIP-712 `Result` signature (`market.receipts`) of a result for the
+        request `created` (its RequestCreated arguments): posted with it, so any machine can
+        rebuild and check the receipt from chain data."""
+        from aicommons.market.receipts import ResultStatement, sign_result
+
+        statement = ResultStatement(
+            request_id=int(created["request_id"]),
+            version_id=hex32(created["version_id"]),
+            input_hash=hex32(created["input_hash"]),
+            output_hash=hex32(keccak256(output)),
+            trace_root=hex32(trace_root),
+        )
+        signature = sign_result(
+            self._require_account(), statement, chain_id=self._client.chain_id, market=self.address
+        )
+        return bytes.fromhex(signature[2:])
+
     def post_result(
         self, request_id: int, trace: Trace, *, package: ModelPackage | None = None
     ) -> PostedBatch:
@@ -493,26 +559,27 @@ class MarketService(Service):
         if not results:
             raise ClientError("a batch needs at least one result")
         packages: dict[str, ModelPackage] = {}
-        leaves = []
+        leaves, signatures = [], []
         for request_id, trace, sample in results:
-            version_id = hex32(self._created(request_id).args["version_id"])
+            created = self._created(request_id).args
+            version_id = hex32(created["version_id"])
             pkg = package
             if pkg is None:
                 if version_id not in packages:
-                    record = self._created(request_id).args
-                    name = self._model_name(bytes(record["model_id"]))
+                    name = self._model_name(bytes(created["model_id"]))
                     packages[version_id] = self.package_of(
                         self._client.registry.version(name, bytes.fromhex(version_id[2:]))
                     )
                 pkg = packages[version_id]
             output, root = self.result_of(trace, package=pkg, sample=sample)
             leaves.append((request_id, root, output))
+            signatures.append(self._sign(created, output=output, trace_root=root))
         batch = BatchCommitment(
             [CommittedResult(request_id, root, output) for request_id, root, output in leaves]
         )
         market = self._market()
         receipt = self._transact(
-            market.functions.post_batch(*batch.post_args()),
+            market.functions.post_batch(*batch.post_args(signatures)),
             f"posting a batch of {len(leaves)}",
             gas=POST_GAS_BASE + POST_GAS_PER_RESULT * len(leaves),
         )
@@ -554,9 +621,18 @@ class MarketService(Service):
         return posted[0]
 
     def expire(self, request_id: int) -> str:
+        """Expire what nobody answered (anyone may): an open request past its deadline, an
+        optimistic claim never answered past deadline + window + grace, or a redundant request
+        whose k claimants did not all commit by the deadline (through RedundantMode)."""
+        created = self._created(request_id).args
+        redundant = int(created["mode"]) == MODES["redundant"]
+        if redundant and self.status(request_id) == "claimed":
+            contract, name = self._redundant(), "RedundantMode"
+        else:
+            contract, name = self._market(), CONTRACT
         receipt = self._transact(
-            self._market().functions.expire(request_id),
-            f"expiring {request_id}",
+            contract.functions.expire(request_id),
+            f"expiring {request_id} ({name})",
             gas=TX_GAS["expire"],
         )
         return hex32(receipt["transactionHash"])
@@ -585,8 +661,9 @@ class MarketService(Service):
     def reveal_result(
         self, request_id: int, *, output: bytes, trace_root: bytes, salt: bytes
     ) -> str:
+        signature = self._sign(self._created(request_id).args, output=output, trace_root=trace_root)
         receipt = self._transact(
-            self._redundant().functions.reveal(request_id, output, trace_root, salt),
+            self._redundant().functions.reveal(request_id, output, trace_root, salt, signature),
             f"revealing request {request_id}",
             gas=TX_GAS["reveal"],
         )
@@ -623,13 +700,15 @@ class MarketService(Service):
         provider: str | None = None,
         max_fee: int | None = None,
         ttl_s: int = DEFAULT_TTL_S,
+        blob: bool | None = None,
     ) -> RequestTicket:
         """Escrow a fee and ask the market for `reference` on one sample `x`.
 
         `x` is int8 (taken as is) or floats (quantised with the package's input scale).
         `max_fee` defaults to the version fee plus the dearest live offer per provider. The
-        paid request is kept as a pending receipt under `$AIC_HOME/receipts` before anything
-        else can fail."""
+        input travels in calldata, or (`blob=True`, and by default when it is too large for
+        calldata) as a storage blob named by id, keccak hash and tensor root. The paid request
+        is kept as a pending receipt under `$AIC_HOME/receipts` before anything else can fail."""
         (ticket,) = self.request_many(
             reference,
             [x],
@@ -638,6 +717,7 @@ class MarketService(Service):
             provider=provider,
             max_fee=max_fee,
             ttl_s=ttl_s,
+            blob=blob,
         )
         return ticket
 
@@ -651,9 +731,16 @@ class MarketService(Service):
         provider: str | None = None,
         max_fee: int | None = None,
         ttl_s: int = DEFAULT_TTL_S,
+        blob: bool | None = None,
     ) -> list[RequestTicket]:
         """One request per sample, with the same terms: everything is checked (and the fee
         approved) once, for all of them, before the first transaction."""
+        from aicommons.market.commitments import (
+            MAX_INPUT_BYTES,
+            MAX_INPUT_ROWS,
+            input_root,
+            tensor_bytes,
+        )
         from aicommons.market.inputs import prepare_sample
 
         account = self._require_account()
@@ -666,9 +753,14 @@ class MarketService(Service):
                 raise ClientError("redundant mode cannot name a provider")
             if not 2 <= providers <= 9:
                 raise ClientError(f"redundant mode takes 2..9 providers, got {providers}")
-        version = self._servable(reference)
+        version = self._servable(reference, mode=mode)
         package = self.package_of(version)
         inputs = [prepare_sample(package, x) for x in samples]
+        size = int(np.prod(package.input_shape))
+        if blob is None:
+            blob = size > MAX_INPUT_BYTES or int(package.input_shape[0]) > MAX_INPUT_ROWS
+        if blob and not self._client.storage.nodes:
+            raise ClientError("a blob input needs a storage node (--node)")
         offers = dict(self._offers_by(version))
         if provider is not None:
             from web3 import Web3
@@ -695,14 +787,20 @@ class MarketService(Service):
         zero = "0x" + "00" * 20
         tickets = []
         for sample in inputs:
-            data = input_bytes(sample)
+            ref = (bytes(32), bytes(32), bytes(32))
+            if blob:
+                data = tensor_bytes(sample)
+                stored = self._client.storage.put_bytes(data, name="input.bin")
+                ref = (bytes.fromhex(stored.blob_id[2:]), keccak256(data), input_root(sample[0]))
+            else:
+                data = input_bytes(sample)
             now = int(self.w3.eth.get_block("latest")["timestamp"])
             deadline = max(now, int(time.time())) + ttl_s
             call = self._market().functions.request(
                 model_id,
                 version.version_bytes,
-                data,
-                (bytes(32), bytes(32), bytes(32)),
+                b"" if blob else data,
+                ref,
                 MODES[mode],
                 providers,
                 max_fee,
@@ -786,36 +884,52 @@ class MarketService(Service):
             time.sleep(poll_s)
 
     def receipt(self, ticket: RequestTicket) -> MarketReceipt:
-        """The receipt of a request as the chain and the provider's signature show it now
-        (pending until finalised); kept under `$AIC_HOME/receipts`."""
-        from aicommons.market.outbox import find_signature
-        from aicommons.market.receipts import ResultStatement
+        """The receipt of a request just made (`receipt_of` its id), kept under
+        `$AIC_HOME/receipts`."""
+        receipt = self.receipt_of(ticket.request_id)
+        keep_receipt(receipt)
+        return receipt
 
-        account = self._require_account()
-        info = self.request_info(ticket.request_id)
-        receipt = self._pending_receipt(ticket, account.address)
-        if info.output is None or info.provider is None:
-            keep_receipt(receipt)
-            return receipt
-        statement = ResultStatement(
-            request_id=ticket.request_id,
-            version_id=ticket.version_id,
-            input_hash=ticket.input_hash,
-            output_hash=info.output_hash or "",
-            trace_root=info.trace_root or "",
-        )
-        signature = find_signature(
+    def receipt_of(self, request_id: int) -> MarketReceipt:
+        """The receipt of any request, rebuilt from chain data alone (and, for a blob input,
+        the blob from storage): the request transaction, the answering provider's signature as
+        it posted it (BatchPosted, or Revealed in redundant mode), the output and, once final,
+        the finalisation. Anyone can build it, on any machine; `aic verify` checks it."""
+        created = self._created(request_id)
+        args = created.args
+        model = self._model_name(bytes(args["model_id"]))
+        tx = self.w3.eth.get_transaction_receipt(created.tx_hash)
+        data = self.input_of(args, package=None)
+        info = self.request_info(request_id)
+        receipt = MarketReceipt(
             chain_id=self._client.chain_id,
             market=self.address,
-            request_id=ticket.request_id,
-            provider=info.provider,
-            statement=statement,
+            registry=self.deployment.address("ModelRegistry"),
+            request_id=request_id,
+            model=model,
+            version_id=hex32(args["version_id"]),
+            mode=mode_name(int(args["mode"])),
+            requester=str(args["requester"]),
+            provider="",
+            signature="",
+            tx_hash=created.tx_hash,
+            block_number=created.block_number,
+            block_hash=hex32(tx["blockHash"]),
+            input=[int(v) for v in np.frombuffer(data, dtype=np.int8)],
+            input_hash=hex32(args["input_hash"]),
+            output=[],
+            output_hash="",
+            trace_root="",
+            max_fee=int(args["max_fee"]),
+            fee=None,
         )
-        final = MarketReceipt(
+        if info.output is None or info.provider is None:
+            return receipt
+        return MarketReceipt(
             **{
                 **receipt.to_json(),
                 "provider": info.provider,
-                "signature": signature or "",
+                "signature": self._posted_signature(request_id, info) or "",
                 "output": info.output,
                 "output_hash": info.output_hash or "",
                 "trace_root": info.trace_root or "",
@@ -823,8 +937,28 @@ class MarketService(Service):
                 "finalise_tx": info.finalise_tx or "",
             }
         )
-        keep_receipt(final)
-        return final
+
+    def _posted_signature(self, request_id: int, info: MarketRequest) -> str | None:
+        """The signature the answering provider posted with this output and trace root."""
+        assert info.provider is not None
+        who = info.provider.lower()
+        if info.mode == "redundant":
+            reveals = self.events(names=("Revealed",), filters={"request_id": request_id})
+            posted = [
+                (hex32(e.args["output_hash"]), hex32(e.args["trace_root"]), e.args["signature"])
+                for e in reveals
+                if str(e.args["provider"]).lower() == who
+            ]
+        else:
+            posted = [
+                (r.output_hash, r.trace_root, r.signature)
+                for r in self.posted_results(request_id)
+                if r.provider.lower() == who
+            ]
+        for output_hash, trace_root, signature in posted:
+            if (output_hash, trace_root) == (info.output_hash, info.trace_root):
+                return signature if isinstance(signature, str) else hex32(signature)
+        return None
 
     # -- disputes ------------------------------------------------------------------------------
 

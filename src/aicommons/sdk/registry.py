@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aicommons.commit import keccak256
-from aicommons.runtime import load_package
+from aicommons.runtime import ModelPackage, load_package
 from aicommons.sdk import protocol
 from aicommons.sdk._service import Service
 from aicommons.sdk.errors import ClientError
@@ -25,6 +25,9 @@ from aicommons.sdk.types import (
     VersionInfo,
     hex32,
 )
+
+if TYPE_CHECKING:
+    from aicommons.market.graph import GraphCommitment
 
 
 def model_id_of(name: str) -> bytes:
@@ -85,6 +88,8 @@ class RegistryService(Service):
             deprecated=bool(record["deprecated"]),
             canonical=canonical,
             onchain_ready=ready,
+            graph_root=hex32(record["graph_root"]),
+            mode_names=protocol.mode_names(int(record["modes"])),
         )
 
     def model(self, name: str) -> ModelInfo:
@@ -126,11 +131,19 @@ class RegistryService(Service):
         attribution: Sequence[Attribution] = (),
         fee: int = 0,
         onchain: bool = False,
+        modes: Sequence[str] | None = None,
     ) -> PublishResult:
         """Store the package, register the model (if new) and the version, upload it on-chain.
 
+        `modes` (names of `protocol.MODES`) are the verification modes the version offers; by
+        default "onchain" (with `onchain`) plus the market's "optimistic" and "redundant" when
+        the market can check the package (`market.graph_commitment` accepts it), else
+        "optimistic" alone (not servable by the market). With a market mode the registry
+        records the package's graph root, and the market's DisputeGame is given its header.
+
         Everything that can be checked is checked before the first transaction: the package
-        verifies, the model fits the executor (when `onchain`), storage accepts the bytes.
+        verifies, the model fits the executor (when `onchain`), the market can check it (for
+        market modes asked for), storage accepts the bytes.
         """
         from aicommons.chain.executor import (
             model_from_package,
@@ -151,6 +164,8 @@ class RegistryService(Service):
                 f"attribution shares add up to more than {protocol.MAX_SHARES_BPS} bps"
             )
         entries = [(a.account, protocol.role_code(a.role), a.share_bps) for a in attribution]
+        chosen, graph = _market_modes(package, onchain=onchain, modes=modes)
+        graph_root = graph.root if graph is not None else bytes(32)
         program = None
         committed = bytes(32)  # the program hash to register: none without the on-chain mode
         if onchain:
@@ -163,12 +178,13 @@ class RegistryService(Service):
         if published and (
             bytes(existing["weights_root"]) != package.weights_root
             or (onchain and bytes(existing["program_hash"]) != committed)
+            or (graph is not None and bytes(existing["graph_root"]) != graph_root)
         ):
             # Published before under this model (only its maintainers can) with commitments
             # that are not this package's: refuse to build on it.
             raise ClientError(
                 f"version {hex32(version_id)} of {name!r} is already published with another "
-                "weights root or program hash than this package's; deprecate it"
+                "weights root, program hash or graph root than this package's; deprecate it"
             )
         stored = self._client.storage.put(package_path)
 
@@ -179,7 +195,6 @@ class RegistryService(Service):
                 f"registering model {name!r}",
             )
         if not published:
-            modes = protocol.MODES["onchain" if onchain else "optimistic"]
             self._transact(
                 registry.functions.publish_version(
                     model_id,
@@ -189,11 +204,14 @@ class RegistryService(Service):
                     [protocol.LOCATOR_PREFIX + stored.blob_id],
                     licence,
                     entries,
-                    modes,
+                    protocol.mode_bits(chosen),
                     fee,
+                    graph_root,
                 ),
                 f"publishing version {hex32(version_id)}",
             )
+        if graph is not None and "DisputeGame" in self.deployment.contracts:
+            self._client.market.register_graph(f"{name}@{hex32(version_id)}", package=package)
         upload_gas = None
         if program is not None:
             executor = self._contract("OnchainExecutor")
@@ -207,7 +225,38 @@ class RegistryService(Service):
             blob_id=stored.blob_id,
             stored_on=stored.stored_on,
             onchain_upload_gas=upload_gas,
+            modes=list(chosen),
+            graph_root=hex32(graph_root) if graph is not None else None,
         )
+
+
+def _market_modes(
+    package: ModelPackage, *, onchain: bool, modes: Sequence[str] | None
+) -> tuple[tuple[str, ...], GraphCommitment | None]:
+    """The modes to publish and, with a market mode, the package's graph commitment."""
+    from aicommons.market.errors import NotDisputable
+    from aicommons.market.graph import graph_commitment
+
+    market = ("optimistic", "redundant")
+    if modes is None:
+        try:
+            graph = graph_commitment(package)
+        except NotDisputable:
+            return (("onchain",) if onchain else ("optimistic",)), None
+        return (("onchain",) if onchain else ()) + market, graph
+    chosen = tuple(dict.fromkeys(modes))
+    protocol.mode_bits(chosen)  # known names, at least one
+    if ("onchain" in chosen) != onchain:
+        raise ClientError("the onchain mode and --onchain go together (the executor upload)")
+    if not any(mode in market for mode in chosen):
+        return chosen, None
+    try:
+        return chosen, graph_commitment(package)
+    except NotDisputable as exc:
+        raise ClientError(
+            f"the market cannot check this package ({exc}): publish it without the "
+            "optimistic and redundant modes"
+        ) from None
 
 
 def _attribution(entry: dict[str, Any]) -> Attribution:

@@ -33,6 +33,32 @@ class StorageService(Service):
             raise ClientError("no storage node given: the package must be stored to be published")
         return put_file(path, self.nodes, self._require_account())
 
+    def put_bytes(self, data: bytes, *, name: str = "data.bin") -> Any:
+        """Store `data` as one blob on every configured node (as `put`); returns the blob."""
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="aic-put-") as folder:
+            path = Path(folder) / name
+            path.write_bytes(data)
+            return self.put(path)
+
+    def get_bytes(self, blob_id: str, *, max_bytes: int) -> bytes:
+        """The bytes of blob `blob_id` (every chunk verified), refused above `max_bytes`."""
+        import tempfile
+
+        from aicommons.storage.client import get_blob
+        from aicommons.storage.errors import StorageError
+
+        if not self.nodes:
+            raise ClientError(f"no storage node given to fetch blob {blob_id} from")
+        with tempfile.TemporaryDirectory(prefix="aic-get-") as folder:
+            target = Path(folder) / "blob"
+            try:
+                get_blob(blob_id, target, self.nodes, max_bytes=max_bytes)
+            except (StorageError, ValueError) as exc:
+                raise ClientError(f"cannot fetch blob {blob_id}: {exc}") from None
+            return target.read_bytes()
+
     def fetch_package(self, version: VersionInfo) -> ModelPackage:
         """The version's package from the local cache or storage, verified against its id."""
         from aicommons.storage.client import get_blob

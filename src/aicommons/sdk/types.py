@@ -67,6 +67,10 @@ class VersionInfo:
     deprecated: bool
     canonical: bool
     onchain_ready: bool
+    graph_root: str = "0x" + "00" * 32
+    """The market's graph commitment the registry records (zero: the market cannot serve it)."""
+    mode_names: list[str] = field(default_factory=list)
+    """`modes` by name (`protocol.MODES`), e.g. ["onchain", "optimistic"]."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -107,6 +111,9 @@ class PublishResult:
     blob_id: str
     stored_on: list[str]
     onchain_upload_gas: int | None
+    modes: list[str] = field(default_factory=list)
+    graph_root: str | None = None
+    """The graph commitment recorded for the market modes (None without them)."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from aicommons.chain.executor import input_hash, output_hash
+from aicommons.chain.executor import encode_input, input_hash, output_hash
 from aicommons.commit import keccak256
 from aicommons.sdk.errors import ClientError
 from aicommons.sdk.receipt import (
@@ -326,7 +326,9 @@ def check_market_request(ctx: Context) -> str:
         hex32(input_hash(receipt.input)) == receipt.input_hash.lower(),
         "input does not hash to input_hash",
     )
-    ctx.found["request_input"] = bytes(args["input"])
+    # The bytes the request committed to: its calldata, or its storage blob (whose hash the
+    # request logs), either way the receipt's input values, proven above to hash to it.
+    ctx.found["request_input"] = encode_input(receipt.input)
     return f"request {receipt.request_id} for version {receipt.version_id[:10]}…"
 
 
@@ -343,7 +345,9 @@ def _market_statement(receipt: MarketReceipt) -> Any:
 
 
 def check_market_signature(ctx: Context) -> str:
-    """The provider's EIP-712 Result recovers to the provider, who claimed the request."""
+    """The provider's EIP-712 Result recovers to the provider, who claimed the request. The
+    provider posts it with the result (BatchPosted / Revealed), so a receipt rebuilt from chain
+    data on any machine (`client.market.receipt_of`) carries it."""
     from aicommons.market.receipts import result_signer
 
     receipt = ctx.receipt

@@ -8,9 +8,11 @@
         exported), so the supply is a constant anyone can check. Inference fees are paid in
         this token; the governor weighs votes with it.
 @dev Every path that moves tokens moves votes: `transfer`, `transferFrom` (also after a
-     `permit`), `burn` and `burn_from` are this contract's wrappers of erc20's internal
-     functions followed by `votes._after_token_transfer`; the constructor's mint is recorded
-     the same way. The balance storage is snekmate's, unchanged.
+     `permit`), `burn` and `burn_from` go through the votes module's `_transfer` and `_burn`,
+     which keep each balance in one storage word with the holder's vote state (so a transfer
+     between delegated holders costs at most twice a plain one; docs/governance.md, "Gas");
+     the constructor mints through `votes._mint`. snekmate's erc20 keeps the total supply,
+     allowances, permit, nonces and the EIP-712 domain.
      Reverts: ZeroAddress, SupplyTooLarge (above votes.MAX_SUPPLY), snekmate erc20's and
      votes' reasons.
 """
@@ -31,11 +33,11 @@ initializes: erc20[ownable := ownable]
 initializes: votes[erc20 := erc20]
 
 # The holder-facing ERC-20 + permit surface and the votes; `mint`, `set_minter` and the
-# ownership functions stay internal so the supply is fixed forever. The four functions that
-# move or destroy tokens are defined below so that votes follow them.
+# ownership functions stay internal so the supply is fixed forever. The balances are the
+# votes module's; the four functions that move or destroy tokens are defined below on it.
 exports: (
     erc20.totalSupply,
-    erc20.balanceOf,
+    votes.balanceOf,
     erc20.allowance,
     erc20.approve,
     erc20.permit,
@@ -67,14 +69,13 @@ def __init__(treasury: address, initial_supply: uint256):
     @param treasury Receives the entire supply (the Treasury contract, or a development
            account on a devnet).
     @param initial_supply Total supply in the smallest unit (18 decimals), at most
-           votes.MAX_SUPPLY (about 4.95e27, i.e. 4.95 billion AIC).
+           votes.MAX_SUPPLY (2^90 - 1, about 1.24e27, i.e. 1.24 billion AIC).
     """
     assert treasury != empty(address), "ZeroAddress"
     assert initial_supply <= votes.MAX_SUPPLY, "SupplyTooLarge"
     ownable.__init__()
     erc20.__init__("aicommons", "AIC", 18, _EIP712_NAME, _EIP712_VERSION)
-    erc20._mint(treasury, initial_supply)
-    votes._after_token_transfer(empty(address), treasury, initial_supply)
+    votes._mint(treasury, initial_supply)
     # Drop the deployer's minter role and ownership: the supply above is final.
     erc20.is_minter[msg.sender] = False
     log erc20.RoleMinterChanged(minter=msg.sender, status=False)
@@ -89,8 +90,7 @@ def transfer(to: address, amount: uint256) -> bool:
     @param amount In base units.
     @return True (failures revert).
     """
-    erc20._transfer(msg.sender, to, amount)
-    votes._after_token_transfer(msg.sender, to, amount)
+    votes._transfer(msg.sender, to, amount)
     return True
 
 
@@ -105,8 +105,7 @@ def transferFrom(owner: address, to: address, amount: uint256) -> bool:
     @return True (failures revert).
     """
     erc20._spend_allowance(owner, msg.sender, amount)
-    erc20._transfer(owner, to, amount)
-    votes._after_token_transfer(owner, to, amount)
+    votes._transfer(owner, to, amount)
     return True
 
 
@@ -116,8 +115,7 @@ def burn(amount: uint256):
     @notice Destroy `amount` of the caller's tokens (and their votes).
     @param amount In base units.
     """
-    erc20._burn(msg.sender, amount)
-    votes._after_token_transfer(msg.sender, empty(address), amount)
+    votes._burn(msg.sender, amount)
 
 
 @external
@@ -128,5 +126,4 @@ def burn_from(owner: address, amount: uint256):
     @param amount In base units.
     """
     erc20._spend_allowance(owner, msg.sender, amount)
-    erc20._burn(owner, amount)
-    votes._after_token_transfer(owner, empty(address), amount)
+    votes._burn(owner, amount)

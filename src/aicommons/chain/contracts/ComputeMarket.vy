@@ -45,6 +45,7 @@ MAX_INPUT_BYTES: public(constant(uint256)) = 8192
 MAX_INPUT_ROWS: public(constant(uint256)) = 1024
 MAX_OUTPUT_BYTES: public(constant(uint256)) = 4096
 MAX_BATCH: public(constant(uint256)) = 128
+SIGNATURE_BYTES: public(constant(uint256)) = 65  # r ‖ s ‖ v of the provider's EIP-712 Result
 # All outputs of one batch together (they travel in calldata and in the event).
 MAX_BATCH_BYTES: public(constant(uint256)) = 32768
 MAX_REDUNDANCY: public(constant(uint256)) = 9
@@ -90,7 +91,7 @@ interface Registry:
         model_id: bytes32, version_id: bytes32
     ) -> DynArray[fee_split.Attribution, fee_split.MAX_ATTRIBUTION]: view
     def weights_root(model_id: bytes32, version_id: bytes32) -> bytes32: view
-    def is_maintainer(model_id: bytes32, account: address) -> bool: view
+    def modes(model_id: bytes32, version_id: bytes32) -> uint256: view
 
 
 struct Params:
@@ -209,6 +210,7 @@ event BatchPosted:
     trace_roots: DynArray[bytes32, MAX_BATCH]
     outputs: Bytes[MAX_BATCH_BYTES]
     output_sizes: DynArray[uint256, MAX_BATCH]
+    signatures: Bytes[MAX_BATCH * SIGNATURE_BYTES]
 
 
 event ModulesSet:
@@ -464,6 +466,9 @@ def request(
     else:
         self._require(redundancy >= 2 and redundancy <= MAX_REDUNDANCY, "InvalidRedundancy")
         self._require(provider == empty(address), "InvalidProvider")
+    # The registry's mode bits: 4 optimistic, 2 redundant (the version must offer the mode).
+    bit: uint256 = 4 if mode == MODE_OPTIMISTIC else 2
+    self._require(staticcall registry.modes(model_id, version_id) & bit != 0, "ModeNotOffered")
     self._require(deadline > block.timestamp, "DeadlinePassed")
     self._require(deadline <= block.timestamp + self.params.max_request_ttl, "DeadlineTooFar")
     self._require(callback_gas <= self.params.max_callback_gas, "CallbackGasTooHigh")
@@ -570,17 +575,23 @@ def post_batch(
     trace_roots: DynArray[bytes32, MAX_BATCH],
     outputs: Bytes[MAX_BATCH_BYTES],
     output_sizes: DynArray[uint256, MAX_BATCH],
+    signatures: Bytes[MAX_BATCH * SIGNATURE_BYTES],
 ) -> uint256:
     """
     @notice Post the results of claimed optimistic requests under one Merkle root: result i is
-            (request_ids[i], trace_roots[i], the next output_sizes[i] bytes of `outputs`).
+            (request_ids[i], trace_roots[i], the next output_sizes[i] bytes of `outputs`),
+            signed by the provider with signature i (65 bytes each, in order).
     @dev One storage read per request (its hot word) and no per-request write: the batch root
-         and one packed word are stored; the event repeats the posted data for watchers.
+         and one packed word are stored; the event repeats the posted data for watchers and
+         carries the signatures, so anyone can rebuild and check a receipt from chain data.
+         The signatures are not checked here (an ecrecover per result would cost ~4k gas):
+         only the claimant can post, so a bad signature can only fail its own receipts.
     @return batch_id
     """
     count: uint256 = len(request_ids)
     self._require(count > 0, "EmptyBatch")
     self._require(len(trace_roots) == count and len(output_sizes) == count, "BatchMismatch")
+    self._require(len(signatures) == count * SIGNATURE_BYTES, "BatchMismatch")
     digests: DynArray[bytes32, MAX_BATCH] = []
     offset: uint256 = 0
     for i: uint256 in range(count, bound=MAX_BATCH):
@@ -614,6 +625,7 @@ def post_batch(
         trace_roots=trace_roots,
         outputs=outputs,
         output_sizes=output_sizes,
+        signatures=signatures,
     )
     return batch_id
 

@@ -8,7 +8,8 @@
         element of it from the provider's committed inputs and the registered weights. Every
         move has a deadline and silence loses. The market holds the bonds and the stakes and
         settles each outcome (`close_dispute`); this contract holds only the games and each
-        version's graph commitment (which layer does what), registered once by a maintainer.
+        version's graph header, proven once (by anyone) against the graph root the registry
+        records for the version.
 @dev Invariants: a dispute moves only forward through its phases and ends exactly once (one
      `close_dispute`); a move is accepted only from the party whose turn it is, before its
      deadline, with data that matches the commitments stored at the previous move. Reverts
@@ -61,7 +62,7 @@ flag Phase:
 interface Registry:
     def inference_terms(model_id: bytes32, version_id: bytes32) -> (bool, bool, uint256): view
     def weights_root(model_id: bytes32, version_id: bytes32) -> bytes32: view
-    def is_maintainer(model_id: bytes32, account: address) -> bool: view
+    def graph_root(model_id: bytes32, version_id: bytes32) -> bytes32: view
 
 
 struct GraphHeader:
@@ -191,7 +192,7 @@ disputes: public(HashMap[uint256, Dispute])
 def __init__(market_: address, registry_: address, verifier_: address):
     """
     @param market_ The ComputeMarket this game settles through (it must name this contract).
-    @param registry_ The ModelRegistry (maintainers, weights roots).
+    @param registry_ The ModelRegistry (versions, weights and graph roots).
     @param verifier_ The OneStepVerifier (owner-settable, to add ops).
     """
     self._require(market_ != empty(address) and registry_ != empty(address), "ZeroAddress")
@@ -223,26 +224,29 @@ def set_verifier(verifier_: address):
 def register_graph(
     model_id: bytes32,
     version_id: bytes32,
-    graph_root: bytes32,
     header: GraphHeader,
     header_siblings: DynArray[bytes32, MAX_DEPTH],
 ):
     """
-    @notice Register a version's graph root (a maintainer of its model, once, immutable).
-    @dev The header is proven as leaf 0 of the graph root and kept: the market checks request
-         inputs against it and the game reveals against its layer count and output.
+    @notice Bring a version's graph header into the game (anyone, once): the graph root is the
+            one the registry records for the version (`ModelRegistry.graph_root`), never a
+            second statement.
+    @dev The header is proven as leaf 0 of the registry's graph root and kept: the market
+         checks request inputs against it and the game reveals against its layer count and
+         output.
     """
-    self._require(staticcall registry.is_maintainer(model_id, msg.sender), "NotMaintainer")
     exists: bool = False
     deprecated: bool = False
     fee: uint256 = 0
     exists, deprecated, fee = staticcall registry.inference_terms(model_id, version_id)
     self._require(exists, "UnknownVersion")
     self._require(not deprecated, "VersionDeprecated")
+    graph_root: bytes32 = staticcall registry.graph_root(model_id, version_id)
+    self._require(graph_root != empty(bytes32), "GraphNotRegistered")
     key: bytes32 = keccak256(concat(model_id, version_id))
     self._require(self.graphs[key].graph_root == empty(bytes32), "GraphExists")
     count: uint256 = header.layer_count
-    self._require(graph_root != empty(bytes32) and count > 0 and count <= MAX_LAYERS, "InvalidGraph")
+    self._require(count > 0 and count <= MAX_LAYERS, "InvalidGraph")
     self._require(header.output_leaf > 0 and header.output_leaf <= count, "InvalidGraph")
     self._require(header.tensor_count > 0, "InvalidGraph")
     self._require(header.output_bytes == 1 or header.output_bytes == 4, "InvalidGraph")

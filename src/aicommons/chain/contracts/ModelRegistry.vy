@@ -17,7 +17,10 @@
        maintainers, nobody removes the owner, and the owner leaves only by handing over;
      - a published version never changes except `deprecated`, which goes false -> true once,
        never for the canonical version; `_terms` mirrors (exists, deprecated, fee);
-     - program_hash != 0 exactly when the version's modes include on-chain exact.
+     - program_hash != 0 exactly when the version's modes include on-chain exact;
+     - graph_root != 0 only when the modes include redundant or optimistic: it is the market's
+       graph commitment of the package (aicommons.market.graph_commitment), the one source the
+       DisputeGame proves its header and layer specs against.
      Reverts use named reasons, each listed in docs/contracts.md.
 """
 
@@ -59,6 +62,8 @@ struct Version:
     publisher: address
     published_at: uint256
     deprecated: bool
+    # Merkle root of the market's graph commitment (docs/market.md); zero without mode 2 or 4.
+    graph_root: bytes32
 
 
 struct Model:
@@ -104,6 +109,7 @@ event VersionPublished:
     licence: String[64]
     attribution: DynArray[fee_split.Attribution, fee_split.MAX_ATTRIBUTION]
     locators: DynArray[String[256], MAX_LOCATORS]
+    graph_root: bytes32
 
 
 event CanonicalSet:
@@ -213,6 +219,7 @@ def publish_version(
     attribution: DynArray[fee_split.Attribution, fee_split.MAX_ATTRIBUTION],
     modes: uint256,
     fee: uint256,
+    graph_root: bytes32 = empty(bytes32),
 ):
     """
     @notice Publish an immutable version of a model (its maintainers only).
@@ -227,6 +234,9 @@ def publish_version(
            shares sum to at most 10000, the rest goes to the protocol treasury.
     @param modes Bit set of verification modes (1 on-chain exact, 2 redundant, 4 optimistic).
     @param fee Inference fee in CommonsToken units, at most fee_split.MAX_FEE.
+    @param graph_root The market's graph commitment of the package (`market.graph_commitment`),
+           for a version the compute market serves (modes 2 or 4); zero otherwise, or for a
+           version the market cannot check (then it is not servable there).
     """
     self._check_maintainer(model_id)
     assert version_id != empty(bytes32), "InvalidVersionId"
@@ -234,6 +244,7 @@ def publish_version(
     assert self._terms[model_id][version_id] == 0, "VersionExists"
     assert modes != 0 and modes & ~ALL_MODES == 0, "InvalidModes"
     assert (modes & MODE_ONCHAIN_EXACT != 0) == (program_hash != empty(bytes32)), "InvalidProgramHash"
+    assert graph_root == empty(bytes32) or modes & (MODE_REDUNDANT | MODE_OPTIMISTIC) != 0, "InvalidGraphRoot"
     assert self._valid_licence(licence), "InvalidLicence"
     assert len(locators) > 0, "InvalidLocator"
     for locator: String[256] in locators:
@@ -257,6 +268,7 @@ def publish_version(
         publisher=msg.sender,
         published_at=block.timestamp,
         deprecated=False,
+        graph_root=graph_root,
     )
     self.models[model_id].version_count += 1
     self._terms[model_id][version_id] = fee << 2 | 1
@@ -271,6 +283,7 @@ def publish_version(
         licence=licence,
         attribution=attribution,
         locators=locators,
+        graph_root=graph_root,
     )
 
 
@@ -386,6 +399,25 @@ def program_hash(model_id: bytes32, version_id: bytes32) -> bytes32:
     @return The program the executor may run for the version (zero: not on-chain).
     """
     return self.versions[model_id][version_id].program_hash
+
+
+@external
+@view
+def graph_root(model_id: bytes32, version_id: bytes32) -> bytes32:
+    """
+    @return The version's market graph commitment (zero: none, so not servable by the market).
+    """
+    return self.versions[model_id][version_id].graph_root
+
+
+@external
+@view
+def modes(model_id: bytes32, version_id: bytes32) -> uint256:
+    """
+    @return The version's verification modes bit set (1 on-chain, 2 redundant, 4 optimistic;
+            zero for an unknown version).
+    """
+    return self.versions[model_id][version_id].modes
 
 
 @external

@@ -10,6 +10,9 @@
         `infer` charges the version's fee in CommonsToken, credits it to the attribution list
         and the treasury (`fee_split`; pull payments through the `payouts` module, `withdraw`),
         and logs an `Inference` receipt; `predict` is the free view variant.
+        The protocol share and the treasury address are the owner's (the timelock after
+        deployment: `set_protocol_share`, `set_treasury`); a change applies to fees charged
+        afterwards.
 @dev Gas: verified rows are repacked into "weight segment" contracts (code, not storage: reading
      24 KB of code costs a few thousand gas, the same in storage millions). Each 256-bit word holds
      several weights of one row in lanes; multiplying it by a word of lane-packed inputs leaves the
@@ -26,13 +29,23 @@
      Reverts use named reasons listed in docs/contracts.md.
 """
 
+from snekmate.auth import ownable
+
 import fee_split
 import merkle
 import payouts
 
+initializes: ownable
 initializes: payouts
 
-exports: (payouts.token, payouts.owed, payouts.total_owed, payouts.withdraw)
+exports: (
+    payouts.token,
+    payouts.owed,
+    payouts.total_owed,
+    payouts.withdraw,
+    ownable.owner,
+    ownable.transfer_ownership,
+)
 
 MAX_LAYERS: constant(uint256) = 8
 MAX_WIDTH: constant(uint256) = 1024
@@ -58,6 +71,7 @@ MAX_BLOCKS: constant(uint256) = MAX_PACKED_INPUT_WORDS // BLOCK
 MASK32: constant(uint256) = 2**32 - 1
 INT32_MIN: constant(int256) = -(2**31)
 INT32_MAX: constant(int256) = 2**31 - 1
+_SHARE_MASK: constant(uint256) = 2**96 - 1
 # Row header: bias-folded constant C (offset by 2**127) << 48 | multiplier << 8 | shift.
 HEADER_C_OFFSET: constant(int256) = 2**127
 # Lane offsets: weights are stored as u = w + 127 in [0, 254], inputs as x + 128 in [0, 255].
@@ -160,9 +174,19 @@ event Inference:
     output: DynArray[int256, MAX_OUTPUT]
 
 
+event ProtocolShareSet:
+    owner: indexed(address)
+    protocol_share_bps: uint256
+
+
+event TreasurySet:
+    owner: indexed(address)
+    treasury: indexed(address)
+
+
 registry: public(immutable(Registry))
-treasury: public(immutable(address))
-protocol_share_bps: public(immutable(uint256))
+# The fee terms in one word (one storage read per fee): treasury << 96 | protocol share in bps.
+_fee_terms: uint256
 
 # All keyed by (model_id, version_id).
 uploads: public(HashMap[bytes32, HashMap[bytes32, Upload]])
@@ -181,12 +205,64 @@ def __init__(registry_: address, token_: address, treasury_: address, protocol_s
            the attribution split; the treasury also gets whatever attribution leaves unassigned.
     """
     assert registry_ != empty(address), "ZeroAddress"
-    assert treasury_ != empty(address), "ZeroAddress"
-    assert protocol_share_bps_ <= fee_split.BPS, "InvalidProtocolShare"
+    ownable.__init__()
     payouts.__init__(token_)
     registry = Registry(registry_)
-    treasury = treasury_
-    protocol_share_bps = protocol_share_bps_
+    self._set_protocol_share(protocol_share_bps_)
+    self._set_treasury(treasury_)
+
+
+@external
+@view
+def treasury() -> address:
+    """
+    @return Receives the protocol share and rounding dust of every fee.
+    """
+    return convert(self._fee_terms >> 96, address)
+
+
+@external
+@view
+def protocol_share_bps() -> uint256:
+    """
+    @return Share of every fee (basis points) kept for the treasury before the attribution split.
+    """
+    return self._fee_terms & _SHARE_MASK
+
+
+@external
+def set_protocol_share(protocol_share_bps_: uint256):
+    """
+    @notice The owner (the timelock) sets the protocol share of fees charged from now on.
+    @param protocol_share_bps_ Basis points, 0..10000.
+    """
+    assert msg.sender == ownable.owner, "NotGovernance"
+    self._set_protocol_share(protocol_share_bps_)
+
+
+@external
+def set_treasury(treasury_: address):
+    """
+    @notice The owner (the timelock) names the account credited with the protocol share from
+            now on (what the old treasury is owed stays its to withdraw).
+    @param treasury_ Not the zero address.
+    """
+    assert msg.sender == ownable.owner, "NotGovernance"
+    self._set_treasury(treasury_)
+
+
+@internal
+def _set_protocol_share(protocol_share_bps_: uint256):
+    assert protocol_share_bps_ <= fee_split.BPS, "InvalidProtocolShare"
+    self._fee_terms = (self._fee_terms & ~_SHARE_MASK) | protocol_share_bps_
+    log ProtocolShareSet(owner=msg.sender, protocol_share_bps=protocol_share_bps_)
+
+
+@internal
+def _set_treasury(treasury_: address):
+    assert treasury_ != empty(address), "ZeroAddress"
+    self._fee_terms = convert(treasury_, uint256) << 96 | (self._fee_terms & _SHARE_MASK)
+    log TreasurySet(owner=msg.sender, treasury=treasury_)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -534,8 +610,9 @@ def _charge(model_id: bytes32, version_id: bytes32, fee: uint256):
     attribution: DynArray[fee_split.Attribution, fee_split.MAX_ATTRIBUTION] = (
         staticcall registry.attribution(model_id, version_id)
     )
+    terms: uint256 = self._fee_terms
     credits: DynArray[fee_split.Credit, fee_split.MAX_CREDITS] = fee_split.split(
-        fee, protocol_share_bps, attribution, treasury
+        fee, terms & _SHARE_MASK, attribution, convert(terms >> 96, address)
     )
     for credit: fee_split.Credit in credits:
         payouts._credit(credit.account, credit.amount, version_id)

@@ -49,6 +49,7 @@ event Revealed:
     output_hash: bytes32
     trace_root: bytes32
     output: Bytes[MAX_OUTPUT_BYTES]
+    signature: Bytes[ComputeMarket.SIGNATURE_BYTES]
 
 
 market: public(immutable(ComputeMarket.__interface__))
@@ -88,10 +89,19 @@ def commit(request_id: uint256, commitment: bytes32):
 
 
 @external
-def reveal(request_id: uint256, output: Bytes[MAX_OUTPUT_BYTES], trace_root: bytes32, salt: bytes32):
+def reveal(
+    request_id: uint256,
+    output: Bytes[MAX_OUTPUT_BYTES],
+    trace_root: bytes32,
+    salt: bytes32,
+    signature: Bytes[ComputeMarket.SIGNATURE_BYTES],
+):
     """
     @notice Claimant: open its commitment (after all k committed, before the reveal deadline).
+    @param signature The claimant's EIP-712 Result over this output and trace root (65 bytes),
+           logged so anyone can rebuild the receipt; not checked here (as in `post_batch`).
     """
+    self._require(len(signature) == ComputeMarket.SIGNATURE_BYTES, "InvalidSignature")
     ends: uint256 = self.reveal_ends[request_id]
     self._require(ends != 0, "NotCommitted")
     self._require(block.timestamp <= ends, "RevealClosed")
@@ -105,7 +115,12 @@ def reveal(request_id: uint256, output: Bytes[MAX_OUTPUT_BYTES], trace_root: byt
         commitment=vote.commitment, revealed=True, output_hash=output_hash, trace_root=trace_root
     )
     log Revealed(
-        request_id=request_id, provider=msg.sender, output_hash=output_hash, trace_root=trace_root, output=output
+        request_id=request_id,
+        provider=msg.sender,
+        output_hash=output_hash,
+        trace_root=trace_root,
+        output=output,
+        signature=signature,
     )
 
 

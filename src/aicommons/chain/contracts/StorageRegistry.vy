@@ -13,21 +13,38 @@
         challenger's bond; an invalid, wrong-chunk or missing answer slashes part of the
         commitment's stake to the challenger and the treasury and marks it failed; a failed
         commitment closes (its remaining stake unlocked) once no challenge on it is open.
+        Storage is paid for: a valid answer on a root governance lists (`rewarded_roots`, the
+        blobs of registered versions) also earns the provider `epoch_reward`, at most once per
+        commitment in any `epoch_blocks` consecutive blocks (an epoch), from a `reward_pool` that the treasury
+        funds from the protocol share (`fund_rewards`, by proposal; docs/economics.md).
+        The terms, the treasury, the reward and its roots are the owner's (the timelock after
+        deployment); a change applies to commitments, challenges and answers made afterwards
+        (a slash takes the current `stake_per_commitment * slash_bps`, at most what is locked).
 @dev Pull payments through the shared `payouts` module (`owed`, `withdraw`).
      Invariants: token.balanceOf(self) == total_free + total_locked + total_bonds +
-     payouts.total_owed; total_locked == sum of every open commitment's `locked`;
+     reward_pool + payouts.total_owed; total_locked == sum of every open commitment's `locked`;
      total_bonds == sum of the bonds of challenges in COMMITTED or REVEALED.
      A self-challenge is a strict loss (docs/storage.md): a challenger never receives the whole
      slash (challenger_share_bps < 10000) and never stops another challenge from being opened.
      Reverts use named reasons listed in docs/contracts.md.
 """
 
+from snekmate.auth import ownable
+
 import merkle
 import payouts
 
+initializes: ownable
 initializes: payouts
 
-exports: (payouts.token, payouts.owed, payouts.total_owed, payouts.withdraw)
+exports: (
+    payouts.token,
+    payouts.owed,
+    payouts.total_owed,
+    payouts.withdraw,
+    ownable.owner,
+    ownable.transfer_ownership,
+)
 
 # Largest segment a provider sends on-chain (the protocol's SEGMENT_SIZE).
 MAX_SEGMENT_BYTES: constant(uint256) = 16384
@@ -36,6 +53,8 @@ MAX_SEGMENTS: constant(uint256) = 64
 # blockhash() only reaches 256 blocks back; the reveal window must stay inside it.
 MAX_RESPONSE_BLOCKS: constant(uint256) = 250
 BPS: constant(uint256) = 10000
+# Until governance sets it: about a day of 12-second blocks.
+DEFAULT_EPOCH_BLOCKS: constant(uint256) = 7200
 LOW_128: constant(uint256) = 2**128 - 1
 
 
@@ -65,9 +84,10 @@ struct Challenge:
     challenger: address
     bond: uint256
     secret_hash: bytes32
-    # The block whose hash goes into the seed; the secret is due by reveal_block + response_blocks.
+    # The block whose hash goes into the seed.
     reveal_block: uint256
     seed: uint256
+    # The last block of the current phase: for the reveal (COMMITTED), then for the answer.
     deadline: uint256
     leaf_count: uint256
     phase: Phase
@@ -148,13 +168,61 @@ event CommitmentClosed:
     unlocked: uint256
 
 
-treasury: public(immutable(address))
-stake_per_commitment: public(immutable(uint256))
-challenge_bond: public(immutable(uint256))
-slash_bps: public(immutable(uint256))
-challenger_share_bps: public(immutable(uint256))
-response_blocks: public(immutable(uint256))
-release_delay: public(immutable(uint256))
+event TermsSet:
+    owner: indexed(address)
+    stake_per_commitment: uint256
+    challenge_bond: uint256
+    slash_bps: uint256
+    challenger_share_bps: uint256
+    response_blocks: uint256
+    release_delay: uint256
+
+
+event TreasurySet:
+    owner: indexed(address)
+    treasury: indexed(address)
+
+
+event RewardSet:
+    owner: indexed(address)
+    epoch_blocks: uint256
+    epoch_reward: uint256
+
+
+event RewardedRootSet:
+    owner: indexed(address)
+    root: indexed(bytes32)
+    rewarded: bool
+
+
+event RewardsFunded:
+    funder: indexed(address)
+    amount: uint256
+
+
+event EpochRewarded:
+    provider: indexed(address)
+    root: indexed(bytes32)
+    amount: uint256
+    next_block: uint256
+
+
+treasury: public(address)
+stake_per_commitment: public(uint256)
+challenge_bond: public(uint256)
+slash_bps: public(uint256)
+challenger_share_bps: public(uint256)
+response_blocks: public(uint256)
+release_delay: public(uint256)
+
+# The storage reward: per commitment, for a valid answer at least `epoch_blocks` blocks after
+# its last rewarded one, for roots governance lists, from `reward_pool`.
+epoch_blocks: public(uint256)
+epoch_reward: public(uint256)
+reward_pool: public(uint256)
+rewarded_roots: public(HashMap[bytes32, bool])
+# Commitment key -> the first block at which it may be rewarded again.
+next_reward_block: public(HashMap[bytes32, uint256])
 
 free_stake: public(HashMap[address, uint256])
 locked_stake: public(HashMap[address, uint256])
@@ -191,20 +259,87 @@ def __init__(
     @param release_delay_ Blocks between asking to release a commitment and releasing it, during
            which it can still be challenged (so a provider cannot front-run a challenge).
     """
+    ownable.__init__()
     payouts.__init__(token_)
-    assert treasury_ != empty(address), "ZeroAddress"
-    assert stake_per_commitment_ > 0, "ZeroStake"
-    assert slash_bps_ > 0 and slash_bps_ <= BPS, "InvalidSlashBps"
-    assert challenger_share_bps_ < BPS, "InvalidShareBps"
-    assert response_blocks_ > 0, "InvalidResponseWindow"
-    assert response_blocks_ <= MAX_RESPONSE_BLOCKS, "InvalidResponseWindow"
-    treasury = treasury_
-    stake_per_commitment = stake_per_commitment_
-    challenge_bond = challenge_bond_
-    slash_bps = slash_bps_
-    challenger_share_bps = challenger_share_bps_
-    response_blocks = response_blocks_
-    release_delay = release_delay_
+    self._set_treasury(treasury_)
+    self._set_terms(
+        stake_per_commitment_,
+        challenge_bond_,
+        slash_bps_,
+        challenger_share_bps_,
+        response_blocks_,
+        release_delay_,
+    )
+    self._set_reward(DEFAULT_EPOCH_BLOCKS, 0)
+
+
+@external
+def set_terms(
+    stake_per_commitment_: uint256,
+    challenge_bond_: uint256,
+    slash_bps_: uint256,
+    challenger_share_bps_: uint256,
+    response_blocks_: uint256,
+    release_delay_: uint256,
+):
+    """
+    @notice The owner (the timelock) replaces the terms, checked as the constructor checks them;
+            they apply to commitments, challenges and slashes from now on (a challenge keeps its
+            bond and its deadlines).
+    """
+    self._check_owner()
+    self._set_terms(
+        stake_per_commitment_,
+        challenge_bond_,
+        slash_bps_,
+        challenger_share_bps_,
+        response_blocks_,
+        release_delay_,
+    )
+
+
+@external
+def set_treasury(treasury_: address):
+    """
+    @notice The owner (the timelock) names who receives the treasury share of slashes from now
+            on (what the old one is owed stays its to withdraw).
+    """
+    self._check_owner()
+    self._set_treasury(treasury_)
+
+
+@external
+def set_reward(epoch_blocks_: uint256, epoch_reward_: uint256):
+    """
+    @notice The owner (the timelock) sets the storage reward: `epoch_reward_` for a valid
+            answer, at most once per commitment in `epoch_blocks_` blocks (at least 1). A
+            commitment already rewarded keeps the next block it was given.
+    """
+    self._check_owner()
+    self._set_reward(epoch_blocks_, epoch_reward_)
+
+
+@external
+def set_rewarded_root(root: bytes32, rewarded: bool):
+    """
+    @notice The owner (the timelock) lists (or unlists) a blob whose storage earns the reward,
+            such as a registered version's weights, so nobody farms rewards with junk blobs.
+    """
+    self._check_owner()
+    self.rewarded_roots[root] = rewarded
+    log RewardedRootSet(owner=msg.sender, root=root, rewarded=rewarded)
+
+
+@external
+def fund_rewards(amount: uint256):
+    """
+    @notice Add `amount` tokens to the reward pool (needs an allowance); anyone may, the
+            treasury does by proposal (`Treasury.fund_storage_rewards`).
+    """
+    assert amount > 0, "ZeroAmount"
+    self.reward_pool += amount
+    log RewardsFunded(funder=msg.sender, amount=amount)
+    assert extcall payouts.token.transferFrom(msg.sender, self, amount), "TransferFailed"
 
 
 @pure
@@ -260,7 +395,7 @@ def commit(root: bytes32, leaf_count: uint256):
     assert leaf_count > 0 and leaf_count <= 2**64, "InvalidLeafCount"
     key: bytes32 = keccak256(abi_encode(msg.sender, root))
     assert self.commitments[key].provider == empty(address), "AlreadyCommitted"
-    amount: uint256 = stake_per_commitment
+    amount: uint256 = self.stake_per_commitment
     assert self.free_stake[msg.sender] >= amount, "InsufficientFreeStake"
     self.free_stake[msg.sender] -= amount
     self.total_free -= amount
@@ -289,7 +424,7 @@ def request_release(root: bytes32):
     assert commitment.provider != empty(address), "NotCommitted"
     assert not commitment.failed, "CommitmentFailed"
     assert commitment.release_block == 0, "ReleaseRequested"
-    release_block: uint256 = block.number + release_delay
+    release_block: uint256 = block.number + self.release_delay
     self.commitments[key].release_block = release_block
     log ReleaseRequested(provider=msg.sender, root=root, release_block=release_block)
 
@@ -325,8 +460,8 @@ def open_challenge(provider: address, root: bytes32, secret_hash: bytes32) -> ui
     challenge_id: uint256 = self.challenge_count + 1
     self.challenge_count = challenge_id
     reveal_block: uint256 = block.number + 1
-    reveal_deadline: uint256 = reveal_block + response_blocks
-    bond: uint256 = challenge_bond
+    reveal_deadline: uint256 = reveal_block + self.response_blocks
+    bond: uint256 = self.challenge_bond
     self.challenges[challenge_id] = Challenge(
         commitment=key,
         challenger=msg.sender,
@@ -334,7 +469,7 @@ def open_challenge(provider: address, root: bytes32, secret_hash: bytes32) -> ui
         secret_hash=secret_hash,
         reveal_block=reveal_block,
         seed=0,
-        deadline=0,
+        deadline=reveal_deadline,
         leaf_count=commitment.leaf_count,
         phase=Phase.COMMITTED,
     )
@@ -364,7 +499,7 @@ def reveal_challenge(challenge_id: uint256, secret: bytes32) -> uint256:
     """
     challenge: Challenge = self._expect(challenge_id, Phase.COMMITTED)
     assert block.number > challenge.reveal_block, "TooEarly"
-    assert block.number <= challenge.reveal_block + response_blocks, "TooLate"
+    assert block.number <= challenge.deadline, "TooLate"
     revealed: bytes32 = keccak256(abi_encode(secret, challenge.challenger))
     assert revealed == challenge.secret_hash, "WrongSecret"
     commitment: Commitment = self.commitments[challenge.commitment]
@@ -380,7 +515,7 @@ def reveal_challenge(challenge_id: uint256, secret: bytes32) -> uint256:
         ),
         uint256,
     )
-    deadline: uint256 = block.number + response_blocks
+    deadline: uint256 = block.number + self.response_blocks
     self.challenges[challenge_id].seed = seed
     self.challenges[challenge_id].deadline = deadline
     self.challenges[challenge_id].phase = Phase.REVEALED
@@ -401,7 +536,7 @@ def expire_challenge(challenge_id: uint256):
             the provider (who had to stand ready to answer).
     """
     challenge: Challenge = self._expect(challenge_id, Phase.COMMITTED)
-    assert block.number > challenge.reveal_block + response_blocks, "RevealWindowOpen"
+    assert block.number > challenge.deadline, "RevealWindowOpen"
     commitment: Commitment = self.commitments[challenge.commitment]
     self.challenges[challenge_id].phase = Phase.EXPIRED
     self.total_bonds -= challenge.bond
@@ -482,6 +617,7 @@ def answer(
     log ChallengePassed(
         challenge_id=challenge_id, provider=commitment.provider, reward=challenge.bond
     )
+    self._reward_epoch(challenge.commitment, commitment)
     self._challenge_settled(challenge.commitment)
     return True
 
@@ -541,8 +677,8 @@ def _slash(challenge_id: uint256, challenge: Challenge, missed: bool):
     """Take one slash from the commitment (what is left of it, at most), pay the challenger its
     share plus its bond and the treasury the rest, and mark the commitment failed."""
     commitment: Commitment = self.commitments[challenge.commitment]
-    amount: uint256 = min(commitment.locked, stake_per_commitment * slash_bps // BPS)
-    to_challenger: uint256 = amount * challenger_share_bps // BPS
+    amount: uint256 = min(commitment.locked, self.stake_per_commitment * self.slash_bps // BPS)
+    to_challenger: uint256 = amount * self.challenger_share_bps // BPS
     to_treasury: uint256 = amount - to_challenger
     self.challenges[challenge_id].phase = Phase.SLASHED
     self.commitments[challenge.commitment].locked = commitment.locked - amount
@@ -551,7 +687,7 @@ def _slash(challenge_id: uint256, challenge: Challenge, missed: bool):
     self.total_locked -= amount
     self.total_bonds -= challenge.bond
     self._pay(challenge.challenger, to_challenger + challenge.bond, commitment.root)
-    self._pay(treasury, to_treasury, commitment.root)
+    self._pay(self.treasury, to_treasury, commitment.root)
     log Slashed(
         challenge_id=challenge_id,
         provider=commitment.provider,
@@ -562,3 +698,74 @@ def _slash(challenge_id: uint256, challenge: Challenge, missed: bool):
         missed=missed,
     )
     self._challenge_settled(challenge.commitment)
+
+
+@internal
+def _reward_epoch(key: bytes32, commitment: Commitment):
+    """After a valid answer: the epoch reward, if the root is listed, the commitment was not
+    rewarded in the last `epoch_blocks` blocks and the pool holds a whole reward (never a part
+    of one)."""
+    reward: uint256 = self.epoch_reward
+    if reward == 0 or not self.rewarded_roots[commitment.root] or self.reward_pool < reward:
+        return
+    if block.number < self.next_reward_block[key]:
+        return
+    next_block: uint256 = block.number + self.epoch_blocks
+    self.next_reward_block[key] = next_block
+    self.reward_pool -= reward
+    self._pay(commitment.provider, reward, commitment.root)
+    log EpochRewarded(
+        provider=commitment.provider, root=commitment.root, amount=reward, next_block=next_block
+    )
+
+
+@internal
+@view
+def _check_owner():
+    assert msg.sender == ownable.owner, "NotGovernance"
+
+
+@internal
+def _set_terms(
+    stake_per_commitment_: uint256,
+    challenge_bond_: uint256,
+    slash_bps_: uint256,
+    challenger_share_bps_: uint256,
+    response_blocks_: uint256,
+    release_delay_: uint256,
+):
+    assert stake_per_commitment_ > 0, "ZeroStake"
+    assert slash_bps_ > 0 and slash_bps_ <= BPS, "InvalidSlashBps"
+    assert challenger_share_bps_ < BPS, "InvalidShareBps"
+    assert response_blocks_ > 0, "InvalidResponseWindow"
+    assert response_blocks_ <= MAX_RESPONSE_BLOCKS, "InvalidResponseWindow"
+    self.stake_per_commitment = stake_per_commitment_
+    self.challenge_bond = challenge_bond_
+    self.slash_bps = slash_bps_
+    self.challenger_share_bps = challenger_share_bps_
+    self.response_blocks = response_blocks_
+    self.release_delay = release_delay_
+    log TermsSet(
+        owner=msg.sender,
+        stake_per_commitment=stake_per_commitment_,
+        challenge_bond=challenge_bond_,
+        slash_bps=slash_bps_,
+        challenger_share_bps=challenger_share_bps_,
+        response_blocks=response_blocks_,
+        release_delay=release_delay_,
+    )
+
+
+@internal
+def _set_treasury(treasury_: address):
+    assert treasury_ != empty(address), "ZeroAddress"
+    self.treasury = treasury_
+    log TreasurySet(owner=msg.sender, treasury=treasury_)
+
+
+@internal
+def _set_reward(epoch_blocks_: uint256, epoch_reward_: uint256):
+    assert epoch_blocks_ > 0, "InvalidEpoch"
+    self.epoch_blocks = epoch_blocks_
+    self.epoch_reward = epoch_reward_
+    log RewardSet(owner=msg.sender, epoch_blocks=epoch_blocks_, epoch_reward=epoch_reward_)

@@ -13,8 +13,8 @@
      balance of the source's token gained: a source cannot fake income, and because every other
      entry point is governance-only, a source that calls back can do nothing but collect again
      (refused by the nonreentrancy lock).
-     Invariants: tokens leave only through `grant` and `fund_round` (governance) and only as
-     much as they name; every inflow through `collect` is logged with its source and token.
+     Invariants: tokens leave only through `grant`, `fund_round` and `fund_storage_rewards`
+     (governance) and only as much as they name; every inflow through `collect` is logged with its source and token.
      Reverts: ZeroAddress, NotGovernance, ZeroAmount, NothingCollected, TransferFailed, and
      the source's own reason (e.g. NothingToWithdraw).
 """
@@ -29,6 +29,11 @@ exports: ownable.owner
 
 interface IPayer:
     def token() -> address: view
+
+
+interface IStorageRewards:
+    def token() -> address: view
+    def fund_rewards(amount: uint256): nonpayable
 
 
 interface IFundingRound:
@@ -47,6 +52,11 @@ event Granted:
     token: indexed(address)
     amount: uint256
     memo: String[256]
+
+
+event StorageRewardsFunded:
+    registry: indexed(address)
+    amount: uint256
 
 
 event RoundFunded:
@@ -140,6 +150,22 @@ def fund_round(
     round_id: uint256 = extcall IFundingRound(funding_round).new_round(pool, start, end, cap_bps, eligibility)
     log RoundFunded(funding_round=funding_round, round_id=round_id, pool=pool)
     return round_id
+
+
+@external
+def fund_storage_rewards(registry: address, amount: uint256):
+    """
+    @notice Governance moves `amount` from the treasury (the protocol share) into the storage
+            registry's reward pool, which pays providers per epoch of proven storage.
+    @param registry The StorageRegistry.
+    @param amount In base units of the registry's token.
+    """
+    self._check_governance()
+    assert amount > 0, "ZeroAmount"
+    token: IERC20 = IERC20(staticcall IStorageRewards(registry).token())
+    log StorageRewardsFunded(registry=registry, amount=amount)
+    assert extcall token.approve(registry, amount, default_return_value=True), "TransferFailed"
+    extcall IStorageRewards(registry).fund_rewards(amount)
 
 
 @internal

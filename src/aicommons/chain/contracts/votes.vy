@@ -1,6 +1,6 @@
 # pragma version ~=0.4.3
 """
-@title votes: checkpointed, delegated voting power for snekmate's erc20 (ERC-5805, ERC-6372)
+@title votes: balances with checkpointed, delegated voting power (ERC-5805, ERC-6372)
 @notice A holder's tokens count as votes only once the holder delegates them, to itself or to
         anyone else (`delegate`, or `delegateBySig` with an EIP-712 signature). Every change of
         a delegate's votes and of the total supply is recorded with the time it happened, so
@@ -10,58 +10,83 @@
         The clock is `block.timestamp` (ERC-6372 `CLOCK_MODE` "mode=timestamp"): periods mean
         the same number of seconds on every chain, whatever its block time, and the governor's
         periods and the timelock's delay share one unit (docs/governance.md says why).
-@dev Use: `initializes: erc20[...]`, `initializes: votes[erc20 := erc20]`, and call
-     `votes._after_token_transfer(owner, to, amount)` after every `erc20._transfer`, `_mint` and
-     `_burn` of the host (snekmate 0.1.2's own hooks are empty and cannot be overridden, so the
-     host exports wrappers of `transfer`, `transferFrom`, `burn`, `burn_from` that call it).
-     `delegateBySig` shares erc20's `nonces` with `permit`, so one signature nonce sequence
-     covers both, as in OpenZeppelin's ERC20Votes + ERC20Permit.
+@dev Use: `initializes: erc20[...]`, `initializes: votes[erc20 := erc20]`; the host routes every
+     balance change through `votes._transfer`, `votes._mint` and `votes._burn` (never erc20's)
+     and exports `votes.balanceOf`. This module keeps the balances itself, beside each account's
+     vote state in one storage word, because a transfer then touches no slot that a plain
+     ERC-20 transfer does not touch, except the delegates' histories (docs/governance.md,
+     "Gas"); snekmate's erc20 keeps the total supply, allowances, permit, nonces and the
+     EIP-712 domain, and its `balanceOf` map stays empty. The checks, revert reasons and
+     `Transfer` events are erc20's. `delegateBySig` shares erc20's `nonces` with `permit`, so one
+     signature nonce sequence covers both, as in OpenZeppelin's ERC20Votes + ERC20Permit.
 
-     Storage. A checkpoint is 128 bits: `key << 92 | value`, key = the timestamp it was
-     written at (36 bits, good until the year 4147), value = votes from then on (92 bits).
-     Two checkpoints share a storage word (the older one in the low half), which halves the
-     cost of history; a delegate's words live in `_history[owner][0..words)`, where `words`
-     sits in the top 96 bits of `_accounts[owner]` next to the account's own delegatee (low
-     160 bits), so a transfer between self-delegated holders reads no separate counter.
-     The zero address is never a delegate (votes moved to or from "no delegate" are simply
-     not recorded), so its trace holds the total supply.
+     Storage. `_accounts[a]`, one word per address, low bits first:
+       balance (90 bits) | latest checkpoint of a as a delegate: value (90) and key (36) |
+       number of checkpoints of a (38) | delegation mode (2: none, self, other).
+     With mode "other" the delegatee is in `_delegatee[a]`; "self" needs no address, so a
+     transfer between self-delegated holders reads nothing but the two account words.
+     A checkpoint is `key << 90 | value` (126 bits; key = the timestamp it was written at, good
+     until 2^36 s, the year 4147; value = the votes from then on). Every checkpoint, the latest
+     included, is also in `_history[a][i // 2]`, two to a word (checkpoint i in the low half
+     when i is even, in the high half when odd), so every other checkpoint writes an already
+     non-zero word. The zero address is never a delegate (votes moved to or from "no delegate"
+     are not recorded): its trace holds the total supply.
+     Widths: values fit 90 bits because the host caps its supply at MAX_SUPPLY = 2^90 - 1 (1.24e27,
+     1.24 billion AIC at 18 decimals), and a balance or vote count never exceeds the supply;
+     a trace has at most one checkpoint per key and keys are below 2^36, so the count fits 38.
 
      Invariants (tested against a Python model over long random sequences):
-     - the latest checkpoint of delegate d = sum of balanceOf[h] over holders h with
+     - the latest checkpoint of delegate d = sum of balanceOf(h) over holders h with
        delegates(h) == d, or 0 without checkpoints; that of the zero address = totalSupply;
+     - the latest checkpoint in `_accounts[d]` equals checkpoint count - 1 of `_history[d]`;
      - keys strictly increase along a trace; at most one checkpoint per key (a second change
        at the same timestamp overwrites the first: only the state at the end of a timestamp
        is observable, and only once the clock has moved past it);
-     - every value fits 92 bits (the host caps its supply at MAX_SUPPLY).
-     Reverts: FutureLookup, SignatureExpired, InvalidNonce, VotesOverflow, ClockOverflow, and
-     snekmate ecdsa's reasons for a malformed signature.
+     - the sum of all balances = erc20.totalSupply <= MAX_SUPPLY.
+     Reverts: FutureLookup, SignatureExpired, InvalidNonce, VotesOverflow, ClockOverflow, erc20's
+     transfer, mint and burn reasons, and snekmate ecdsa's reasons for a malformed signature.
 """
 
+from ethereum.ercs import IERC20
 from snekmate.tokens import erc20
 from snekmate.utils import ecdsa
 
 uses: erc20
 
-# A checkpoint: key (timestamp) in the top 36 of 128 bits, value in the low 92.
-_VALUE_BITS: constant(uint256) = 92
+_VALUE_BITS: constant(uint256) = 90
 _VALUE_MASK: constant(uint256) = (1 << _VALUE_BITS) - 1
 _KEY_LIMIT: constant(uint256) = 1 << 36
+# A checkpoint, `key << 90 | value`, in a 128-bit half of a history word.
+_CHECKPOINT_MASK: constant(uint256) = (1 << 126) - 1
 _HALF_MASK: constant(uint256) = (1 << 128) - 1
-_ADDRESS_MASK: constant(uint256) = (1 << 160) - 1
-_ONE_WORD: constant(uint256) = 1 << 160
 
-# The largest total supply whose every vote count fits a checkpoint.
+# The account word: balance, latest checkpoint, checkpoint count, delegation mode.
+_BALANCE_MASK: constant(uint256) = _VALUE_MASK
+_LATEST_SHIFT: constant(uint256) = 90
+_COUNT_SHIFT: constant(uint256) = 216
+_COUNT_MASK: constant(uint256) = (1 << 38) - 1
+_MODE_SHIFT: constant(uint256) = 254
+# Everything a checkpoint write changes: the latest checkpoint and the count (bits 90..253).
+_TRACE_MASK: constant(uint256) = ((1 << 164) - 1) << _LATEST_SHIFT
+_MODE_MASK: constant(uint256) = 3 << _MODE_SHIFT
+
+_MODE_NONE: constant(uint256) = 0
+_MODE_SELF: constant(uint256) = 1
+_MODE_OTHER: constant(uint256) = 2
+
+# The largest total supply whose every balance and vote count fits its field.
 MAX_SUPPLY: constant(uint256) = _VALUE_MASK
 
-# Binary search over at most 2**96 words (the counter's width) never needs more steps.
-_MAX_SEARCH_STEPS: constant(uint256) = 96
+# A binary search over fewer than 2**38 checkpoints never needs more steps.
+_MAX_SEARCH_STEPS: constant(uint256) = 40
 
 _DELEGATION_TYPE_HASH: constant(bytes32) = keccak256(
     "Delegation(address delegatee,uint256 nonce,uint256 expiry)"
 )
 
-# delegatee (low 160 bits) | number of history words of this address as a delegate (top 96).
 _accounts: HashMap[address, uint256]
+# The delegatee of an account whose mode is "other" (empty otherwise).
+_delegatee: HashMap[address, address]
 # (delegate, word index) -> two checkpoints; the zero address holds the total supply's.
 _history: HashMap[address, HashMap[uint256, uint256]]
 
@@ -76,6 +101,16 @@ event DelegateVotesChanged:
     delegate: indexed(address)
     previousVotes: uint256
     newVotes: uint256
+
+
+@external
+@view
+def balanceOf(account: address) -> uint256:
+    """
+    @param account A holder.
+    @return Its balance in base units.
+    """
+    return self._accounts[account] & _BALANCE_MASK
 
 
 @external
@@ -105,7 +140,7 @@ def delegates(account: address) -> address:
     @param account A holder.
     @return The address `account`'s votes go to (zero: not delegated, the tokens do not vote).
     """
-    return self._delegates(account)
+    return self._delegate_of(account, self._accounts[account])
 
 
 @external
@@ -113,9 +148,12 @@ def delegates(account: address) -> address:
 def getVotes(account: address) -> uint256:
     """
     @param account A delegate.
-    @return Its current votes: the balances of every holder that delegates to it.
+    @return Its current votes: the balances of every holder that delegates to it (0 for the
+            zero address, which is never a delegate).
     """
-    return self._latest(account)
+    if account == empty(address):
+        return 0
+    return (self._accounts[account] >> _LATEST_SHIFT) & _VALUE_MASK
 
 
 @external
@@ -123,11 +161,13 @@ def getVotes(account: address) -> uint256:
 def getPastVotes(account: address, timepoint: uint256) -> uint256:
     """
     @notice The votes `account` had at the end of `timepoint` (a past timestamp).
-    @param account A delegate.
+    @param account A delegate (the zero address always had 0).
     @param timepoint A timestamp strictly before the current block's.
     @return Its votes then.
     """
     assert timepoint < block.timestamp, "FutureLookup"
+    if account == empty(address):
+        return 0
     return self._lookup(account, timepoint)
 
 
@@ -178,29 +218,100 @@ def delegateBySig(delegatee: address, nonce: uint256, expiry: uint256, v: uint8,
 
 
 @internal
-def _after_token_transfer(owner: address, to: address, amount: uint256):
+def _transfer(owner: address, to: address, amount: uint256):
     """
-    @dev Call after every balance change of the host's erc20: moves `amount` votes from the
-         delegate of `owner` to the delegate of `to`, and records mints (`owner` zero) and burns
-         (`to` zero) in the total-supply trace.
-    @param owner Tokens left this holder (zero: minted).
-    @param to Tokens reached this holder (zero: burned).
-    @param amount How many.
+    @dev erc20's `_transfer` on this module's balances, then the votes follow: `amount` moves
+         from the delegate of `owner` to the delegate of `to`. When a delegate is `owner` or
+         `to` itself (self-delegation, the common case), its checkpoint goes into the account
+         word already being rewritten, so each account word is stored once.
+    @param owner Whose tokens, not the zero address.
+    @param to The receiver, not the zero address.
+    @param amount In base units, at most `owner`'s balance.
     """
-    if owner == empty(address):
-        self._write(empty(address), amount, True)
-    if to == empty(address):
-        self._write(empty(address), amount, False)
-    self._move_votes(self._delegates(owner), self._delegates(to), amount)
+    assert owner != empty(address), "erc20: transfer from the zero address"
+    assert to != empty(address), "erc20: transfer to the zero address"
+    owner_word: uint256 = self._accounts[owner]
+    assert owner_word & _BALANCE_MASK >= amount, "erc20: transfer amount exceeds balance"
+    log IERC20.Transfer(sender=owner, receiver=to, value=amount)
+    if owner == to or amount == 0:
+        return
+    # The balance is the low field: no borrow (checked above), no carry (the sum of all
+    # balances is the supply, at most MAX_SUPPLY).
+    owner_word = unsafe_sub(owner_word, amount)
+    to_word: uint256 = unsafe_add(self._accounts[to], amount)
+    source: address = self._delegate_of(owner, owner_word)
+    destination: address = self._delegate_of(to, to_word)
+    before: uint256 = 0
+    after: uint256 = 0
+    if source != destination:
+        if source == owner:
+            owner_word, before, after = self._push(owner, owner_word, amount, False)
+        elif source == to:
+            to_word, before, after = self._push(to, to_word, amount, False)
+        elif source != empty(address):
+            before, after = self._write(source, amount, False)
+        if source != empty(address):
+            log DelegateVotesChanged(delegate=source, previousVotes=before, newVotes=after)
+        if destination == to:
+            to_word, before, after = self._push(to, to_word, amount, True)
+        elif destination == owner:
+            owner_word, before, after = self._push(owner, owner_word, amount, True)
+        elif destination != empty(address):
+            before, after = self._write(destination, amount, True)
+        if destination != empty(address):
+            log DelegateVotesChanged(delegate=destination, previousVotes=before, newVotes=after)
+    self._accounts[owner] = owner_word
+    self._accounts[to] = to_word
+
+
+@internal
+def _mint(owner: address, amount: uint256):
+    """
+    @dev erc20's `_mint` on this module's balances; records the new supply and moves the votes
+         to `owner`'s delegate. The caller keeps the supply at most MAX_SUPPLY.
+    """
+    assert owner != empty(address), "erc20: mint to the zero address"
+    erc20.totalSupply += amount
+    assert erc20.totalSupply <= MAX_SUPPLY, "VotesOverflow"
+    owner_word: uint256 = self._accounts[owner]
+    self._accounts[owner] = unsafe_add(owner_word, amount)
+    log IERC20.Transfer(sender=empty(address), receiver=owner, value=amount)
+    self._write(empty(address), amount, True)
+    self._move_votes(empty(address), self._delegate_of(owner, owner_word), amount)
+
+
+@internal
+def _burn(owner: address, amount: uint256):
+    """
+    @dev erc20's `_burn` on this module's balances; records the new supply and takes the votes
+         from `owner`'s delegate.
+    """
+    assert owner != empty(address), "erc20: burn from the zero address"
+    owner_word: uint256 = self._accounts[owner]
+    assert owner_word & _BALANCE_MASK >= amount, "erc20: burn amount exceeds balance"
+    self._accounts[owner] = unsafe_sub(owner_word, amount)
+    erc20.totalSupply = unsafe_sub(erc20.totalSupply, amount)
+    log IERC20.Transfer(sender=owner, receiver=empty(address), value=amount)
+    self._write(empty(address), amount, False)
+    self._move_votes(self._delegate_of(owner, owner_word), empty(address), amount)
 
 
 @internal
 def _delegate(account: address, delegatee: address):
-    slot: uint256 = self._accounts[account]
-    previous: address = convert(slot & _ADDRESS_MASK, address)
-    self._accounts[account] = (slot & ~_ADDRESS_MASK) | convert(delegatee, uint256)
+    word: uint256 = self._accounts[account]
+    previous: address = self._delegate_of(account, word)
+    mode: uint256 = _MODE_OTHER
+    if delegatee == empty(address):
+        mode = _MODE_NONE
+    elif delegatee == account:
+        mode = _MODE_SELF
+    if mode == _MODE_OTHER:
+        self._delegatee[account] = delegatee
+    elif word >> _MODE_SHIFT == _MODE_OTHER:
+        self._delegatee[account] = empty(address)
+    self._accounts[account] = (word & ~_MODE_MASK) | mode << _MODE_SHIFT
     log DelegateChanged(delegator=account, fromDelegate=previous, toDelegate=delegatee)
-    self._move_votes(previous, delegatee, erc20.balanceOf[account])
+    self._move_votes(previous, delegatee, word & _BALANCE_MASK)
 
 
 @internal
@@ -220,87 +331,95 @@ def _move_votes(source: address, destination: address, amount: uint256):
 @internal
 def _write(owner: address, amount: uint256, increase: bool) -> (uint256, uint256):
     """
-    @dev Add (or take) `amount` to the latest value of `owner`'s trace, as of now: overwrite
-         the latest checkpoint if it was written at this timestamp, else append one (in the free
-         high half of the last word, or in a new word).
+    @dev `_push` on the stored account word of `owner`.
     @return (the value before, the value after).
     """
-    now: uint256 = block.timestamp
-    assert now < _KEY_LIMIT, "ClockOverflow"
-    account: uint256 = self._accounts[owner]
-    words: uint256 = account >> 160
     word: uint256 = 0
-    high: uint256 = 0
-    last: uint256 = 0
-    if words != 0:
-        word = self._history[owner][words - 1]
-        high = word >> 128
-        last = high if high != 0 else word & _HALF_MASK
-    before: uint256 = last & _VALUE_MASK
-    after: uint256 = before + amount if increase else before - amount
-    assert after <= _VALUE_MASK, "VotesOverflow"
-    entry: uint256 = now << _VALUE_BITS | after
-    if words != 0 and last >> _VALUE_BITS == now:
-        # Same timestamp: replace the latest checkpoint in place.
-        if high != 0:
-            self._history[owner][words - 1] = entry << 128 | (word & _HALF_MASK)
-        else:
-            self._history[owner][words - 1] = entry
-    elif words != 0 and high == 0:
-        self._history[owner][words - 1] = entry << 128 | word
-    else:
-        self._history[owner][words] = entry
-        self._accounts[owner] = account + _ONE_WORD
+    before: uint256 = 0
+    after: uint256 = 0
+    word, before, after = self._push(owner, self._accounts[owner], amount, increase)
+    self._accounts[owner] = word
     return before, after
 
 
 @internal
-@view
-def _delegates(account: address) -> address:
-    return convert(self._accounts[account] & _ADDRESS_MASK, address)
+def _push(owner: address, word: uint256, amount: uint256, increase: bool) -> (uint256, uint256, uint256):
+    """
+    @dev Add (or take) `amount` to the latest value of `owner`'s trace, as of now: overwrite
+         the latest checkpoint if it was written at this timestamp, else append checkpoint
+         number `count` (a new word's low half when `count` is even, else the high half of
+         the last word). Writes the history; the caller stores the returned account word.
+    @param word `owner`'s account word as it stands (its trace fields are the stored ones).
+    @return (the new account word, the value before, the value after).
+    """
+    now: uint256 = block.timestamp
+    assert now < _KEY_LIMIT, "ClockOverflow"
+    latest: uint256 = (word >> _LATEST_SHIFT) & _CHECKPOINT_MASK
+    count: uint256 = (word >> _COUNT_SHIFT) & _COUNT_MASK
+    before: uint256 = latest & _VALUE_MASK
+    after: uint256 = before + amount if increase else before - amount
+    assert after <= _VALUE_MASK, "VotesOverflow"
+    entry: uint256 = now << _VALUE_BITS | after
+    index: uint256 = count
+    if count != 0 and latest >> _VALUE_BITS == now:
+        index = count - 1
+    else:
+        count += 1
+    if index & 1 == 0:
+        # The low half of word index // 2, whose high half is still empty.
+        self._history[owner][index >> 1] = entry
+    else:
+        half: uint256 = self._history[owner][index >> 1] & _HALF_MASK
+        self._history[owner][index >> 1] = entry << 128 | half
+    return (word & ~_TRACE_MASK) | entry << _LATEST_SHIFT | count << _COUNT_SHIFT, before, after
 
 
 @internal
 @view
-def _latest(owner: address) -> uint256:
-    words: uint256 = self._accounts[owner] >> 160
-    if words == 0:
-        return 0
-    word: uint256 = self._history[owner][words - 1]
-    high: uint256 = word >> 128
-    if high != 0:
-        return high & _VALUE_MASK
-    return word & _VALUE_MASK
+def _delegate_of(account: address, word: uint256) -> address:
+    """
+    @dev The delegatee of `account`, whose account word is `word`.
+    """
+    mode: uint256 = word >> _MODE_SHIFT
+    if mode == _MODE_SELF:
+        return account
+    if mode == _MODE_OTHER:
+        return self._delegatee[account]
+    return empty(address)
+
+
+@internal
+@view
+def _checkpoint(owner: address, index: uint256) -> uint256:
+    return (self._history[owner][index >> 1] >> ((index & 1) << 7)) & _CHECKPOINT_MASK
 
 
 @internal
 @view
 def _lookup(owner: address, timepoint: uint256) -> uint256:
     """
-    @dev The value of the last checkpoint with key <= timepoint, 0 if none. Checks the last
-         word first (a governor asks about a snapshot that has just passed), then binary
-         searches for the last word whose older checkpoint is not after `timepoint`.
+    @dev The value of the last checkpoint with key <= timepoint, 0 if none. The latest
+         checkpoint is in the account word (a governor asks about a snapshot that has just
+         passed); otherwise a binary search of the history for the first key after `timepoint`.
     """
-    words: uint256 = self._accounts[owner] >> 160
-    if words == 0:
+    word: uint256 = self._accounts[owner]
+    count: uint256 = (word >> _COUNT_SHIFT) & _COUNT_MASK
+    if count == 0:
         return 0
-    word: uint256 = self._history[owner][words - 1]
-    if (word & _HALF_MASK) >> _VALUE_BITS > timepoint:
-        # Invariant of the search: the answer word is in [low, high); word `high` starts after.
-        low: uint256 = 0
-        high: uint256 = words - 1
-        for _: uint256 in range(_MAX_SEARCH_STEPS):
-            if low >= high:
-                break
-            middle: uint256 = unsafe_add(low, high) // 2
-            if (self._history[owner][middle] & _HALF_MASK) >> _VALUE_BITS > timepoint:
-                high = middle
-            else:
-                low = middle + 1
-        if low == 0:
-            return 0
-        word = self._history[owner][low - 1]
-    newer: uint256 = word >> 128
-    if newer != 0 and newer >> _VALUE_BITS <= timepoint:
-        return newer & _VALUE_MASK
-    return word & _VALUE_MASK
+    latest: uint256 = (word >> _LATEST_SHIFT) & _CHECKPOINT_MASK
+    if latest >> _VALUE_BITS <= timepoint:
+        return latest & _VALUE_MASK
+    # Invariant: the first checkpoint with key > timepoint has its index in [low, high].
+    low: uint256 = 0
+    high: uint256 = count - 1
+    for _: uint256 in range(_MAX_SEARCH_STEPS):
+        if low >= high:
+            break
+        middle: uint256 = unsafe_add(low, high) >> 1
+        if self._checkpoint(owner, middle) >> _VALUE_BITS > timepoint:
+            high = middle
+        else:
+            low = middle + 1
+    if low == 0:
+        return 0
+    return self._checkpoint(owner, low - 1) & _VALUE_MASK

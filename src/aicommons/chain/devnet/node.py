@@ -4,7 +4,8 @@ commits each block durably (SQLite) before the transaction hash is handed back.
 It never serves a state that is not on disk and never keeps a rejected transaction. Writers
 (mining) take one lock; readers (queries, eth_call) take none and only read committed data at a
 published head, so a long call or a long transaction never holds up an honest query. Block
-time follows the wall clock plus a persisted offset (evm_increaseTime); snapshots and reverts
+time is the wall clock at mining plus a persisted offset (evm_increaseTime), never ahead of it
+otherwise (blocks in one second share its timestamp); snapshots and reverts
 (evm_snapshot, evm_revert) restore the database exactly and survive restarts.
 """
 
@@ -106,8 +107,21 @@ class ExecutionReverted(DevnetError):
         self.revert_data = revert_data
 
 
+class _DevnetPragueVM(PragueVM):
+    """Prague, except that a block may share its parent's timestamp: the devnet mines a block
+    per transaction, so strictly later timestamps would run the chain clock ahead of the wall
+    clock by one second per extra block in a second (hardhat's `allowBlocksWithSameTimestamp`)."""
+
+    @classmethod
+    def validate_header(cls, header: BlockHeaderAPI, parent_header: BlockHeaderAPI) -> None:
+        if parent_header is not None and header.timestamp == parent_header.timestamp:
+            # Only py-evm's "strictly later" rule reads the parent's timestamp here.
+            parent_header = parent_header.copy(timestamp=parent_header.timestamp - 1)
+        super().validate_header(header, parent_header)
+
+
 class _DevnetMiningChain(MiningChain):
-    vm_configuration = ((0, PragueVM),)
+    vm_configuration = ((0, _DevnetPragueVM),)
     chain_id = CHAIN_ID
 
     def create_header_from_parent(
@@ -320,11 +334,14 @@ class DevnetChain:
     # -- time -----------------------------------------------------------------------------------
 
     def next_block_timestamp(self, parent: BlockHeaderAPI) -> int:
-        """The timestamp of the block after `parent`: the one set by evm_setNextBlockTimestamp,
-        else wall clock plus the offset (evm_increaseTime), but always after `parent`."""
+        """The timestamp of the block after `parent`, taken when that block is mined (a block
+        carries its own time, never its parent's): the one set by evm_setNextBlockTimestamp,
+        else wall clock plus the offset (evm_increaseTime), never before `parent`. Blocks mined
+        in the same second share its timestamp, so the chain clock never runs ahead of the
+        wall clock except by the offset."""
         if self._next_timestamp is not None and parent.block_number == self._head.block_number:
             return self._next_timestamp
-        return max(int(time.time()) + self._time_offset, parent.timestamp + 1)
+        return max(int(time.time()) + self._time_offset, parent.timestamp)
 
     def increase_time(self, seconds: int) -> int:
         """Move the clock of future blocks `seconds` ahead (hardhat's evm_increaseTime);
@@ -615,16 +632,16 @@ class DevnetChain:
 
     # -- execution without mining ---------------------------------------------------------------
 
-    def _pending_state(self, header: BlockHeaderAPI) -> StateAPI:
+    def _pending_state(self, header: BlockHeaderAPI, timestamp: int | None = None) -> StateAPI:
         """A throw-away state after block `header`, in the context of the block that would
-        follow it (the devnet's clock, so calls see evm_increaseTime), with no base fee: what
-        py-evm's `in_costless_state` builds, but with our timestamp."""
+        follow it (the devnet's clock, so calls see evm_increaseTime; or `timestamp`), with no
+        base fee: what py-evm's `in_costless_state` builds, but with our timestamp."""
         vm = self._reader.get_vm(header)
         context = vm.create_header_from_parent(
             header,
             coinbase=header.coinbase,
             gas_limit=header.gas_limit,
-            timestamp=self.next_block_timestamp(header),
+            timestamp=self.next_block_timestamp(header) if timestamp is None else timestamp,
         ).copy(base_fee_per_gas=0)
         ancestors = itertools.chain((header.hash,), vm.previous_hashes)
         return vm.build_state(vm.chaindb.db, context, vm.chain_context, ancestors)
@@ -665,18 +682,32 @@ class DevnetChain:
 
     def estimate_gas(self, request: CallRequest, header: BlockHeaderAPI | None = None) -> int:
         """The smallest gas limit with which `request` succeeds, to within the intrinsic gas of
-        a transfer (binary search, like geth), searched up to `gas_allowance` only."""
+        a transfer (binary search, like geth), searched up to `gas_allowance` only.
+
+        When the next block would share the head's second, the transaction may still be mined
+        in the next second, and gas can depend on which (a vote checkpoint keyed by timestamp
+        is updated in place within a second, pushed as a new slot in a new one): the estimate
+        is then the larger of both, so it suffices either way."""
         at_header = header if header is not None else self._head
         allowance = self.gas_allowance(request.gas, at_header)
+        following = self.next_block_timestamp(at_header)
+        timestamps = [following]
+        if following == at_header.timestamp and following < MAX_TIMESTAMP:
+            timestamps.append(following + 1)
         with self._gate.shared():
             transaction = self._spoof(request, at_header, allowance)
-            try:
-                state = self._pending_state(at_header)
-                return _smallest_sufficient_gas(state, transaction, allowance)
-            except Revert as exc:
-                raise ExecutionReverted(bytes(exc.args[0]) if exc.args else b"") from None
-            except (VMError, EthUtilsValidationError) as exc:
-                raise DevnetError(f"gas estimation failed: {exc}") from None
+            estimates: list[int] = []
+            for index, timestamp in enumerate(timestamps):
+                try:
+                    state = self._pending_state(at_header, timestamp)
+                    estimates.append(_smallest_sufficient_gas(state, transaction, allowance))
+                except Revert as exc:
+                    if index == 0:
+                        raise ExecutionReverted(bytes(exc.args[0]) if exc.args else b"") from None
+                except (VMError, EthUtilsValidationError) as exc:
+                    if index == 0:
+                        raise DevnetError(f"gas estimation failed: {exc}") from None
+            return max(estimates)
 
     def pending_base_fee(self) -> int:
         """The base fee the next block will charge."""
