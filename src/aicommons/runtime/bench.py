@@ -423,6 +423,7 @@ def minilm_rows(
     rows = []
     with (
         threadpool_limits(limits=THREADS, user_api="blas"),
+        _environment(avx2.THREADS_ENV, str(THREADS)),
         tempfile.TemporaryDirectory(prefix="aic-bench-") as work,
     ):
         fp32_path, int8_path = Path(work) / "minilm.onnx", Path(work) / "minilm.int8.onnx"
