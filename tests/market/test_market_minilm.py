@@ -24,13 +24,10 @@ OVERTURNED, FINALISED = 6, 5
 
 
 @pytest.fixture(scope="module")
-def minilm():
-    from aicommons.demo import MINILM_CALIB, minilm_checkpoint_dir
-    from aicommons.runtime.bert_import import quantize_checkpoint
-    from aicommons.runtime.text import TextModel, read_text_lines
+def minilm(minilm_package):
+    from aicommons.runtime.text import TextModel
 
-    package = quantize_checkpoint(minilm_checkpoint_dir(), read_text_lines(MINILM_CALIB))
-    return package, TextModel(package)
+    return minilm_package, TextModel(minilm_package)
 
 
 @pytest.fixture(scope="module")
