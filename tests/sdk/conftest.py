@@ -1,5 +1,6 @@
 """An in-process network for SDK tests: the devnet and a storage node on threads (no
-subprocesses), the suite deployed, and the demo digits MLP published on-chain once per module.
+subprocesses), the suite deployed, and the demo digits MLP published on-chain once for the whole
+sdk package (no test relies on a fresh chain: the one that registers a model uses its own name).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ class LocalNetwork:
         )
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNetwork]:
     home = tmp_path_factory.mktemp("aic-home")
     patch = pytest.MonkeyPatch()
@@ -81,7 +82,7 @@ class PublishedMlp:
     sample: np.ndarray
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def published_mlp(network: LocalNetwork) -> PublishedMlp:
     """The digits MLP published on-chain with a fee, and one paid inference's receipt."""
     client = network.client()

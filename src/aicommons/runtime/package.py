@@ -170,11 +170,13 @@ class ModelPackage:
         manifest: Mapping[str, Any],
         tensors: Mapping[str, np.ndarray],
         matmul_path: str | None = None,
+        *,
+        _tensor_roots: Mapping[str, bytes] | None = None,
     ) -> None:
         check_manifest(manifest)
         self.manifest: dict[str, Any] = json.loads(canonical_json(dict(manifest)))
         self.tensors: dict[str, np.ndarray] = dict(tensors)
-        self._verify()
+        self._verify(_tensor_roots or {})
         self.version_id: bytes = keccak256(canonical_json(self.manifest))
         self.weights_root: bytes = bytes.fromhex(self.manifest["weights_root"].removeprefix("0x"))
         self.matmul_path = matmul_path or default_matmul_path()
@@ -235,10 +237,15 @@ class ModelPackage:
             "weights_root": "0x" + weights_root(roots).hex(),
             "metadata": dict(metadata or {}),
         }
-        return cls(manifest, tensors)
+        # The roots were just computed from these very arrays: verification reuses them rather
+        # than hashing every tensor a second time (every other check still runs).
+        return cls(manifest, tensors, _tensor_roots=roots)
 
-    def _verify(self) -> None:
-        """The tensors against the (schema-checked) manifest, then the graph's every bound."""
+    def _verify(self, known_roots: Mapping[str, bytes]) -> None:
+        """The tensors against the (schema-checked) manifest, then the graph's every bound.
+
+        `known_roots` are roots `build` computed from these same arrays; any tensor not in it
+        (always the case for a package read from bytes) is hashed here."""
         manifest = self.manifest
         declared = {entry["name"]: entry for entry in manifest["tensors"]}
         missing = sorted(set(declared) - set(self.tensors))
@@ -259,7 +266,7 @@ class ModelPackage:
                     f"tensor {name!r} has shape {list(tensor.shape)}, "
                     f"manifest says {entry['shape']}"
                 )
-            roots[name] = tensor_root(tensor)
+            roots[name] = known_roots[name] if name in known_roots else tensor_root(tensor)
             if "0x" + roots[name].hex() != entry["root"]:
                 raise PackageError(
                     f"tensor {name!r} does not match its Merkle root (tampered or corrupt)"

@@ -729,28 +729,42 @@ needs about ten executions instead of twenty-five."""
 
 def _smallest_sufficient_gas(state: StateAPI, transaction: SpoofTransaction, allowance: int) -> int:
     """Binary search for the least gas (within `_ESTIMATE_TOLERANCE`) with which `transaction`
-    does not fail, between its intrinsic gas and `allowance`; re-raises the error it fails with
-    at `allowance` (a Revert keeps its data)."""
+    does not fail, between the gas it burns at `allowance` and `allowance`; re-raises the error
+    it fails with at `allowance` (a Revert keeps its data)."""
 
-    def error_with(gas: int) -> VMError | None:
+    def run(gas: int) -> tuple[VMError | None, int]:
+        """The error (None on success) and the gas burnt before refunds, intrinsic included."""
         snapshot = state.snapshot()
         try:
             computation = state.apply_transaction(SpoofTransaction(transaction, gas=gas))
-            return computation.error if computation.is_error else None
+            error = computation.error if computation.is_error else None
+            return error, transaction.intrinsic_gas + computation.get_gas_used()
         finally:
             state.revert(snapshot)
+
+    def error_with(gas: int) -> VMError | None:
+        return run(gas)[0]
 
     lowest = transaction.intrinsic_gas
     if lowest > allowance:
         raise DevnetError(f"gas required exceeds allowance ({allowance})")
     if error_with(lowest) is None:
         return lowest
-    error = error_with(allowance)
+    error, burnt = run(allowance)
     if error is not None:
         if isinstance(error, Revert):
             raise error
         raise DevnetError(f"gas required exceeds allowance ({allowance}): {error}")
     enough, too_little = allowance, lowest
+    # Like geth: no limit below what the call burnt (before refunds) lets it finish, and the
+    # burnt gas plus a call stipend, grossed up by 64/63 (what a call keeps back), usually
+    # suffices. Tried once, that bound spares the search most of its executions (each a full
+    # run of the call: seconds for a heavy one on this Python EVM); every limit returned has
+    # still been run and succeeded.
+    too_little = max(too_little, min(burnt - 1, allowance - 1))
+    optimistic = (burnt + 2_300) * 64 // 63
+    if too_little < optimistic < enough and error_with(optimistic) is None:
+        enough = optimistic
     while enough - too_little > _ESTIMATE_TOLERANCE:
         middle = (enough + too_little) // 2
         if error_with(middle) is None:
