@@ -399,7 +399,7 @@ def _take_over(
 
 @_compiled
 def _alone(
-    a: np.ndarray,
+    x: np.ndarray,
     packed: np.ndarray,
     out: np.ndarray,
     scale: np.ndarray,
@@ -411,6 +411,7 @@ def _alone(
 ) -> None:
     """The whole product on the calling thread, in one call (small products), `chunk_rows`
     rows at a time (a multiple of the phase) through a scratch that stays in cache."""
+    a = _int8_rows(x, packed.shape[1])
     rows = a.shape[0]
     scratch = np.empty((min(rows, chunk_rows), packed.shape[0] * packed.shape[2]), np.int32)
     for first in range(0, rows, chunk_rows):
@@ -566,14 +567,14 @@ class Avx2Product:
             raise ValueError(f"AVX2 product: input {x.shape} does not fit fan-in {self.fan_in}")
         rows = x.shape[0]
         x = np.ascontiguousarray(x)
-        a = x if x.dtype == np.int8 and self.fan_in == 4 * self.quads else None
-        a = _int8_rows(x, self.quads) if a is None else a
         # Chunks of whole pool windows: a multiple of the phase (and of whole row tiles).
         step = TILE_ROWS * phase // math.gcd(TILE_ROWS, phase)
         if rows <= self.chunk_rows or rows < self.shared_min_rows:  # no helpers
             cached = max(step, self.cached_rows // step * step)
-            _alone(a, self.packed, out, scale, offset, lo, hi, phase, cached)
+            _alone(x, self.packed, out, scale, offset, lo, hi, phase, cached)
             return out
+        a = x if x.dtype == np.int8 and self.fan_in == 4 * self.quads else None
+        a = _int8_rows(x, self.quads) if a is None else a
         chunk_rows = max(step, self.chunk_rows // step * step)
         chunks = -(-rows // chunk_rows)
         state = np.zeros(chunks + 1, dtype=np.int64)
