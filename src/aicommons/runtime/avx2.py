@@ -499,7 +499,7 @@ class Avx2Product:
         self.chunk_rows = max(TILE_ROWS, CHUNK_MACS // row_macs // TILE_ROWS * TILE_ROWS)
         self.shared_min_rows = -(-SHARED_MIN_MACS // row_macs)
         """Fewer rows than this (or than one chunk) run on the calling thread alone..."""
-        self.cached_rows = max(TILE_ROWS, CACHED_BYTES // (4 * blocks * BLOCK))
+        self.cached_rows = max(1, CACHED_BYTES // (4 * blocks * BLOCK * TILE_ROWS)) * TILE_ROWS
         """...this many at a time, so the int32 scratch stays in the L1 cache."""
 
     def __call__(self, x: np.ndarray, threads: int | None = None) -> np.ndarray:
@@ -568,9 +568,9 @@ class Avx2Product:
         rows = x.shape[0]
         x = np.ascontiguousarray(x)
         # Chunks of whole pool windows: a multiple of the phase (and of whole row tiles).
-        step = TILE_ROWS * phase // math.gcd(TILE_ROWS, phase)
+        step = TILE_ROWS if phase == 1 else TILE_ROWS * phase // math.gcd(TILE_ROWS, phase)
         if rows <= self.chunk_rows or rows < self.shared_min_rows:  # no helpers
-            cached = max(step, self.cached_rows // step * step)
+            cached = self.cached_rows if phase == 1 else max(step, self.cached_rows // step * step)
             _alone(x, self.packed, out, scale, offset, lo, hi, phase, cached)
             return out
         a = x if x.dtype == np.int8 and self.fan_in == 4 * self.quads else None
