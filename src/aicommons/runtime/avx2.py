@@ -41,7 +41,7 @@ CHUNK_MACS = 1 << 20
 """Rows are shared out in chunks of about this many multiply-accumulates (tens of
 microseconds), whole row tiles, so a late thread costs at most one chunk."""
 CACHED_BYTES = 1 << 14
-"""The int32 scratch rows a thread alone computes before requantising them (L1-sized)."""
+"""The int32 scratch rows a thread alone computes before pooling and requantising them."""
 SHARED_MIN_MACS = 1 << 23
 """Products of fewer multiply-accumulates (about 0.1 ms on one core) run on the calling thread
 alone: waking a helper, and taking over the chunks it has not finished, cost more than it
@@ -409,10 +409,16 @@ def _alone(
     phase: int,
     chunk_rows: int,
 ) -> None:
-    """The whole product on the calling thread, in one call (small products), `chunk_rows`
-    rows at a time (a multiple of the phase) through a scratch that stays in cache."""
+    """The whole product on the calling thread, in one call (small products); pooled, then
+    `chunk_rows` rows at a time (a multiple of the phase) through a scratch that stays in
+    cache."""
     a = _int8_rows(x, packed.shape[1])
     rows = a.shape[0]
+    if phase == 1:  # unpooled: one pass each (chunking measured no faster here)
+        whole = np.empty((rows, packed.shape[0] * packed.shape[2]), dtype=np.int32)
+        _compute(a, packed, 0, rows, whole, 0)
+        _emit(whole, rows, out, 0, scale, offset, lo, hi)
+        return
     scratch = np.empty((min(rows, chunk_rows), packed.shape[0] * packed.shape[2]), np.int32)
     for first in range(0, rows, chunk_rows):
         stop = min(rows, first + chunk_rows)
@@ -500,7 +506,7 @@ class Avx2Product:
         self.shared_min_rows = -(-SHARED_MIN_MACS // row_macs)
         """Fewer rows than this (or than one chunk) run on the calling thread alone..."""
         self.cached_rows = max(1, CACHED_BYTES // (4 * blocks * BLOCK * TILE_ROWS)) * TILE_ROWS
-        """...this many at a time, so the int32 scratch stays in the L1 cache."""
+        """...pooled ones this many at a time, so the int32 scratch stays in the L1 cache."""
 
     def __call__(self, x: np.ndarray, threads: int | None = None) -> np.ndarray:
         """x [R, K] -> int32 [R, C], C-contiguous, on up to `threads` threads (default
