@@ -51,8 +51,8 @@ def test_avx2_products_are_exact_at_every_edge(data: st.DataObject) -> None:
     x = int8_array(data.draw, (rows, fan_in)).astype(dtype)
     threads = data.draw(st.integers(1, 3))
     product = avx2.Avx2Product(weight)
-    if chunk_rows:
-        product.chunk_rows = chunk_rows
+    if chunk_rows:  # small chunks, and helpers even for products this small
+        product.chunk_rows, product.shared_min_rows = chunk_rows, 0
     got = product(x, threads)
     assert got.dtype == np.int32 and got.flags.c_contiguous and got.shape == (rows, channels)
     np.testing.assert_array_equal(got.astype(np.int64), exact(x, weight))
@@ -61,6 +61,41 @@ def test_avx2_products_are_exact_at_every_edge(data: st.DataObject) -> None:
     fused = product.requantized(x, r.scale, r.offset, r.lo, r.hi, r.float_dtype, threads)
     assert fused.dtype == r.float_dtype
     np.testing.assert_array_equal(fused, requantize(got))
+
+
+@settings(max_examples=100, deadline=None)
+@given(data=st.data())
+def test_pooled_products_equal_pooling_then_requantising(data: st.DataObject) -> None:
+    """`pooled` (the s x s maxpool of rows in groups of s and columns in s blocks, requantised
+    per chunk by whichever thread computed it) equals the requantisation of the pooled exact
+    product, for phases 2 and 3, chunks of whole windows or not, alone or on 1-3 threads."""
+    phase = data.draw(st.sampled_from([2, 3]))
+    rows = phase * data.draw(st.integers(1, 12))
+    width = data.draw(st.integers(1, 20))
+    fan_in = data.draw(st.integers(1, 40))
+    weight = int8_array(data.draw, (phase * width, fan_in), low=-127)
+    x = int8_array(data.draw, (rows, fan_in))
+    product = avx2.Avx2Product(weight)
+    if data.draw(st.booleans()):  # shared: small chunks (not always whole windows), helpers
+        product.chunk_rows = data.draw(st.sampled_from([avx2.TILE_ROWS, 2 * avx2.TILE_ROWS]))
+        product.shared_min_rows = 0
+    product.cached_rows = data.draw(st.sampled_from([1, 4, 6, 1000]))
+    dots = exact(x, weight).reshape(rows // phase, phase, phase, width)
+    pooled = dots.max(axis=(1, 2))
+    r = float_requantizer(np.random.default_rng(rows + 7 * width), width, fan_in)
+    threads = data.draw(st.integers(1, 3))
+    got = product.pooled(x, phase, r.scale, r.offset, r.lo, r.hi, r.float_dtype, threads)
+    assert got.dtype == r.float_dtype and got.shape == (rows // phase, width)
+    np.testing.assert_array_equal(got, r(pooled))
+
+
+def test_pooled_products_refuse_shapes_that_do_not_pool() -> None:
+    product = avx2.Avx2Product(np.ones((6, 4), np.int8))
+    scale = np.ones(3)
+    with pytest.raises(ValueError, match=r"AVX2 product: 5 x 6 pooled by 2"):
+        product.pooled(np.ones((5, 4), np.int8), 2, scale, scale, 0, 127, np.float32)
+    with pytest.raises(ValueError, match=r"3 pooled channels, scale \(2,\)"):
+        product.pooled(np.ones((4, 4), np.int8), 2, scale[:2], scale[:2], 0, 127, np.float32)
 
 
 def test_avx2_tiles_reach_the_fan_in_bound_exactly() -> None:
@@ -77,7 +112,7 @@ def test_avx2_tiles_reach_the_fan_in_bound_exactly() -> None:
     rows += [rng.integers(-128, 128, fan_in) for _ in range(5)]
     x = np.stack(rows).astype(np.int8)
     product = avx2.Avx2Product(weight)
-    product.chunk_rows = avx2.TILE_ROWS
+    product.chunk_rows, product.shared_min_rows = avx2.TILE_ROWS, 0
     expected = exact(x, weight)
     for threads in (1, 2):
         np.testing.assert_array_equal(product(x, threads).astype(np.int64), expected)
@@ -118,7 +153,7 @@ def chunked_job(rows: int = 22, chunk_rows: int = 4) -> tuple[tuple, np.ndarray]
     out = np.full((rows, 21), -7, dtype=np.int32)
     state = np.zeros(-(-rows // chunk_rows) + 1, dtype=np.int64)
     no_scale = avx2._NO_SCALE
-    job = (a, product.packed, out, state, chunk_rows, no_scale, no_scale, 0.0, 0.0)
+    job = (a, product.packed, out, state, chunk_rows, no_scale, no_scale, 0.0, 0.0, 1)
     return job, exact(x, weight)
 
 
@@ -169,7 +204,7 @@ def test_concurrent_callers_share_the_helpers_and_get_exact_bytes() -> None:
     rng = np.random.default_rng(3)
     weight = rng.integers(-127, 128, (70, 300)).astype(np.int8)
     product = avx2.Avx2Product(weight)
-    product.chunk_rows = avx2.TILE_ROWS
+    product.chunk_rows, product.shared_min_rows = avx2.TILE_ROWS, 0
     inputs = [rng.integers(-128, 128, (int(rng.integers(1, 90)), 300)) for _ in range(40)]
     failures: list[int] = []
 
@@ -207,14 +242,34 @@ def test_dense_layers_at_bench_size_equal_the_float64_path() -> None:
     for requantize in (fused, wide):
         on_avx2 = LinearRequant(weight, requantize, "avx2")
         assert on_avx2.int8_product.chunk_rows < 256
+        assert on_avx2.int8_product.shared_min_rows < 256
         expected = LinearRequant(weight, requantize, "float64")(x)
         np.testing.assert_array_equal(on_avx2(x), expected)
+
+
+def test_small_products_stay_on_the_calling_thread(monkeypatch) -> None:
+    """Below SHARED_MIN_MACS (digits_cnn's 2048x24x64 and 1024x96x64 at batch 256) no helper
+    is asked, even with many chunks and threads; at it, they are, with the same bytes."""
+    rng = np.random.default_rng(5)
+    weight = rng.integers(-127, 128, (64, 96)).astype(np.int8)
+    product = avx2.Avx2Product(weight)
+    x = rng.integers(-128, 128, (1024, 96)).astype(np.int8)
+    assert avx2.SHARED_MIN_MACS > 1024 * 96 * 64 and product.chunk_rows < 1024
+    asked: list[int] = []
+    real_get = avx2._HELPERS.get
+    monkeypatch.setattr(avx2._HELPERS, "get", lambda count: asked.append(count) or real_get(count))
+    np.testing.assert_array_equal(product(x, 2).astype(np.int64), exact(x, weight))
+    assert asked == []
+    big = np.concatenate([x] * 2)
+    assert big.shape[0] >= product.shared_min_rows
+    np.testing.assert_array_equal(product(big, 2).astype(np.int64), exact(big, weight))
+    assert asked == [1]
 
 
 def test_products_work_in_a_forked_child() -> None:
     """The helpers are threads, which a fork does not copy: the child starts its own."""
     product = avx2.Avx2Product(np.ones((16, 8), np.int8))
-    product.chunk_rows = avx2.TILE_ROWS
+    product.chunk_rows, product.shared_min_rows = avx2.TILE_ROWS, 0
     x = np.ones((40, 8), np.int8)
     product(x, 2)  # the parent has a helper now
     pid = os.fork()

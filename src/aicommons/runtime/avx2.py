@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import os
 import queue
 import threading
@@ -39,6 +40,13 @@ vectors, the broadcast input, its absolute value, ones and temporaries)."""
 CHUNK_MACS = 1 << 20
 """Rows are shared out in chunks of about this many multiply-accumulates (tens of
 microseconds), whole row tiles, so a late thread costs at most one chunk."""
+CACHED_BYTES = 1 << 14
+"""The int32 scratch rows a thread alone computes before pooling and requantising them."""
+SHARED_MIN_MACS = 1 << 23
+"""Products of fewer multiply-accumulates (about 0.1 ms on one core) run on the calling thread
+alone: waking a helper, and taking over the chunks it has not finished, cost more than it
+saves (measured on 2 loaded CPUs: digits_cnn at batch 256 took 0.32-0.47 ms with helpers in
+its 3M and 6M products, 0.28-0.34 ms without)."""
 
 
 def available() -> bool:
@@ -267,6 +275,58 @@ def _emit(
 
 
 @_compiled
+def _emit_pooled(
+    dots: np.ndarray,
+    count: int,
+    out: np.ndarray,
+    first: int,
+    phase: int,
+    scale: np.ndarray,
+    offset: np.ndarray,
+    lo: float,
+    hi: float,
+) -> None:
+    """out[(first + r) / s, q] = requantized(the max of dots[r + i, j * width + q], i, j < s)
+    for r = 0, s, 2s... < count (s = phase, width = out's columns): the s x s maxpool of a
+    phase-ordered conv product (`ConvKernel`), then the float requantisation. Pooling first
+    is exact: the requantisation is non-decreasing in the accumulator."""
+    width = out.shape[1]
+    best = np.empty(width, dtype=dots.dtype)
+    for r in range(0, count, phase):
+        for q in range(width):
+            best[q] = dots[r, q]
+        for i in range(phase):
+            for j in range(phase):
+                if i + j > 0:
+                    for q in range(width):
+                        v = dots[r + i, j * width + q]
+                        best[q] = v if v > best[q] else best[q]
+        row = (first + r) // phase
+        for q in range(width):
+            out[row, q] = requantized(best[q], scale[q], offset[q], lo, hi)
+
+
+@_compiled
+def _emit_any(
+    dots: np.ndarray,
+    count: int,
+    out: np.ndarray,
+    first: int,
+    scale: np.ndarray,
+    offset: np.ndarray,
+    lo: float,
+    hi: float,
+    phase: int,
+) -> None:
+    """`_emit`, or `_emit_pooled` for a pool phase above 1 (chunks then start at multiples of
+    the phase)."""
+    if phase > 1:
+        _emit_pooled(dots, count, out, first, phase, scale, offset, lo, hi)
+    else:
+        _emit(dots, count, out, first, scale, offset, lo, hi)
+
+
+@_compiled
 def _share(
     a: np.ndarray,
     packed: np.ndarray,
@@ -277,6 +337,7 @@ def _share(
     offset: np.ndarray,
     lo: float,
     hi: float,
+    phase: int,
     helper: bool,
 ) -> None:
     """Claim chunks of rows (state[0] counts the claims) and compute them until none is left,
@@ -296,10 +357,10 @@ def _share(
         flag = base + 8 * (1 + i)
         _compute(a, packed, first, stop, scratch, first)
         if not helper:
-            _emit(scratch, stop - first, out, first, scale, offset, lo, hi)
+            _emit_any(scratch, stop - first, out, first, scale, offset, lo, hi, phase)
             _compare_exchange(flag, PENDING, DONE)
         elif _compare_exchange(flag, PENDING, COMMITTING) == PENDING:
-            _emit(scratch, stop - first, out, first, scale, offset, lo, hi)
+            _emit_any(scratch, stop - first, out, first, scale, offset, lo, hi, phase)
             _compare_exchange(flag, COMMITTING, DONE)
 
 
@@ -314,6 +375,7 @@ def _take_over(
     offset: np.ndarray,
     lo: float,
     hi: float,
+    phase: int,
 ) -> int:
     """After the caller's `_share` (every chunk claimed): compute every chunk a helper claimed
     but has not begun to emit, into `out` (the helper's commit will then fail). Returns a
@@ -329,7 +391,7 @@ def _take_over(
             first = i * chunk_rows
             stop = min(rows, first + chunk_rows)
             _compute(a, packed, first, stop, scratch, first)
-            _emit(scratch, stop - first, out, first, scale, offset, lo, hi)
+            _emit_any(scratch, stop - first, out, first, scale, offset, lo, hi, phase)
         elif seen == COMMITTING:
             emitting = i
     return emitting
@@ -344,13 +406,24 @@ def _alone(
     offset: np.ndarray,
     lo: float,
     hi: float,
+    phase: int,
+    chunk_rows: int,
 ) -> None:
-    """The whole product on the calling thread, in one call (inputs of one chunk or less)."""
+    """The whole product on the calling thread, in one call (small products); pooled, then
+    `chunk_rows` rows at a time (a multiple of the phase) through a scratch that stays in
+    cache."""
     a = _int8_rows(x, packed.shape[1])
     rows = a.shape[0]
-    scratch = np.empty((rows, packed.shape[0] * packed.shape[2]), dtype=np.int32)
-    _compute(a, packed, 0, rows, scratch, 0)
-    _emit(scratch, rows, out, 0, scale, offset, lo, hi)
+    if phase == 1:  # unpooled: one pass each (chunking measured no faster here)
+        whole = np.empty((rows, packed.shape[0] * packed.shape[2]), dtype=np.int32)
+        _compute(a, packed, 0, rows, whole, 0)
+        _emit(whole, rows, out, 0, scale, offset, lo, hi)
+        return
+    scratch = np.empty((min(rows, chunk_rows), packed.shape[0] * packed.shape[2]), np.int32)
+    for first in range(0, rows, chunk_rows):
+        stop = min(rows, first + chunk_rows)
+        _compute(a, packed, first, stop, scratch, first)
+        _emit_any(scratch, stop - first, out, first, scale, offset, lo, hi, phase)
 
 
 class _Helpers:
@@ -430,6 +503,10 @@ class Avx2Product:
         )
         row_macs = 4 * self.quads * blocks * BLOCK
         self.chunk_rows = max(TILE_ROWS, CHUNK_MACS // row_macs // TILE_ROWS * TILE_ROWS)
+        self.shared_min_rows = -(-SHARED_MIN_MACS // row_macs)
+        """Fewer rows than this (or than one chunk) run on the calling thread alone..."""
+        self.cached_rows = max(1, CACHED_BYTES // (4 * blocks * BLOCK * TILE_ROWS)) * TILE_ROWS
+        """...pooled ones this many at a time, so the int32 scratch stays in the L1 cache."""
 
     def __call__(self, x: np.ndarray, threads: int | None = None) -> np.ndarray:
         """x [R, K] -> int32 [R, C], C-contiguous, on up to `threads` threads (default
@@ -457,6 +534,30 @@ class Avx2Product:
         offset = np.ascontiguousarray(offset, dtype=np.float64)
         return self._run(x, out, scale, offset, float(lo), float(hi), threads)
 
+    def pooled(
+        self,
+        x: np.ndarray,
+        phase: int,
+        scale: np.ndarray,
+        offset: np.ndarray,
+        lo: int,
+        hi: int,
+        dtype: type,
+        threads: int | None = None,
+    ) -> np.ndarray:
+        """`requantized` of the s x s maxpool (s = `phase`) of the product, whose rows come in
+        groups of s and whose columns are s blocks of C / s (`_emit_pooled`): [R / s, C / s],
+        pooled and requantised by the thread that computed each chunk, while it is cached."""
+        width = self.channels // phase
+        if phase < 2 or x.shape[0] % phase or self.channels % phase:
+            raise ValueError(f"AVX2 product: {x.shape[0]} x {self.channels} pooled by {phase}")
+        if scale.shape != (width,) or offset.shape != (width,):
+            raise ValueError(f"AVX2 product: {width} pooled channels, scale {scale.shape}")
+        out = np.empty((x.shape[0] // phase, width), dtype=dtype)
+        scale = np.ascontiguousarray(scale, dtype=np.float64)
+        offset = np.ascontiguousarray(offset, dtype=np.float64)
+        return self._run(x, out, scale, offset, float(lo), float(hi), threads, phase)
+
     def _run(
         self,
         x: np.ndarray,
@@ -466,20 +567,25 @@ class Avx2Product:
         lo: float,
         hi: float,
         threads: int | None,
+        phase: int = 1,
     ) -> np.ndarray:
         if x.ndim != 2 or x.shape[1] != self.fan_in:
             raise ValueError(f"AVX2 product: input {x.shape} does not fit fan-in {self.fan_in}")
         rows = x.shape[0]
         x = np.ascontiguousarray(x)
-        if rows <= self.chunk_rows:  # one chunk: no helpers
-            _alone(x, self.packed, out, scale, offset, lo, hi)
+        # Chunks of whole pool windows: a multiple of the phase (and of whole row tiles).
+        step = TILE_ROWS if phase == 1 else TILE_ROWS * phase // math.gcd(TILE_ROWS, phase)
+        if rows <= self.chunk_rows or rows < self.shared_min_rows:  # no helpers
+            cached = self.cached_rows if phase == 1 else max(step, self.cached_rows // step * step)
+            _alone(x, self.packed, out, scale, offset, lo, hi, phase, cached)
             return out
         a = x if x.dtype == np.int8 and self.fan_in == 4 * self.quads else None
         a = _int8_rows(x, self.quads) if a is None else a
-        chunks = -(-rows // self.chunk_rows)
+        chunk_rows = max(step, self.chunk_rows // step * step)
+        chunks = -(-rows // chunk_rows)
         state = np.zeros(chunks + 1, dtype=np.int64)
         helpers = min(chunks, threads or thread_count()) - 1
-        job = (a, self.packed, out, state, self.chunk_rows, scale, offset, lo, hi)
+        job = (a, self.packed, out, state, chunk_rows, scale, offset, lo, hi, phase)
         for jobs in _HELPERS.get(helpers) if helpers > 0 else ():
             if jobs.empty():  # a helper still holding an earlier job is not running: skip it
                 jobs.put(job)

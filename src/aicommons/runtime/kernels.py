@@ -596,6 +596,26 @@ class ConvKernel:
         )
         return out.reshape(batch, height, width, self.channels)
 
+    def pooled(self, x: np.ndarray) -> np.ndarray:
+        """y of the conv and its fused s x s pool (s = pool_phase > 1), NHWC: on AVX2 with the
+        float requantisation the product's threads pool and requantise each chunk of rows as
+        they compute it (`Avx2Product.pooled`), else `pooled_finish(product(x))`."""
+        product = self.linear.int8_product
+        requantize = self.pooled_requantize
+        if not isinstance(product, avx2.Avx2Product) or not requantize.float_path:
+            return self.pooled_finish(self.product(x))
+        phase = self.pool_phase
+        out = product.pooled(
+            self._banded_columns(x),
+            phase,
+            requantize.scale,
+            requantize.offset,
+            requantize.lo,
+            requantize.hi,
+            requantize.float_dtype,
+        )
+        return out.reshape(x.shape[0], self.out_h // phase, self.out_w // phase, self.channels)
+
     def finish(self, product: np.ndarray) -> np.ndarray:
         """y from NHWC pre-requantisation values (pooled or not): channels on the last axis."""
         return self.linear.finish(product, self.requantize)

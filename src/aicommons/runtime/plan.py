@@ -59,7 +59,7 @@ def _pooled_conv_kernel(conv: ConvKernel, pool: Kernel) -> Kernel:
     """maxpool(requantize(acc)) = requantize(maxpool(acc)): requantisation is non-decreasing in
     the accumulator (M >= 1, floor and clamp are monotone), so pool first, requantise less."""
     if conv.pool_phase > 1:
-        return lambda x: conv.pooled_finish(conv.product(x))
+        return conv.pooled
     return lambda x: conv.finish(pool(conv.product(x)))
 
 
