@@ -314,7 +314,8 @@ def up(
     port: int | None = typer.Option(None, "--port", help="Devnet port (default: a free one)."),
 ) -> None:
     """Start the local network, deploy, publish the demo models, infer and verify a sample on
-    chain, and serve one through the compute market (a provider and a watcher daemon)."""
+    chain, and serve one through the compute market (a provider and a watcher daemon); then
+    prepare the `aic search` demo (MiniLM) in the background."""
     from aicommons.chain.accounts import load_account
     from aicommons.chain.deploy import MarketParams
     from aicommons.sdk.client import Client

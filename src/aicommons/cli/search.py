@@ -43,9 +43,9 @@ def search(
         f"finalised in tx {receipt.finalise_tx}"
     )
     for rank, hit in enumerate(result.hits, start=1):
-        console.print(f"{rank}. {hit.score:.3f}  {hit.document}", highlight=False)
+        console.print(f"{rank}. {hit.score:.3f}  {hit.document}", highlight=False, soft_wrap=True)
     verdict = "verified" if result.report.ok else f"FAILED: {result.report.failed()}"
-    console.print(f"receipt {result.receipt_path}: {verdict}", highlight=False)
+    console.print(f"receipt {result.receipt_path}: {verdict}", highlight=False, soft_wrap=True)
     if not result.report.ok:
         raise CliError(f"the search receipt failed verification: {result.report.failed()}")
 
