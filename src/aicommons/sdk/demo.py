@@ -6,8 +6,10 @@ quantised once and cached under `$AIC_HOME/demo`; nothing here is special-cased 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,6 +18,9 @@ from aicommons.home import state_dir
 from aicommons.sdk.client import Client
 from aicommons.sdk.receipt import MarketReceipt, Receipt, VerificationReport, kept_receipt_path
 from aicommons.sdk.types import Attribution, PublishResult
+
+if TYPE_CHECKING:
+    from aicommons.runtime.text import TextModel
 
 DEMO_FEE = 10**16
 """Fee per on-chain inference of the demo MLP: 0.01 AIC."""
@@ -266,7 +271,9 @@ def run_search_preparation(client: Client, *, provider: Client) -> PublishResult
     return published
 
 
-def wait_search_ready(timeout_s: float, on_wait: object = None) -> SearchStatus:
+def wait_search_ready(
+    timeout_s: float, on_wait: Callable[[SearchStatus], None] | None = None
+) -> SearchStatus:
     """Block while the search demo is preparing; ValueError (one line) if it failed or never
     started, TimeoutError if still preparing after `timeout_s`."""
     import time
@@ -291,7 +298,7 @@ def wait_search_ready(timeout_s: float, on_wait: object = None) -> SearchStatus:
             )
         if time.monotonic() >= limit:
             raise TimeoutError(f"the search demo is still preparing after {timeout_s:.0f} s")
-        if not announced and callable(on_wait):
+        if not announced and on_wait is not None:
             on_wait(status)
             announced = True
         time.sleep(1.0)
@@ -307,7 +314,7 @@ def rank(query: np.ndarray, documents: np.ndarray, k: int) -> list[tuple[int, fl
     return [(int(i), float(scores[i])) for i in order]
 
 
-def document_embeddings(model: object, documents: list[str]) -> np.ndarray:
+def document_embeddings(model: TextModel, documents: list[str]) -> np.ndarray:
     """The exact embeddings of the shipped documents by the package, cached next to the demo
     package, keyed by its version id and the documents' hash."""
     import hashlib
@@ -316,11 +323,11 @@ def document_embeddings(model: object, documents: list[str]) -> np.ndarray:
     from aicommons.runtime.package import write_atomic
 
     key = hashlib.sha256("\n".join(documents).encode()).hexdigest()[:16]
-    version = model.package.version_id.hex()[:16]  # type: ignore[attr-defined]
+    version = model.package.version_id.hex()[:16]
     cache = state_dir("demo") / f"search_docs-{version}-{key}.npy"
     if cache.is_file():
         return np.load(cache)
-    vectors = model.embed(documents).vectors  # type: ignore[attr-defined]
+    vectors = model.embed(documents).vectors
     buffer = io.BytesIO()
     np.save(buffer, vectors)
     write_atomic(cache, buffer.getvalue())
