@@ -1,12 +1,14 @@
 """`aic up` (the main job behind `make run`): starts a devnet and a storage node, deploys,
-publishes the demo models and proves a sample inference; a second `aic up` reuses the running
-network; Ctrl-C stops every process it started.
+publishes the demo models and proves a sample inference; its background search demo answers
+`aic search` through the market; a second `aic up` reuses the running network; Ctrl-C stops every
+process it started.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,6 +17,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from aicommons.runtime.package import ModelPackage
+from aicommons.runtime.text import TextModel
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 
@@ -41,8 +46,15 @@ def _wait_gone(*pids: int, timeout_s: float = 30.0) -> list[int]:
     return _alive(*pids)
 
 
-def test_up_reuse_and_ctrl_c(tmp_path: Path) -> None:
+def test_up_reuse_and_ctrl_c(
+    tmp_path: Path, minilm_package: ModelPackage, minilm_package_file: Path
+) -> None:
     env = {**os.environ, "AIC_HOME": str(tmp_path / "home")}
+    # The search demo's cache, seeded from the session's MiniLM package so nothing re-quantises.
+    seeded = tmp_path / "home/demo/all-minilm-l6-v2.aicm"
+    seeded.parent.mkdir(parents=True)
+    shutil.copyfile(minilm_package_file, seeded)
+    seeded_mtime = seeded.stat().st_mtime_ns
 
     def aic(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -68,7 +80,8 @@ def test_up_reuse_and_ctrl_c(tmp_path: Path) -> None:
         assert f"explorer: {state['explorer_url']}" in output
         assert state["explorer_url"].startswith("http://127.0.0.1:")
         explored = httpx.get(state["explorer_url"] + "/api/models", timeout=30).json()
-        assert [m["name"] for m in explored["models"]] == ["digits-cnn", "digits-mlp"]
+        # (the search demo may already have published all-minilm-l6-v2 in the background)
+        assert {"digits-cnn", "digits-mlp"} <= {m["name"] for m in explored["models"]}
         listed = {m["name"]: m for m in json.loads(aic("models", "--json").stdout)}
         assert listed["digits-mlp"]["versions"][0]["onchain_ready"] is True
         assert listed["digits-cnn"]["versions"][0]["onchain_ready"] is False
@@ -79,6 +92,29 @@ def test_up_reuse_and_ctrl_c(tmp_path: Path) -> None:
             assert verdict.returncode == 0 and json.loads(verdict.stdout)["ok"] is True
         assert "market request 1 for digits-cnn" in output
         assert state["provider_pid"] and state["watcher_pid"]
+
+        # `aic search` waits for the background search demo, then embeds the query through the
+        # market (MiniLM, finalised, receipt kept and verified) and ranks the shipped documents.
+        query = "my dog is learning new tricks"
+        found = aic("search", query, "-k", "3")
+        assert found.returncode == 0, found.stdout + found.stderr
+        assert "1. " in found.stdout and found.stdout.count("\n") >= 5, found.stdout
+        top = found.stdout.split("1. ", 1)[1].splitlines()[0]
+        assert top.endswith(
+            "The puppy learned to sit and stay after a week of short training sessions."
+        )
+        assert ": verified" in found.stdout
+        assert seeded.stat().st_mtime_ns == seeded_mtime  # used as seeded, not rebuilt
+        status = json.loads((tmp_path / "home/search-demo.json").read_text())
+        assert status["state"] == "ready"
+        assert minilm_package.version_id.hex() in status["detail"]
+        kept = set(sorted((tmp_path / "home/receipts").glob("*.json"))) - set(receipts)
+        assert len(kept) == 1
+        receipt = json.loads(kept.pop().read_text())
+        assert receipt["model"] == "all-minilm-l6-v2" and receipt["finalise_tx"]
+        exact = TextModel(minilm_package).embed([query]).values[0]
+        assert receipt["output"] == exact.tolist()
+        state = json.loads((tmp_path / "home/network/network.json").read_text())  # new provider
 
         # A second `aic up` reuses the running network and deployment instead of starting more.
         second = aic("up", "--detach")

@@ -18,6 +18,7 @@ from aicommons.cli.governance import register as register_governance_commands
 from aicommons.cli.market import register as register_market_commands
 from aicommons.cli.model import model_app
 from aicommons.cli.network import register as register_network_commands
+from aicommons.cli.search import register as register_search_commands
 from aicommons.cli.storage import storage_app
 
 app = typer.Typer(
@@ -39,6 +40,7 @@ app.add_typer(storage_app, name="storage")
 register_network_commands(app, model_app)
 register_governance_commands(app)
 register_market_commands(app)
+register_search_commands(app)
 
 
 def _print_version(value: bool) -> None:

@@ -314,11 +314,12 @@ def up(
     port: int | None = typer.Option(None, "--port", help="Devnet port (default: a free one)."),
 ) -> None:
     """Start the local network, deploy, publish the demo models, infer and verify a sample on
-    chain, and serve one through the compute market (a provider and a watcher daemon)."""
+    chain, and serve one through the compute market (a provider and a watcher daemon); then
+    prepare the `aic search` demo (MiniLM) in the background."""
     from aicommons.chain.accounts import load_account
     from aicommons.chain.deploy import MarketParams
     from aicommons.sdk.client import Client
-    from aicommons.sdk.demo import run_demo
+    from aicommons.sdk.demo import run_demo, start_search_demo, stop_search_demo
     from aicommons.sdk.deployment import deploy_suite
     from aicommons.sdk.network import start_network, stop_network
 
@@ -358,6 +359,11 @@ def up(
         state = _start_explorer(state)
         console.print(f"explorer: {state.explorer_url}", highlight=False)
         state, market = _market_demo(client, state)
+        search_pid = start_search_demo(state.rpc_url, state.storage_url)
+        console.print(
+            f"search demo: preparing all-MiniLM-L6-v2 in the background (pid {search_pid}; "
+            'log in $AIC_HOME/search-demo.log); try `aic search "QUERY"`'
+        )
         console.print(
             "\nnext: aic models | aic model show digits-mlp | "
             f"aic verify {demo.receipt_path} | aic infer digits-mlp --input X.json --receipt r.json"
@@ -369,6 +375,7 @@ def up(
         )
     except BaseException:
         if not reused and not detach:
+            stop_search_demo()
             stop_network()
         raise
     if detach:
@@ -381,6 +388,7 @@ def up(
     except KeyboardInterrupt:
         pass
     finally:
+        stop_search_demo()
         stop_network()
         console.print("network stopped")
 
@@ -447,8 +455,10 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def down() -> None:
     """Stop a network started with `aic up --detach`."""
+    from aicommons.sdk.demo import stop_search_demo
     from aicommons.sdk.network import stop_network
 
+    stop_search_demo()
     state = stop_network()
     console.print("stopped the local network" if state else "no local network is running")
 

