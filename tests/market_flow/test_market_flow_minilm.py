@@ -1,16 +1,22 @@
 """all-MiniLM-L6-v2 through the compute market on the devnet with a storage node: published
 with its graph root, an honest provider daemon serves a sentence's embedding (requested as text,
-tokenised by the SDK with the package's tokenizer) which finalises and verifies to the runtime's
-exact bytes; a provider daemon that corrupts one attention softmax row of its trace is disputed
-by the watcher daemon, slashed and its request overturned.
+tokenised by the SDK with the package's tokenizer; a long one through `aic request --text`, its
+cut reported) which finalises and verifies to the runtime's exact bytes; a provider daemon that
+corrupts one attention softmax row of its trace is disputed by the watcher daemon, slashed and
+its request overturned.
 
 Slow: quantising the checkpoint (session fixture) and a dispute over 100+ layers.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -101,6 +107,35 @@ def test_a_minilm_embedding_is_served_finalised_and_verified(
     assert receipt.output == model.embed([TEXT]).values[0].tolist()
     assert watcher.stats["checked"] >= 1 and watcher.stats["disputed"] == 0
     print(f"\nMiniLM honest request: {time.monotonic() - started:.1f} s")
+    # The command line: a text longer than max_length is requested, the cut noted on stderr.
+    long_text = " ".join([TEXT] * 20)
+    made = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "aic"),
+            "request",
+            MODEL,
+            "--text",
+            long_text,
+            "--provider",
+            net.client(HONEST).account.address,
+            "--account",
+            REQUESTER,
+            "--rpc",
+            net.rpc_url,
+            "--node",
+            net.storage_url,
+            "--json",
+        ],
+        env={**os.environ, "AIC_HOME": str(net.home)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert made.returncode == 0, made.stderr
+    assert json.loads(made.stdout)["truncated"] is True
+    cut = model.encode([long_text]).truncated[0]
+    assert f"has {cut.tokens} tokens; truncated to the first 128" in made.stderr, made.stderr
 
 
 def test_a_corrupted_minilm_softmax_row_is_slashed_on_the_devnet(
