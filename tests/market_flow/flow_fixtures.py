@@ -152,9 +152,16 @@ class Daemons:
         self.logs.append(log)
         return log
 
-    def provider(self, account: str, models: tuple[str, ...] = ("digits-cnn",)) -> Provider:
+    def provider(
+        self,
+        account: str,
+        models: tuple[str, ...] = ("digits-cnn",),
+        *,
+        kind: type[Provider] = Provider,
+    ) -> Provider:
+        """A provider daemon of class `kind` (a test's dishonest subclass, say) on a thread."""
         client = self.net.client(account)
-        provider = Provider(
+        provider = kind(
             client, prepare_versions(client, list(models)), log=self.log(account), poll_s=0.2
         )
         self._start(f"provider-{account}", provider.run)

@@ -218,6 +218,15 @@ def test_bad_requests_are_one_line_errors_and_cost_nothing(cli: Cli, tmp_path: P
             "below the version fee",
         ),
         "bad mode": (["digits-cnn", "--input", str(good), "--mode", "psychic"], "unknown mode"),
+        "text for a model without a tokenizer": (
+            ["digits-cnn", "--text", "seven"],
+            "needs a text model",
+        ),
+        "both --input and --text": (
+            ["digits-cnn", "--input", str(good), "--text", "seven"],
+            "exactly one of --input X or --text TEXT",
+        ),
+        "no sample": (["digits-cnn"], "exactly one of --input X or --text TEXT"),
         "mode not offered": (
             [optimistic_only, "--input", str(good), "--mode", "redundant", "--providers", "2"],
             "does not offer the redundant mode",

@@ -191,7 +191,8 @@ class _RequestGroup(TyperGroup):
 
 request_app = typer.Typer(
     cls=_RequestGroup,
-    help="Ask the compute market for a prediction: `aic request NAME\\[@VER] --input X`, "
+    help="Ask the compute market for a prediction: `aic request NAME\\[@VER] --input X` (or "
+    "`--text TEXT` for a text model), "
     "`aic request show ID`, `aic request receipt ID --out R.json`.",
     no_args_is_help=True,
 )
@@ -200,7 +201,10 @@ request_app = typer.Typer(
 @request_app.command("new", hidden=True)
 def request_new(
     reference: str = typer.Argument(..., metavar="NAME[@VER]"),
-    input_path: Path = typer.Option(..., "--input", help="One sample: X.npy or X.json."),
+    input_path: Path | None = typer.Option(None, "--input", help="One sample: X.npy or X.json."),
+    text: str | None = typer.Option(
+        None, "--text", help="A text model's input, tokenised with its committed tokenizer."
+    ),
     mode: str = typer.Option("optimistic", "--mode", help="optimistic or redundant."),
     providers: int = typer.Option(1, "--providers", min=1, help="Redundant mode: k providers."),
     provider: str | None = typer.Option(None, "--provider", help="Only this provider may claim."),
@@ -226,7 +230,9 @@ def request_new(
 
     _check_receipt_target(receipt_path)  # before paying: a bad path must cost nothing
     fee = _units(max_fee, "--max-fee")
-    sample = load_input(input_path)
+    if (input_path is None) == (text is None):
+        raise CliError("give the sample as exactly one of --input X or --text TEXT")
+    sample = text if input_path is None else load_input(input_path)
     client = _client(rpc, account, node)
     ticket = client.market.request(
         reference,
@@ -238,6 +244,12 @@ def request_new(
         ttl_s=ttl,
         blob=blob,
     )
+    if ticket.truncated is not None:
+        typer.echo(
+            f"note: the text has {ticket.truncated.tokens} tokens; truncated to the first "
+            f"{ticket.truncated.kept} (the model's max_length)",
+            err=True,
+        )
     info = client.market.wait(ticket.request_id, timeout_s=timeout) if wait else None
     receipt = client.market.receipt(ticket)
     kept = kept_receipt_path(receipt)
@@ -245,7 +257,9 @@ def request_new(
         receipt.save(receipt_path / kept.name if receipt_path.is_dir() else receipt_path)
     shown = info or client.market.request_info(ticket.request_id)
     if as_json:
-        print_json({**shown.to_json(), "receipt": str(kept)})
+        print_json(
+            {**shown.to_json(), "receipt": str(kept), "truncated": ticket.truncated is not None}
+        )
         return
     console.print(f"request {ticket.request_id} ({ticket.mode}) for {ticket.model}: {shown.status}")
     if shown.output is not None:

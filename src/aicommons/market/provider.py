@@ -24,7 +24,7 @@ from aicommons.market.graph import GraphCommitment, graph_commitment
 from aicommons.market.inputs import sample_from_bytes
 from aicommons.market.play import chain_now, output_of, provider_turn
 from aicommons.market.records import MODES, SETTLED, MarketEvent, PostedResult, batch_results
-from aicommons.runtime import ModelPackage
+from aicommons.runtime import ModelPackage, Trace
 
 if TYPE_CHECKING:
     from aicommons.sdk.client import Client
@@ -247,13 +247,17 @@ class Provider:
             )
         return job.input
 
+    def trace(self, job: _Job) -> Trace:
+        """The trace of a job's input under its version (what the provider posts and defends)."""
+        served = self.served[job.version_id]
+        return served.package.trace(sample_from_bytes(served.package, self._input(job)))
+
     def commitments(self, job: _Job) -> TraceCommitments:
         """The trace this provider computes for a job (recomputed if not cached)."""
         cached = self._commitments.get(job.request_id)
         if cached is None:
             served = self.served[job.version_id]
-            sample = sample_from_bytes(served.package, self._input(job))
-            trace = served.package.trace(sample)
+            trace = self.trace(job)
             cached = TraceCommitments.from_trace(served.package, trace, 0, served.graph)
             self._commitments[job.request_id] = cached
         return cached
@@ -283,8 +287,7 @@ class Provider:
         results = []
         for job in batch:
             served = self.served[job.version_id]
-            sample = sample_from_bytes(served.package, self._input(job))
-            trace = served.package.trace(sample)
+            trace = self.trace(job)
             self._commitments[job.request_id] = TraceCommitments.from_trace(
                 served.package, trace, 0, served.graph
             )

@@ -39,6 +39,7 @@ from aicommons.market.records import (
     status_name,
 )
 from aicommons.runtime import ModelPackage, Trace
+from aicommons.runtime.text import Truncation
 from aicommons.sdk._service import Service
 from aicommons.sdk.errors import ClientError
 from aicommons.sdk.receipt import MarketReceipt, keep_receipt
@@ -96,6 +97,8 @@ class RequestTicket:
     input_hash: str
     max_fee: int
     deadline: int
+    truncated: Truncation | None = None
+    """Set when the sample was a text cut to the model's max_length (tokens before, kept)."""
 
 
 @dataclass(frozen=True)
@@ -704,7 +707,9 @@ class MarketService(Service):
     ) -> RequestTicket:
         """Escrow a fee and ask the market for `reference` on one sample `x`.
 
-        `x` is int8 (taken as is) or floats (quantised with the package's input scale).
+        `x` is integers (taken as is), floats (quantised with the package's input scale) or,
+        for a text model, a str (tokenised with the package's tokenizer; a cut to max_length is
+        reported as `ticket.truncated`).
         `max_fee` defaults to the version fee plus the dearest live offer per provider. The
         input travels in calldata, or (`blob=True`, and by default when it is too large for
         calldata) as a storage blob named by id, keccak hash and tensor root. The paid request
@@ -741,7 +746,7 @@ class MarketService(Service):
             input_root,
             tensor_bytes,
         )
-        from aicommons.market.inputs import prepare_sample
+        from aicommons.market.inputs import prepare
 
         account = self._require_account()
         if mode not in MODES:
@@ -755,7 +760,8 @@ class MarketService(Service):
                 raise ClientError(f"redundant mode takes 2..9 providers, got {providers}")
         version = self._servable(reference, mode=mode)
         package = self.package_of(version)
-        inputs = [prepare_sample(package, x) for x in samples]
+        prepared = [prepare(package, x) for x in samples]
+        inputs = [p.values for p in prepared]
         size = int(np.prod(package.input_shape))
         if blob is None:
             blob = size > MAX_INPUT_BYTES or int(package.input_shape[0]) > MAX_INPUT_ROWS
@@ -786,7 +792,7 @@ class MarketService(Service):
         model_id = bytes.fromhex(self._model_id(version)[2:])
         zero = "0x" + "00" * 20
         tickets = []
-        for sample in inputs:
+        for sample, cut in zip(inputs, (p.truncated for p in prepared), strict=True):
             ref = (bytes(32), bytes(32), bytes(32))
             if blob:
                 data = tensor_bytes(sample)
@@ -827,6 +833,7 @@ class MarketService(Service):
                 input_hash=hex32(keccak256(data)),
                 max_fee=max_fee,
                 deadline=deadline,
+                truncated=cut,
             )
             keep_receipt(self._pending_receipt(ticket, account.address))
             tickets.append(ticket)
