@@ -97,10 +97,14 @@ def test_a_minilm_embedding_is_served_finalised_and_verified(
     ticket = requester.market.request(MODEL, TEXT, provider=net.client(HONEST).account.address)
     model = TextModel(package)
     assert ticket.truncated is None
-    assert ticket.input == model.encode([TEXT]).ids[0].tolist()
+    # The ticket (and the pending receipt kept from it) holds the request's bytes as signed
+    # bytes: four big-endian bytes per token id, as the receipt rebuilt from the chain does.
+    ids = model.encode([TEXT]).ids[0]
+    assert np.array(ticket.input, np.int8).tobytes() == ids.astype(">i4").tobytes()
     info = requester.market.wait(ticket.request_id, timeout_s=300)
     assert info.status == "finalised", daemons.lines()
     receipt = requester.market.receipt(ticket)
+    assert receipt.input == ticket.input
     report = requester.verify(receipt)
     assert [c.name for c in report.checks] == list(MARKET_CHECK_NAMES)
     assert report.ok, report.to_json()

@@ -829,7 +829,9 @@ class MarketService(Service):
                 model=version.model,
                 version_id=version.version_id,
                 mode=mode,
-                input=[int(v) for v in sample.reshape(-1)],
+                # The request's input bytes as signed bytes, as `receipt_of` rebuilds them:
+                # an int32 token id is four of them, so a text request's receipt verifies too.
+                input=[int(v) for v in np.frombuffer(data, dtype=np.int8)],
                 input_hash=hex32(keccak256(data)),
                 max_fee=max_fee,
                 deadline=deadline,

@@ -112,7 +112,9 @@ class MarketReceipt:
     `tx_hash`/`block_number`/`block_hash` are the request transaction (where the fee was
     escrowed); `finalise_tx` is empty while the result is pending. `output` holds the posted
     output's values (elements of the graph's output width); `signature` is the provider's
-    EIP-712 `Result` (`aicommons.market.receipts`).
+    EIP-712 `Result` (`aicommons.market.receipts`). `input` holds the request's input bytes
+    as signed bytes (an int8 model: its values; a text model: each int32 token id's four
+    big-endian bytes), exactly what `input_hash` hashes.
     """
 
     chain_id: int
