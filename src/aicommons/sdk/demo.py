@@ -347,7 +347,7 @@ def search(client: Client, query: str, k: int = 3, *, timeout_s: float = 300.0) 
     version = client.registry.resolve(SEARCH_MODEL)
     package = client.fetch_package(version)
     model = TextModel(package)
-    ticket = client.market.request(SEARCH_MODEL, model.encode([query]).ids[0])
+    ticket = client.market.request(SEARCH_MODEL, query)  # tokenised by the SDK, as any text
     info = client.market.wait(ticket.request_id, timeout_s=timeout_s)
     if info.status != "finalised":
         raise ValueError(f"request {ticket.request_id} ended {info.status}, not finalised")
